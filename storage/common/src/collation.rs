@@ -1,0 +1,333 @@
+//! Collations: how character strings compare, group and sort. ReefDB's default is
+//! `utf8mb4_general_ci` (case- and accent-insensitive, PAD SPACE), as in OceanBase and
+//! MariaDB; `utf8mb4_bin` compares code points (PAD SPACE); `binary` compares bytes.
+//!
+//! Weights for `utf8mb4_general_ci` follow MySQL's `my_unicase_default` table: one 16-bit
+//! weight per character, Latin-1 letters folded to their unaccented upper case, characters
+//! outside the Basic Multilingual Plane all weighing U+FFFD. Outside Latin-1 ReefDB derives
+//! the weight from the character's canonical decomposition (base letter, upper-cased),
+//! which is how that table folds the accented Latin, Greek and Cyrillic letters.
+//!
+//! Sort keys are memcomparable: comparing two keys' bytes gives the collation's order, and
+//! equal strings (`'a'` and `'A  '` under general_ci) give equal keys. PAD SPACE is kept with
+//! MyRocks' segment scheme: weights go out in segments of [`SEGMENT_WEIGHTS`], the last one
+//! padded with spaces, each followed by a marker telling whether the rest of the string sorts
+//! below spaces, is the end, or sorts above spaces.
+
+use std::cmp::Ordering;
+use unicode_normalization::char::decompose_canonical;
+
+/// A collation of a character or binary string column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Collation {
+    /// Case- and accent-insensitive, PAD SPACE (MySQL id 45). The default.
+    #[default]
+    Utf8mb4GeneralCi,
+    /// Code point order, PAD SPACE (MySQL id 46).
+    Utf8mb4Bin,
+    /// Byte order, no padding (MySQL id 63): binary strings.
+    Binary,
+}
+
+/// Weights per segment in a sort key.
+pub const SEGMENT_WEIGHTS: usize = 8;
+const MARK_BELOW_SPACE: u8 = 1;
+const MARK_END: u8 = 2;
+const MARK_ABOVE_SPACE: u8 = 3;
+
+impl Collation {
+    /// MySQL's collation id, as sent in column metadata.
+    pub fn mysql_id(self) -> u16 {
+        match self {
+            Collation::Utf8mb4GeneralCi => 45,
+            Collation::Utf8mb4Bin => 46,
+            Collation::Binary => 63,
+        }
+    }
+
+    /// The collation with MySQL name `name` (case-insensitive), if ReefDB has it.
+    pub fn by_name(name: &str) -> Option<Collation> {
+        match name.to_ascii_lowercase().as_str() {
+            "utf8mb4_general_ci" | "utf8_general_ci" | "utf8mb3_general_ci" => {
+                Some(Collation::Utf8mb4GeneralCi)
+            }
+            "utf8mb4_bin" | "utf8_bin" | "utf8mb3_bin" => Some(Collation::Utf8mb4Bin),
+            "binary" => Some(Collation::Binary),
+            _ => None,
+        }
+    }
+
+    /// MySQL's name for this collation.
+    pub fn name(self) -> &'static str {
+        match self {
+            Collation::Utf8mb4GeneralCi => "utf8mb4_general_ci",
+            Collation::Utf8mb4Bin => "utf8mb4_bin",
+            Collation::Binary => "binary",
+        }
+    }
+
+    /// Compares two strings under this collation.
+    pub fn compare(self, a: &[u8], b: &[u8]) -> Ordering {
+        match self {
+            Collation::Binary => a.cmp(b),
+            Collation::Utf8mb4Bin => pad_compare(a.iter().copied(), b.iter().copied(), b' '),
+            Collation::Utf8mb4GeneralCi => pad_compare(weights(a), weights(b), 0x20),
+        }
+    }
+
+    /// Appends the memcomparable sort key of `s` to `out`. Not reversible for
+    /// case-insensitive collations: the row keeps the original value.
+    pub fn sort_key_into(self, s: &[u8], out: &mut Vec<u8>) {
+        match self {
+            Collation::Binary => escape_bytes_into(s, out),
+            Collation::Utf8mb4Bin => {
+                let trimmed = trim_trailing_spaces(s);
+                segments_into(trimmed, &[b' '], out)
+            }
+            Collation::Utf8mb4GeneralCi => {
+                let mut w: Vec<u8> = Vec::with_capacity(s.len() * 2);
+                for weight in weights(s) {
+                    w.extend_from_slice(&weight.to_be_bytes());
+                }
+                while w.ends_with(&[0x00, 0x20]) {
+                    w.truncate(w.len() - 2);
+                }
+                segments_into(&w, &[0x00, 0x20], out)
+            }
+        }
+    }
+}
+
+fn trim_trailing_spaces(s: &[u8]) -> &[u8] {
+    let end = s.iter().rposition(|&b| b != b' ').map_or(0, |p| p + 1);
+    &s[..end]
+}
+
+/// PAD SPACE comparison: the shorter sequence is compared as if padded with `space`.
+fn pad_compare<T: Ord + Copy>(
+    a: impl Iterator<Item = T>,
+    b: impl Iterator<Item = T>,
+    space: T,
+) -> Ordering {
+    let (mut a, mut b) = (a.fuse(), b.fuse());
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return Ordering::Equal,
+            (x, y) => {
+                let ord = x.unwrap_or(space).cmp(&y.unwrap_or(space));
+                if ord != Ordering::Equal {
+                    return ord;
+                }
+            }
+        }
+    }
+}
+
+/// Writes `w` (already without trailing space weights) in segments of `SEGMENT_WEIGHTS`
+/// weights of `space.len()` bytes each.
+fn segments_into(w: &[u8], space: &[u8], out: &mut Vec<u8>) {
+    let seg_bytes = SEGMENT_WEIGHTS * space.len();
+    let mut pos = 0;
+    loop {
+        let end = (pos + seg_bytes).min(w.len());
+        out.extend_from_slice(&w[pos..end]);
+        if end == w.len() {
+            for _ in 0..(seg_bytes - (end - pos)) / space.len() {
+                out.extend_from_slice(space);
+            }
+            out.push(MARK_END);
+            return;
+        }
+        // The rest is not all spaces (they were trimmed): find its first other weight.
+        let rest = &w[end..];
+        let first_other = rest
+            .chunks(space.len())
+            .find(|c| *c != space)
+            .expect("trailing spaces were trimmed");
+        out.push(if first_other < space {
+            MARK_BELOW_SPACE
+        } else {
+            MARK_ABOVE_SPACE
+        });
+        pos = end;
+    }
+}
+
+/// Prefix-free, order-preserving encoding of raw bytes: 0x00 becomes 0x00 0xFF and the end is
+/// 0x00 0x01.
+pub fn escape_bytes_into(s: &[u8], out: &mut Vec<u8>) {
+    for &b in s {
+        out.push(b);
+        if b == 0 {
+            out.push(0xFF);
+        }
+    }
+    out.extend_from_slice(&[0x00, 0x01]);
+}
+
+/// The `utf8mb4_general_ci` weights of a UTF-8 string. Invalid UTF-8 (which validated
+/// columns never hold) weighs as U+FFFD per bad byte sequence.
+fn weights(s: &[u8]) -> impl Iterator<Item = u16> + '_ {
+    String::from_utf8_lossy(s)
+        .chars()
+        .map(general_ci_weight)
+        .collect::<Vec<_>>()
+        .into_iter()
+}
+
+/// The `utf8mb4_general_ci` weight of one character.
+pub fn general_ci_weight(c: char) -> u16 {
+    let cp = c as u32;
+    if cp > 0xFFFF {
+        return 0xFFFD;
+    }
+    if cp <= 0xFF {
+        return LATIN1_WEIGHTS[cp as usize];
+    }
+    let mut base = c;
+    decompose_canonical(c, |d| {
+        if base == c {
+            base = d;
+        }
+    });
+    let mut upper = base.to_uppercase();
+    match (upper.next(), upper.next()) {
+        (Some(u), None) if (u as u32) <= 0xFFFF => {
+            if (u as u32) <= 0xFF {
+                LATIN1_WEIGHTS[u as usize]
+            } else {
+                u as u16
+            }
+        }
+        _ => base as u16,
+    }
+}
+
+/// Weights of U+0000..U+00FF in `utf8mb4_general_ci` (MySQL's `plane00`).
+static LATIN1_WEIGHTS: [u16; 256] = latin1_weights();
+
+const fn latin1_weights() -> [u16; 256] {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = i as u16;
+        i += 1;
+    }
+    let mut c = b'a';
+    while c <= b'z' {
+        t[c as usize] = (c - 32) as u16;
+        c += 1;
+    }
+    t[0xB5] = 0x039C; // micro sign sorts as Greek capital MU
+    let folds: [(u8, u8, u16); 20] = [
+        (0xC0, 0xC5, b'A' as u16),
+        (0xC7, 0xC7, b'C' as u16),
+        (0xC8, 0xCB, b'E' as u16),
+        (0xCC, 0xCF, b'I' as u16),
+        (0xD1, 0xD1, b'N' as u16),
+        (0xD2, 0xD6, b'O' as u16),
+        (0xD9, 0xDC, b'U' as u16),
+        (0xDD, 0xDD, b'Y' as u16),
+        (0xDF, 0xDF, b'S' as u16),
+        (0xE0, 0xE5, b'A' as u16),
+        (0xE6, 0xE6, 0xC6),
+        (0xE7, 0xE7, b'C' as u16),
+        (0xE8, 0xEB, b'E' as u16),
+        (0xEC, 0xEF, b'I' as u16),
+        (0xF0, 0xF0, 0xD0),
+        (0xF1, 0xF1, b'N' as u16),
+        (0xF2, 0xF6, b'O' as u16),
+        (0xF8, 0xF8, 0xD8),
+        (0xF9, 0xFC, b'U' as u16),
+        (0xFD, 0xFF, b'Y' as u16),
+    ];
+    let mut f = 0;
+    while f < folds.len() {
+        let (lo, hi, w) = folds[f];
+        let mut c = lo as usize;
+        while c <= hi as usize {
+            t[c] = w;
+            c += 1;
+        }
+        f += 1;
+    }
+    t[0xFE] = 0xDE; // thorn
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key(c: Collation, s: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        c.sort_key_into(s.as_bytes(), &mut out);
+        out
+    }
+
+    #[test]
+    fn general_ci_folds_case_accents_and_trailing_spaces() {
+        let ci = Collation::Utf8mb4GeneralCi;
+        assert_eq!(ci.compare(b"abc", b"ABC  "), Ordering::Equal);
+        assert_eq!(ci.compare("caf\u{e9}".as_bytes(), b"CAFE"), Ordering::Equal);
+        assert_eq!(
+            ci.compare("stra\u{df}e".as_bytes(), b"strase"),
+            Ordering::Equal
+        );
+        assert_eq!(key(ci, "abc"), key(ci, "ABC  "));
+        assert_eq!(key(ci, "\u{100}"), key(ci, "a"));
+        assert!(key(ci, "a") < key(ci, "b"));
+    }
+
+    #[test]
+    fn pad_space_orders_control_characters_below_the_end() {
+        for c in [Collation::Utf8mb4Bin, Collation::Utf8mb4GeneralCi] {
+            // 'a\t' < 'a' because 'a' compares as 'a ' and TAB < SPACE.
+            assert_eq!(c.compare(b"a\t", b"a"), Ordering::Less);
+            assert!(key(c, "a\t") < key(c, "a"));
+            assert!(key(c, "a \t") < key(c, "a"));
+            assert!(key(c, "a  b") < key(c, "a b"));
+            assert!(key(c, "aaaaaaaa\t") < key(c, "aaaaaaaa"));
+            assert!(key(c, "aaaaaaaab") > key(c, "aaaaaaaa"));
+        }
+    }
+
+    #[test]
+    fn binary_has_no_padding() {
+        let b = Collation::Binary;
+        assert_eq!(b.compare(b"a", b"a "), Ordering::Less);
+        assert!(key(b, "a") < key(b, "a "));
+        assert!(key(b, "a") < key(b, "a\0"));
+    }
+
+    fn small_string() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just('a'),
+                Just('A'),
+                Just('b'),
+                Just(' '),
+                Just('\t'),
+                Just('\0'),
+                Just('\u{e9}'),
+                Just('E'),
+                Just('\u{1F600}'),
+                Just('z'),
+            ],
+            0..20,
+        )
+        .prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest! {
+        #[test]
+        fn sort_keys_agree_with_compare(a in small_string(), b in small_string()) {
+            for c in [Collation::Utf8mb4GeneralCi, Collation::Utf8mb4Bin, Collation::Binary] {
+                let want = c.compare(a.as_bytes(), b.as_bytes());
+                let got = key(c, &a).cmp(&key(c, &b));
+                prop_assert_eq!(got, want, "{:?} {:?} {:?}", c, a, b);
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The error registry: every error that can reach a client maps to one MySQL error number,
+//! its SQLSTATE, and whether retrying the transaction can succeed. The proxy and drivers rely
+//! on the retry hint (sysbench and TPC-C drivers retry exactly 1205, 1213 and 1020).
+//!
+//! Numbers and SQLSTATEs are MySQL 8.0's, from its server error reference.
+
+use std::fmt;
+
+/// One entry of the registry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode {
+    /// MySQL's error number (`errno`).
+    pub errno: u16,
+    /// The five-character SQLSTATE sent in the error packet.
+    pub sqlstate: &'static str,
+    /// MySQL's symbolic name, for logs and docs.
+    pub name: &'static str,
+    /// Whether the client can succeed by retrying the transaction.
+    pub retryable: bool,
+}
+
+impl fmt::Debug for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}, SQLSTATE {})",
+            self.errno, self.name, self.sqlstate
+        )
+    }
+}
+
+macro_rules! codes {
+    ($($name:ident = ($errno:expr, $state:expr, $retry:expr);)*) => {
+        $(
+            #[doc = concat!("MySQL error ", stringify!($errno), ", ", stringify!($name), ".")]
+            pub const $name: ErrorCode = ErrorCode {
+                errno: $errno,
+                sqlstate: $state,
+                name: stringify!($name),
+                retryable: $retry,
+            };
+        )*
+        /// Every registered code, for lookups by number and for the docs.
+        pub const ALL: &[ErrorCode] = &[$($name),*];
+    };
+}
+
+codes! {
+    ER_DUP_ENTRY = (1062, "23000", false);
+    ER_NO_SUCH_TABLE = (1146, "42S02", false);
+    ER_BAD_DB_ERROR = (1049, "42000", false);
+    ER_BAD_FIELD_ERROR = (1054, "42S22", false);
+    ER_PARSE_ERROR = (1064, "42000", false);
+    ER_NOT_SUPPORTED_YET = (1235, "42000", false);
+    ER_LOCK_WAIT_TIMEOUT = (1205, "HY000", true);
+    ER_LOCK_DEADLOCK = (1213, "40001", true);
+    ER_CHECKREAD = (1020, "HY000", true);
+    ER_LOCK_NOWAIT = (3572, "HY000", false);
+    ER_QUERY_INTERRUPTED = (1317, "70100", false);
+    ER_OUT_OF_RESOURCES = (1041, "HY000", true);
+    ER_TOO_BIG_ROWSIZE = (1118, "42000", false);
+    ER_TOO_LONG_KEY = (1071, "42000", false);
+    ER_DATA_TOO_LONG = (1406, "22001", false);
+    ER_WARN_DATA_OUT_OF_RANGE = (1264, "22003", false);
+    ER_TRUNCATED_WRONG_VALUE = (1292, "22007", false);
+    ER_BAD_NULL_ERROR = (1048, "23000", false);
+    ER_ERROR_ON_WRITE = (1026, "HY000", false);
+    ER_FILE_CORRUPT = (1034, "HY000", false);
+    ER_INTERNAL_ERROR = (1815, "HY000", false);
+    ER_UNKNOWN_ERROR = (1105, "HY000", false);
+    ER_XA_RBROLLBACK = (1402, "XA100", true);
+    ER_TRANS_CACHE_FULL = (1197, "HY000", false);
+}
+
+/// Looks a code up by its MySQL number.
+pub fn by_errno(errno: u16) -> Option<ErrorCode> {
+    ALL.iter().copied().find(|c| c.errno == errno)
+}
+
+/// Implemented by every crate's error type: the registry entry a client is told.
+pub trait MysqlError: std::error::Error {
+    /// The MySQL error this becomes at the protocol boundary.
+    fn code(&self) -> ErrorCode;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_unique_and_states_well_formed() {
+        for (i, a) in ALL.iter().enumerate() {
+            assert_eq!(a.sqlstate.len(), 5, "{a:?}");
+            for b in &ALL[i + 1..] {
+                assert_ne!(a.errno, b.errno, "{a:?} and {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn retryable_codes_are_the_ones_drivers_retry() {
+        let retry: Vec<u16> = ALL
+            .iter()
+            .filter(|c| c.retryable)
+            .map(|c| c.errno)
+            .collect();
+        for errno in [1205, 1213, 1020] {
+            assert!(retry.contains(&errno));
+        }
+        assert!(!by_errno(1062).unwrap().retryable);
+        assert_eq!(by_errno(1213).unwrap().sqlstate, "40001");
+    }
+}

@@ -1,0 +1,442 @@
+//! Values as they cross the storage boundary, with MySQL's DECIMAL and temporal types.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use crate::types::PhysicalKind;
+
+/// One column value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// Signed integers, and DATE/DATETIME/TIMESTAMP in packed form (see [`DateTime::pack`]).
+    Int(i64),
+    /// Unsigned integers.
+    UInt(u64),
+    /// FLOAT and DOUBLE.
+    Double(f64),
+    /// Character strings (UTF-8), binary strings, and DECIMAL in canonical text form.
+    Bytes(Vec<u8>),
+}
+
+impl Value {
+    /// The physical kind of a non-NULL value.
+    pub fn kind(&self) -> Option<PhysicalKind> {
+        match self {
+            Value::Null => None,
+            Value::Int(_) => Some(PhysicalKind::Int),
+            Value::UInt(_) => Some(PhysicalKind::UInt),
+            Value::Double(_) => Some(PhysicalKind::Double),
+            Value::Bytes(_) => Some(PhysicalKind::Bytes),
+        }
+    }
+
+    /// Whether this is NULL.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+}
+
+/// Error parsing a DECIMAL or temporal literal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what} value: {text:?}")]
+pub struct ParseValueError {
+    /// What was being parsed.
+    pub what: &'static str,
+    /// The offending text.
+    pub text: String,
+}
+
+/// Most decimal digits in a DECIMAL, as in MySQL.
+pub const DECIMAL_DIGITS_MAX: usize = 65;
+/// Most digits after the point in a DECIMAL, as in MySQL.
+pub const DECIMAL_SCALE_MAX: u8 = 30;
+
+/// An exact decimal number of up to 65 digits: `coefficient * 10^-scale`. Kept normalized
+/// (no leading zeros in the coefficient, no negative zero); trailing fractional zeros are kept
+/// because DECIMAL(10,2) prints `1.50`, but equality and ordering ignore them.
+#[derive(Clone, Debug, Eq)]
+pub struct Decimal {
+    negative: bool,
+    /// Coefficient digits, most significant first, each 0..=9; empty means zero.
+    digits: Vec<u8>,
+    scale: u8,
+}
+
+impl Decimal {
+    /// Parses MySQL decimal text: optional sign, digits, optional point and digits,
+    /// optional exponent.
+    pub fn parse(text: &str) -> Result<Decimal, ParseValueError> {
+        let err = || ParseValueError {
+            what: "DECIMAL",
+            text: text.to_string(),
+        };
+        let t = text.trim();
+        let (negative, t) = match t.as_bytes().first() {
+            Some(b'-') => (true, &t[1..]),
+            Some(b'+') => (false, &t[1..]),
+            _ => (false, t),
+        };
+        let (mantissa, exp) = match t.find(['e', 'E']) {
+            Some(p) => (&t[..p], t[p + 1..].parse::<i32>().map_err(|_| err())?),
+            None => (t, 0),
+        };
+        let (int_part, frac_part) = match mantissa.find('.') {
+            Some(p) => (&mantissa[..p], &mantissa[p + 1..]),
+            None => (mantissa, ""),
+        };
+        if int_part.is_empty() && frac_part.is_empty() {
+            return Err(err());
+        }
+        let mut digits = Vec::with_capacity(int_part.len() + frac_part.len());
+        for c in int_part.bytes().chain(frac_part.bytes()) {
+            if !c.is_ascii_digit() {
+                return Err(err());
+            }
+            digits.push(c - b'0');
+        }
+        let mut scale = frac_part.len() as i32 - exp;
+        if scale < 0 {
+            digits.extend(std::iter::repeat_n(0, (-scale) as usize));
+            scale = 0;
+        }
+        if scale > 255 {
+            return Err(err());
+        }
+        Ok(Decimal::from_parts(negative, digits, scale as u8))
+    }
+
+    fn from_parts(negative: bool, mut digits: Vec<u8>, scale: u8) -> Decimal {
+        let lead = digits.iter().position(|&d| d != 0).unwrap_or(digits.len());
+        digits.drain(..lead);
+        let negative = negative && !digits.is_empty();
+        Decimal {
+            negative,
+            digits,
+            scale,
+        }
+    }
+
+    /// The decimal equal to an integer.
+    pub fn from_i128(v: i128) -> Decimal {
+        let digits = v
+            .unsigned_abs()
+            .to_string()
+            .bytes()
+            .map(|b| b - b'0')
+            .collect();
+        Decimal::from_parts(v < 0, digits, 0)
+    }
+
+    /// Digits after the point.
+    pub fn scale(&self) -> u8 {
+        self.scale
+    }
+
+    /// Whether this is below zero.
+    pub fn is_negative(&self) -> bool {
+        self.negative
+    }
+
+    /// Significant digits and the decimal exponent `e` such that the value is
+    /// `0.d1d2d3... * 10^e`; trailing zeros dropped. Zero gives no digits.
+    pub fn normalized(&self) -> (&[u8], i32) {
+        let end = self
+            .digits
+            .iter()
+            .rposition(|&d| d != 0)
+            .map_or(0, |p| p + 1);
+        let sig = &self.digits[..end];
+        (sig, self.digits.len() as i32 - self.scale as i32)
+    }
+
+    /// Total digits of the integer part and scale, as DECIMAL(p, s) counts them.
+    pub fn precision(&self) -> usize {
+        self.digits.len().max(self.scale as usize + 1)
+    }
+
+    /// Rounds half away from zero (MySQL's rule) or pads to exactly `scale` fractional digits.
+    pub fn rescale(&self, scale: u8) -> Decimal {
+        let mut digits = self.digits.clone();
+        if scale >= self.scale {
+            digits.extend(std::iter::repeat_n(0, (scale - self.scale) as usize));
+            return Decimal::from_parts(self.negative, digits, scale);
+        }
+        let drop = (self.scale - scale) as usize;
+        if drop > digits.len() {
+            return Decimal::from_parts(false, Vec::new(), scale);
+        }
+        let round_up = digits[digits.len() - drop] >= 5;
+        digits.truncate(digits.len() - drop);
+        if round_up {
+            let mut i = digits.len();
+            loop {
+                if i == 0 {
+                    digits.insert(0, 1);
+                    break;
+                }
+                i -= 1;
+                if digits[i] == 9 {
+                    digits[i] = 0;
+                } else {
+                    digits[i] += 1;
+                    break;
+                }
+            }
+        }
+        Decimal::from_parts(self.negative, digits, scale)
+    }
+}
+
+impl PartialEq for Decimal {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl PartialOrd for Decimal {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Decimal {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let (a, ea) = self.normalized();
+        let (b, eb) = other.normalized();
+        let sign = |neg: bool, zero: bool| {
+            if zero {
+                0
+            } else if neg {
+                -1
+            } else {
+                1
+            }
+        };
+        let (sa, sb) = (
+            sign(self.negative, a.is_empty()),
+            sign(other.negative, b.is_empty()),
+        );
+        if sa != sb || sa == 0 {
+            return sa.cmp(&sb);
+        }
+        let magnitude = ea.cmp(&eb).then_with(|| a.cmp(b));
+        if sa < 0 {
+            magnitude.reverse()
+        } else {
+            magnitude
+        }
+    }
+}
+
+impl fmt::Display for Decimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scale = self.scale as usize;
+        let mut s = String::with_capacity(self.digits.len() + 3);
+        if self.negative {
+            s.push('-');
+        }
+        let int_len = self.digits.len().saturating_sub(scale);
+        if int_len == 0 {
+            s.push('0');
+        }
+        for &d in &self.digits[..int_len] {
+            s.push((b'0' + d) as char);
+        }
+        if scale > 0 {
+            s.push('.');
+            for _ in self.digits.len()..scale {
+                s.push('0');
+            }
+            for &d in &self.digits[int_len..] {
+                s.push((b'0' + d) as char);
+            }
+        }
+        f.write_str(&s)
+    }
+}
+
+/// A calendar date and time of day, as DATE, DATETIME and TIMESTAMP hold them. Zero parts
+/// are allowed (MySQL's `0000-00-00` exists outside strict mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct DateTime {
+    /// 0..=9999.
+    pub year: u16,
+    /// 0..=12.
+    pub month: u8,
+    /// 0..=31.
+    pub day: u8,
+    /// 0..=23.
+    pub hour: u8,
+    /// 0..=59.
+    pub minute: u8,
+    /// 0..=59.
+    pub second: u8,
+    /// 0..=999,999.
+    pub micro: u32,
+}
+
+impl DateTime {
+    /// Packs into an integer whose order is the chronological order (MySQL's packed layout:
+    /// `((year*13+month)*32+day)*24+hour ... <<24 | micro`).
+    pub fn pack(&self) -> i64 {
+        let ym = self.year as i64 * 13 + self.month as i64;
+        let ymd = (ym << 5) | self.day as i64;
+        let hms = ((self.hour as i64) << 12) | ((self.minute as i64) << 6) | self.second as i64;
+        (((ymd << 17) | hms) << 24) | self.micro as i64
+    }
+
+    /// Inverse of [`DateTime::pack`].
+    pub fn unpack(v: i64) -> DateTime {
+        let micro = (v & 0xFF_FFFF) as u32;
+        let rest = v >> 24;
+        let hms = rest & 0x1_FFFF;
+        let ymd = rest >> 17;
+        let ym = ymd >> 5;
+        DateTime {
+            year: (ym / 13) as u16,
+            month: (ym % 13) as u8,
+            day: (ymd & 31) as u8,
+            hour: (hms >> 12) as u8,
+            minute: ((hms >> 6) & 63) as u8,
+            second: (hms & 63) as u8,
+            micro,
+        }
+    }
+
+    /// Whether the parts name a real calendar day (or MySQL's zero date) and time.
+    pub fn is_valid(&self) -> bool {
+        let zero_date = self.year == 0 && self.month == 0 && self.day == 0;
+        let date_ok = zero_date
+            || (self.year <= 9999
+                && (1..=12).contains(&self.month)
+                && self.day >= 1
+                && self.day <= days_in_month(self.year, self.month));
+        date_ok && self.hour < 24 && self.minute < 60 && self.second < 60 && self.micro < 1_000_000
+    }
+
+    /// Parses `YYYY-MM-DD[ hh:mm:ss[.ffffff]]` (also with `T` between date and time).
+    pub fn parse(text: &str) -> Result<DateTime, ParseValueError> {
+        let err = || ParseValueError {
+            what: "DATETIME",
+            text: text.to_string(),
+        };
+        let t = text.trim();
+        let (date, time) = match t.find([' ', 'T']) {
+            Some(p) => (&t[..p], Some(t[p + 1..].trim())),
+            None => (t, None),
+        };
+        let mut dp = date
+            .splitn(3, '-')
+            .map(|p| p.parse::<u32>().map_err(|_| err()));
+        let (year, month, day) = (
+            dp.next().ok_or_else(err)??,
+            dp.next().ok_or_else(err)??,
+            dp.next().ok_or_else(err)??,
+        );
+        let mut dt = DateTime {
+            year: u16::try_from(year).map_err(|_| err())?,
+            month: u8::try_from(month).map_err(|_| err())?,
+            day: u8::try_from(day).map_err(|_| err())?,
+            ..DateTime::default()
+        };
+        if let Some(time) = time.filter(|t| !t.is_empty()) {
+            let (hms, frac) = match time.find('.') {
+                Some(p) => (&time[..p], &time[p + 1..]),
+                None => (time, ""),
+            };
+            let mut tp = hms
+                .splitn(3, ':')
+                .map(|p| p.parse::<u8>().map_err(|_| err()));
+            dt.hour = tp.next().ok_or_else(err)??;
+            dt.minute = tp.next().unwrap_or(Ok(0))?;
+            dt.second = tp.next().unwrap_or(Ok(0))?;
+            if !frac.is_empty() {
+                if frac.len() > 6 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(err());
+                }
+                let padded = format!("{frac:0<6}");
+                dt.micro = padded.parse().map_err(|_| err())?;
+            }
+        }
+        if !dt.is_valid() {
+            return Err(err());
+        }
+        Ok(dt)
+    }
+
+    /// Formats as MySQL prints a DATE.
+    pub fn date_string(&self) -> String {
+        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+
+    /// Formats as MySQL prints a DATETIME with `fsp` fractional digits.
+    pub fn datetime_string(&self, fsp: u8) -> String {
+        let mut s = format!(
+            "{} {:02}:{:02}:{:02}",
+            self.date_string(),
+            self.hour,
+            self.minute,
+            self.second
+        );
+        if fsp > 0 {
+            let frac = format!("{:06}", self.micro);
+            s.push('.');
+            s.push_str(&frac[..fsp.min(6) as usize]);
+        }
+        s
+    }
+}
+
+/// Days in a month of the proleptic Gregorian calendar.
+pub fn days_in_month(year: u16, month: u8) -> u8 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_parse_print_and_order() {
+        let d = |s: &str| Decimal::parse(s).unwrap();
+        assert_eq!(d("1.50").to_string(), "1.50");
+        assert_eq!(d("-0.05").to_string(), "-0.05");
+        assert_eq!(d("-0").to_string(), "0");
+        assert_eq!(d("1.5e2").to_string(), "150");
+        assert_eq!(d("12.5e-3").to_string(), "0.0125");
+        assert_eq!(d("1.5"), d("1.50"));
+        assert!(d("-1.23") < d("-1.2"));
+        assert!(d("0.001") < d("0.01"));
+        assert!(d("-5") < d("0"));
+        assert!(d("99") < d("100"));
+        assert_eq!(d("1.005").rescale(2).to_string(), "1.01");
+        assert_eq!(d("9.995").rescale(2).to_string(), "10.00");
+        assert_eq!(d("-2.5").rescale(0).to_string(), "-3");
+        let big = "9".repeat(65);
+        assert_eq!(d(&big).to_string(), big);
+        assert!(Decimal::parse("1.2.3").is_err());
+        assert!(Decimal::parse("").is_err());
+        assert!(Decimal::parse("abc").is_err());
+    }
+
+    #[test]
+    fn datetime_packing_keeps_order() {
+        let a = DateTime::parse("2024-02-29 23:59:59.999999").unwrap();
+        let b = DateTime::parse("2024-03-01").unwrap();
+        assert!(a.pack() < b.pack());
+        assert_eq!(DateTime::unpack(a.pack()), a);
+        assert_eq!(a.datetime_string(6), "2024-02-29 23:59:59.999999");
+        assert_eq!(b.datetime_string(0), "2024-03-01 00:00:00");
+        assert!(DateTime::parse("2023-02-29").is_err());
+        assert!(DateTime::parse("2023-13-01").is_err());
+        assert_eq!(DateTime::parse("0000-00-00").unwrap().pack(), 0);
+    }
+}

@@ -1,0 +1,1 @@
+//! reef-storage: see the crate documentation as it grows.
