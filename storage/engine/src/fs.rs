@@ -1,0 +1,360 @@
+//! The file layer under SSTables, manifests and the log store. Everything the engine writes
+//! goes through [`FileSystem`], so fault tests can swap in [`FaultFs`], which fails writes or
+//! fsyncs on demand, flips bits on read, and simulates a machine crash by cutting every file
+//! back to what was fsynced plus a torn part of what was not.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+/// A file opened for writing at its end.
+pub trait WriteFile: Send + Sync + Debug {
+    /// Appends all of `buf`.
+    fn write_all(&self, buf: &[u8]) -> io::Result<()>;
+    /// Makes everything written so far durable (fsync / fdatasync).
+    fn sync(&self) -> io::Result<()>;
+    /// Cuts the file to `len` bytes (and positions further writes there).
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// The file's length.
+    fn len(&self) -> io::Result<u64>;
+}
+
+/// A file opened for positional reads; shareable between threads.
+pub trait ReadFile: Send + Sync + Debug {
+    /// Fills `buf` from `offset`; fails if the file is shorter.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// The file's length.
+    fn len(&self) -> io::Result<u64>;
+}
+
+/// The operations the engine needs from a file system.
+pub trait FileSystem: Send + Sync + Debug {
+    /// Creates (or truncates) a file for writing.
+    fn create(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>>;
+    /// Opens an existing file for appending.
+    fn open_append(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>>;
+    /// Opens a file for positional reads.
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn ReadFile>>;
+    /// Renames atomically.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes a file.
+    fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Makes the directory's entries (creations, renames, removals) durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Creates a directory and its parents.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// File names in a directory.
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// Whether a path exists.
+    fn exists(&self, path: &Path) -> bool;
+}
+
+/// The operating system's file system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RealFs;
+
+#[derive(Debug)]
+struct RealWriteFile(File);
+
+impl WriteFile for RealWriteFile {
+    fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        (&self.0).write_all(buf)
+    }
+    fn sync(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        use std::io::Seek;
+        self.0.set_len(len)?;
+        (&self.0).seek(io::SeekFrom::Start(len)).map(|_| ())
+    }
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+}
+
+#[derive(Debug)]
+struct RealReadFile(File);
+
+impl ReadFile for RealReadFile {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.0.read_exact_at(buf, offset)
+    }
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+}
+
+impl FileSystem for RealFs {
+    fn create(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
+        let f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(path)?;
+        Ok(Arc::new(RealWriteFile(f)))
+    }
+    fn open_append(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
+        let f = OpenOptions::new().append(true).open(path)?;
+        Ok(Arc::new(RealWriteFile(f)))
+    }
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn ReadFile>> {
+        Ok(Arc::new(RealReadFile(File::open(path)?)))
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        fs::create_dir_all(dir)
+    }
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for e in fs::read_dir(dir)? {
+            names.push(e?.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok(names)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+}
+
+/// What [`FaultFs`] does wrong next.
+#[derive(Debug, Default)]
+struct FaultPlan {
+    /// Fail every write once this many more bytes have been written.
+    write_budget_bytes: Option<u64>,
+    /// Fail the next N fsyncs.
+    fail_syncs: u32,
+    /// Flip one bit in reads of this file at this offset.
+    flip: Option<(PathBuf, u64)>,
+    /// Per file: bytes known durable (fsynced).
+    synced: HashMap<PathBuf, u64>,
+}
+
+/// A fault-injecting wrapper over [`RealFs`] for tests.
+#[derive(Debug, Clone, Default)]
+pub struct FaultFs {
+    plan: Arc<Mutex<FaultPlan>>,
+}
+
+impl FaultFs {
+    /// A file system that behaves like the real one until told otherwise.
+    pub fn new() -> FaultFs {
+        FaultFs::default()
+    }
+
+    /// Every write fails once `bytes` more bytes have been written.
+    pub fn fail_writes_after(&self, bytes: u64) {
+        self.plan.lock().write_budget_bytes = Some(bytes);
+    }
+
+    /// The next `n` fsyncs fail.
+    pub fn fail_next_syncs(&self, n: u32) {
+        self.plan.lock().fail_syncs = n;
+    }
+
+    /// Reads of `path` covering `offset` see that byte with its lowest bit flipped.
+    pub fn flip_bit_on_read(&self, path: &Path, offset: u64) {
+        self.plan.lock().flip = Some((path.to_path_buf(), offset));
+    }
+
+    /// Stops injecting faults.
+    pub fn heal(&self) {
+        let mut p = self.plan.lock();
+        p.write_budget_bytes = None;
+        p.fail_syncs = 0;
+        p.flip = None;
+    }
+
+    /// Simulates a power loss: every file written through this file system is cut back to
+    /// its fsynced length plus `torn(unsynced_len)` bytes of what followed, and the first of
+    /// those kept-but-unsynced bytes is garbled when `garble` is set. Open handles must be
+    /// dropped before calling.
+    pub fn crash(&self, torn: impl Fn(u64) -> u64, garble: bool) -> io::Result<()> {
+        let mut p = self.plan.lock();
+        for (path, synced) in p.synced.drain() {
+            let Ok(meta) = fs::metadata(&path) else {
+                continue;
+            };
+            let unsynced = meta.len().saturating_sub(synced);
+            let keep = synced + torn(unsynced).min(unsynced);
+            let f = OpenOptions::new().write(true).open(&path)?;
+            f.set_len(keep)?;
+            if garble && keep > synced {
+                f.write_at(&[0xA5], synced)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct FaultWriteFile {
+    inner: RealWriteFile,
+    path: PathBuf,
+    plan: Arc<Mutex<FaultPlan>>,
+}
+
+impl WriteFile for FaultWriteFile {
+    fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        let mut p = self.plan.lock();
+        if let Some(budget) = p.write_budget_bytes.as_mut() {
+            if (buf.len() as u64) > *budget {
+                // A short write: part of the buffer lands, then the error.
+                let part = *budget as usize;
+                *budget = 0;
+                drop(p);
+                self.inner.write_all(&buf[..part])?;
+                return Err(io::Error::other("injected write failure"));
+            }
+            *budget -= buf.len() as u64;
+        }
+        drop(p);
+        self.inner.write_all(buf)
+    }
+    fn sync(&self) -> io::Result<()> {
+        let mut p = self.plan.lock();
+        if p.fail_syncs > 0 {
+            p.fail_syncs -= 1;
+            return Err(io::Error::other("injected fsync failure"));
+        }
+        self.inner.sync()?;
+        let len = self.inner.len()?;
+        p.synced.insert(self.path.clone(), len);
+        Ok(())
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len)?;
+        let mut p = self.plan.lock();
+        if let Some(s) = p.synced.get_mut(&self.path) {
+            *s = (*s).min(len);
+        }
+        Ok(())
+    }
+    fn len(&self) -> io::Result<u64> {
+        self.inner.len()
+    }
+}
+
+#[derive(Debug)]
+struct FaultReadFile {
+    inner: RealReadFile,
+    path: PathBuf,
+    plan: Arc<Mutex<FaultPlan>>,
+}
+
+impl ReadFile for FaultReadFile {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.inner.read_exact_at(buf, offset)?;
+        if let Some((path, at)) = &self.plan.lock().flip {
+            if *path == self.path && *at >= offset && *at < offset + buf.len() as u64 {
+                buf[(*at - offset) as usize] ^= 1;
+            }
+        }
+        Ok(())
+    }
+    fn len(&self) -> io::Result<u64> {
+        self.inner.len()
+    }
+}
+
+impl FileSystem for FaultFs {
+    fn create(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
+        let f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(path)?;
+        self.plan.lock().synced.insert(path.to_path_buf(), 0);
+        Ok(Arc::new(FaultWriteFile {
+            inner: RealWriteFile(f),
+            path: path.to_path_buf(),
+            plan: self.plan.clone(),
+        }))
+    }
+    fn open_append(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
+        let f = OpenOptions::new().append(true).open(path)?;
+        let len = f.metadata()?.len();
+        self.plan
+            .lock()
+            .synced
+            .entry(path.to_path_buf())
+            .or_insert(len);
+        Ok(Arc::new(FaultWriteFile {
+            inner: RealWriteFile(f),
+            path: path.to_path_buf(),
+            plan: self.plan.clone(),
+        }))
+    }
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn ReadFile>> {
+        Ok(Arc::new(FaultReadFile {
+            inner: RealReadFile(File::open(path)?),
+            path: path.to_path_buf(),
+            plan: self.plan.clone(),
+        }))
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut p = self.plan.lock();
+        if let Some(s) = p.synced.remove(from) {
+            p.synced.insert(to.to_path_buf(), s);
+        }
+        drop(p);
+        RealFs.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        self.plan.lock().synced.remove(path);
+        RealFs.remove(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        let mut p = self.plan.lock();
+        if p.fail_syncs > 0 {
+            p.fail_syncs -= 1;
+            return Err(io::Error::other("injected fsync failure"));
+        }
+        drop(p);
+        RealFs.sync_dir(dir)
+    }
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        RealFs.create_dir_all(dir)
+    }
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        RealFs.list(dir)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        RealFs.exists(path)
+    }
+}
+
+/// Replaces `dir/name` with `bytes` atomically and durably: write a temporary file, fsync
+/// it, rename it over the old one, fsync the directory.
+pub fn write_file_atomic(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+) -> crate::Result<()> {
+    use crate::StorageError;
+    let tmp = dir.join(format!("{name}.tmp"));
+    let path = dir.join(name);
+    let f = fs.create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| StorageError::io(&tmp, e))?;
+    f.sync().map_err(|e| StorageError::io(&tmp, e))?;
+    drop(f);
+    fs.rename(&tmp, &path)
+        .map_err(|e| StorageError::io(&path, e))?;
+    fs.sync_dir(dir).map_err(|e| StorageError::io(dir, e))
+}
