@@ -23,5 +23,7 @@ pub mod fs;
 pub mod logstore;
 pub mod memtable;
 pub mod mvcc;
+pub mod schema;
+pub mod sstable;
 
 pub use error::{Result, StorageError};

@@ -1,0 +1,580 @@
+//! Microblocks: the unit of compression, checksums and caching.
+//!
+//! A microblock holds consecutive SSTable rows (sorted by key, then version descending; all
+//! versions of one key live in one microblock) as columns: the key, the commit version, a
+//! delete flag, then one column per table column slot. Framed on disk as
+//! `[codec u8][raw_len u32][stored_len u32][crc32c u32][stored bytes]`, the CRC covering the
+//! first three fields and the stored bytes. Decoded, a microblock is a set of Arrow arrays
+//! ([`Block`]): point gets search its key array, OLAP scans slice its column arrays.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, BinaryArray, Float64Array, Int64Array, UInt64Array};
+use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use reef_common::ids::Version;
+use reef_common::rowcodec::{decode_row_with, encode_row};
+use reef_common::types::PhysicalKind;
+use reef_common::value::Value;
+
+use super::encoding::{self, DecodeError};
+use crate::error::Result;
+use crate::schema::RowSchema;
+use crate::StorageError;
+
+/// Block compression, chosen per tablet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// Stored as encoded.
+    None,
+    /// LZ4 block format (lz4_flex).
+    #[default]
+    Lz4,
+    /// Snappy raw format (snap).
+    Snappy,
+}
+
+impl Compression {
+    fn code(self) -> u8 {
+        match self {
+            Compression::None => 0,
+            Compression::Lz4 => 1,
+            Compression::Snappy => 2,
+        }
+    }
+}
+
+/// Bytes of the frame header before a block's stored bytes.
+pub const FRAME_HEADER_BYTES: usize = 13;
+/// Most rows one microblock may claim (a larger count is corruption).
+pub const BLOCK_ROWS_MAX: usize = 1 << 20;
+
+/// Frames `raw` with compression and a checksum.
+pub fn frame(raw: &[u8], compression: Compression) -> Vec<u8> {
+    let compressed = match compression {
+        Compression::None => None,
+        Compression::Lz4 => Some(lz4_flex::compress(raw)),
+        Compression::Snappy => snap::raw::Encoder::new().compress_vec(raw).ok(),
+    };
+    let (codec, stored) = match compressed {
+        Some(c) if c.len() < raw.len() => (compression.code(), c),
+        _ => (0, raw.to_vec()),
+    };
+    let mut out = Vec::with_capacity(FRAME_HEADER_BYTES + stored.len());
+    out.push(codec);
+    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(stored.len() as u32).to_le_bytes());
+    let mut crc = crc32c::crc32c(&out[..9]);
+    crc = crc32c::crc32c_append(crc, &stored);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&stored);
+    out
+}
+
+/// The stored length a frame header announces (to read the rest of the frame).
+pub fn framed_len(header: &[u8]) -> Option<usize> {
+    let stored = u32::from_le_bytes(header.get(5..9)?.try_into().ok()?) as usize;
+    Some(FRAME_HEADER_BYTES + stored)
+}
+
+/// Verifies a frame's checksum and decompresses it.
+pub fn unframe(framed: &[u8]) -> std::result::Result<Vec<u8>, DecodeError> {
+    if framed.len() < FRAME_HEADER_BYTES {
+        return Err("block frame truncated".into());
+    }
+    let codec = framed[0];
+    let raw_len = u32::from_le_bytes(framed[1..5].try_into().expect("4")) as usize;
+    let stored_len = u32::from_le_bytes(framed[5..9].try_into().expect("4")) as usize;
+    let crc = u32::from_le_bytes(framed[9..13].try_into().expect("4"));
+    let stored = framed
+        .get(FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + stored_len)
+        .ok_or("block truncated")?;
+    let want = crc32c::crc32c_append(crc32c::crc32c(&framed[..9]), stored);
+    if want != crc {
+        return Err(format!(
+            "block checksum mismatch (stored {crc:08x}, computed {want:08x})"
+        ));
+    }
+    let raw = match codec {
+        0 => stored.to_vec(),
+        1 => lz4_flex::decompress(stored, raw_len).map_err(|e| format!("lz4: {e}"))?,
+        2 => snap::raw::Decoder::new()
+            .decompress_vec(stored)
+            .map_err(|e| format!("snappy: {e}"))?,
+        c => return Err(format!("unknown block codec {c}")),
+    };
+    if raw.len() != raw_len {
+        return Err(format!(
+            "block decompressed to {} bytes, header says {raw_len}",
+            raw.len()
+        ));
+    }
+    Ok(raw)
+}
+
+/// Min, max and NULL count of one column in one microblock (min/max for numeric columns).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ColumnStats {
+    /// Smallest non-NULL value.
+    pub min: Option<Value>,
+    /// Largest non-NULL value.
+    pub max: Option<Value>,
+    /// NULLs in the column.
+    pub nulls: u32,
+}
+
+enum ColBuilder {
+    Int {
+        vals: Vec<u64>,
+        valid: Vec<bool>,
+        unsigned: bool,
+    },
+    Double {
+        vals: Vec<f64>,
+        valid: Vec<bool>,
+    },
+    Bytes {
+        offsets: Vec<usize>,
+        data: Vec<u8>,
+        valid: Vec<bool>,
+    },
+}
+
+impl ColBuilder {
+    fn new(kind: PhysicalKind) -> ColBuilder {
+        match kind {
+            PhysicalKind::Int => ColBuilder::Int {
+                vals: Vec::new(),
+                valid: Vec::new(),
+                unsigned: false,
+            },
+            PhysicalKind::UInt => ColBuilder::Int {
+                vals: Vec::new(),
+                valid: Vec::new(),
+                unsigned: true,
+            },
+            PhysicalKind::Double => ColBuilder::Double {
+                vals: Vec::new(),
+                valid: Vec::new(),
+            },
+            PhysicalKind::Bytes => ColBuilder::Bytes {
+                offsets: vec![0],
+                data: Vec::new(),
+                valid: Vec::new(),
+            },
+        }
+    }
+
+    fn push(&mut self, v: &Value) -> Result<()> {
+        match (self, v) {
+            (ColBuilder::Int { vals, valid, .. }, Value::Null) => {
+                vals.push(vals.last().copied().unwrap_or(0));
+                valid.push(false);
+            }
+            (
+                ColBuilder::Int {
+                    vals,
+                    valid,
+                    unsigned: false,
+                },
+                Value::Int(i),
+            ) => {
+                vals.push((*i as u64) ^ (1 << 63));
+                valid.push(true);
+            }
+            (
+                ColBuilder::Int {
+                    vals,
+                    valid,
+                    unsigned: true,
+                },
+                Value::UInt(u),
+            ) => {
+                vals.push(*u);
+                valid.push(true);
+            }
+            (ColBuilder::Double { vals, valid }, Value::Null) => {
+                vals.push(vals.last().copied().unwrap_or(0.0));
+                valid.push(false);
+            }
+            (ColBuilder::Double { vals, valid }, Value::Double(d)) => {
+                vals.push(*d);
+                valid.push(true);
+            }
+            (
+                ColBuilder::Bytes {
+                    offsets,
+                    data,
+                    valid,
+                },
+                Value::Null,
+            ) => {
+                offsets.push(data.len());
+                valid.push(false);
+            }
+            (
+                ColBuilder::Bytes {
+                    offsets,
+                    data,
+                    valid,
+                },
+                Value::Bytes(b),
+            ) => {
+                data.extend_from_slice(b);
+                offsets.push(data.len());
+                valid.push(true);
+            }
+            (_, v) => {
+                return Err(StorageError::Invalid(format!(
+                    "value {v:?} does not fit its column"
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) -> ColumnStats {
+        match self {
+            ColBuilder::Int {
+                vals,
+                valid,
+                unsigned,
+            } => {
+                encoding::encode_ints(vals, Some(valid), out);
+                let present = vals.iter().zip(valid).filter(|(_, v)| **v).map(|(x, _)| *x);
+                let (min, max) =
+                    present.fold((None, None), |(lo, hi): (Option<u64>, Option<u64>), x| {
+                        (
+                            Some(lo.map_or(x, |l| l.min(x))),
+                            Some(hi.map_or(x, |h| h.max(x))),
+                        )
+                    });
+                let to_value = |x: u64| {
+                    if *unsigned {
+                        Value::UInt(x)
+                    } else {
+                        Value::Int((x ^ (1 << 63)) as i64)
+                    }
+                };
+                ColumnStats {
+                    min: min.map(to_value),
+                    max: max.map(to_value),
+                    nulls: count_nulls(valid),
+                }
+            }
+            ColBuilder::Double { vals, valid } => {
+                encoding::encode_doubles(vals, Some(valid), out);
+                let present = vals
+                    .iter()
+                    .zip(valid)
+                    .filter(|(x, v)| **v && !x.is_nan())
+                    .map(|(x, _)| *x);
+                let (min, max) =
+                    present.fold((None, None), |(lo, hi): (Option<f64>, Option<f64>), x| {
+                        (
+                            Some(lo.map_or(x, |l| l.min(x))),
+                            Some(hi.map_or(x, |h| h.max(x))),
+                        )
+                    });
+                ColumnStats {
+                    min: min.map(Value::Double),
+                    max: max.map(Value::Double),
+                    nulls: count_nulls(valid),
+                }
+            }
+            ColBuilder::Bytes {
+                offsets,
+                data,
+                valid,
+            } => {
+                encoding::encode_bytes(offsets, data, Some(valid), out);
+                ColumnStats {
+                    min: None,
+                    max: None,
+                    nulls: count_nulls(valid),
+                }
+            }
+        }
+    }
+}
+
+fn count_nulls(valid: &[bool]) -> u32 {
+    valid.iter().filter(|v| !**v).count() as u32
+}
+
+/// Accumulates rows of one microblock.
+pub struct BlockBuilder {
+    schema: Arc<RowSchema>,
+    key_offsets: Vec<usize>,
+    key_data: Vec<u8>,
+    versions: Vec<u64>,
+    deleted: Vec<u64>,
+    cols: Vec<ColBuilder>,
+    raw_bytes: usize,
+}
+
+impl BlockBuilder {
+    /// An empty microblock for rows of `schema`.
+    pub fn new(schema: Arc<RowSchema>) -> BlockBuilder {
+        let cols = schema.kinds.iter().map(|k| ColBuilder::new(*k)).collect();
+        BlockBuilder {
+            schema,
+            key_offsets: vec![0],
+            key_data: Vec::new(),
+            versions: Vec::new(),
+            deleted: Vec::new(),
+            cols,
+            raw_bytes: 0,
+        }
+    }
+
+    /// Rows so far.
+    pub fn rows(&self) -> usize {
+        self.versions.len()
+    }
+
+    /// Approximate bytes of the rows so far, before encoding.
+    pub fn raw_bytes(&self) -> usize {
+        self.raw_bytes
+    }
+
+    /// Adds a version: `row` is the encoded row, `None` a delete. Rows must come in (key,
+    /// version descending) order.
+    pub fn push(&mut self, key: &[u8], version: Version, row: Option<&[u8]>) -> Result<()> {
+        self.key_data.extend_from_slice(key);
+        self.key_offsets.push(self.key_data.len());
+        self.versions.push(version.0);
+        self.deleted.push(row.is_none() as u64);
+        self.raw_bytes += key.len() + 16 + row.map_or(0, |r| r.len());
+        match row {
+            None => {
+                for c in &mut self.cols {
+                    c.push(&Value::Null)?;
+                }
+            }
+            Some(row) => {
+                let mut filled = 0;
+                let mut err = None;
+                let cols = &mut self.cols;
+                let header = decode_row_with(row, &self.schema.kinds, |slot, v| {
+                    filled = slot + 1;
+                    if let Err(e) = cols[slot].push(&v) {
+                        err.get_or_insert(e);
+                    }
+                })?;
+                if let Some(e) = err {
+                    return Err(e);
+                }
+                debug_assert_eq!(filled, header.columns);
+                for slot in header.columns..self.cols.len() {
+                    let d = self
+                        .schema
+                        .defaults
+                        .get(slot)
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    self.cols[slot].push(&d)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes the microblock; returns its unframed bytes and per-column stats.
+    pub fn finish(self) -> (Vec<u8>, Vec<ColumnStats>) {
+        let n = self.versions.len();
+        let mut out = Vec::with_capacity(self.raw_bytes / 2 + 64);
+        out.extend_from_slice(&(n as u32).to_le_bytes());
+        out.extend_from_slice(&((3 + self.cols.len()) as u16).to_le_bytes());
+        let mut col = Vec::new();
+        let put = |col: &mut Vec<u8>, out: &mut Vec<u8>| {
+            out.extend_from_slice(&(col.len() as u32).to_le_bytes());
+            out.extend_from_slice(col);
+            col.clear();
+        };
+        encoding::encode_bytes(&self.key_offsets, &self.key_data, None, &mut col);
+        put(&mut col, &mut out);
+        encoding::encode_ints(&self.versions, None, &mut col);
+        put(&mut col, &mut out);
+        encoding::encode_ints(&self.deleted, None, &mut col);
+        put(&mut col, &mut out);
+        let mut stats = Vec::with_capacity(self.cols.len());
+        for c in &self.cols {
+            stats.push(c.encode(&mut col));
+            put(&mut col, &mut out);
+        }
+        (out, stats)
+    }
+}
+
+/// A decoded microblock.
+#[derive(Debug, Clone)]
+pub struct Block {
+    /// Encoded primary keys, ascending (a key repeats once per version).
+    pub keys: BinaryArray,
+    /// Commit versions, descending within a key.
+    pub versions: Vec<u64>,
+    /// Whether each row is a delete.
+    pub deleted: Vec<bool>,
+    /// One array per column slot stored in the block.
+    pub columns: Vec<ArrayRef>,
+    /// Approximate memory held.
+    pub mem_bytes: usize,
+}
+
+fn nulls(valid: Option<Vec<bool>>) -> Option<NullBuffer> {
+    valid.map(|v| NullBuffer::from(v))
+}
+
+impl Block {
+    /// Decodes an unframed microblock whose columns have `kinds`.
+    pub fn decode(raw: &[u8], kinds: &[PhysicalKind]) -> std::result::Result<Block, DecodeError> {
+        let head = raw.get(..6).ok_or("microblock truncated")?;
+        let n = u32::from_le_bytes(head[..4].try_into().expect("4")) as usize;
+        let ncols = u16::from_le_bytes(head[4..6].try_into().expect("2")) as usize;
+        if n > BLOCK_ROWS_MAX || ncols != 3 + kinds.len() {
+            return Err(format!(
+                "microblock claims {n} rows and {ncols} columns for {} slots",
+                kinds.len()
+            ));
+        }
+        let mut pos = 6;
+        let mut next = || -> std::result::Result<&[u8], DecodeError> {
+            let len_b = raw.get(pos..pos + 4).ok_or("microblock truncated")?;
+            let len = u32::from_le_bytes(len_b.try_into().expect("4")) as usize;
+            let col = raw
+                .get(pos + 4..pos + 4 + len)
+                .ok_or("microblock column truncated")?;
+            pos += 4 + len;
+            Ok(col)
+        };
+        let keys = bytes_array(encoding::decode_bytes(next()?, n)?)?;
+        let (versions, _) = encoding::decode_ints(next()?, n)?;
+        let (deleted, _) = encoding::decode_ints(next()?, n)?;
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(kinds.len());
+        for kind in kinds {
+            let buf = next()?;
+            let arr: ArrayRef = match kind {
+                PhysicalKind::Int => {
+                    let (v, valid) = encoding::decode_ints(buf, n)?;
+                    let v: Vec<i64> = v.into_iter().map(|x| (x ^ (1 << 63)) as i64).collect();
+                    Arc::new(Int64Array::new(ScalarBuffer::from(v), nulls(valid)))
+                }
+                PhysicalKind::UInt => {
+                    let (v, valid) = encoding::decode_ints(buf, n)?;
+                    Arc::new(UInt64Array::new(ScalarBuffer::from(v), nulls(valid)))
+                }
+                PhysicalKind::Double => {
+                    let (v, valid) = encoding::decode_doubles(buf, n)?;
+                    Arc::new(Float64Array::new(ScalarBuffer::from(v), nulls(valid)))
+                }
+                PhysicalKind::Bytes => Arc::new(bytes_array(encoding::decode_bytes(buf, n)?)?),
+            };
+            columns.push(arr);
+        }
+        for w in keys.iter().collect::<Vec<_>>().windows(2) {
+            if w[0] > w[1] {
+                return Err("microblock keys out of order".into());
+            }
+        }
+        let mem_bytes = keys.get_array_memory_size()
+            + columns
+                .iter()
+                .map(|c| c.get_array_memory_size())
+                .sum::<usize>()
+            + n * 9
+            + 128;
+        Ok(Block {
+            keys,
+            versions,
+            deleted: deleted.into_iter().map(|d| d != 0).collect(),
+            columns,
+            mem_bytes,
+        })
+    }
+
+    /// Rows in the block.
+    pub fn rows(&self) -> usize {
+        self.versions.len()
+    }
+
+    /// The rows holding versions of `key` (newest first), if any.
+    pub fn find(&self, key: &[u8]) -> Option<Range<usize>> {
+        let n = self.rows();
+        let (mut lo, mut hi) = (0, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.keys.value(mid) < key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let start = lo;
+        let mut end = start;
+        while end < n && self.keys.value(end) == key {
+            end += 1;
+        }
+        (end > start).then_some(start..end)
+    }
+
+    /// Index of the first row with key `>= key`.
+    pub fn lower_bound(&self, key: &[u8]) -> usize {
+        let (mut lo, mut hi) = (0, self.rows());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.keys.value(mid) < key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// Row `i` re-encoded in the row format (for the OLTP path); `None` for a delete.
+    pub fn row(&self, i: usize, schema_version: u32) -> Option<Arc<[u8]>> {
+        if self.deleted[i] {
+            return None;
+        }
+        let values: Vec<Value> = self
+            .columns
+            .iter()
+            .map(|c| value_at(c.as_ref(), i))
+            .collect();
+        Some(Arc::from(encode_row(schema_version, &values)))
+    }
+}
+
+fn bytes_array(d: encoding::DecodedBytes) -> std::result::Result<BinaryArray, DecodeError> {
+    let offsets: Vec<i32> = d
+        .offsets
+        .iter()
+        .map(|&o| i32::try_from(o).map_err(|_| "bytes column exceeds 2 GiB".to_string()))
+        .collect::<std::result::Result<_, _>>()?;
+    BinaryArray::try_new(
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        Buffer::from_vec(d.data),
+        nulls(d.valid),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// The value at row `i` of a column array.
+pub fn value_at(col: &dyn Array, i: usize) -> Value {
+    if col.is_null(i) {
+        return Value::Null;
+    }
+    let any = col.as_any();
+    if let Some(a) = any.downcast_ref::<Int64Array>() {
+        Value::Int(a.value(i))
+    } else if let Some(a) = any.downcast_ref::<UInt64Array>() {
+        Value::UInt(a.value(i))
+    } else if let Some(a) = any.downcast_ref::<Float64Array>() {
+        Value::Double(a.value(i))
+    } else if let Some(a) = any.downcast_ref::<BinaryArray>() {
+        Value::Bytes(a.value(i).to_vec())
+    } else {
+        unreachable!("SSTable columns are Int64, UInt64, Float64 or Binary arrays")
+    }
+}
