@@ -82,7 +82,7 @@ impl Collation {
             Collation::Binary => escape_bytes_into(s, out),
             Collation::Utf8mb4Bin => {
                 let trimmed = trim_trailing_spaces(s);
-                segments_into(trimmed, &[b' '], out)
+                segments_into(trimmed, b" ", out)
             }
             Collation::Utf8mb4GeneralCi => {
                 let mut w: Vec<u8> = Vec::with_capacity(s.len() * 2);

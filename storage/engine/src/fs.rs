@@ -21,16 +21,16 @@ pub trait WriteFile: Send + Sync + Debug {
     fn sync(&self) -> io::Result<()>;
     /// Cuts the file to `len` bytes (and positions further writes there).
     fn set_len(&self, len: u64) -> io::Result<()>;
-    /// The file's length.
-    fn len(&self) -> io::Result<u64>;
+    /// The file's length in bytes.
+    fn size_bytes(&self) -> io::Result<u64>;
 }
 
 /// A file opened for positional reads; shareable between threads.
 pub trait ReadFile: Send + Sync + Debug {
     /// Fills `buf` from `offset`; fails if the file is shorter.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
-    /// The file's length.
-    fn len(&self) -> io::Result<u64>;
+    /// The file's length in bytes.
+    fn size_bytes(&self) -> io::Result<u64>;
 }
 
 /// The operations the engine needs from a file system.
@@ -74,7 +74,7 @@ impl WriteFile for RealWriteFile {
         self.0.set_len(len)?;
         (&self.0).seek(io::SeekFrom::Start(len)).map(|_| ())
     }
-    fn len(&self) -> io::Result<u64> {
+    fn size_bytes(&self) -> io::Result<u64> {
         Ok(self.0.metadata()?.len())
     }
 }
@@ -86,7 +86,7 @@ impl ReadFile for RealReadFile {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         self.0.read_exact_at(buf, offset)
     }
-    fn len(&self) -> io::Result<u64> {
+    fn size_bytes(&self) -> io::Result<u64> {
         Ok(self.0.metadata()?.len())
     }
 }
@@ -233,7 +233,7 @@ impl WriteFile for FaultWriteFile {
             return Err(io::Error::other("injected fsync failure"));
         }
         self.inner.sync()?;
-        let len = self.inner.len()?;
+        let len = self.inner.size_bytes()?;
         p.synced.insert(self.path.clone(), len);
         Ok(())
     }
@@ -245,8 +245,8 @@ impl WriteFile for FaultWriteFile {
         }
         Ok(())
     }
-    fn len(&self) -> io::Result<u64> {
-        self.inner.len()
+    fn size_bytes(&self) -> io::Result<u64> {
+        self.inner.size_bytes()
     }
 }
 
@@ -267,8 +267,8 @@ impl ReadFile for FaultReadFile {
         }
         Ok(())
     }
-    fn len(&self) -> io::Result<u64> {
-        self.inner.len()
+    fn size_bytes(&self) -> io::Result<u64> {
+        self.inner.size_bytes()
     }
 }
 

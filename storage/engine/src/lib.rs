@@ -18,12 +18,16 @@
 //! [`tablet::Tablet`]. Invariants are documented where they are kept. This crate must not
 //! depend on DataFusion, sqlparser, tokio or the network.
 
+pub mod cache;
 pub mod error;
 pub mod fs;
 pub mod logstore;
+pub mod manifest;
 pub mod memtable;
 pub mod mvcc;
+pub mod scan;
 pub mod schema;
 pub mod sstable;
+pub mod tablet;
 
 pub use error::{Result, StorageError};

@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -131,6 +131,17 @@ struct Shared {
     work: Condvar,
     space: Condvar,
     stop: AtomicBool,
+    syncs: AtomicU64,
+    records: AtomicU64,
+}
+
+/// Counters of a log store since it was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogStats {
+    /// Records appended (entries and truncate/purge markers).
+    pub records: u64,
+    /// fsyncs issued by the group-commit syncer.
+    pub syncs: u64,
 }
 
 /// The node's log segment store. Cheap to share (`Arc`); dropping the last handle stops the
@@ -239,7 +250,7 @@ impl LogStore {
         for (i, &seq) in segs.iter().enumerate() {
             let path = dir.join(segment_name(seq));
             let file = fs.open_read(&path).map_err(io_err(&path))?;
-            let len = file.len().map_err(io_err(&path))?;
+            let len = file.size_bytes().map_err(io_err(&path))?;
             let mut buf = vec![0u8; len as usize];
             file.read_exact_at(&mut buf, 0).map_err(io_err(&path))?;
             let last = i + 1 == segs.len();
@@ -290,6 +301,8 @@ impl LogStore {
             work: Condvar::new(),
             space: Condvar::new(),
             stop: AtomicBool::new(false),
+            syncs: AtomicU64::new(0),
+            records: AtomicU64::new(0),
         });
         let s2 = shared.clone();
         let syncer = std::thread::Builder::new()
@@ -366,6 +379,9 @@ impl LogStore {
             );
         }
         self.write_locked(st, &buf)?;
+        self.shared
+            .records
+            .fetch_add(entries.len() as u64, Ordering::Relaxed);
         let seg = st.segment_seq;
         let g = st.groups.get_mut(&group).expect("inserted above");
         for (e, off) in entries.iter().zip(offsets) {
@@ -616,6 +632,14 @@ impl LogStore {
         self.shared.state.lock().votes.get(&group).cloned()
     }
 
+    /// Records appended and fsyncs issued since open.
+    pub fn stats(&self) -> LogStats {
+        LogStats {
+            records: self.shared.records.load(Ordering::Relaxed),
+            syncs: self.shared.syncs.load(Ordering::Relaxed),
+        }
+    }
+
     /// Number of segment files.
     pub fn segment_count(&self) -> usize {
         self.shared.state.lock().segment_groups.len()
@@ -670,6 +694,7 @@ fn syncer_loop(shared: &Shared) {
             (st.segment.clone(), st.segment_seq, st.written)
         };
         let result = file.sync();
+        shared.syncs.fetch_add(1, Ordering::Relaxed);
         let mut st = shared.state.lock();
         let done = match result {
             Ok(()) => {
@@ -769,7 +794,7 @@ fn read_votes(fs: &dyn FileSystem, dir: &Path) -> Result<HashMap<GroupId, Vec<u8
         return Ok(HashMap::new());
     }
     let f = fs.open_read(&path).map_err(io_err(&path))?;
-    let mut buf = vec![0u8; f.len().map_err(io_err(&path))? as usize];
+    let mut buf = vec![0u8; f.size_bytes().map_err(io_err(&path))? as usize];
     f.read_exact_at(&mut buf, 0).map_err(io_err(&path))?;
     let corrupt = |what: &str| StorageError::Corrupt {
         path: path.clone(),

@@ -74,6 +74,12 @@ fn concurrent_writers_share_fsyncs_and_lose_nothing() {
         t.join().unwrap();
     }
     assert_eq!(acked.load(Ordering::Relaxed), 1600);
+    let stats = store.stats();
+    assert_eq!(stats.records, 1600);
+    assert!(
+        stats.syncs < stats.records,
+        "no two appends shared an fsync: {stats:?}"
+    );
     drop(store);
     let store = LogStore::open(Arc::new(RealFs), dir.path()).unwrap();
     for g in 0..8u64 {

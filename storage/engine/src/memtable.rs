@@ -28,6 +28,9 @@ const VERSION_OVERHEAD_BYTES: usize = 64;
 const ROW_OVERHEAD_BYTES: usize = 160;
 const HASH_SHARDS: usize = 16;
 
+/// One shard of the hash index.
+type HashShard = RwLock<HashMap<Vec<u8>, Arc<MvccRow>, Xxh3Builder>>;
+
 /// One version in a chain.
 struct VersionNode {
     /// The writer while uncommitted; dropped once the commit version is stamped.
@@ -255,7 +258,7 @@ impl MvccRow {
 pub struct MemTable {
     id: u64,
     rows: SkipMap<Vec<u8>, Arc<MvccRow>>,
-    hash: [RwLock<HashMap<Vec<u8>, Arc<MvccRow>, Xxh3Builder>>; HASH_SHARDS],
+    hash: [HashShard; HASH_SHARDS],
     bytes: AtomicUsize,
     frozen: AtomicBool,
     /// Transactions with versions here that have not decided yet.
@@ -332,7 +335,7 @@ impl MemTable {
         Version(self.version_max.load(Ordering::Acquire))
     }
 
-    fn shard(&self, key: &[u8]) -> &RwLock<HashMap<Vec<u8>, Arc<MvccRow>, Xxh3Builder>> {
+    fn shard(&self, key: &[u8]) -> &HashShard {
         &self.hash[(xxh3_64(key) as usize) % HASH_SHARDS]
     }
 

@@ -313,6 +313,17 @@ pub struct BlockBuilder {
     raw_bytes: usize,
 }
 
+impl std::fmt::Debug for BlockBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "BlockBuilder({} rows, {} bytes)",
+            self.rows(),
+            self.raw_bytes
+        )
+    }
+}
+
 impl BlockBuilder {
     /// An empty microblock for rows of `schema`.
     pub fn new(schema: Arc<RowSchema>) -> BlockBuilder {
@@ -423,7 +434,7 @@ pub struct Block {
 }
 
 fn nulls(valid: Option<Vec<bool>>) -> Option<NullBuffer> {
-    valid.map(|v| NullBuffer::from(v))
+    valid.map(NullBuffer::from)
 }
 
 impl Block {

@@ -398,7 +398,7 @@ impl OpenMacroblock {
     pub fn open(fs: &dyn FileSystem, dir: &Path, meta: MacroblockMeta) -> Result<OpenMacroblock> {
         let path = dir.join(file_name(meta.id));
         let file = fs.open_read(&path).map_err(io(&path))?;
-        let len = file.len().map_err(io(&path))?;
+        let len = file.size_bytes().map_err(io(&path))?;
         let corrupt = |offset: u64, what: String| StorageError::Corrupt {
             path: path.clone(),
             offset,

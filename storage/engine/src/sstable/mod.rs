@@ -8,3 +8,4 @@ pub mod block;
 pub mod bloom;
 pub mod encoding;
 pub mod macroblock;
+pub mod table;

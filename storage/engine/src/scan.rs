@@ -1,0 +1,710 @@
+//! Merging a tablet's sources (MemTables and SSTables, newest first) in key order.
+//!
+//! - [`VisibleMerge`] yields, per key, the version visible at a snapshot (the newest source
+//!   that has a visible version decides): range scans on the OLTP path.
+//! - [`VersionMerge`] yields, per key, every committed version across sources, newest first,
+//!   one per commit version: compactions.
+//! - [`ArrowScan`] yields Arrow `RecordBatch`es for the OLAP path. Macroblocks that no other
+//!   source overlaps, that hold one version per key, no deletes and nothing newer than the
+//!   snapshot are emitted by slicing their cached column arrays (with min/max pruning per
+//!   microblock); everything else goes through the visible merge.
+
+use std::collections::{HashSet, VecDeque};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use arrow_array::builder::{BinaryBuilder, Float64Builder, Int64Builder, UInt64Builder};
+use arrow_array::{new_null_array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use reef_common::ids::Version;
+use reef_common::rowcodec::decode_row;
+use reef_common::types::PhysicalKind;
+use reef_common::value::Value;
+
+use crate::error::{Result, StorageError};
+use crate::memtable::{MemTable, MvccRow, Visible};
+use crate::mvcc::ReadCtx;
+use crate::schema::RowSchema;
+use crate::sstable::block::{value_at, Block, ColumnStats};
+use crate::sstable::table::{ReadEnv, SSTable, VersionRow};
+
+const MEM_BATCH_ROWS: usize = 256;
+
+/// A key range: (start, end) bounds over encoded keys.
+pub type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+fn bound_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.as_slice()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn before_end(key: &[u8], end: &Bound<Vec<u8>>) -> bool {
+    match end {
+        Bound::Unbounded => true,
+        Bound::Included(e) => key <= e.as_slice(),
+        Bound::Excluded(e) => key < e.as_slice(),
+    }
+}
+
+struct MemCursor {
+    mem: Arc<MemTable>,
+    buf: VecDeque<(Vec<u8>, Arc<MvccRow>)>,
+    after: Bound<Vec<u8>>,
+    end: Bound<Vec<u8>>,
+    exhausted: bool,
+}
+
+impl MemCursor {
+    fn settle(&mut self) {
+        if self.buf.is_empty() && !self.exhausted {
+            let rows =
+                self.mem
+                    .rows_after(bound_ref(&self.after), bound_ref(&self.end), MEM_BATCH_ROWS);
+            self.exhausted = rows.len() < MEM_BATCH_ROWS;
+            if let Some((k, _)) = rows.last() {
+                self.after = Bound::Excluded(k.clone());
+            }
+            self.buf.extend(rows);
+        }
+    }
+}
+
+struct SstCursor {
+    table: Arc<SSTable>,
+    env: ReadEnv,
+    /// Microblocks (macroblock, microblock) to leave out.
+    skip: HashSet<(usize, usize)>,
+    mb: usize,
+    micro: usize,
+    row: usize,
+    block: Option<Arc<Block>>,
+    end: Bound<Vec<u8>>,
+    done: bool,
+}
+
+impl SstCursor {
+    fn new(
+        table: Arc<SSTable>,
+        env: ReadEnv,
+        range: &KeyRange,
+        skip: HashSet<(usize, usize)>,
+    ) -> Result<SstCursor> {
+        let start: Option<(&[u8], bool)> = match &range.0 {
+            Bound::Included(k) => Some((k, false)),
+            Bound::Excluded(k) => Some((k, true)),
+            Bound::Unbounded => None,
+        };
+        let mb = match start {
+            Some((k, _)) => table
+                .blocks
+                .partition_point(|b| b.meta.last_key.as_slice() < k),
+            None => 0,
+        };
+        let mut c = SstCursor {
+            table,
+            env,
+            skip,
+            mb,
+            micro: 0,
+            row: 0,
+            block: None,
+            end: range.1.clone(),
+            done: false,
+        };
+        if let (Some((k, excl)), Some(open)) = (start, c.table.blocks.get(c.mb)) {
+            c.micro = open.micros.partition_point(|m| m.last_key.as_slice() < k);
+            if !c.skip.contains(&(c.mb, c.micro)) && c.micro < open.micros.len() {
+                let block = c.env.block(open, c.micro)?;
+                c.row = block.lower_bound(k);
+                if excl {
+                    while c.row < block.rows() && block.keys.value(c.row) == k {
+                        c.row += 1;
+                    }
+                }
+                c.block = Some(block);
+            }
+        }
+        Ok(c)
+    }
+
+    /// Positions on a row (loading blocks as needed) or marks the cursor done.
+    fn settle(&mut self) -> Result<()> {
+        while !self.done {
+            if let Some(b) = &self.block {
+                if self.row < b.rows() {
+                    if !before_end(b.keys.value(self.row), &self.end) {
+                        self.done = true;
+                    }
+                    return Ok(());
+                }
+                self.block = None;
+                self.micro += 1;
+                self.row = 0;
+            }
+            let Some(open) = self.table.blocks.get(self.mb) else {
+                self.done = true;
+                return Ok(());
+            };
+            if self.micro >= open.micros.len() {
+                self.mb += 1;
+                self.micro = 0;
+                continue;
+            }
+            if self.skip.contains(&(self.mb, self.micro)) {
+                self.micro += 1;
+                continue;
+            }
+            self.block = Some(self.env.block(open, self.micro)?);
+        }
+        Ok(())
+    }
+
+    fn key(&self) -> Option<&[u8]> {
+        if self.done {
+            return None;
+        }
+        self.block.as_ref().map(|b| b.keys.value(self.row))
+    }
+
+    fn key_rows(&self) -> std::ops::Range<usize> {
+        let b = self.block.as_ref().expect("settled on a row");
+        let k = b.keys.value(self.row);
+        let mut end = self.row + 1;
+        while end < b.rows() && b.keys.value(end) == k {
+            end += 1;
+        }
+        self.row..end
+    }
+
+    fn schema_version(&self) -> u32 {
+        self.table.blocks[self.mb].schema_version
+    }
+}
+
+enum Cursor {
+    Mem(MemCursor),
+    Sst(SstCursor),
+}
+
+impl Cursor {
+    fn settle(&mut self) -> Result<()> {
+        match self {
+            Cursor::Mem(m) => {
+                m.settle();
+                Ok(())
+            }
+            Cursor::Sst(s) => s.settle(),
+        }
+    }
+
+    fn key(&self) -> Option<&[u8]> {
+        match self {
+            Cursor::Mem(m) => m.buf.front().map(|(k, _)| k.as_slice()),
+            Cursor::Sst(s) => s.key(),
+        }
+    }
+
+    fn resolve(&self, ctx: &ReadCtx) -> Result<Visible> {
+        match self {
+            Cursor::Mem(m) => m.buf.front().expect("settled").1.read(ctx),
+            Cursor::Sst(s) => {
+                let b = s.block.as_ref().expect("settled");
+                for r in s.key_rows() {
+                    if Version(b.versions[r]) <= ctx.snapshot {
+                        return Ok(match b.row(r, s.schema_version()) {
+                            Some(v) => Visible::Row(v),
+                            None => Visible::Deleted,
+                        });
+                    }
+                }
+                Ok(Visible::Absent)
+            }
+        }
+    }
+
+    fn versions(&self, out: &mut Vec<VersionRow>) {
+        match self {
+            Cursor::Mem(m) => out.extend(m.buf.front().expect("settled").1.committed_versions()),
+            Cursor::Sst(s) => {
+                let b = s.block.as_ref().expect("settled");
+                out.extend(
+                    s.key_rows()
+                        .map(|r| (Version(b.versions[r]), b.row(r, s.schema_version()))),
+                );
+            }
+        }
+    }
+
+    fn advance(&mut self) {
+        match self {
+            Cursor::Mem(m) => {
+                m.buf.pop_front();
+            }
+            Cursor::Sst(s) => s.row = s.key_rows().end,
+        }
+    }
+}
+
+/// The sources of a merge, newest first.
+pub(crate) struct Sources {
+    cursors: Vec<Cursor>,
+}
+
+impl Sources {
+    /// Cursors over `mems` (newest first) then `tables` (newest first) within `range`;
+    /// `skip[i]` lists (macroblock, microblock) pairs of `tables[i]` to leave out.
+    pub(crate) fn new(
+        mems: &[Arc<MemTable>],
+        tables: &[Arc<SSTable>],
+        env: &ReadEnv,
+        range: &KeyRange,
+        mut skip: Vec<HashSet<(usize, usize)>>,
+    ) -> Result<Sources> {
+        let mut cursors = Vec::with_capacity(mems.len() + tables.len());
+        for m in mems {
+            cursors.push(Cursor::Mem(MemCursor {
+                mem: m.clone(),
+                buf: VecDeque::new(),
+                after: range.0.clone(),
+                end: range.1.clone(),
+                exhausted: false,
+            }));
+        }
+        skip.resize(tables.len(), HashSet::new());
+        for (t, s) in tables.iter().zip(skip) {
+            cursors.push(Cursor::Sst(SstCursor::new(
+                t.clone(),
+                env.clone(),
+                range,
+                s,
+            )?));
+        }
+        Ok(Sources { cursors })
+    }
+
+    fn min_key(&mut self) -> Result<Option<Vec<u8>>> {
+        for c in &mut self.cursors {
+            c.settle()?;
+        }
+        Ok(self
+            .cursors
+            .iter()
+            .filter_map(|c| c.key())
+            .min()
+            .map(|k| k.to_vec()))
+    }
+}
+
+/// Rows visible at a snapshot, in key order.
+pub struct VisibleMerge {
+    sources: Sources,
+    ctx: ReadCtx,
+}
+
+impl std::fmt::Debug for VisibleMerge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "VisibleMerge({} sources)", self.sources.cursors.len())
+    }
+}
+
+impl VisibleMerge {
+    pub(crate) fn new(sources: Sources, ctx: ReadCtx) -> VisibleMerge {
+        VisibleMerge { sources, ctx }
+    }
+}
+
+impl Iterator for VisibleMerge {
+    type Item = Result<(Vec<u8>, Arc<[u8]>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let key = match self.sources.min_key() {
+                Ok(Some(k)) => k,
+                Ok(None) => return None,
+                Err(e) => return Some(Err(e)),
+            };
+            let mut found = Visible::Absent;
+            for c in &mut self.sources.cursors {
+                if c.key() == Some(key.as_slice()) {
+                    if found == Visible::Absent {
+                        match c.resolve(&self.ctx) {
+                            Ok(v) => found = v,
+                            Err(e) => return Some(Err(e)),
+                        }
+                    }
+                    c.advance();
+                }
+            }
+            if let Visible::Row(v) = found {
+                return Some(Ok((key, v)));
+            }
+        }
+    }
+}
+
+/// Every committed version per key across sources, newest first, in key order.
+pub(crate) struct VersionMerge {
+    sources: Sources,
+}
+
+impl VersionMerge {
+    pub(crate) fn new(sources: Sources) -> VersionMerge {
+        VersionMerge { sources }
+    }
+
+    /// The next key at or below `upto` (all keys if `None`) with its versions.
+    pub(crate) fn next_upto(
+        &mut self,
+        upto: Option<&[u8]>,
+    ) -> Result<Option<(Vec<u8>, Vec<VersionRow>)>> {
+        let Some(key) = self.sources.min_key()? else {
+            return Ok(None);
+        };
+        if upto.is_some_and(|u| key.as_slice() > u) {
+            return Ok(None);
+        }
+        let mut versions = Vec::new();
+        for c in &mut self.sources.cursors {
+            if c.key() == Some(key.as_slice()) {
+                c.versions(&mut versions);
+                c.advance();
+            }
+        }
+        // Stable sort: for equal versions (a replayed log entry) the newest source comes first.
+        versions.sort_by_key(|v| std::cmp::Reverse(v.0));
+        versions.dedup_by(|b, a| a.0 == b.0);
+        Ok(Some((key, versions)))
+    }
+
+    /// The next key, without consuming it.
+    pub(crate) fn peek_key(&mut self) -> Result<Option<Vec<u8>>> {
+        self.sources.min_key()
+    }
+}
+
+/// An inclusive value range on one column, used to skip microblocks whose min/max exclude
+/// it. Pruning is inexact: rows outside the range may still be returned.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnRange {
+    /// The column slot.
+    pub slot: usize,
+    /// Lower bound, if any.
+    pub min: Option<Value>,
+    /// Upper bound, if any.
+    pub max: Option<Value>,
+}
+
+fn cmp_values(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
+        (Value::UInt(x), Value::UInt(y)) => Some(x.cmp(y)),
+        (Value::Double(x), Value::Double(y)) => x.partial_cmp(y),
+        _ => None,
+    }
+}
+
+/// Whether a microblock with these stats may hold rows in every range.
+fn may_match(stats: &[ColumnStats], rows: u32, ranges: &[ColumnRange]) -> bool {
+    use std::cmp::Ordering::{Greater, Less};
+    ranges.iter().all(|r| {
+        let Some(s) = stats.get(r.slot) else {
+            return true;
+        };
+        let below =
+            matches!((&r.min, &s.max), (Some(lo), Some(hi)) if cmp_values(lo, hi) == Some(Greater));
+        let above =
+            matches!((&r.max, &s.min), (Some(hi), Some(lo)) if cmp_values(hi, lo) == Some(Less));
+        // A range never matches NULL, so an all-NULL column matches nothing.
+        let all_null = rows > 0 && s.nulls == rows && (r.min.is_some() || r.max.is_some());
+        !(below || above || all_null)
+    })
+}
+
+/// Counters of one Arrow scan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Microblocks emitted by slicing their arrays.
+    pub blocks_sliced: u64,
+    /// Microblocks skipped by min/max.
+    pub blocks_pruned: u64,
+    /// Rows that went through the visible merge.
+    pub rows_merged: u64,
+}
+
+/// What an Arrow scan returns and how.
+#[derive(Clone, Debug)]
+pub struct ArrowScanRequest {
+    /// Column slots to return, in order.
+    pub projection: Vec<usize>,
+    /// Ranges used for pruning.
+    pub ranges: Vec<ColumnRange>,
+    /// Rows per batch on the merge path.
+    pub batch_rows: usize,
+}
+
+/// The Arrow type a physical kind is returned as.
+pub fn arrow_type(kind: PhysicalKind) -> DataType {
+    match kind {
+        PhysicalKind::Int => DataType::Int64,
+        PhysicalKind::UInt => DataType::UInt64,
+        PhysicalKind::Double => DataType::Float64,
+        PhysicalKind::Bytes => DataType::Binary,
+    }
+}
+
+/// The Arrow schema of a scan: one nullable field `c<slot>` per projected slot.
+pub fn arrow_schema(schema: &RowSchema, projection: &[usize]) -> SchemaRef {
+    Arc::new(Schema::new(
+        projection
+            .iter()
+            .map(|&s| Field::new(format!("c{s}"), arrow_type(schema.kinds[s]), true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+fn const_array(kind: PhysicalKind, v: &Value, len: usize) -> ArrayRef {
+    match (kind, v) {
+        (PhysicalKind::Int, Value::Int(i)) => {
+            Arc::new(arrow_array::Int64Array::from(vec![*i; len]))
+        }
+        (PhysicalKind::UInt, Value::UInt(i)) => {
+            Arc::new(arrow_array::UInt64Array::from(vec![*i; len]))
+        }
+        (PhysicalKind::Double, Value::Double(d)) => {
+            Arc::new(arrow_array::Float64Array::from(vec![*d; len]))
+        }
+        (PhysicalKind::Bytes, Value::Bytes(b)) => Arc::new(
+            arrow_array::BinaryArray::from_iter_values(std::iter::repeat_n(b.as_slice(), len)),
+        ),
+        (k, _) => new_null_array(&arrow_type(k), len),
+    }
+}
+
+/// A streaming Arrow scan of one tablet at a snapshot.
+pub struct ArrowScan {
+    schema: Arc<RowSchema>,
+    out_schema: SchemaRef,
+    req: ArrowScanRequest,
+    env: ReadEnv,
+    fast: VecDeque<(Arc<SSTable>, usize, usize)>,
+    merge: VisibleMerge,
+    stats: ScanStats,
+}
+
+impl std::fmt::Debug for ArrowScan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ArrowScan({} fast microblocks left)", self.fast.len())
+    }
+}
+
+impl ArrowScan {
+    /// Plans the scan over `mems` and `tables` (both newest first).
+    pub(crate) fn new(
+        schema: Arc<RowSchema>,
+        mems: &[Arc<MemTable>],
+        tables: &[Arc<SSTable>],
+        env: ReadEnv,
+        ctx: ReadCtx,
+        req: ArrowScanRequest,
+    ) -> Result<ArrowScan> {
+        if let Some(&bad) = req.projection.iter().find(|&&s| s >= schema.kinds.len()) {
+            return Err(StorageError::Invalid(format!(
+                "projected slot {bad} does not exist"
+            )));
+        }
+        let mut skip = vec![HashSet::new(); tables.len()];
+        let mut fast = VecDeque::new();
+        for (t, table) in tables.iter().enumerate() {
+            for (i, mb) in table.blocks.iter().enumerate() {
+                let m = &mb.meta;
+                if m.multi_version || m.has_deletes || m.max_version > ctx.snapshot {
+                    continue;
+                }
+                for (j, micro) in mb.micros.iter().enumerate() {
+                    let (lo, hi) = (micro.first_key.as_slice(), micro.last_key.as_slice());
+                    let overlaps_table = tables
+                        .iter()
+                        .enumerate()
+                        .any(|(o, other)| o != t && table_overlaps(other, lo, hi));
+                    let overlaps_mem = mems.iter().any(|mem| {
+                        !mem.rows_after(Bound::Included(lo), Bound::Included(hi), 1)
+                            .is_empty()
+                    });
+                    if !overlaps_table && !overlaps_mem {
+                        skip[t].insert((i, j));
+                        fast.push_back((table.clone(), i, j));
+                    }
+                }
+            }
+        }
+        let sources = Sources::new(
+            mems,
+            tables,
+            &env,
+            &(Bound::Unbounded, Bound::Unbounded),
+            skip,
+        )?;
+        let out_schema = arrow_schema(&schema, &req.projection);
+        Ok(ArrowScan {
+            schema,
+            out_schema,
+            req,
+            env,
+            fast,
+            merge: VisibleMerge::new(sources, ctx),
+            stats: ScanStats::default(),
+        })
+    }
+
+    /// The schema of the batches.
+    pub fn schema(&self) -> SchemaRef {
+        self.out_schema.clone()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> ScanStats {
+        self.stats
+    }
+
+    fn next_fast(&mut self) -> Result<Option<RecordBatch>> {
+        while let Some((table, mb, micro)) = self.fast.pop_front() {
+            let open = &table.blocks[mb];
+            if !may_match(
+                &open.micros[micro].stats,
+                open.micros[micro].rows,
+                &self.req.ranges,
+            ) {
+                self.stats.blocks_pruned += 1;
+                continue;
+            }
+            let block = self.env.block(open, micro)?;
+            let n = block.rows();
+            let cols: Vec<ArrayRef> = self
+                .req
+                .projection
+                .iter()
+                .map(|&s| match block.columns.get(s) {
+                    Some(c) => c.clone(),
+                    None => const_array(self.schema.kinds[s], &self.schema.defaults[s], n),
+                })
+                .collect();
+            self.stats.blocks_sliced += 1;
+            let batch = RecordBatch::try_new(self.out_schema.clone(), cols)
+                .map_err(|e| StorageError::Invalid(format!("building a batch: {e}")))?;
+            return Ok(Some(batch));
+        }
+        Ok(None)
+    }
+
+    fn next_merged(&mut self) -> Result<Option<RecordBatch>> {
+        let kinds: Vec<PhysicalKind> = self
+            .req
+            .projection
+            .iter()
+            .map(|&s| self.schema.kinds[s])
+            .collect();
+        let mut builders: Vec<ColumnBuilder> =
+            kinds.iter().map(|k| ColumnBuilder::new(*k)).collect();
+        let mut rows = 0;
+        while rows < self.req.batch_rows {
+            let Some(item) = self.merge.next() else { break };
+            let (_, row) = item?;
+            let values = decode_row(&row, &self.schema.kinds, &self.schema.defaults)?;
+            for (b, &s) in builders.iter_mut().zip(&self.req.projection) {
+                b.push(&values[s]);
+            }
+            rows += 1;
+        }
+        self.stats.rows_merged += rows as u64;
+        if rows == 0 {
+            return Ok(None);
+        }
+        let cols: Vec<ArrayRef> = builders.into_iter().map(ColumnBuilder::finish).collect();
+        RecordBatch::try_new(self.out_schema.clone(), cols)
+            .map(Some)
+            .map_err(|e| StorageError::Invalid(format!("building a batch: {e}")))
+    }
+}
+
+impl Iterator for ArrowScan {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.next_fast() {
+            Ok(Some(b)) => return Some(Ok(b)),
+            Ok(None) => {}
+            Err(e) => return Some(Err(e)),
+        }
+        self.next_merged().transpose()
+    }
+}
+
+/// Whether `table` holds any microblock whose key range meets `[lo, hi]`.
+fn table_overlaps(table: &SSTable, lo: &[u8], hi: &[u8]) -> bool {
+    let mut i = table
+        .blocks
+        .partition_point(|b| b.meta.last_key.as_slice() < lo);
+    while let Some(mb) = table.blocks.get(i) {
+        if mb.meta.first_key.as_slice() > hi {
+            return false;
+        }
+        let j = mb.micros.partition_point(|m| m.last_key.as_slice() < lo);
+        if mb
+            .micros
+            .get(j)
+            .is_some_and(|m| m.first_key.as_slice() <= hi)
+        {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+enum ColumnBuilder {
+    Int(Int64Builder),
+    UInt(UInt64Builder),
+    Double(Float64Builder),
+    Bytes(BinaryBuilder),
+}
+
+impl ColumnBuilder {
+    fn new(kind: PhysicalKind) -> ColumnBuilder {
+        match kind {
+            PhysicalKind::Int => ColumnBuilder::Int(Int64Builder::new()),
+            PhysicalKind::UInt => ColumnBuilder::UInt(UInt64Builder::new()),
+            PhysicalKind::Double => ColumnBuilder::Double(Float64Builder::new()),
+            PhysicalKind::Bytes => ColumnBuilder::Bytes(BinaryBuilder::new()),
+        }
+    }
+
+    fn push(&mut self, v: &Value) {
+        match (self, v) {
+            (ColumnBuilder::Int(b), Value::Int(i)) => b.append_value(*i),
+            (ColumnBuilder::UInt(b), Value::UInt(u)) => b.append_value(*u),
+            (ColumnBuilder::Double(b), Value::Double(d)) => b.append_value(*d),
+            (ColumnBuilder::Bytes(b), Value::Bytes(x)) => b.append_value(x),
+            (ColumnBuilder::Int(b), _) => b.append_null(),
+            (ColumnBuilder::UInt(b), _) => b.append_null(),
+            (ColumnBuilder::Double(b), _) => b.append_null(),
+            (ColumnBuilder::Bytes(b), _) => b.append_null(),
+        }
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            ColumnBuilder::Int(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::UInt(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::Double(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::Bytes(mut b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Reads one column value of a decoded block (for tests and tools).
+pub fn block_value(block: &Block, slot: usize, row: usize) -> Value {
+    value_at(block.columns[slot].as_ref(), row)
+}

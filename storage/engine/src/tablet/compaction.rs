@@ -1,0 +1,525 @@
+//! Dumps and compactions of a tablet, and the background thread that runs them.
+//!
+//! - **dump** (mini compaction): the oldest frozen MemTable becomes a mini SSTable once every
+//!   transaction that wrote into it has decided (a transaction that holds it back longer
+//!   than `freeze_txn_wait` is rolled back), and the log checkpoint advances.
+//! - **minor**: the mini and minor SSTables merge into one minor SSTable (all versions kept).
+//! - **major**: everything merges into a new baseline, dropping versions older than the
+//!   retention horizon that no reader can need; baseline macroblocks whose key range no newer
+//!   SSTable touches (and that hold one version per key, no deletes) are reused by reference.
+//!
+//! Each step writes and fsyncs its new macroblock files, then installs a new manifest
+//! atomically; only then does the in-memory set change (readers hold `Arc`s of the old one
+//! and never wait) and are files nobody references any more deleted. A crash at any point
+//! leaves the last installed manifest in force.
+
+use std::collections::HashSet;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use reef_common::ids::{LogIndex, Version};
+
+use super::{TableSet, Tablet};
+use crate::error::{Result, StorageError};
+use crate::memtable::MemTable;
+use crate::scan::{Sources, VersionMerge};
+use crate::sstable::macroblock::MacroblockMeta;
+use crate::sstable::table::{Level, SSTable, SSTableMeta, SSTableWriter, VersionRow};
+
+const DUMP_BATCH_ROWS: usize = 1024;
+
+/// What a major compaction did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MajorReport {
+    /// Macroblocks in the new baseline.
+    pub macroblocks: usize,
+    /// Of those, reused from the old baseline unchanged.
+    pub reused: usize,
+    /// Macroblocks the old baseline had.
+    pub old_baseline: usize,
+    /// Rows written (not counting reused macroblocks).
+    pub rows_written: u64,
+    /// Versions dropped as older than the retention horizon.
+    pub versions_dropped: u64,
+}
+
+impl Tablet {
+    /// Waits until every transaction with versions in `m` has decided, rolling back those
+    /// still active after `freeze_txn_wait`.
+    fn wait_for_decisions(&self, m: &MemTable) {
+        let deadline = Instant::now() + self.opts.freeze_txn_wait;
+        loop {
+            let undecided = m.undecided();
+            if undecided.is_empty() {
+                return;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                for t in &undecided {
+                    if t.force_abort(&format!(
+                        "it kept a MemTable dump of tablet {} waiting longer than {} ms",
+                        self.id,
+                        self.opts.freeze_txn_wait.as_millis()
+                    )) {
+                        tracing::warn!(tablet = %self.id, txn = %t.id(), "rolled back a transaction that held a dump back");
+                    }
+                }
+            }
+            let step = deadline
+                .saturating_duration_since(now)
+                .clamp(Duration::from_millis(1), Duration::from_millis(50));
+            for t in undecided {
+                let _ = t.wait_decided(step);
+            }
+        }
+    }
+
+    /// Writes a new SSTable's macroblocks with `fill`; returns them and the ids of the files
+    /// created. On failure the files created so far are removed.
+    fn write_sstable(
+        &self,
+        fill: impl FnOnce(&mut SSTableWriter<'_>) -> Result<()>,
+    ) -> Result<(Vec<MacroblockMeta>, Vec<u64>)> {
+        let fs = self.opts.fs.as_ref();
+        let mut w = SSTableWriter::new(
+            fs,
+            &self.dir,
+            self.schema(),
+            self.opts.compression,
+            &self.next_file_id,
+        );
+        let filled = fill(&mut w);
+        let created = w.created.clone();
+        match filled.and_then(|_| w.finish()) {
+            Ok(mbs) => Ok((mbs, created)),
+            Err(e) => {
+                self.remove_files(&created);
+                Err(e)
+            }
+        }
+    }
+
+    /// Dumps the oldest frozen MemTable into a mini SSTable; returns whether there was one.
+    pub fn dump_frozen(&self) -> Result<bool> {
+        let _dump = self.dump_lock.lock();
+        let Some(m) = self.mem.read().frozen.first().cloned() else {
+            return Ok(false);
+        };
+        self.wait_for_decisions(&m);
+        let (mbs, created) = self.write_sstable(|w| {
+            let mut after: Option<Vec<u8>> = None;
+            loop {
+                let lo = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+                let rows = m.rows_after(lo, Bound::Unbounded, DUMP_BATCH_ROWS);
+                for (k, row) in &rows {
+                    for (v, val) in row.committed_versions() {
+                        w.push(k, v, val.as_deref())?;
+                    }
+                }
+                if rows.len() < DUMP_BATCH_ROWS {
+                    return Ok(());
+                }
+                after = rows.last().map(|(k, _)| k.clone());
+            }
+        })?;
+        let table_id = self.next_file_id.fetch_add(1, Ordering::Relaxed);
+        let new_table = SSTableMeta {
+            id: table_id,
+            level: Level::Mini,
+            macroblocks: mbs,
+        };
+        let result = self.install(|set| {
+            let mut manifest = set.manifest.clone();
+            let mut tables = set.tables.clone();
+            if !new_table.macroblocks.is_empty() {
+                let opened = SSTable::open(self.opts.fs.as_ref(), &self.dir, new_table.clone())?;
+                manifest.tables.insert(0, new_table.clone());
+                tables.insert(0, Arc::new(opened));
+            }
+            manifest.checkpoint = manifest.checkpoint.max(self.checkpoint_without(&m));
+            Ok((manifest, tables))
+        });
+        if let Err(e) = result {
+            self.remove_files(&created);
+            return Err(e);
+        }
+        self.mem.write().frozen.retain(|f| !Arc::ptr_eq(f, &m));
+        let _g = self.dumped_mutex.lock();
+        self.dumped.notify_all();
+        tracing::debug!(tablet = %self.id, memtable = m.id(), "dumped MemTable");
+        Ok(true)
+    }
+
+    /// The checkpoint once `dumped` is in SSTables: below the lowest log index any other
+    /// MemTable holds, and never above what has been applied.
+    fn checkpoint_without(&self, dumped: &Arc<MemTable>) -> LogIndex {
+        let applied = self.applied.load(Ordering::Acquire);
+        let mem = self.mem.read();
+        let lowest = std::iter::once(&mem.active)
+            .chain(mem.frozen.iter())
+            .filter(|m| !Arc::ptr_eq(m, dumped))
+            .filter_map(|m| m.log_range())
+            .map(|(lo, _)| lo.0)
+            .min();
+        LogIndex(lowest.map_or(applied, |lo| applied.min(lo.saturating_sub(1))))
+    }
+
+    /// Builds the next manifest and table list from the current ones and installs them:
+    /// manifest first (durably), then the in-memory set; then deletes unreferenced files.
+    fn install(
+        &self,
+        build: impl FnOnce(&TableSet) -> Result<(crate::manifest::Manifest, Vec<Arc<SSTable>>)>,
+    ) -> Result<()> {
+        let _install = self.install_lock.lock();
+        let old = self.table_set();
+        let (mut manifest, tables) = build(&old)?;
+        manifest.generation = old.manifest.generation + 1;
+        manifest.next_file_id = self.next_file_id.load(Ordering::Relaxed);
+        debug_assert_eq!(manifest.tables.len(), tables.len());
+        manifest.store(self.opts.fs.as_ref(), &self.dir)?;
+        let live = manifest.live_files();
+        let dead: Vec<u64> = old
+            .manifest
+            .live_files()
+            .difference(&live)
+            .copied()
+            .collect();
+        *self.set.write() = Arc::new(TableSet { manifest, tables });
+        self.remove_files(&dead);
+        Ok(())
+    }
+
+    fn remove_files(&self, ids: &[u64]) {
+        for &id in ids {
+            let path = self.macroblock_path(id);
+            if let Err(e) = self.opts.fs.remove(&path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(file = %path.display(), error = %e, "could not remove macroblock file");
+                }
+            }
+        }
+    }
+
+    /// Merges all mini and minor SSTables into one minor SSTable; returns whether it ran.
+    pub fn minor_compact(&self) -> Result<bool> {
+        let _merge = self.merge_lock.lock();
+        let set = self.table_set();
+        let inputs: Vec<Arc<SSTable>> = set
+            .tables
+            .iter()
+            .filter(|t| t.meta.level != Level::Major)
+            .cloned()
+            .collect();
+        if inputs.len() < 2 {
+            return Ok(false);
+        }
+        let env = self.env(false);
+        let range = (Bound::Unbounded, Bound::Unbounded);
+        let mut merge = VersionMerge::new(Sources::new(&[], &inputs, &env, &range, Vec::new())?);
+        let (mbs, created) = self.write_sstable(|w| {
+            while let Some((key, versions)) = merge.next_upto(None)? {
+                for (v, row) in versions {
+                    w.push(&key, v, row.as_deref())?;
+                }
+            }
+            Ok(())
+        })?;
+        let id = inputs.iter().map(|t| t.meta.id).max().expect("two inputs");
+        let out = SSTableMeta {
+            id,
+            level: Level::Minor,
+            macroblocks: mbs,
+        };
+        let r = self.replace_tables(&inputs, out, None);
+        if r.is_err() {
+            self.remove_files(&created);
+        }
+        r.map(|_| true)
+    }
+
+    /// Replaces `inputs` in the current set by `out`, placed where the newest input was
+    /// (tables dumped meanwhile stay in front).
+    fn replace_tables(
+        &self,
+        inputs: &[Arc<SSTable>],
+        out: SSTableMeta,
+        horizon: Option<Version>,
+    ) -> Result<()> {
+        let gone: HashSet<u64> = inputs.iter().map(|t| t.meta.id).collect();
+        self.install(|set| {
+            let mut manifest = set.manifest.clone();
+            let mut tables = Vec::with_capacity(set.tables.len());
+            let mut metas = Vec::with_capacity(set.tables.len());
+            let mut placed = out.macroblocks.is_empty();
+            for t in &set.tables {
+                if gone.contains(&t.meta.id) {
+                    if !placed {
+                        tables.push(Arc::new(SSTable::open(
+                            self.opts.fs.as_ref(),
+                            &self.dir,
+                            out.clone(),
+                        )?));
+                        metas.push(out.clone());
+                        placed = true;
+                    }
+                } else {
+                    tables.push(t.clone());
+                    metas.push(t.meta.clone());
+                }
+            }
+            if !placed {
+                return Err(StorageError::Invalid(
+                    "compaction inputs vanished from the tablet".into(),
+                ));
+            }
+            manifest.tables = metas;
+            if let Some(h) = horizon {
+                manifest.major_horizon = manifest.major_horizon.max(h);
+            }
+            Ok((manifest, tables))
+        })
+    }
+
+    /// Merges every SSTable into a new baseline. Per key it keeps the versions newer than
+    /// `horizon` and the newest version at or below it (dropped if that is a delete): a
+    /// reader at a snapshot `>= horizon` sees exactly what it saw before.
+    pub fn major_compact(&self, horizon: Version) -> Result<MajorReport> {
+        let _merge = self.merge_lock.lock();
+        let set = self.table_set();
+        let inputs = set.tables.clone();
+        if inputs.is_empty() {
+            return Ok(MajorReport::default());
+        }
+        let (base, deltas): (Option<Arc<SSTable>>, Vec<Arc<SSTable>>) = match inputs.last() {
+            Some(t) if t.meta.level == Level::Major => {
+                (Some(t.clone()), inputs[..inputs.len() - 1].to_vec())
+            }
+            _ => (None, inputs.clone()),
+        };
+        let env = self.env(false);
+        let all = (Bound::Unbounded, Bound::Unbounded);
+        let mut delta = VersionMerge::new(Sources::new(&[], &deltas, &env, &all, Vec::new())?);
+        let mut report = MajorReport {
+            old_baseline: base.as_ref().map_or(0, |b| b.blocks.len()),
+            ..Default::default()
+        };
+        let (mbs, created) = self.write_sstable(|w| {
+            if let Some(base) = &base {
+                for mb in &base.blocks {
+                    let m = &mb.meta;
+                    while let Some(k) = delta.peek_key()? {
+                        if k.as_slice() >= m.first_key.as_slice() {
+                            break;
+                        }
+                        let (k, vs) = delta.next_upto(None)?.expect("peeked");
+                        write_gc(w, &k, vs, horizon, &mut report)?;
+                    }
+                    let touched = delta
+                        .peek_key()?
+                        .is_some_and(|k| k.as_slice() <= m.last_key.as_slice());
+                    if !touched && !m.multi_version && !m.has_deletes {
+                        w.reuse(m.clone())?;
+                        report.reused += 1;
+                        continue;
+                    }
+                    // Macroblocks of one SSTable do not overlap: its key range isolates it.
+                    let only = (
+                        Bound::Included(m.first_key.clone()),
+                        Bound::Included(m.last_key.clone()),
+                    );
+                    let sources =
+                        Sources::new(&[], std::slice::from_ref(base), &env, &only, Vec::new())?;
+                    let mut one = VersionMerge::new(sources);
+                    merge_two(w, &mut one, &mut delta, &m.last_key, horizon, &mut report)?;
+                }
+            }
+            while let Some((k, vs)) = delta.next_upto(None)? {
+                write_gc(w, &k, vs, horizon, &mut report)?;
+            }
+            Ok(())
+        })?;
+        report.macroblocks = mbs.len();
+        let id = inputs.iter().map(|t| t.meta.id).max().expect("non-empty");
+        let out = SSTableMeta {
+            id,
+            level: Level::Major,
+            macroblocks: mbs,
+        };
+        if let Err(e) = self.replace_tables(&inputs, out, Some(horizon)) {
+            self.remove_files(&created);
+            return Err(e);
+        }
+        tracing::info!(tablet = %self.id, ?report, "major compaction done");
+        Ok(report)
+    }
+
+    /// One round of upkeep: freeze a full MemTable, dump frozen ones, merge minis when
+    /// there are enough. Returns whether anything was done.
+    pub fn maintain(&self) -> Result<bool> {
+        let mut did = false;
+        if self.mem.read().active.bytes() >= self.opts.memtable_freeze_bytes {
+            did |= self.freeze();
+        }
+        while self.dump_frozen()? {
+            did = true;
+        }
+        let minis = self
+            .table_set()
+            .manifest
+            .tables
+            .iter()
+            .filter(|t| t.level == Level::Mini)
+            .count();
+        if minis >= self.opts.minor_trigger {
+            did |= self.minor_compact()?;
+        }
+        Ok(did)
+    }
+}
+
+/// Merges one base macroblock (`base`, all keys `<= last`) with the delta keys `<= last`.
+fn merge_two(
+    w: &mut SSTableWriter<'_>,
+    base: &mut VersionMerge,
+    delta: &mut VersionMerge,
+    last: &[u8],
+    horizon: Version,
+    report: &mut MajorReport,
+) -> Result<()> {
+    loop {
+        let kb = base.peek_key()?;
+        let kd = delta.peek_key()?.filter(|k| k.as_slice() <= last);
+        let (key, mut versions) = match (kb, kd) {
+            (None, None) => return Ok(()),
+            (Some(b), Some(d)) if b == d => {
+                let (k, mut vs) = delta.next_upto(None)?.expect("peeked");
+                vs.extend(base.next_upto(None)?.expect("peeked").1);
+                (k, vs)
+            }
+            (Some(b), Some(d)) if d < b => delta.next_upto(None)?.expect("peeked"),
+            (Some(_), _) => base.next_upto(None)?.expect("peeked"),
+            (None, Some(_)) => delta.next_upto(None)?.expect("peeked"),
+        };
+        versions.sort_by_key(|v| std::cmp::Reverse(v.0));
+        versions.dedup_by(|b, a| a.0 == b.0);
+        write_gc(w, &key, versions, horizon, report)?;
+    }
+}
+
+/// Writes the versions of `key` a major compaction keeps.
+fn write_gc(
+    w: &mut SSTableWriter<'_>,
+    key: &[u8],
+    versions: Vec<VersionRow>,
+    horizon: Version,
+    report: &mut MajorReport,
+) -> Result<()> {
+    let mut kept_old = false;
+    for (v, row) in versions {
+        if v > horizon {
+            w.push(key, v, row.as_deref())?;
+            report.rows_written += 1;
+        } else if !kept_old {
+            kept_old = true;
+            if row.is_some() {
+                w.push(key, v, row.as_deref())?;
+                report.rows_written += 1;
+            } else {
+                report.versions_dropped += 1;
+            }
+        } else {
+            report.versions_dropped += 1;
+        }
+    }
+    Ok(())
+}
+
+/// A thread that keeps registered tablets' MemTables dumped and minis merged.
+pub struct BackgroundCompactor {
+    shared: Arc<BgShared>,
+    handle: Option<JoinHandle<()>>,
+}
+
+struct BgShared {
+    tablets: Mutex<Vec<Weak<Tablet>>>,
+    wake: Condvar,
+    wake_mutex: Mutex<bool>,
+    stop: AtomicBool,
+}
+
+impl std::fmt::Debug for BackgroundCompactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "BackgroundCompactor({} tablets)",
+            self.shared.tablets.lock().len()
+        )
+    }
+}
+
+impl BackgroundCompactor {
+    /// Starts the thread; it runs each tablet's upkeep every `interval` or when woken.
+    pub fn spawn(interval: Duration) -> BackgroundCompactor {
+        let shared = Arc::new(BgShared {
+            tablets: Mutex::new(Vec::new()),
+            wake: Condvar::new(),
+            wake_mutex: Mutex::new(false),
+            stop: AtomicBool::new(false),
+        });
+        let s = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("reef-compact".into())
+            .spawn(move || loop {
+                {
+                    let mut woken = s.wake_mutex.lock();
+                    if !*woken {
+                        s.wake.wait_for(&mut woken, interval);
+                    }
+                    *woken = false;
+                }
+                if s.stop.load(Ordering::Acquire) {
+                    return;
+                }
+                let tablets: Vec<Arc<Tablet>> = {
+                    let mut list = s.tablets.lock();
+                    list.retain(|t| t.strong_count() > 0);
+                    list.iter().filter_map(Weak::upgrade).collect()
+                };
+                for t in tablets {
+                    if let Err(e) = t.maintain() {
+                        tracing::error!(tablet = %t.id(), error = %e, "background compaction failed");
+                    }
+                }
+            })
+            .expect("spawning the compaction thread");
+        BackgroundCompactor {
+            shared,
+            handle: Some(handle),
+        }
+    }
+
+    /// Adds a tablet to the upkeep list.
+    pub fn register(&self, tablet: &Arc<Tablet>) {
+        self.shared.tablets.lock().push(Arc::downgrade(tablet));
+    }
+
+    /// Runs a round now.
+    pub fn wake(&self) {
+        *self.shared.wake_mutex.lock() = true;
+        self.shared.wake.notify_one();
+    }
+}
+
+impl Drop for BackgroundCompactor {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.wake();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}

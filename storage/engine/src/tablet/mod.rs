@@ -1,0 +1,514 @@
+//! A tablet: one partition of one table or index, as an LSM tree of MemTables and SSTables.
+//!
+//! This is the API the transaction and SQL layers use:
+//! - [`Tablet::write`]: an uncommitted version tagged with its transaction and statement; it
+//!   is the row lock ([`StorageError::Locked`] if another transaction holds the row, in any
+//!   MemTable);
+//! - [`Tablet::get`] and [`Tablet::scan`]: reads at (snapshot, own transaction, statement);
+//! - [`Tablet::latest`]: the newest committed version and any lock, across MemTables and
+//!   SSTables (locking reads, unique checks, write conflicts);
+//! - [`Tablet::scan_arrow`]: Arrow batches for the OLAP path;
+//! - [`Tablet::apply_committed`]: log replay and followers;
+//! - freeze, dump, minor and major compaction (see `compaction.rs`).
+//!
+//! Durability contract with the log layer: the caller reports with [`Tablet::set_applied`]
+//! the log index up to which every entry's effects are in this tablet's MemTables (entries
+//! are applied in log order). A dump moves the tablet's checkpoint to the highest index whose
+//! effects are all in SSTables; after a crash the caller replays the log above
+//! [`Tablet::checkpoint`] through `apply_committed`.
+
+mod compaction;
+
+pub use compaction::{BackgroundCompactor, MajorReport};
+
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+use reef_common::ids::{LogIndex, StmtSeq, TabletId, TxnId, Version};
+use reef_common::limits::{
+    FREEZE_TXN_WAIT_MS_MAX, FROZEN_MEMTABLES_BYTES_MAX, KEY_BYTES_MAX, MEMTABLE_FREEZE_BYTES,
+    ROW_BYTES_MAX,
+};
+
+use crate::cache::{Cache, CacheKey, CacheValue, RowEntry};
+use crate::error::{Result, StorageError};
+use crate::fs::FileSystem;
+use crate::manifest::Manifest;
+use crate::memtable::{Latest, MemTable, Visible};
+use crate::mvcc::{ReadCtx, RowOp, TxnCtx};
+use crate::scan::{ArrowScan, ArrowScanRequest, KeyRange, Sources, VisibleMerge};
+use crate::schema::RowSchema;
+use crate::sstable::block::Compression;
+use crate::sstable::macroblock;
+use crate::sstable::table::{lookup_hash, ReadEnv, SSTable};
+
+/// How a tablet behaves; defaults come from `reef_common::limits`.
+#[derive(Clone, Debug)]
+pub struct TabletOptions {
+    /// The file layer.
+    pub fs: Arc<dyn FileSystem>,
+    /// The node's shared cache.
+    pub cache: Arc<Cache>,
+    /// Block compression of new SSTables.
+    pub compression: Compression,
+    /// The active MemTable freezes at this size.
+    pub memtable_freeze_bytes: usize,
+    /// Writers stall while frozen MemTables hold more than this.
+    pub frozen_bytes_max: usize,
+    /// How long writers wait for a dump before failing with a stall error.
+    pub stall_wait: Duration,
+    /// How long a dump waits for undecided transactions before rolling them back.
+    pub freeze_txn_wait: Duration,
+    /// Whether point reads use the row cache.
+    pub row_cache: bool,
+    /// Minor compaction merges the mini SSTables once there are this many.
+    pub minor_trigger: usize,
+}
+
+impl TabletOptions {
+    /// Defaults over the real file system.
+    pub fn new(fs: Arc<dyn FileSystem>, cache: Arc<Cache>) -> TabletOptions {
+        TabletOptions {
+            fs,
+            cache,
+            compression: Compression::Lz4,
+            memtable_freeze_bytes: MEMTABLE_FREEZE_BYTES,
+            frozen_bytes_max: FROZEN_MEMTABLES_BYTES_MAX,
+            stall_wait: Duration::from_secs(10),
+            freeze_txn_wait: Duration::from_millis(FREEZE_TXN_WAIT_MS_MAX),
+            row_cache: true,
+            minor_trigger: 4,
+        }
+    }
+}
+
+struct MemState {
+    active: Arc<MemTable>,
+    /// Oldest first.
+    frozen: Vec<Arc<MemTable>>,
+}
+
+/// The SSTables of a tablet and the manifest that lists them (same order: newest first).
+pub(crate) struct TableSet {
+    pub(crate) manifest: Manifest,
+    pub(crate) tables: Vec<Arc<SSTable>>,
+}
+
+/// Sizes and counts, for metrics and tests.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TabletStats {
+    /// Accounted bytes of the active MemTable.
+    pub active_bytes: usize,
+    /// Frozen MemTables waiting for their dump.
+    pub frozen: usize,
+    /// Accounted bytes of frozen MemTables.
+    pub frozen_bytes: usize,
+    /// SSTables by level: (mini, minor, major).
+    pub tables: (usize, usize, usize),
+    /// Macroblocks across SSTables.
+    pub macroblocks: usize,
+    /// Bytes of SSTables on disk.
+    pub sstable_bytes: u64,
+    /// The log checkpoint.
+    pub checkpoint: LogIndex,
+}
+
+/// One tablet's LSM tree.
+pub struct Tablet {
+    id: TabletId,
+    dir: PathBuf,
+    opts: TabletOptions,
+    schema: RwLock<Arc<RowSchema>>,
+    mem: RwLock<MemState>,
+    set: RwLock<Arc<TableSet>>,
+    /// Serializes dumps.
+    dump_lock: Mutex<()>,
+    /// Serializes minor and major compactions.
+    merge_lock: Mutex<()>,
+    /// Serializes manifest installs.
+    install_lock: Mutex<()>,
+    next_file_id: AtomicU64,
+    next_memtable_id: AtomicU64,
+    applied: AtomicU64,
+    dumped: Condvar,
+    dumped_mutex: Mutex<()>,
+}
+
+impl std::fmt::Debug for Tablet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tablet({}, {})", self.id, self.dir.display())
+    }
+}
+
+impl Tablet {
+    /// Opens the tablet stored in `dir` (creating it if new). Files no manifest references
+    /// (left by an interrupted dump or compaction) are deleted.
+    pub fn open(
+        id: TabletId,
+        dir: &Path,
+        schema: RowSchema,
+        opts: TabletOptions,
+    ) -> Result<Arc<Tablet>> {
+        let fs = opts.fs.clone();
+        fs.create_dir_all(dir)
+            .map_err(|e| StorageError::io(dir, e))?;
+        let manifest = Manifest::load(fs.as_ref(), dir)?.unwrap_or_default();
+        let live = manifest.live_files();
+        let mut max_file = manifest.next_file_id;
+        for name in fs.list(dir).map_err(|e| StorageError::io(dir, e))? {
+            let file_id = name
+                .strip_prefix("mb-")
+                .and_then(|n| n.strip_suffix(".blk"));
+            match file_id.and_then(|h| u64::from_str_radix(h, 16).ok()) {
+                Some(fid) if !live.contains(&fid) => {
+                    tracing::info!(tablet = %id, file = %name, "removing file of an interrupted compaction");
+                    fs.remove(&dir.join(&name))
+                        .map_err(|e| StorageError::io(dir.join(&name), e))?;
+                }
+                Some(fid) => max_file = max_file.max(fid + 1),
+                None if name.ends_with(".tmp") => {
+                    fs.remove(&dir.join(&name))
+                        .map_err(|e| StorageError::io(dir.join(&name), e))?;
+                }
+                None => {}
+            }
+        }
+        let tables = manifest
+            .tables
+            .iter()
+            .map(|t| SSTable::open(fs.as_ref(), dir, t.clone()).map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
+        let checkpoint = manifest.checkpoint;
+        Ok(Arc::new(Tablet {
+            id,
+            dir: dir.to_path_buf(),
+            opts,
+            schema: RwLock::new(Arc::new(schema)),
+            mem: RwLock::new(MemState {
+                active: MemTable::new(1),
+                frozen: Vec::new(),
+            }),
+            set: RwLock::new(Arc::new(TableSet { manifest, tables })),
+            dump_lock: Mutex::new(()),
+            merge_lock: Mutex::new(()),
+            install_lock: Mutex::new(()),
+            next_file_id: AtomicU64::new(max_file.max(1)),
+            next_memtable_id: AtomicU64::new(2),
+            applied: AtomicU64::new(checkpoint.0),
+            dumped: Condvar::new(),
+            dumped_mutex: Mutex::new(()),
+        }))
+    }
+
+    /// The tablet's id.
+    pub fn id(&self) -> TabletId {
+        self.id
+    }
+
+    /// The current row schema.
+    pub fn schema(&self) -> Arc<RowSchema> {
+        self.schema.read().clone()
+    }
+
+    /// Replaces the row schema (ADD COLUMN appends slots; old rows read the defaults).
+    pub fn set_schema(&self, schema: RowSchema) -> Result<()> {
+        let cur = self.schema();
+        if schema.kinds.len() < cur.kinds.len() || schema.kinds[..cur.kinds.len()] != cur.kinds[..]
+        {
+            return Err(StorageError::Invalid(
+                "a schema change may only append column slots".into(),
+            ));
+        }
+        *self.schema.write() = Arc::new(schema);
+        Ok(())
+    }
+
+    /// Log entries at or below this index are in SSTables; replay starts above it.
+    pub fn checkpoint(&self) -> LogIndex {
+        self.set.read().manifest.checkpoint
+    }
+
+    /// Reports that every log entry up to `index` has been applied to this tablet.
+    pub fn set_applied(&self, index: LogIndex) {
+        self.applied.fetch_max(index.0, Ordering::AcqRel);
+    }
+
+    fn env(&self, fill_cache: bool) -> ReadEnv {
+        ReadEnv {
+            tablet: self.id,
+            cache: self.opts.cache.clone(),
+            fill_cache,
+        }
+    }
+
+    /// MemTables newest first.
+    fn memtables(&self) -> Vec<Arc<MemTable>> {
+        let mem = self.mem.read();
+        let mut v = Vec::with_capacity(1 + mem.frozen.len());
+        v.push(mem.active.clone());
+        v.extend(mem.frozen.iter().rev().cloned());
+        v
+    }
+
+    fn table_set(&self) -> Arc<TableSet> {
+        self.set.read().clone()
+    }
+
+    fn check_sizes(key: &[u8], op: &RowOp) -> Result<()> {
+        if key.len() > KEY_BYTES_MAX {
+            return Err(StorageError::TooLarge(format!(
+                "key of {} bytes exceeds {KEY_BYTES_MAX}",
+                key.len()
+            )));
+        }
+        if let RowOp::Put(v) = op {
+            if v.len() > ROW_BYTES_MAX {
+                return Err(StorageError::TooLarge(format!(
+                    "row of {} bytes exceeds {ROW_BYTES_MAX}",
+                    v.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits while frozen MemTables exceed their budget; fails after `stall_wait`.
+    fn wait_for_room(&self) -> Result<()> {
+        let deadline = Instant::now() + self.opts.stall_wait;
+        loop {
+            let (count, bytes) = {
+                let mem = self.mem.read();
+                (
+                    mem.frozen.len(),
+                    mem.frozen.iter().map(|m| m.bytes()).sum::<usize>(),
+                )
+            };
+            if bytes <= self.opts.frozen_bytes_max {
+                return Ok(());
+            }
+            let mut g = self.dumped_mutex.lock();
+            if self.dumped.wait_until(&mut g, deadline).timed_out() {
+                return Err(StorageError::WriteStall(format!(
+                    "tablet {}: {count} frozen MemTables hold {} MiB waiting for their dump (limit {} MiB)",
+                    self.id,
+                    bytes >> 20,
+                    self.opts.frozen_bytes_max >> 20
+                )));
+            }
+        }
+    }
+
+    /// Writes an uncommitted version for `txn`'s statement `seq`. Fails with
+    /// [`StorageError::Locked`] if another transaction holds the row: the caller waits for
+    /// it (lock table) and retries.
+    pub fn write(&self, txn: &Arc<TxnCtx>, seq: StmtSeq, key: &[u8], op: RowOp) -> Result<()> {
+        Self::check_sizes(key, &op)?;
+        self.wait_for_room()?;
+        let full = {
+            let mem = self.mem.read();
+            let mut guard = txn.write_guard()?;
+            let me = txn.id();
+            mem.active.write(&mut guard, key, seq, op, || {
+                for m in mem.frozen.iter().rev() {
+                    if let Some(row) = m.row(key) {
+                        let l = row.latest(Some(me), seq);
+                        if l.latest.locked_by.is_some() || l.any {
+                            return l.latest.locked_by;
+                        }
+                    }
+                }
+                None
+            })?;
+            mem.active.bytes() >= self.opts.memtable_freeze_bytes
+        };
+        if full {
+            self.freeze();
+        }
+        Ok(())
+    }
+
+    /// Applies a committed version from the log (replay after a crash, or a follower).
+    pub fn apply_committed(
+        &self,
+        key: &[u8],
+        version: Version,
+        op: RowOp,
+        log_index: LogIndex,
+    ) -> Result<()> {
+        Self::check_sizes(key, &op)?;
+        self.wait_for_room()?;
+        let full = {
+            let mem = self.mem.read();
+            mem.active.apply_committed(key, version, op, log_index);
+            mem.active.bytes() >= self.opts.memtable_freeze_bytes
+        };
+        if full {
+            self.freeze();
+        }
+        Ok(())
+    }
+
+    /// Freezes the active MemTable (if it has rows) and starts a new one; returns whether it
+    /// froze. The frozen MemTable waits for a dump.
+    pub fn freeze(&self) -> bool {
+        let mut mem = self.mem.write();
+        if mem.active.row_count() == 0 {
+            return false;
+        }
+        let next = MemTable::new(self.next_memtable_id.fetch_add(1, Ordering::Relaxed));
+        let old = std::mem::replace(&mut mem.active, next);
+        old.freeze();
+        tracing::debug!(tablet = %self.id, memtable = old.id(), bytes = old.bytes(), "froze MemTable");
+        mem.frozen.push(old);
+        true
+    }
+
+    /// The row visible to `ctx`, or `None`.
+    pub fn get(&self, key: &[u8], ctx: &ReadCtx) -> Result<Option<Arc<[u8]>>> {
+        for m in self.memtables() {
+            if let Some(row) = m.row(key) {
+                match row.read(ctx)? {
+                    Visible::Row(v) => return Ok(Some(v)),
+                    Visible::Deleted => return Ok(None),
+                    Visible::Absent => {}
+                }
+            }
+        }
+        let set = self.table_set();
+        Ok(self
+            .sst_visible(&set, key, ctx.snapshot)?
+            .and_then(|(_, row)| row))
+    }
+
+    /// The newest SSTable version of `key` visible at `snapshot`, through the row cache.
+    fn sst_visible(&self, set: &TableSet, key: &[u8], snapshot: Version) -> Result<RowEntry> {
+        let cache_key = self.opts.row_cache.then(|| CacheKey::Row {
+            tablet: self.id,
+            generation: set.manifest.generation,
+            key: key.to_vec(),
+        });
+        if let Some(ck) = &cache_key {
+            if let Some(CacheValue::Row(entry)) = self.opts.cache.get(ck) {
+                match entry {
+                    None => return Ok(None),
+                    Some((v, row)) if v <= snapshot => return Ok(Some((v, row))),
+                    Some(_) => {}
+                }
+            }
+        }
+        let env = self.env(true);
+        let hash = lookup_hash(key);
+        let mut newest: Option<RowEntry> = None;
+        let mut visible = None;
+        for t in &set.tables {
+            let versions = t.versions(&env, key, hash)?;
+            if versions.is_empty() {
+                continue;
+            }
+            newest.get_or_insert_with(|| Some(versions[0].clone()));
+            if let Some(v) = versions.into_iter().find(|(v, _)| *v <= snapshot) {
+                visible = Some(v);
+                break;
+            }
+        }
+        if let Some(ck) = cache_key {
+            self.opts
+                .cache
+                .insert(ck, CacheValue::Row(newest.unwrap_or(None)));
+        }
+        Ok(visible)
+    }
+
+    /// The newest committed version of `key`, any other transaction's lock on it, and `me`'s
+    /// own latest write of a statement before `seq`, across MemTables and SSTables.
+    pub fn latest(&self, key: &[u8], me: Option<TxnId>, seq: StmtSeq) -> Result<Latest> {
+        let mut out = Latest::default();
+        for m in self.memtables() {
+            let Some(row) = m.row(key) else { continue };
+            let rl = row.latest(me, seq).latest;
+            out.locked_by = out.locked_by.or(rl.locked_by);
+            out.own = out.own.or(rl.own);
+            if rl.committed.is_some() {
+                out.committed = rl.committed;
+                return Ok(out);
+            }
+        }
+        let set = self.table_set();
+        out.committed = self.sst_visible(&set, key, Version::MAX)?;
+        Ok(out)
+    }
+
+    /// Rows visible to `ctx` in `range`, in key order.
+    pub fn scan(&self, range: KeyRange, ctx: ReadCtx) -> Result<VisibleMerge> {
+        let mems = self.memtables();
+        let set = self.table_set();
+        let sources = Sources::new(&mems, &set.tables, &self.env(true), &range, Vec::new())?;
+        Ok(VisibleMerge::new(sources, ctx))
+    }
+
+    /// Arrow batches of the rows visible to `ctx` (in no particular order).
+    pub fn scan_arrow(&self, req: ArrowScanRequest, ctx: ReadCtx) -> Result<ArrowScan> {
+        let mems = self.memtables();
+        let set = self.table_set();
+        ArrowScan::new(self.schema(), &mems, &set.tables, self.env(true), ctx, req)
+    }
+
+    /// Sizes and counts.
+    pub fn stats(&self) -> TabletStats {
+        let (active_bytes, frozen, frozen_bytes) = {
+            let mem = self.mem.read();
+            (
+                mem.active.bytes(),
+                mem.frozen.len(),
+                mem.frozen.iter().map(|m| m.bytes()).sum(),
+            )
+        };
+        let set = self.table_set();
+        let mut tables = (0, 0, 0);
+        for t in &set.manifest.tables {
+            match t.level {
+                crate::sstable::table::Level::Mini => tables.0 += 1,
+                crate::sstable::table::Level::Minor => tables.1 += 1,
+                crate::sstable::table::Level::Major => tables.2 += 1,
+            }
+        }
+        TabletStats {
+            active_bytes,
+            frozen,
+            frozen_bytes,
+            tables,
+            macroblocks: set
+                .manifest
+                .tables
+                .iter()
+                .map(|t| t.macroblocks.len())
+                .sum(),
+            sstable_bytes: set.manifest.tables.iter().map(|t| t.size_bytes()).sum(),
+            checkpoint: set.manifest.checkpoint,
+        }
+    }
+
+    /// The tablet's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Macroblock file path of `id` (for tools and fault tests).
+    pub fn macroblock_path(&self, id: u64) -> PathBuf {
+        self.dir.join(macroblock::file_name(id))
+    }
+
+    /// The manifest now in force.
+    pub fn manifest(&self) -> Manifest {
+        self.table_set().manifest.clone()
+    }
+}
+
+/// Bounds of the whole key space.
+pub fn full_range() -> KeyRange {
+    (Bound::Unbounded, Bound::Unbounded)
+}

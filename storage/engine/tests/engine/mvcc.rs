@@ -1,0 +1,233 @@
+//! MVCC semantics: visibility, row locks, own writes, statement rollback, waiting.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reef_common::ids::{LogIndex, StmtSeq, TxnId, Version};
+use reef_storage::cache::Cache;
+use reef_storage::fs::RealFs;
+use reef_storage::mvcc::{ReadCtx, RowOp, TxnCtx, TxnStatus};
+use reef_storage::StorageError;
+
+use crate::common::*;
+
+fn tablet() -> (tempfile::TempDir, Arc<reef_storage::tablet::Tablet>) {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open(Arc::new(RealFs), dir.path(), Cache::new(64 << 20));
+    (dir, t)
+}
+
+#[test]
+fn snapshots_see_exactly_the_commits_at_or_below_them() {
+    let (_d, t) = tablet();
+    commit(&t, 1, 10, 1, &[(1, Some(100))]);
+    commit(&t, 2, 20, 2, &[(1, Some(200))]);
+    commit(&t, 3, 30, 3, &[(1, None)]);
+    assert_eq!(get_k(&t, 1, 5), None);
+    assert_eq!(get_k(&t, 1, 10), Some(100));
+    assert_eq!(get_k(&t, 1, 29), Some(200));
+    assert_eq!(get_k(&t, 1, 30), None);
+}
+
+#[test]
+fn uncommitted_writes_are_locks_and_invisible_to_others() {
+    let (_d, t) = tablet();
+    commit(&t, 1, 10, 1, &[(1, Some(1))]);
+    let a = TxnCtx::new(TxnId(2));
+    t.write(&a, StmtSeq(1), &key(1), RowOp::Put(row(1, 2, "a")))
+        .unwrap();
+    let b = TxnCtx::new(TxnId(3));
+    match t.write(&b, StmtSeq(1), &key(1), RowOp::Put(row(1, 3, "b"))) {
+        Err(StorageError::Locked { holder }) => assert_eq!(holder, TxnId(2)),
+        other => panic!("expected a lock conflict, got {other:?}"),
+    }
+    assert_eq!(get_k(&t, 1, 100), Some(1));
+    let latest = t.latest(&key(1), Some(TxnId(3)), StmtSeq(1)).unwrap();
+    assert_eq!(latest.locked_by, Some(TxnId(2)));
+    assert_eq!(latest.committed.as_ref().unwrap().0, Version(10));
+    a.abort();
+    t.write(&b, StmtSeq(1), &key(1), RowOp::Put(row(1, 3, "b")))
+        .unwrap();
+    assert_eq!(
+        t.latest(&key(1), None, StmtSeq(0)).unwrap().locked_by,
+        Some(TxnId(3))
+    );
+}
+
+#[test]
+fn a_statement_sees_earlier_statements_but_not_its_own_output() {
+    let (_d, t) = tablet();
+    let a = TxnCtx::new(TxnId(1));
+    t.write(&a, StmtSeq(1), &key(1), RowOp::Put(row(1, 10, "x")))
+        .unwrap();
+    t.write(&a, StmtSeq(2), &key(2), RowOp::Put(row(2, 20, "x")))
+        .unwrap();
+    let at = |seq| ReadCtx::in_txn(Version(0), TxnId(1), StmtSeq(seq));
+    assert!(
+        t.get(&key(1), &at(1)).unwrap().is_none(),
+        "statement 1 must not read its own write"
+    );
+    assert!(t.get(&key(1), &at(2)).unwrap().is_some());
+    assert!(t.get(&key(2), &at(2)).unwrap().is_none());
+    let scanned: Vec<_> = t
+        .scan(reef_storage::tablet::full_range(), at(2))
+        .unwrap()
+        .map(|r| r.unwrap().0)
+        .collect();
+    assert_eq!(scanned, vec![key(1)]);
+    let own = t.latest(&key(2), Some(TxnId(1)), StmtSeq(3)).unwrap();
+    assert!(own.own.unwrap().is_some());
+    assert_eq!(
+        own.locked_by, None,
+        "a transaction does not conflict with itself"
+    );
+}
+
+#[test]
+fn statement_rollback_removes_only_that_statement() {
+    let (_d, t) = tablet();
+    commit(&t, 1, 10, 1, &[(1, Some(1))]);
+    let a = TxnCtx::new(TxnId(2));
+    t.write(&a, StmtSeq(1), &key(1), RowOp::Put(row(1, 2, "s1")))
+        .unwrap();
+    t.write(&a, StmtSeq(2), &key(1), RowOp::Put(row(1, 3, "s2")))
+        .unwrap();
+    t.write(&a, StmtSeq(2), &key(2), RowOp::Put(row(2, 3, "s2")))
+        .unwrap();
+    a.rollback_statements(StmtSeq(2));
+    let read = ReadCtx::in_txn(Version(10), TxnId(2), StmtSeq(3));
+    assert_eq!(t.get(&key(1), &read).unwrap().map(|r| k_of(&r)), Some(2));
+    assert!(t.get(&key(2), &read).unwrap().is_none());
+    // The row stays locked by statement 1's write.
+    let b = TxnCtx::new(TxnId(3));
+    assert!(matches!(
+        t.write(&b, StmtSeq(1), &key(1), RowOp::Delete),
+        Err(StorageError::Locked { .. })
+    ));
+    // And key 2 is free again.
+    t.write(&b, StmtSeq(1), &key(2), RowOp::Delete).unwrap();
+    a.set_committing(Version(20)).unwrap();
+    a.commit(Version(20), LogIndex(2));
+    assert_eq!(get_k(&t, 1, 20), Some(2));
+    assert_eq!(a.write_count(), 0);
+}
+
+#[test]
+fn readers_wait_for_a_committing_writer_below_their_snapshot() {
+    let (_d, t) = tablet();
+    let a = TxnCtx::new(TxnId(1));
+    t.write(&a, StmtSeq(1), &key(1), RowOp::Put(row(1, 7, "x")))
+        .unwrap();
+    a.set_committing(Version(50)).unwrap();
+    // A snapshot below the prepare version cannot see it and does not wait.
+    assert_eq!(get_k(&t, 1, 49), None);
+    let t2 = t.clone();
+    let reader = std::thread::spawn(move || get_k(&t2, 1, 60));
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(
+        !reader.is_finished(),
+        "the reader must wait for the decision"
+    );
+    a.commit(Version(55), LogIndex(1));
+    assert_eq!(reader.join().unwrap(), Some(7));
+    assert_eq!(a.status(), TxnStatus::Committed(Version(55)));
+}
+
+#[test]
+fn a_wait_for_an_undecided_writer_times_out_with_an_error() {
+    let (_d, t) = tablet();
+    let a = TxnCtx::new(TxnId(1));
+    t.write(&a, StmtSeq(1), &key(1), RowOp::Put(row(1, 7, "x")))
+        .unwrap();
+    a.set_committing(Version(50)).unwrap();
+    let mut ctx = ReadCtx::at(Version(60));
+    ctx.decision_wait = Duration::from_millis(20);
+    assert!(matches!(
+        t.get(&key(1), &ctx),
+        Err(StorageError::DecisionTimeout { .. })
+    ));
+}
+
+#[test]
+fn locks_in_frozen_memtables_still_block_writers() {
+    let (_d, t) = tablet();
+    let a = TxnCtx::new(TxnId(1));
+    t.write(&a, StmtSeq(1), &key(1), RowOp::Put(row(1, 1, "a")))
+        .unwrap();
+    assert!(t.freeze());
+    let b = TxnCtx::new(TxnId(2));
+    assert!(
+        matches!(t.write(&b, StmtSeq(1), &key(1), RowOp::Delete), Err(StorageError::Locked { holder }) if holder == TxnId(1))
+    );
+    // The holder itself may write the row again in the new MemTable.
+    t.write(&a, StmtSeq(2), &key(1), RowOp::Put(row(1, 2, "a")))
+        .unwrap();
+    a.set_committing(Version(10)).unwrap();
+    a.commit(Version(10), LogIndex(1));
+    t.set_applied(LogIndex(1));
+    assert_eq!(get_k(&t, 1, 10), Some(2));
+    t.write(&b, StmtSeq(1), &key(1), RowOp::Delete).unwrap();
+}
+
+#[test]
+fn a_dump_rolls_back_a_transaction_that_holds_it_back_too_long() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open_with(Arc::new(RealFs), dir.path(), Cache::new(1 << 20), |o| {
+        o.freeze_txn_wait = Duration::from_millis(30);
+    });
+    commit(&t, 1, 10, 1, &[(1, Some(1))]);
+    let idle = TxnCtx::new(TxnId(2));
+    t.write(&idle, StmtSeq(1), &key(2), RowOp::Put(row(2, 2, "idle")))
+        .unwrap();
+    assert!(t.freeze());
+    assert!(t.dump_frozen().unwrap());
+    assert_eq!(idle.status(), TxnStatus::Aborted);
+    let err = t
+        .write(&idle, StmtSeq(2), &key(3), RowOp::Delete)
+        .unwrap_err();
+    assert!(matches!(err, StorageError::TxnAborted { .. }), "{err}");
+    assert!(err.to_string().contains("dump"), "{err}");
+    assert_eq!(get_k(&t, 1, 10), Some(1));
+    assert_eq!(get_k(&t, 2, 100), None);
+}
+
+#[test]
+fn writers_stall_with_a_reason_when_dumps_fall_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open_with(Arc::new(RealFs), dir.path(), Cache::new(1 << 20), |o| {
+        o.memtable_freeze_bytes = 4 << 10;
+        o.frozen_bytes_max = 8 << 10;
+        o.stall_wait = Duration::from_millis(20);
+    });
+    let mut stalled = None;
+    for i in 0..10_000 {
+        let ctx = TxnCtx::new(TxnId(i as u64 + 1));
+        match t.write(&ctx, StmtSeq(1), &key(i), RowOp::Put(row(i, i, "fill"))) {
+            Ok(()) => {
+                ctx.set_committing(Version(i as u64 + 1)).unwrap();
+                ctx.commit(Version(i as u64 + 1), LogIndex(i as u64 + 1));
+            }
+            Err(e) => {
+                stalled = Some(e);
+                break;
+            }
+        }
+    }
+    let e = stalled.expect("writes must stall once frozen MemTables exceed their budget");
+    assert!(matches!(e, StorageError::WriteStall(_)), "{e}");
+    assert!(e.to_string().contains("waiting for their dump"), "{e}");
+    t.maintain().unwrap();
+    let ctx = TxnCtx::new(TxnId(99_999));
+    t.write(&ctx, StmtSeq(1), &key(-1), RowOp::Delete).unwrap();
+}
+
+#[test]
+fn oversized_keys_and_rows_are_rejected() {
+    let (_d, t) = tablet();
+    let a = TxnCtx::new(TxnId(1));
+    let big_key = vec![1u8; 5000];
+    assert!(matches!(
+        t.write(&a, StmtSeq(1), &big_key, RowOp::Delete),
+        Err(StorageError::TooLarge(_))
+    ));
+}

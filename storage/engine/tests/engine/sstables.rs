@@ -1,0 +1,342 @@
+//! Dumps, compactions, the SSTable read path, recovery and corruption detection.
+
+use std::sync::Arc;
+
+use arrow_array::{Array, Int64Array};
+use reef_common::ids::{LogIndex, Version};
+use reef_common::value::Value;
+use reef_storage::cache::Cache;
+use reef_storage::fs::{FaultFs, RealFs};
+use reef_storage::mvcc::ReadCtx;
+use reef_storage::scan::{ArrowScanRequest, ColumnRange};
+use reef_storage::tablet::full_range;
+use reef_storage::StorageError;
+
+use crate::common::*;
+
+#[test]
+fn dumped_rows_read_back_through_every_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open(Arc::new(RealFs), dir.path(), Cache::new(64 << 20));
+    for i in 0..2000 {
+        commit(
+            &t,
+            i as u64 + 1,
+            i as u64 + 1,
+            i as u64 + 1,
+            &[(i, Some(i * 10))],
+        );
+    }
+    commit(&t, 5000, 5000, 5000, &[(7, None), (8, Some(-8))]);
+    assert!(t.freeze());
+    assert!(t.dump_frozen().unwrap());
+    assert_eq!(t.stats().frozen, 0);
+    assert_eq!(t.checkpoint(), LogIndex(5000));
+    assert_eq!(get_k(&t, 1999, 5000), Some(19990));
+    assert_eq!(get_k(&t, 7, 4999), Some(70));
+    assert_eq!(get_k(&t, 7, 5000), None);
+    assert_eq!(get_k(&t, 8, 5000), Some(-8));
+    assert_eq!(get_k(&t, 3000, 5000), None);
+    // A range scan merges versions at the snapshot.
+    let rows: Vec<i64> = t
+        .scan(full_range(), ReadCtx::at(Version(5000)))
+        .unwrap()
+        .map(|r| k_of(&r.unwrap().1))
+        .collect();
+    assert_eq!(rows.len(), 1999);
+    assert_eq!(rows[7], -8, "key 7 is deleted, so key 8 comes seventh");
+}
+
+#[test]
+fn row_and_block_caches_count_hits() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(64 << 20);
+    let t = open(Arc::new(RealFs), dir.path(), cache.clone());
+    commit_each(&t, 0..500);
+    t.freeze();
+    t.dump_frozen().unwrap();
+    assert_eq!(get_k(&t, 42, 1000), Some(42));
+    let s1 = cache.stats();
+    assert_eq!(get_k(&t, 42, 1000), Some(42));
+    let s2 = cache.stats();
+    assert_eq!(s2.row_hits, s1.row_hits + 1);
+    // A snapshot older than the newest version bypasses the row cache but hits blocks.
+    assert_eq!(get_k(&t, 43, 1000), Some(43));
+    let s3 = cache.stats();
+    assert!(s3.block_hits > s2.block_hits, "{s3:?}");
+}
+
+#[test]
+fn arrow_scan_slices_a_clean_baseline_and_merges_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open(Arc::new(RealFs), dir.path(), Cache::new(64 << 20));
+    let n = 20_000i64;
+    let ctx_writes: Vec<(i64, Option<i64>)> = (0..n).map(|i| (i, Some(i))).collect();
+    for chunk in ctx_writes.chunks(1000) {
+        let v = chunk[0].0 as u64 + 1;
+        commit(&t, v, v, v, chunk);
+    }
+    t.freeze();
+    t.dump_frozen().unwrap();
+    t.major_compact(Version(n as u64)).unwrap();
+    // Fresh changes after the baseline: one update and one delete, not yet dumped.
+    commit(&t, 90_001, 90_001, 90_001, &[(5, Some(-5)), (6, None)]);
+    let req = ArrowScanRequest {
+        projection: vec![1],
+        ranges: vec![],
+        batch_rows: 1024,
+    };
+    let mut scan = t.scan_arrow(req, ReadCtx::at(Version(90_001))).unwrap();
+    let mut total = 0i64;
+    let mut rows = 0usize;
+    for b in &mut scan {
+        let b = b.unwrap();
+        let col = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        rows += col.len();
+        total += col.iter().map(|v| v.unwrap()).sum::<i64>();
+    }
+    assert_eq!(rows, n as usize - 1);
+    assert_eq!(total, (0..n).sum::<i64>() - 5 - 6 + -5);
+    let st = scan.stats();
+    assert!(st.blocks_sliced > 0, "{st:?}");
+    assert!(
+        st.rows_merged > 0 && st.rows_merged < n as u64 / 2,
+        "{st:?}"
+    );
+    // Pruning by min/max skips microblocks outside a range on k.
+    let req = ArrowScanRequest {
+        projection: vec![0, 1],
+        ranges: vec![ColumnRange {
+            slot: 1,
+            min: Some(Value::Int(n - 100)),
+            max: None,
+        }],
+        batch_rows: 1024,
+    };
+    let mut scan = t.scan_arrow(req, ReadCtx::at(Version(90_001))).unwrap();
+    let kept: usize = (&mut scan).map(|b| b.unwrap().num_rows()).sum();
+    assert!(kept >= 100 && kept < n as usize / 2, "kept {kept}");
+    assert!(scan.stats().blocks_pruned > 0);
+}
+
+#[test]
+fn minor_and_major_compactions_keep_every_snapshot_at_or_above_the_horizon() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open(Arc::new(RealFs), dir.path(), Cache::new(64 << 20));
+    let mut v = 0u64;
+    for round in 0..5i64 {
+        for i in 0..300i64 {
+            v += 1;
+            let val = if (i + round) % 7 == 0 {
+                None
+            } else {
+                Some(i * 100 + round)
+            };
+            commit(&t, v, v, v, &[(i, val)]);
+        }
+        t.freeze();
+        t.dump_frozen().unwrap();
+    }
+    assert_eq!(t.stats().tables.0, 5);
+    let snapshots = [300u64, 600, 900, 1200, 1500];
+    let before: Vec<Vec<Option<i64>>> = snapshots
+        .iter()
+        .map(|&s| (0..300).map(|i| get_k(&t, i, s)).collect())
+        .collect();
+    assert!(t.minor_compact().unwrap());
+    assert_eq!(t.stats().tables, (0, 1, 0));
+    for (s, want) in snapshots.iter().zip(&before) {
+        let got: Vec<Option<i64>> = (0..300).map(|i| get_k(&t, i, *s)).collect();
+        assert_eq!(&got, want, "after minor, snapshot {s}");
+    }
+    let report = t.major_compact(Version(900)).unwrap();
+    assert!(report.versions_dropped > 0, "{report:?}");
+    assert_eq!(t.stats().tables, (0, 0, 1));
+    for (s, want) in snapshots.iter().zip(&before).skip(2) {
+        let got: Vec<Option<i64>> = (0..300).map(|i| get_k(&t, i, *s)).collect();
+        assert_eq!(&got, want, "after major, snapshot {s}");
+    }
+}
+
+#[test]
+fn incremental_major_reuses_untouched_macroblocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open(Arc::new(RealFs), dir.path(), Cache::new(64 << 20));
+    let n = 60_000i64;
+    // Incompressible padding, so the data spans several macroblocks.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut pad_for = move || {
+        (0..100)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (b'a' + (x % 26) as u8) as char
+            })
+            .collect::<String>()
+    };
+    let mut v = 0;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(2000) {
+        v += 1;
+        let ctx = reef_storage::mvcc::TxnCtx::new(reef_common::ids::TxnId(v));
+        for &i in chunk {
+            t.write(
+                &ctx,
+                reef_common::ids::StmtSeq(1),
+                &key(i),
+                reef_storage::mvcc::RowOp::Put(row(i, i, &pad_for())),
+            )
+            .unwrap();
+        }
+        ctx.set_committing(Version(v)).unwrap();
+        ctx.commit(Version(v), LogIndex(v));
+    }
+    t.freeze();
+    t.dump_frozen().unwrap();
+    let first = t.major_compact(Version(v)).unwrap();
+    assert!(first.macroblocks >= 3, "{first:?}");
+    // Change the last 1% of keys (new and recent orders cluster at the end of the key space).
+    v += 1;
+    let tail: Vec<(i64, Option<i64>)> = (n - n / 100..n + 50).map(|i| (i, Some(-i))).collect();
+    commit(&t, v, v, v, &tail);
+    t.freeze();
+    t.dump_frozen().unwrap();
+    let second = t.major_compact(Version(v)).unwrap();
+    assert!(
+        second.reused >= first.macroblocks - 1,
+        "{second:?} after {first:?}"
+    );
+    assert_eq!(get_k(&t, n - 1, v), Some(-(n - 1)));
+    assert_eq!(get_k(&t, 10, v), Some(10));
+    assert_eq!(get_k(&t, n + 10, v), Some(-(n + 10)));
+}
+
+#[test]
+fn reopening_after_a_crash_restores_sstables_and_replays_the_log_above_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultFs::new();
+    let mut log: Vec<LogRecord> = Vec::new();
+    {
+        let t = open(Arc::new(fs.clone()), dir.path(), Cache::new(1 << 20));
+        for i in 1..=100u64 {
+            let w = vec![(i as i64 % 37, Some(i as i64))];
+            commit(&t, i, i, i, &w);
+            log.push((i, w));
+            if i == 60 {
+                t.freeze();
+                t.dump_frozen().unwrap();
+            }
+        }
+        assert_eq!(t.checkpoint(), LogIndex(60));
+    }
+    // Power loss: anything not fsynced is cut back.
+    fs.crash(|_| 0, false).unwrap();
+    let t = open(Arc::new(fs), dir.path(), Cache::new(1 << 20));
+    let cp = t.checkpoint().0;
+    assert_eq!(cp, 60);
+    replay(&t, &log);
+    for id in 0..37 {
+        let want = (1..=100i64).filter(|i| i % 37 == id).max();
+        assert_eq!(get_k(&t, id, 100), want, "key {id}");
+    }
+}
+
+#[test]
+fn interrupted_compaction_leaves_the_previous_state_and_no_orphans() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultFs::new();
+    {
+        let t = open(Arc::new(fs.clone()), dir.path(), Cache::new(1 << 20));
+        for i in 0..200i64 {
+            commit(
+                &t,
+                i as u64 + 1,
+                i as u64 + 1,
+                i as u64 + 1,
+                &[(i, Some(i))],
+            );
+            if i % 50 == 49 {
+                t.freeze();
+                t.dump_frozen().unwrap();
+            }
+        }
+        fs.fail_writes_after(100);
+        assert!(t.major_compact(Version(200)).is_err());
+        fs.heal();
+        assert_eq!(t.stats().tables.0, 4, "a failed compaction changes nothing");
+    }
+    let names_before: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let t = open(Arc::new(RealFs), dir.path(), Cache::new(1 << 20));
+    let live = t.manifest().live_files().len();
+    let blk_files = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".blk")
+        })
+        .count();
+    assert_eq!(blk_files, live, "files before reopen: {names_before:?}");
+    assert_eq!(get_k(&t, 199, 200), Some(199));
+    assert_eq!(get_k(&t, 0, 200), Some(0));
+}
+
+#[test]
+fn a_flipped_bit_in_a_block_is_reported_with_file_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultFs::new();
+    let t = open_with(Arc::new(fs.clone()), dir.path(), Cache::new(1 << 20), |o| {
+        o.row_cache = false
+    });
+    commit_each(&t, 0..100);
+    t.freeze();
+    t.dump_frozen().unwrap();
+    let mb = t.manifest().tables[0].macroblocks[0].id;
+    let path = t.macroblock_path(mb);
+    fs.flip_bit_on_read(&path, 20);
+    match t.get(&key(5), &ReadCtx::at(Version(100))) {
+        Err(StorageError::Corrupt {
+            path: p, offset, ..
+        }) => {
+            assert_eq!(p, path);
+            assert_eq!(offset, 0);
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    fs.heal();
+    assert_eq!(get_k(&t, 5, 100), Some(5));
+}
+
+#[test]
+fn damaged_manifest_or_footer_stops_the_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let t = open(Arc::new(RealFs), dir.path(), Cache::new(1 << 20));
+        commit(&t, 1, 1, 1, &[(1, Some(1))]);
+        t.freeze();
+        t.dump_frozen().unwrap();
+    }
+    let blk = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "blk"))
+        .unwrap();
+    let mut bytes = std::fs::read(&blk).unwrap();
+    let n = bytes.len();
+    bytes[n - 10] ^= 0xFF;
+    std::fs::write(&blk, &bytes).unwrap();
+    let opts = reef_storage::tablet::TabletOptions::new(Arc::new(RealFs), Cache::new(1 << 20));
+    let err = reef_storage::tablet::Tablet::open(
+        reef_common::ids::TabletId(1),
+        dir.path(),
+        schema(),
+        opts,
+    )
+    .unwrap_err();
+    assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+}
