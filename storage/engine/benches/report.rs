@@ -7,7 +7,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Instant;
 
-use reef_common::ids::Version;
+use reef_common::ids::{LogIndex, Version};
 use reef_storage::cache::Cache;
 use reef_storage::fs::RealFs;
 use reef_storage::logstore::{LogEntry, LogStore};
@@ -72,68 +72,108 @@ fn compression(name: &str, schema: fn() -> reef_storage::schema::RowSchema, rows
     }
 }
 
-/// Changes `changed` (already encoded) rows after a first major, runs a second, and reports
-/// the share of the baseline's macroblocks that had to be rewritten.
+/// Loads `rows`, runs a major, then for each round applies its changes and runs another
+/// major, reporting how much of the baseline each round reused, copied and re-encoded.
 fn incremental(
     name: &str,
     schema: fn() -> reef_storage::schema::RowSchema,
     rows: &Rows,
-    changed: &Rows,
+    rounds: &[Rows],
 ) {
     let dir = tempfile::tempdir().unwrap();
     let t: Arc<Tablet> = tablet(dir.path(), schema(), Cache::new(64 << 20), |_| {});
-    let v = load(&t, rows.iter().cloned(), 0);
+    let mut v = load(&t, rows.iter().cloned(), 0);
     settle(&t, v);
-    let before = t.stats().macroblocks;
-    let v2 = v + 1;
-    for (k, r) in changed {
-        t.apply_committed(
-            k,
-            Version(v2),
-            RowOp::Put(Arc::from(r.as_slice())),
-            reef_common::ids::LogIndex(v2),
-        )
-        .unwrap();
+    for (round, changed) in rounds.iter().enumerate() {
+        v += 1;
+        for (k, r) in changed {
+            t.apply_committed(
+                k,
+                Version(v),
+                RowOp::Put(Arc::from(r.as_slice())),
+                LogIndex(v),
+            )
+            .unwrap();
+        }
+        t.set_applied(LogIndex(v));
+        t.freeze();
+        while t.dump_frozen().unwrap() {}
+        let start = Instant::now();
+        let r = t.major_compact(Version(v)).unwrap();
+        println!(
+            "incremental major {name:<26} round {}: {:>5} keys changed; old baseline {:>3} macroblocks: {:>3} reused, {:>3} rebuilt, {:>3} rewritten, {:>2} coalesced ({:>5.1}% touched); microblocks {:>5} copied, {:>5} re-encoded; {:>5.1}% of bytes encoded anew; new baseline {:>3} macroblocks; {:.2} s",
+            round + 1,
+            changed.len(),
+            r.old_baseline,
+            r.reused,
+            r.rebuilt,
+            r.rewritten,
+            r.coalesced,
+            100.0 * r.macroblocks_touched_share(),
+            r.micros_copied,
+            r.micros_rewritten,
+            100.0 * r.bytes_encoded_share(),
+            r.macroblocks,
+            start.elapsed().as_secs_f64()
+        );
     }
-    t.set_applied(reef_common::ids::LogIndex(v2));
-    t.freeze();
-    while t.dump_frozen().unwrap() {}
-    let start = Instant::now();
-    let r = t.major_compact(Version(v2)).unwrap();
-    let rewritten = r.old_baseline - r.reused.min(r.old_baseline);
-    println!(
-        "incremental major {name:<34} baseline {:>4} macroblocks, {:>5} keys changed: reused {:>4}, rewritten {:>4} ({:>5.1}% of the baseline), new total {:>4}, {:.2} s",
-        before,
-        changed.len(),
-        r.reused,
-        rewritten,
-        100.0 * rewritten as f64 / before as f64,
-        r.macroblocks,
-        start.elapsed().as_secs_f64()
-    );
 }
 
-fn group_commit() {
+/// One day of TPC-C-like change in every district: `new` orders arrive after `last` (10
+/// lines each) and the `new` most recent existing orders get delivered.
+fn clustered_day(ol: &Rows, rng: &mut Rng, last: i64, new: i64) -> Rows {
+    let mut out = Vec::new();
+    for d in 1..=10i64 {
+        for o in last - new + 1..=last + new {
+            for n in 1..=10 {
+                let key = order_line_key(1, d, o, n);
+                if o > 3000 || ol.binary_search_by(|(k, _)| k.cmp(&key)).is_ok() {
+                    out.push((key, order_line_row(rng, 1, d, o, n, o <= last)));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// 8 writers append 256-byte entries; each keeps up to `in_flight` appends waiting for
+/// durability (1: every append waits for its fsync; Raft pipelines appends with callbacks).
+fn group_commit(in_flight: usize) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(LogStore::open(Arc::new(RealFs), dir.path()).unwrap());
     let payload: Arc<[u8]> = Arc::from(vec![0xCD; 256]);
-    let per_writer = 5_000u64;
+    let per_writer = 20_000u64;
     let start = Instant::now();
     let writers: Vec<_> = (0..8u64)
         .map(|g| {
             let (store, payload) = (store.clone(), payload.clone());
             std::thread::spawn(move || {
+                let (tx, rx) = std::sync::mpsc::channel::<()>();
+                let mut waiting = 0;
                 for i in 1..=per_writer {
-                    store
-                        .append_sync(
-                            g,
-                            &[LogEntry {
-                                index: i,
-                                term: 1,
-                                payload: payload.clone(),
-                            }],
-                        )
-                        .unwrap();
+                    if waiting == in_flight {
+                        rx.recv().unwrap();
+                        waiting -= 1;
+                    }
+                    let tx = tx.clone();
+                    let e = LogEntry {
+                        index: i,
+                        term: 1,
+                        payload: payload.clone(),
+                    };
+                    store.append(
+                        g,
+                        &[e],
+                        Box::new(move |r| {
+                            r.unwrap();
+                            let _ = tx.send(());
+                        }),
+                    );
+                    waiting += 1;
+                }
+                for _ in 0..waiting {
+                    rx.recv().unwrap();
                 }
             })
         })
@@ -144,7 +184,7 @@ fn group_commit() {
     let secs = start.elapsed().as_secs_f64();
     let s = store.stats();
     println!(
-        "log group commit: 8 writers x {per_writer} appends of 256 B: {:.0} appends/s, {:.0} fsyncs/s, {:.1} appends per fsync",
+        "log group commit: 8 writers x {per_writer} appends of 256 B, {in_flight:>2} in flight each: {:>7.0} appends/s, {:>6.0} fsyncs/s, {:>5.1} appends per fsync",
         s.records as f64 / secs,
         s.syncs as f64 / secs,
         s.records as f64 / s.syncs as f64
@@ -152,54 +192,50 @@ fn group_commit() {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    // `cargo bench --bench report -- incremental` runs only the sections named.
+    let run = |section: &str| args.is_empty() || args.iter().any(|a| a == section);
     let sb = sbtest_rows(1_000_000);
-    compression("sbtest", sbtest_schema, &sb);
     let ol = order_lines(3000);
-    compression("order_line", order_line_schema, &ol);
-
-    // Clustered, as TPC-C changes order lines: in each district 15 new orders arrive (10
-    // lines each) and the 15 most recent orders get delivered: about 1% of the rows.
-    let mut rng = Rng(44);
-    let mut clustered: Rows = Vec::new();
-    for d in 1..=10i64 {
-        for o in 2986..=3015i64 {
-            for n in 1..=10 {
-                let key = order_line_key(1, d, o, n);
-                if o > 3000 || ol.binary_search_by(|(k, _)| k.cmp(&key)).is_ok() {
-                    clustered.push((key, order_line_row(&mut rng, 1, d, o, n, o <= 3000)));
-                }
-            }
+    if run("compression") {
+        compression("sbtest", sbtest_schema, &sb);
+        compression("order_line", order_line_schema, &ol);
+    }
+    if run("incremental") {
+        // Clustered, as TPC-C changes order lines: in each district new orders arrive and
+        // the most recent ones get delivered, about 1% of the rows a day; five days in a row.
+        let mut rng = Rng(44);
+        let days: Vec<Rows> = (0..5)
+            .map(|d| clustered_day(&ol, &mut rng, 3000 + 15 * d, 15))
+            .collect();
+        incremental("order_line, 1% clustered", order_line_schema, &ol, &days);
+        let mut rng = Rng(45);
+        let mut uniform: Rows = (0..ol.len() / 100)
+            .map(|_| ol[rng.below(ol.len() as u64) as usize].clone())
+            .collect();
+        uniform.sort();
+        uniform.dedup_by(|a, b| a.0 == b.0);
+        incremental("order_line, 1% uniform", order_line_schema, &ol, &[uniform]);
+        let mut rng = Rng(46);
+        let mut sb_uniform: Rows = (0..sb.len() / 100)
+            .map(|_| {
+                let i = rng.below(sb.len() as u64) as i64;
+                (int_key(i), sbtest_row(&mut rng, i, 1_000_000))
+            })
+            .collect();
+        sb_uniform.sort();
+        sb_uniform.dedup_by(|a, b| a.0 == b.0);
+        incremental("sbtest, 1% uniform", sbtest_schema, &sb, &[sb_uniform]);
+    }
+    if run("log") {
+        for in_flight in [1, 8, 32] {
+            group_commit(in_flight);
         }
     }
-    clustered.sort();
-    incremental(
-        "order_line, 1% clustered (new+recent)",
-        order_line_schema,
-        &ol,
-        &clustered,
-    );
-
-    let mut rng = Rng(45);
-    let mut uniform: Rows = (0..ol.len() / 100)
-        .map(|_| ol[rng.below(ol.len() as u64) as usize].clone())
-        .collect();
-    uniform.sort();
-    uniform.dedup_by(|a, b| a.0 == b.0);
-    incremental("order_line, 1% uniform", order_line_schema, &ol, &uniform);
-
-    let mut rng = Rng(46);
-    let mut sb_uniform: Rows = (0..sb.len() / 100)
-        .map(|_| {
-            let i = rng.below(sb.len() as u64) as i64;
-            (int_key(i), sbtest_row(&mut rng, i, 1_000_000))
-        })
-        .collect();
-    sb_uniform.sort();
-    sb_uniform.dedup_by(|a, b| a.0 == b.0);
-    incremental("sbtest, 1% uniform", sbtest_schema, &sb, &sb_uniform);
-
-    group_commit();
 }

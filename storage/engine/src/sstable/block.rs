@@ -77,6 +77,25 @@ pub fn framed_len(header: &[u8]) -> Option<usize> {
     Some(FRAME_HEADER_BYTES + stored)
 }
 
+/// Verifies a frame's checksum without decompressing it (for copying a block as it is).
+pub fn verify_frame(framed: &[u8]) -> std::result::Result<(), DecodeError> {
+    if framed.len() < FRAME_HEADER_BYTES {
+        return Err("block frame truncated".into());
+    }
+    let stored_len = u32::from_le_bytes(framed[5..9].try_into().expect("4")) as usize;
+    let crc = u32::from_le_bytes(framed[9..13].try_into().expect("4"));
+    if framed.len() != FRAME_HEADER_BYTES + stored_len {
+        return Err("block frame length mismatch".into());
+    }
+    let want = crc32c::crc32c_append(crc32c::crc32c(&framed[..9]), &framed[FRAME_HEADER_BYTES..]);
+    if want != crc {
+        return Err(format!(
+            "block checksum mismatch (stored {crc:08x}, computed {want:08x})"
+        ));
+    }
+    Ok(())
+}
+
 /// Verifies a frame's checksum and decompresses it.
 pub fn unframe(framed: &[u8]) -> std::result::Result<Vec<u8>, DecodeError> {
     if framed.len() < FRAME_HEADER_BYTES {

@@ -199,6 +199,47 @@ impl MacroblockWriter {
         Ok(())
     }
 
+    /// Appends an existing microblock as it is: `framed` are its checksummed bytes, `block`
+    /// its decoded form (for the bloom filter and version range), `index` its index entry.
+    /// Its keys must sort after everything written so far.
+    pub fn push_micro_copy(
+        &mut self,
+        framed: &[u8],
+        block: &Block,
+        index: &MicroIndex,
+    ) -> Result<()> {
+        self.flush_micro()?;
+        assert!(
+            self.rows == 0 || index.first_key.as_slice() > self.last_key.as_slice(),
+            "copied microblock out of key order"
+        );
+        self.file.write_all(framed).map_err(io(&self.path))?;
+        let mut prev: Option<&[u8]> = None;
+        for i in 0..block.rows() {
+            let k = block.keys.value(i);
+            if prev == Some(k) {
+                self.multi_version = true;
+            } else {
+                self.hashes.push(key_hash(k));
+            }
+            prev = Some(k);
+            let v = Version(block.versions[i]);
+            self.min_version = self.min_version.min(v);
+            self.max_version = self.max_version.max(v);
+            self.has_deletes |= block.deleted[i];
+        }
+        self.micros.push(MicroIndex {
+            offset: self.offset,
+            len: framed.len() as u32,
+            ..index.clone()
+        });
+        self.offset += framed.len() as u64;
+        self.rows += block.rows() as u64;
+        self.last_key.clear();
+        self.last_key.extend_from_slice(&index.last_key);
+        Ok(())
+    }
+
     /// Writes the bloom filter, index and footer and fsyncs the file.
     pub fn finish(mut self) -> Result<MacroblockMeta> {
         self.flush_micro()?;
@@ -466,6 +507,21 @@ impl OpenMacroblock {
     pub fn micro_for(&self, key: &[u8]) -> Option<usize> {
         let i = self.micros.partition_point(|m| m.last_key.as_slice() < key);
         (i < self.micros.len() && self.micros[i].first_key.as_slice() <= key).then_some(i)
+    }
+
+    /// The checksummed bytes of microblock `i` as stored (checksum verified).
+    pub fn read_micro_framed(&self, i: usize) -> Result<Vec<u8>> {
+        let m = &self.micros[i];
+        let mut buf = vec![0u8; m.len as usize];
+        self.file
+            .read_exact_at(&mut buf, m.offset)
+            .map_err(io(&self.path))?;
+        block::verify_frame(&buf).map_err(|what| StorageError::Corrupt {
+            path: self.path.clone(),
+            offset: m.offset,
+            what,
+        })?;
+        Ok(buf)
     }
 
     /// Reads and decodes microblock `i`, verifying its checksum.

@@ -218,6 +218,48 @@ impl<'a> SSTableWriter<'a> {
         Ok(())
     }
 
+    /// Bytes in the macroblock being written (0 if none is open).
+    pub fn current_bytes(&self) -> u64 {
+        self.current.as_ref().map_or(0, |c| c.size_estimate())
+    }
+
+    /// Closes the macroblock being written, so the next row starts a new one.
+    pub fn cut(&mut self) -> Result<()> {
+        self.close_current()
+    }
+
+    /// Appends an existing microblock as it is (see [`MacroblockWriter::push_micro_copy`]).
+    pub fn push_micro_copy(
+        &mut self,
+        framed: &[u8],
+        block: &Block,
+        index: &super::macroblock::MicroIndex,
+    ) -> Result<()> {
+        if self.current.as_ref().is_some_and(|c| c.is_full()) {
+            self.close_current()?;
+        }
+        self.ensure_current()?;
+        self.current
+            .as_mut()
+            .expect("just ensured")
+            .push_micro_copy(framed, block, index)
+    }
+
+    fn ensure_current(&mut self) -> Result<()> {
+        if self.current.is_none() {
+            let id = self.next_file_id.fetch_add(1, Ordering::Relaxed);
+            self.created.push(id);
+            self.current = Some(MacroblockWriter::create(
+                self.fs,
+                &self.dir,
+                id,
+                self.schema.clone(),
+                self.compression,
+            )?);
+        }
+        Ok(())
+    }
+
     /// Appends an existing macroblock unchanged (it must sort after everything written).
     pub fn reuse(&mut self, meta: MacroblockMeta) -> Result<()> {
         self.close_current()?;

@@ -27,25 +27,63 @@ use super::{TableSet, Tablet};
 use crate::error::{Result, StorageError};
 use crate::memtable::MemTable;
 use crate::scan::{Sources, VersionMerge};
-use crate::sstable::macroblock::MacroblockMeta;
+use crate::sstable::macroblock::{MacroblockMeta, OpenMacroblock};
 use crate::sstable::table::{Level, SSTable, SSTableMeta, SSTableWriter, VersionRow};
 
 const DUMP_BATCH_ROWS: usize = 1024;
+/// An untouched macroblock smaller than this is merged into its neighbours (by copying its
+/// microblocks) instead of reused by reference, so incremental majors do not fragment the
+/// baseline; a run of untouched microblocks at least this large becomes its own macroblock.
+const STANDALONE_BYTES_MIN: u64 = (reef_common::limits::MACROBLOCK_BYTES_TARGET / 8) as u64;
 
 /// What a major compaction did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MajorReport {
     /// Macroblocks in the new baseline.
     pub macroblocks: usize,
-    /// Of those, reused from the old baseline unchanged.
-    pub reused: usize,
     /// Macroblocks the old baseline had.
     pub old_baseline: usize,
-    /// Rows written (not counting reused macroblocks).
+    /// Old baseline macroblocks reused whole, by reference.
+    pub reused: usize,
+    /// Old baseline macroblocks rebuilt by copying their untouched microblocks as they are
+    /// and re-encoding only the touched ones.
+    pub rebuilt: usize,
+    /// Old baseline macroblocks re-encoded entirely (changes too dense, several versions per
+    /// key, deletes, or an older schema).
+    pub rewritten: usize,
+    /// Small untouched macroblocks merged into a neighbour by copying their microblocks.
+    pub coalesced: usize,
+    /// Microblocks copied as they are.
+    pub micros_copied: usize,
+    /// Microblocks of the old baseline re-encoded.
+    pub micros_rewritten: usize,
+    /// Bytes of the new baseline in reused macroblocks.
+    pub bytes_reused: u64,
+    /// Bytes of the new baseline copied from old microblocks.
+    pub bytes_copied: u64,
+    /// Bytes of the new baseline in newly written files (copied bytes included).
+    pub bytes_new_files: u64,
+    /// Rows encoded (not counting reused or copied ones).
     pub rows_written: u64,
     /// Versions dropped as older than the retention horizon.
     pub versions_dropped: u64,
 }
+
+impl MajorReport {
+    /// Share of the old baseline's macroblocks that were not reused whole.
+    pub fn macroblocks_touched_share(&self) -> f64 {
+        (self.rebuilt + self.rewritten + self.coalesced) as f64 / self.old_baseline.max(1) as f64
+    }
+
+    /// Share of the new baseline's bytes that were encoded anew.
+    pub fn bytes_encoded_share(&self) -> f64 {
+        let total = self.bytes_reused + self.bytes_new_files;
+        (self.bytes_new_files - self.bytes_copied) as f64 / total.max(1) as f64
+    }
+}
+
+/// Delta entries (key and versions) waiting to be merged.
+type Pending = std::iter::Peekable<std::vec::IntoIter<(Vec<u8>, Vec<VersionRow>)>>;
 
 impl Tablet {
     /// Waits until every transaction with versions in `m` has decided, rolling back those
@@ -307,42 +345,35 @@ impl Tablet {
             old_baseline: base.as_ref().map_or(0, |b| b.blocks.len()),
             ..Default::default()
         };
+        let kinds = self.schema().kinds.clone();
         let (mbs, created) = self.write_sstable(|w| {
+            let mut run = Major {
+                w,
+                delta: &mut delta,
+                env: &env,
+                horizon,
+                report: &mut report,
+                kinds,
+            };
             if let Some(base) = &base {
                 for mb in &base.blocks {
-                    let m = &mb.meta;
-                    while let Some(k) = delta.peek_key()? {
-                        if k.as_slice() >= m.first_key.as_slice() {
-                            break;
-                        }
-                        let (k, vs) = delta.next_upto(None)?.expect("peeked");
-                        write_gc(w, &k, vs, horizon, &mut report)?;
-                    }
-                    let touched = delta
-                        .peek_key()?
-                        .is_some_and(|k| k.as_slice() <= m.last_key.as_slice());
-                    if !touched && !m.multi_version && !m.has_deletes {
-                        w.reuse(m.clone())?;
-                        report.reused += 1;
-                        continue;
-                    }
-                    // Macroblocks of one SSTable do not overlap: its key range isolates it.
-                    let only = (
-                        Bound::Included(m.first_key.clone()),
-                        Bound::Included(m.last_key.clone()),
-                    );
-                    let sources =
-                        Sources::new(&[], std::slice::from_ref(base), &env, &only, Vec::new())?;
-                    let mut one = VersionMerge::new(sources);
-                    merge_two(w, &mut one, &mut delta, &m.last_key, horizon, &mut report)?;
+                    run.base_macroblock(base, mb)?;
                 }
             }
-            while let Some((k, vs)) = delta.next_upto(None)? {
-                write_gc(w, &k, vs, horizon, &mut report)?;
+            while let Some((k, vs)) = run.delta.next_upto(None)? {
+                run.gc(&k, vs)?;
             }
             Ok(())
         })?;
         report.macroblocks = mbs.len();
+        let fresh: HashSet<u64> = created.iter().copied().collect();
+        for m in &mbs {
+            if fresh.contains(&m.id) {
+                report.bytes_new_files += m.size_bytes;
+            } else {
+                report.bytes_reused += m.size_bytes;
+            }
+        }
         let id = inputs.iter().map(|t| t.meta.id).max().expect("non-empty");
         let out = SSTableMeta {
             id,
@@ -381,61 +412,166 @@ impl Tablet {
     }
 }
 
-/// Merges one base macroblock (`base`, all keys `<= last`) with the delta keys `<= last`.
-fn merge_two(
-    w: &mut SSTableWriter<'_>,
-    base: &mut VersionMerge,
-    delta: &mut VersionMerge,
-    last: &[u8],
+/// One major compaction's writing state.
+struct Major<'a, 'w> {
+    w: &'a mut SSTableWriter<'w>,
+    delta: &'a mut VersionMerge,
+    env: &'a crate::sstable::table::ReadEnv,
     horizon: Version,
-    report: &mut MajorReport,
-) -> Result<()> {
-    loop {
-        let kb = base.peek_key()?;
-        let kd = delta.peek_key()?.filter(|k| k.as_slice() <= last);
-        let (key, mut versions) = match (kb, kd) {
-            (None, None) => return Ok(()),
-            (Some(b), Some(d)) if b == d => {
-                let (k, mut vs) = delta.next_upto(None)?.expect("peeked");
-                vs.extend(base.next_upto(None)?.expect("peeked").1);
-                (k, vs)
-            }
-            (Some(b), Some(d)) if d < b => delta.next_upto(None)?.expect("peeked"),
-            (Some(_), _) => base.next_upto(None)?.expect("peeked"),
-            (None, Some(_)) => delta.next_upto(None)?.expect("peeked"),
-        };
-        versions.sort_by_key(|v| std::cmp::Reverse(v.0));
-        versions.dedup_by(|b, a| a.0 == b.0);
-        write_gc(w, &key, versions, horizon, report)?;
-    }
+    report: &'a mut MajorReport,
+    /// Column kinds of the current schema (copied microblocks must match them).
+    kinds: Vec<reef_common::types::PhysicalKind>,
 }
 
-/// Writes the versions of `key` a major compaction keeps.
-fn write_gc(
-    w: &mut SSTableWriter<'_>,
-    key: &[u8],
-    versions: Vec<VersionRow>,
-    horizon: Version,
-    report: &mut MajorReport,
-) -> Result<()> {
-    let mut kept_old = false;
-    for (v, row) in versions {
-        if v > horizon {
-            w.push(key, v, row.as_deref())?;
-            report.rows_written += 1;
-        } else if !kept_old {
-            kept_old = true;
-            if row.is_some() {
-                w.push(key, v, row.as_deref())?;
-                report.rows_written += 1;
+impl Major<'_, '_> {
+    /// Writes the versions of `key` the compaction keeps: those newer than the horizon and
+    /// the newest at or below it (unless that is a delete).
+    fn gc(&mut self, key: &[u8], versions: Vec<VersionRow>) -> Result<()> {
+        let mut kept_old = false;
+        for (v, row) in versions {
+            let keep = v > self.horizon || (!kept_old && row.is_some());
+            kept_old |= v <= self.horizon;
+            if keep {
+                self.w.push(key, v, row.as_deref())?;
+                self.report.rows_written += 1;
             } else {
-                report.versions_dropped += 1;
+                self.report.versions_dropped += 1;
             }
+        }
+        Ok(())
+    }
+
+    /// Writes the delta keys below `key`.
+    fn drain_below(&mut self, key: &[u8]) -> Result<()> {
+        while let Some(k) = self.delta.peek_key()? {
+            if k.as_slice() >= key {
+                break;
+            }
+            let (k, vs) = self.delta.next_upto(None)?.expect("peeked");
+            self.gc(&k, vs)?;
+        }
+        Ok(())
+    }
+
+    /// Carries one macroblock of the old baseline into the new one: by reference if no
+    /// delta key falls in it, by copying its untouched microblocks if few are touched, or
+    /// by re-encoding it.
+    fn base_macroblock(&mut self, base: &Arc<SSTable>, mb: &OpenMacroblock) -> Result<()> {
+        let m = &mb.meta;
+        self.drain_below(&m.first_key)?;
+        let mut pending = Vec::new();
+        while let Some(kv) = self.delta.next_upto(Some(&m.last_key))? {
+            pending.push(kv);
+        }
+        let single = !m.multi_version && !m.has_deletes;
+        let copyable = single && mb.kinds == self.kinds;
+        if pending.is_empty() && single && (m.size_bytes >= STANDALONE_BYTES_MIN || !copyable) {
+            self.w.reuse(m.clone())?;
+            self.report.reused += 1;
+            return Ok(());
+        }
+        let touched: Vec<bool> = mb
+            .micros
+            .iter()
+            .map(|mi| {
+                let i = pending.partition_point(|(k, _)| k.as_slice() < mi.first_key.as_slice());
+                pending
+                    .get(i)
+                    .is_some_and(|(k, _)| k.as_slice() <= mi.last_key.as_slice())
+            })
+            .collect();
+        let dense = touched.iter().filter(|t| **t).count() * 4 > touched.len();
+        let mut pending = pending.into_iter().peekable();
+        if !copyable || dense {
+            self.report.rewritten += 1;
+            self.report.micros_rewritten += mb.micros.len();
+            return self.merge_range(base, &m.first_key, &m.last_key, &mut pending);
+        }
+        if touched.iter().any(|t| *t) {
+            self.report.rebuilt += 1;
         } else {
-            report.versions_dropped += 1;
+            self.report.coalesced += 1;
+        }
+        let mut prev: Option<bool> = None;
+        for (j, micro) in mb.micros.iter().enumerate() {
+            while pending
+                .peek()
+                .is_some_and(|(k, _)| k.as_slice() < micro.first_key.as_slice())
+            {
+                let (k, vs) = pending.next().expect("peeked");
+                self.gc(&k, vs)?;
+            }
+            // Cut where changes stop, and where they start if the untouched run before them
+            // can stand alone: the next major then reuses the untouched part whole.
+            let cut = match (prev, touched[j]) {
+                (Some(true), false) => true,
+                (Some(false), true) => self.w.current_bytes() >= STANDALONE_BYTES_MIN,
+                _ => false,
+            };
+            if cut {
+                self.w.cut()?;
+            }
+            prev = Some(touched[j]);
+            if touched[j] {
+                self.report.micros_rewritten += 1;
+                self.merge_range(base, &micro.first_key, &micro.last_key, &mut pending)?;
+            } else {
+                let framed = mb.read_micro_framed(j)?;
+                let block = self.env.block(mb, j)?;
+                self.w.push_micro_copy(&framed, &block, micro)?;
+                self.report.micros_copied += 1;
+                self.report.bytes_copied += framed.len() as u64;
+            }
+        }
+        for (k, vs) in pending {
+            self.gc(&k, vs)?;
+        }
+        Ok(())
+    }
+
+    /// Merges the base rows with keys in `[first, last]` with the pending delta keys up to
+    /// `last`.
+    fn merge_range(
+        &mut self,
+        base: &Arc<SSTable>,
+        first: &[u8],
+        last: &[u8],
+        pending: &mut Pending,
+    ) -> Result<()> {
+        // Macroblocks of one SSTable do not overlap, so a key range isolates a part of one.
+        let only = (
+            Bound::Included(first.to_vec()),
+            Bound::Included(last.to_vec()),
+        );
+        let mut old = VersionMerge::new(Sources::new(
+            &[],
+            std::slice::from_ref(base),
+            self.env,
+            &only,
+            Vec::new(),
+        )?);
+        loop {
+            let kb = old.peek_key()?;
+            let kd = pending
+                .peek()
+                .map(|(k, _)| k.clone())
+                .filter(|k| k.as_slice() <= last);
+            let (key, mut versions) = match (kb, kd) {
+                (None, None) => return Ok(()),
+                (Some(b), Some(d)) if b == d => {
+                    let (k, mut vs) = pending.next().expect("peeked");
+                    vs.extend(old.next_upto(None)?.expect("peeked").1);
+                    (k, vs)
+                }
+                (Some(b), Some(d)) if d < b => pending.next().expect("peeked"),
+                (Some(_), _) => old.next_upto(None)?.expect("peeked"),
+                (None, Some(_)) => pending.next().expect("peeked"),
+            };
+            versions.sort_by_key(|v| std::cmp::Reverse(v.0));
+            versions.dedup_by(|b, a| a.0 == b.0);
+            self.gc(&key, versions)?;
         }
     }
-    Ok(())
 }
 
 /// A thread that keeps registered tablets' MemTables dumped and minis merged.
