@@ -502,10 +502,8 @@ impl Block {
             };
             columns.push(arr);
         }
-        for w in keys.iter().collect::<Vec<_>>().windows(2) {
-            if w[0] > w[1] {
-                return Err("microblock keys out of order".into());
-            }
+        if (1..keys.len()).any(|i| keys.value(i - 1) > keys.value(i)) {
+            return Err("microblock keys out of order".into());
         }
         let mem_bytes = keys.get_array_memory_size()
             + columns

@@ -82,14 +82,36 @@ pub fn unpack(buf: &[u8], n: usize, w: u8, base: u64, out: &mut Vec<u64>) -> DRe
         out.extend(std::iter::repeat_n(base, n));
         return Ok(0);
     }
+    out.reserve(n);
+    let mut done = 0usize;
+    if w <= 56 {
+        // Fast path: one unaligned 8-byte load per value while 8 bytes remain readable.
+        let mask = (1u64 << w) - 1;
+        while done < n {
+            let bit = done * w as usize;
+            let at = bit / 8;
+            let Some(word) = buf.get(at..at + 8) else {
+                break;
+            };
+            let word = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+            out.push(((word >> (bit % 8)) & mask).wrapping_add(base));
+            done += 1;
+        }
+    }
+    // The tail (and widths above 56 bits) one byte at a time.
     let mask: u128 = if w == 64 {
         u64::MAX as u128
     } else {
         (1u128 << w) - 1
     };
-    let (mut acc, mut bits, mut pos) = (0u128, 0u32, 0usize);
-    out.reserve(n);
-    for _ in 0..n {
+    let start_bit = done * w as usize;
+    let (mut acc, mut bits, mut pos) = (0u128, 0u32, start_bit / 8);
+    if !start_bit.is_multiple_of(8) {
+        acc = (buf[pos] >> (start_bit % 8)) as u128;
+        bits = 8 - (start_bit % 8) as u32;
+        pos += 1;
+    }
+    for _ in done..n {
         while bits < w as u32 {
             acc |= (buf[pos] as u128) << bits;
             pos += 1;
@@ -710,6 +732,32 @@ mod tests {
         round_ints((0..1000).map(|i| i / 100).collect());
         round_ints((0..1000).map(|i| (i * 7919) % 13).collect());
         round_ints(vec![u64::MAX, 0, u64::MAX / 2, 1]);
+    }
+
+    #[test]
+    fn unpack_matches_pack_at_every_width_and_length() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for w in 1..=64u8 {
+            for n in [1usize, 7, 8, 9, 63, 64, 65, 200] {
+                let vals: Vec<u64> = (0..n)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        if w == 64 {
+                            x
+                        } else {
+                            x & ((1u64 << w) - 1)
+                        }
+                    })
+                    .collect();
+                let mut buf = Vec::new();
+                pack(vals.iter().copied(), w, &mut buf);
+                let mut back = Vec::new();
+                assert_eq!(unpack(&buf, n, w, 0, &mut back).unwrap(), buf.len());
+                assert_eq!(back, vals, "width {w}, {n} values");
+            }
+        }
     }
 
     #[test]
