@@ -228,7 +228,7 @@ impl MvccRow {
     }
 
     /// Removes `txn`'s uncommitted versions of statements `>= from`.
-    pub(crate) fn unlink(&self, txn: TxnId, from: StmtSeq, _memtable: &MemTable) {
+    pub(crate) fn unlink(&self, txn: TxnId, from: StmtSeq) {
         self.chain
             .lock()
             .retain(|n| !(n.txn_id == txn && n.commit == Version::ZERO && n.seq >= from));

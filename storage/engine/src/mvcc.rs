@@ -242,7 +242,7 @@ impl TxnCtx {
         inner.abort_reason = reason;
         self.status.store(S_ABORTED, Ordering::Release);
         for w in inner.writes.iter().rev() {
-            w.row.unlink(self.id, StmtSeq(0), &w.memtable);
+            w.row.unlink(self.id, StmtSeq(0));
         }
         let mut seen: Vec<&Arc<MemTable>> = Vec::new();
         for w in &inner.writes {
@@ -265,7 +265,7 @@ impl TxnCtx {
             return;
         }
         for w in inner.writes.iter().rev().filter(|w| w.seq >= from) {
-            w.row.unlink(self.id, from, &w.memtable);
+            w.row.unlink(self.id, from);
         }
         inner.writes.retain(|w| w.seq < from);
     }

@@ -114,6 +114,12 @@ impl SstCursor {
             end: range.1.clone(),
             done: false,
         };
+        if let (Some(k), Some(open)) = (point_of(range), c.table.blocks.get(c.mb)) {
+            if !open.may_contain(crate::sstable::table::lookup_hash(k)) {
+                c.done = true;
+                return Ok(c);
+            }
+        }
         if let (Some((k, excl)), Some(open)) = (start, c.table.blocks.get(c.mb)) {
             c.micro = open.micros.partition_point(|m| m.last_key.as_slice() < k);
             if !c.skip.contains(&(c.mb, c.micro)) && c.micro < open.micros.len() {
@@ -437,12 +443,45 @@ pub struct ScanStats {
 /// What an Arrow scan returns and how.
 #[derive(Clone, Debug)]
 pub struct ArrowScanRequest {
+    /// Primary-key range to scan (pushed down from key predicates); a single key also
+    /// consults the bloom filters.
+    pub keys: KeyRange,
     /// Column slots to return, in order.
     pub projection: Vec<usize>,
     /// Ranges used for pruning.
     pub ranges: Vec<ColumnRange>,
     /// Rows per batch on the merge path.
     pub batch_rows: usize,
+}
+
+impl ArrowScanRequest {
+    /// All rows, the given columns, no pruning.
+    pub fn all(projection: Vec<usize>) -> ArrowScanRequest {
+        ArrowScanRequest {
+            keys: (Bound::Unbounded, Bound::Unbounded),
+            projection,
+            ranges: Vec::new(),
+            batch_rows: 8192,
+        }
+    }
+}
+
+/// Whether `[lo, hi]` lies inside `range`.
+fn within(range: &KeyRange, lo: &[u8], hi: &[u8]) -> bool {
+    let start_ok = match &range.0 {
+        Bound::Unbounded => true,
+        Bound::Included(s) => lo >= s.as_slice(),
+        Bound::Excluded(s) => lo > s.as_slice(),
+    };
+    start_ok && before_end(hi, &range.1)
+}
+
+/// The single key a range names, if it names one.
+fn point_of(range: &KeyRange) -> Option<&[u8]> {
+    match range {
+        (Bound::Included(a), Bound::Included(b)) if a == b => Some(a),
+        _ => None,
+    }
 }
 
 /// The Arrow type a physical kind is returned as.
@@ -525,6 +564,9 @@ impl ArrowScan {
                 }
                 for (j, micro) in mb.micros.iter().enumerate() {
                     let (lo, hi) = (micro.first_key.as_slice(), micro.last_key.as_slice());
+                    if !within(&req.keys, lo, hi) {
+                        continue;
+                    }
                     let overlaps_table = tables
                         .iter()
                         .enumerate()
@@ -540,13 +582,7 @@ impl ArrowScan {
                 }
             }
         }
-        let sources = Sources::new(
-            mems,
-            tables,
-            &env,
-            &(Bound::Unbounded, Bound::Unbounded),
-            skip,
-        )?;
+        let sources = Sources::new(mems, tables, &env, &req.keys, skip)?;
         let out_schema = arrow_schema(&schema, &req.projection);
         Ok(ArrowScan {
             schema,

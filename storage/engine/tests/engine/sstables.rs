@@ -82,9 +82,8 @@ fn arrow_scan_slices_a_clean_baseline_and_merges_the_rest() {
     // Fresh changes after the baseline: one update and one delete, not yet dumped.
     commit(&t, 90_001, 90_001, 90_001, &[(5, Some(-5)), (6, None)]);
     let req = ArrowScanRequest {
-        projection: vec![1],
-        ranges: vec![],
         batch_rows: 1024,
+        ..ArrowScanRequest::all(vec![1])
     };
     let mut scan = t.scan_arrow(req, ReadCtx::at(Version(90_001))).unwrap();
     let mut total = 0i64;
@@ -105,13 +104,13 @@ fn arrow_scan_slices_a_clean_baseline_and_merges_the_rest() {
     );
     // Pruning by min/max skips microblocks outside a range on k.
     let req = ArrowScanRequest {
-        projection: vec![0, 1],
         ranges: vec![ColumnRange {
             slot: 1,
             min: Some(Value::Int(n - 100)),
             max: None,
         }],
         batch_rows: 1024,
+        ..ArrowScanRequest::all(vec![0, 1])
     };
     let mut scan = t.scan_arrow(req, ReadCtx::at(Version(90_001))).unwrap();
     let kept: usize = (&mut scan).map(|b| b.unwrap().num_rows()).sum();
@@ -409,4 +408,137 @@ fn incremental_majors_match_a_model_across_rounds() {
         assert_eq!(scanned, model.len(), "round {round}");
     }
     assert!(copied > 0, "the rounds never exercised microblock copying");
+}
+
+#[test]
+fn arrow_scans_push_key_ranges_down_and_consult_blooms_for_one_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(64 << 20);
+    let t = open(Arc::new(RealFs), dir.path(), cache.clone());
+    for i in (0..10_000).step_by(2) {
+        commit(
+            &t,
+            i as u64 + 1,
+            i as u64 + 1,
+            i as u64 + 1,
+            &[(i, Some(i))],
+        );
+    }
+    t.freeze();
+    t.dump_frozen().unwrap();
+    let ctx = ReadCtx::at(Version(10_000));
+    let ks = |req: ArrowScanRequest| -> Vec<i64> {
+        t.scan_arrow(req, ctx.clone())
+            .unwrap()
+            .flat_map(|b| {
+                let b = b.unwrap();
+                let c = b
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .clone();
+                c.iter().map(|v| v.unwrap()).collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let range = ArrowScanRequest {
+        keys: (
+            std::ops::Bound::Included(key(100)),
+            std::ops::Bound::Excluded(key(110)),
+        ),
+        ..ArrowScanRequest::all(vec![1])
+    };
+    let mut got = ks(range);
+    got.sort();
+    assert_eq!(got, (100..110).step_by(2).collect::<Vec<_>>());
+    let one = |id| ArrowScanRequest {
+        keys: (
+            std::ops::Bound::Included(key(id)),
+            std::ops::Bound::Included(key(id)),
+        ),
+        ..ArrowScanRequest::all(vec![1])
+    };
+    assert_eq!(ks(one(4322)), vec![4322]);
+    // Between existing keys (odd ids were never written): the bloom filter answers alone.
+    let absent = key(4321);
+    let before = cache.stats();
+    let req = ArrowScanRequest {
+        keys: (
+            std::ops::Bound::Included(absent.clone()),
+            std::ops::Bound::Included(absent),
+        ),
+        ..ArrowScanRequest::all(vec![1])
+    };
+    assert!(ks(req).is_empty());
+    let after = cache.stats();
+    assert_eq!(
+        after.block_misses + after.block_hits,
+        before.block_misses + before.block_hits,
+        "a block was read"
+    );
+}
+
+#[test]
+fn a_dump_whose_fsync_fails_keeps_the_memtable_and_succeeds_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultFs::new();
+    let t = open(Arc::new(fs.clone()), dir.path(), Cache::new(1 << 20));
+    commit_each(&t, 0..300);
+    assert!(t.freeze());
+    fs.fail_next_syncs(1);
+    let err = t.dump_frozen().unwrap_err();
+    assert!(matches!(err, StorageError::Io { .. }), "{err}");
+    assert_eq!(
+        t.stats().frozen,
+        1,
+        "the MemTable stays until its dump is durable"
+    );
+    assert_eq!(t.stats().tables, (0, 0, 0));
+    assert_eq!(get_k(&t, 123, 300), Some(123));
+    let leftovers = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".blk")
+        })
+        .count();
+    assert_eq!(leftovers, 0, "the failed dump's files are removed");
+    assert!(t.dump_frozen().unwrap());
+    assert_eq!(t.stats().frozen, 0);
+    assert_eq!(get_k(&t, 299, 300), Some(299));
+}
+
+#[test]
+fn the_background_compactor_dumps_and_merges_without_being_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open_with(Arc::new(RealFs), dir.path(), Cache::new(8 << 20), |o| {
+        o.memtable_freeze_bytes = 32 << 10;
+        o.minor_trigger = 3;
+    });
+    let bg = reef_storage::tablet::BackgroundCompactor::spawn(std::time::Duration::from_millis(20));
+    bg.register(&t);
+    commit_each(&t, 0..3000);
+    bg.wake();
+    // Wait (bounded) for the thread to catch up: every MemTable dumped, minis merged.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let s = t.stats();
+        if s.frozen == 0 && s.tables.0 < 3 && s.tables.1 >= 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "background compaction made no progress: {s:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(bg);
+    for id in (0..3000).step_by(97) {
+        assert_eq!(get_k(&t, id, 3000), Some(id));
+    }
+    assert!(t.checkpoint().0 > 0);
 }
