@@ -120,11 +120,7 @@ fn scans(c: &mut Criterion) {
     g.bench_function("to_rows", |b| {
         b.iter(|| t.scan(full_range(), ctx.clone()).unwrap().count())
     });
-    let req = ArrowScanRequest {
-        projection: vec![0, 1, 2, 3],
-        ranges: vec![],
-        batch_rows: 8192,
-    };
+    let req = ArrowScanRequest::all(vec![0, 1, 2, 3]);
     g.bench_function("to_arrow_warm", |b| {
         b.iter(|| {
             t.scan_arrow(req.clone(), ctx.clone())
