@@ -222,11 +222,7 @@ fn scans() {
         ours_bytes as f64 / 1048576.0,
         std::fs::metadata(&pq).unwrap().len() as f64 / 1048576.0
     );
-    let req = ArrowScanRequest {
-        projection: vec![0, 1, 2, 3],
-        ranges: vec![],
-        batch_rows: 8192,
-    };
+    let req = ArrowScanRequest::all(vec![0, 1, 2, 3]);
     for round in 0..3 {
         let start = Instant::now();
         let n: usize = t
