@@ -26,6 +26,9 @@ enum Op {
     Minor,
     Major(u8),
     Crash,
+    /// A dump (or, if nothing is frozen, a major compaction) whose writes fail after this
+    /// many bytes, then a crash.
+    CrashMidStep(u16),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -43,6 +46,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Minor),
         1 => any::<u8>().prop_map(Op::Major),
         1 => Just(Op::Crash),
+        1 => prop_oneof![0u16..4096, any::<u16>()].prop_map(Op::CrashMidStep),
     ]
 }
 
@@ -140,6 +144,21 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let h = snap(s).min(m.version);
                 t.major_compact(Version(h)).unwrap();
                 m.horizon = m.horizon.max(h);
+            }
+            Op::CrashMidStep(budget) => {
+                t.freeze();
+                fs.fail_writes_after(budget as u64);
+                // Either outcome is fine: failing part-way is the point when the budget is small.
+                let _ = if t.stats().frozen > 0 {
+                    t.dump_frozen().map(|_| ())
+                } else {
+                    t.major_compact(Version(m.horizon)).map(|_| ())
+                };
+                fs.heal();
+                drop(t);
+                fs.crash(|u| u / 2, true).unwrap();
+                t = open_with(Arc::new(fs.clone()), dir.path(), Cache::new(1 << 20), small);
+                replay(&t, &m.log);
             }
             Op::Crash => {
                 drop(t);
