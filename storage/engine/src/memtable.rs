@@ -192,15 +192,16 @@ impl MvccRow {
         }
     }
 
-    /// Stamps `txn`'s versions with its commit version and drops what the commit makes
-    /// redundant: lock-only versions and the transaction's older writes of this row.
+    /// Stamps `txn`'s last change of the row with its commit version and drops what the
+    /// commit makes redundant: lock-only versions and the transaction's older writes.
     pub(crate) fn stamp(&self, txn: TxnId, version: Version) {
         let mut chain = self.chain.lock();
-        let newest_own = chain
-            .iter()
-            .rposition(|n| n.txn_id == txn && n.commit == Version::ZERO);
-        let Some(newest) = newest_own else { return };
-        let keep = (chain[newest].op != RowOp::Lock).then_some(newest);
+        let own = |n: &VersionNode| n.txn_id == txn && n.commit == Version::ZERO;
+        let Some(newest) = chain.iter().rposition(own) else {
+            return;
+        };
+        // The transaction's last change of the row; lock-only versions change nothing.
+        let keep = chain.iter().rposition(|n| own(n) && n.op != RowOp::Lock);
         if let Some(prev) = chain[..newest]
             .iter()
             .rev()

@@ -16,9 +16,10 @@ use crate::common::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    /// A transaction writing (key, Some(k) = put / None = delete) pairs; commits if the first
-    /// flag is set; the MemTable freezes after its first write if the second is.
-    Txn(Vec<(i64, Option<i64>)>, bool, bool),
+    /// A transaction writing (key, Some(Some(k)) = put / Some(None) = delete / None = lock
+    /// only) pairs; commits if the first flag is set; the MemTable freezes after its first
+    /// write if the second is.
+    Txn(Vec<(i64, Option<Option<i64>>)>, bool, bool),
     Get(i64, u8),
     Scan(u8),
     Freeze,
@@ -32,9 +33,14 @@ enum Op {
 }
 
 fn op() -> impl Strategy<Value = Op> {
+    // (key, Some(Some(k)) put / Some(None) delete / None lock only)
     let write = (
         0i64..40,
-        prop_oneof![3 => (0i64..1000).prop_map(Some), 1 => Just(None)],
+        prop_oneof![
+            6 => (0i64..1000).prop_map(|k| Some(Some(k))),
+            2 => Just(Some(None)),
+            1 => Just(None)
+        ],
     );
     prop_oneof![
         8 => (proptest::collection::vec(write, 1..5), prop_oneof![4 => Just(true), 1 => Just(false)], prop_oneof![5 => Just(false), 1 => Just(true)])
@@ -86,19 +92,30 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 txn_id += 1;
                 let ctx = TxnCtx::new(TxnId(txn_id));
                 let mut applied: BTreeMap<i64, Option<i64>> = BTreeMap::new();
-                for (seq, (id, k)) in writes.iter().enumerate() {
-                    let op = k.map_or(RowOp::Delete, |k| RowOp::Put(row(*id, k, "c")));
+                for (seq, (id, w)) in writes.iter().enumerate() {
+                    let op = match w {
+                        Some(Some(k)) => RowOp::Put(row(*id, *k, "c")),
+                        Some(None) => RowOp::Delete,
+                        None => RowOp::Lock,
+                    };
                     t.write(&ctx, StmtSeq(seq as u32 + 1), &key(*id), op)
                         .unwrap();
-                    applied.insert(*id, *k);
+                    if let Some(k) = w {
+                        applied.insert(*id, *k);
+                    }
                     if freeze_mid && seq == 0 {
                         t.freeze();
                     }
-                    // The transaction reads its own earlier statements.
+                    // The transaction reads its own earlier statements (or the committed row
+                    // where it only locked).
                     let own =
                         ReadCtx::in_txn(Version(m.version), TxnId(txn_id), StmtSeq(seq as u32 + 2));
                     let got = t.get(&key(*id), &own).unwrap().map(|r| k_of(&r));
-                    prop_assert_eq!(got, *k);
+                    let want = match applied.get(id) {
+                        Some(k) => *k,
+                        None => m.get(*id, m.version),
+                    };
+                    prop_assert_eq!(got, want);
                 }
                 if commit {
                     m.version += 1;

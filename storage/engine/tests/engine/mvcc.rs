@@ -231,3 +231,18 @@ fn oversized_keys_and_rows_are_rejected() {
         Err(StorageError::TooLarge(_))
     ));
 }
+
+#[test]
+fn a_lock_after_an_own_write_does_not_hide_the_write_at_commit() {
+    let (_d, t) = tablet();
+    let a = TxnCtx::new(TxnId(1));
+    t.write(&a, StmtSeq(1), &key(1), RowOp::Put(row(1, 42, "x")))
+        .unwrap();
+    t.write(&a, StmtSeq(2), &key(1), RowOp::Lock).unwrap();
+    a.set_committing(Version(10)).unwrap();
+    a.commit(Version(10), LogIndex(1));
+    assert_eq!(get_k(&t, 1, 10), Some(42));
+    t.freeze();
+    t.dump_frozen().unwrap();
+    assert_eq!(get_k(&t, 1, 10), Some(42));
+}
