@@ -70,6 +70,8 @@ codes! {
     ER_UNKNOWN_ERROR = (1105, "HY000", false);
     ER_XA_RBROLLBACK = (1402, "XA100", true);
     ER_TRANS_CACHE_FULL = (1197, "HY000", false);
+    ER_SP_DOES_NOT_EXIST = (1305, "42000", false);
+    ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION = (1792, "25006", false);
 }
 
 /// Looks a code up by its MySQL number.

@@ -35,6 +35,11 @@ pub const LOG_BATCH_BYTES_MAX: usize = 8 << 20;
 /// Most appends waiting for the log writer before appenders block.
 pub const LOG_QUEUE_APPENDS_MAX: usize = 64 << 10;
 
+/// Most rows one transaction may change (a larger one fails with a clear error).
+pub const TXN_WRITES_MAX: usize = 1 << 20;
+/// Most redo bytes one transaction may produce: its commit is one log entry.
+pub const TXN_REDO_BYTES_MAX: usize = 60 << 20;
+
 /// Default budget shared by the row cache and the block cache.
 pub const CACHE_BYTES_DEFAULT: usize = 256 << 20;
 
@@ -43,3 +48,4 @@ const _: () = assert!(FROZEN_MEMTABLES_BYTES_MAX >= MEMTABLE_FREEZE_BYTES);
 const _: () = assert!(ROW_BYTES_MAX <= LOG_RECORD_BYTES_MAX);
 const _: () = assert!(LOG_RECORD_BYTES_MAX <= LOG_BATCH_BYTES_MAX * 8);
 const _: () = assert!(KEY_BYTES_MAX < MICROBLOCK_BYTES_TARGET);
+const _: () = assert!(TXN_REDO_BYTES_MAX + (1 << 20) <= LOG_RECORD_BYTES_MAX);

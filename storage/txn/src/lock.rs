@@ -1,0 +1,188 @@
+//! Row lock waits, deadlock detection and shared locks.
+//!
+//! Exclusive row locks live in the storage engine (an uncommitted version is the lock); this
+//! module is where a transaction *waits* for one. Shared locks (`FOR SHARE`, `LOCK IN SHARE
+//! MODE`, SERIALIZABLE reads) cannot be a single version, so they are kept here. A striped
+//! latch per key makes "check shared holders, then write" and "check the engine's lock, then
+//! take a shared lock" atomic with respect to each other.
+//!
+//! Deadlocks: a waiting transaction waits for exactly one other at a time, so the wait-for
+//! graph is a set of chains; adding an edge that closes a cycle is detected at once, and the
+//! transaction asking is the victim (MySQL's 1213; InnoDB picks the smaller transaction, we
+//! pick the one that closed the cycle, which is deterministic and needs no bookkeeping).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::{Mutex, MutexGuard, RwLock};
+use reef_common::ids::{TabletId, TxnId};
+use reef_storage::mvcc::{TxnCtx, TxnStatus};
+use reef_storage::StorageError;
+use xxhash::hash_key;
+
+use crate::error::{Result, TxnError};
+
+const LATCH_STRIPES: usize = 256;
+const SHARED_STRIPES: usize = 64;
+
+mod xxhash {
+    use reef_common::ids::TabletId;
+    /// FNV-1a over the tablet id and key: cheap and good enough to spread stripes.
+    pub fn hash_key(tablet: TabletId, key: &[u8]) -> usize {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ tablet.0;
+        for &b in key {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h as usize
+    }
+}
+
+/// What a registered transaction shows to the lock table and to views.
+#[derive(Debug)]
+pub struct TxnEntry {
+    /// The engine's descriptor.
+    pub ctx: Arc<TxnCtx>,
+    /// When it began.
+    pub started: Instant,
+    /// The transaction it waits for and since when, if it waits.
+    pub waiting: Mutex<Option<(TxnId, Instant)>>,
+}
+
+type SharedMap = HashMap<(TabletId, Vec<u8>), Vec<TxnId>>;
+
+/// The node's lock table.
+pub struct LockTable {
+    latches: Vec<Mutex<()>>,
+    shared: Vec<Mutex<SharedMap>>,
+    waits: Mutex<HashMap<TxnId, TxnId>>,
+    active: RwLock<HashMap<TxnId, Arc<TxnEntry>>>,
+}
+
+impl std::fmt::Debug for LockTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LockTable({} active)", self.active.read().len())
+    }
+}
+
+impl Default for LockTable {
+    fn default() -> Self {
+        LockTable {
+            latches: (0..LATCH_STRIPES).map(|_| Mutex::new(())).collect(),
+            shared: (0..SHARED_STRIPES)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
+            waits: Mutex::new(HashMap::new()),
+            active: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+impl LockTable {
+    /// Registers a new transaction.
+    pub fn register(&self, ctx: Arc<TxnCtx>) -> Arc<TxnEntry> {
+        let e = Arc::new(TxnEntry {
+            ctx: ctx.clone(),
+            started: Instant::now(),
+            waiting: Mutex::new(None),
+        });
+        self.active.write().insert(ctx.id(), e.clone());
+        e
+    }
+
+    /// Forgets a finished transaction and releases its shared locks.
+    pub fn deregister(&self, id: TxnId, shared: &[(TabletId, Vec<u8>)]) {
+        for (tablet, key) in shared {
+            let mut stripe = self.shared[hash_key(*tablet, key) % SHARED_STRIPES].lock();
+            if let Some(holders) = stripe.get_mut(&(*tablet, key.clone())) {
+                holders.retain(|h| *h != id);
+                if holders.is_empty() {
+                    stripe.remove(&(*tablet, key.clone()));
+                }
+            }
+        }
+        self.active.write().remove(&id);
+        self.waits.lock().remove(&id);
+    }
+
+    /// Active transactions (for `SHOW PROCESSLIST`-style and `INNODB_TRX`-style views).
+    pub fn active(&self) -> Vec<Arc<TxnEntry>> {
+        self.active.read().values().cloned().collect()
+    }
+
+    /// Serializes lock decisions on one key.
+    pub fn latch(&self, tablet: TabletId, key: &[u8]) -> MutexGuard<'_, ()> {
+        self.latches[hash_key(tablet, key) % LATCH_STRIPES].lock()
+    }
+
+    /// A shared holder of the key other than `me` (call under the key's latch).
+    pub fn shared_holder_other_than(
+        &self,
+        tablet: TabletId,
+        key: &[u8],
+        me: TxnId,
+    ) -> Option<TxnId> {
+        let stripe = self.shared[hash_key(tablet, key) % SHARED_STRIPES].lock();
+        stripe
+            .get(&(tablet, key.to_vec()))?
+            .iter()
+            .copied()
+            .find(|h| *h != me)
+    }
+
+    /// Records a shared lock (call under the key's latch); returns false if already held.
+    pub fn add_shared(&self, tablet: TabletId, key: &[u8], me: TxnId) -> bool {
+        let mut stripe = self.shared[hash_key(tablet, key) % SHARED_STRIPES].lock();
+        let holders = stripe.entry((tablet, key.to_vec())).or_default();
+        if holders.contains(&me) {
+            return false;
+        }
+        holders.push(me);
+        true
+    }
+
+    /// Waits until `holder` commits or rolls back, or `deadline` passes. Fails with
+    /// [`TxnError::Deadlock`] at once if waiting would close a cycle.
+    pub fn wait_for(&self, waiter: TxnId, holder: TxnId, deadline: Instant) -> Result<()> {
+        let Some(target) = self.active.read().get(&holder).cloned() else {
+            return Ok(()); // finished already: retry
+        };
+        {
+            let mut waits = self.waits.lock();
+            let mut cur = holder;
+            for _ in 0..=waits.len() {
+                if cur == waiter {
+                    tracing::info!(victim = %waiter, holder = %holder, "deadlock: rolling back the transaction that closed the cycle");
+                    return Err(TxnError::Deadlock);
+                }
+                match waits.get(&cur) {
+                    Some(next) => cur = *next,
+                    None => break,
+                }
+            }
+            waits.insert(waiter, holder);
+        }
+        let me = self.active.read().get(&waiter).cloned();
+        if let Some(me) = &me {
+            *me.waiting.lock() = Some((holder, Instant::now()));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let result = target.ctx.wait_decided(left);
+        self.waits.lock().remove(&waiter);
+        if let Some(me) = &me {
+            *me.waiting.lock() = None;
+        }
+        match result {
+            Ok(TxnStatus::Committed(_) | TxnStatus::Aborted) => Ok(()),
+            Ok(_) => Ok(()),
+            Err(StorageError::DecisionTimeout { .. }) => Err(TxnError::LockWaitTimeout),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether `id` is registered (still active).
+    pub fn is_active(&self, id: TxnId) -> bool {
+        self.active.read().contains_key(&id)
+    }
+}

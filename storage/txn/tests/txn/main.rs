@@ -1,0 +1,6 @@
+//! Transactions on real tablets and a real log: isolation, locks, deadlocks, unique keys,
+//! savepoints, durability.
+
+mod bank;
+mod common;
+mod semantics;
