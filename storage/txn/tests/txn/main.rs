@@ -2,5 +2,6 @@
 //! savepoints, durability.
 
 mod bank;
+mod elle;
 mod common;
 mod semantics;
