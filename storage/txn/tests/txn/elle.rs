@@ -43,14 +43,24 @@ fn schema() -> RowSchema {
 fn list_of(row: Option<Arc<[u8]>>) -> Vec<u64> {
     let Some(row) = row else { return Vec::new() };
     match &decode_row(&row, &schema().kinds, &schema().defaults).unwrap()[1] {
-        Value::Bytes(b) => String::from_utf8(b.clone()).unwrap().split_whitespace().map(|x| x.parse().unwrap()).collect(),
+        Value::Bytes(b) => String::from_utf8(b.clone())
+            .unwrap()
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect(),
         v => panic!("{v:?}"),
     }
 }
 
 fn row_of(k: u64, list: &[u64]) -> Arc<[u8]> {
     let text: Vec<String> = list.iter().map(|v| v.to_string()).collect();
-    Arc::from(encode_row(1, &[Value::Int(k as i64), Value::Bytes(text.join(" ").into_bytes())]))
+    Arc::from(encode_row(
+        1,
+        &[
+            Value::Int(k as i64),
+            Value::Bytes(text.join(" ").into_bytes()),
+        ],
+    ))
 }
 
 #[derive(Clone, Copy)]
@@ -67,14 +77,20 @@ fn mop_json(m: &Mop, read: Option<&[u64]>) -> String {
     }
 }
 
-fn run_txn(t: &mut Transaction, tablet: &Arc<Tablet>, mops: &[Mop]) -> Result<Vec<Option<Vec<u64>>>, TxnError> {
+fn run_txn(
+    t: &mut Transaction,
+    tablet: &Arc<Tablet>,
+    mops: &[Mop],
+) -> Result<Vec<Option<Vec<u64>>>, TxnError> {
     let mut reads = Vec::new();
     for m in mops {
         t.begin_statement()?;
         match *m {
             Mop::Read(k) => reads.push(Some(list_of(t.get(tablet, &key(k))?))),
             Mop::Append(k, v) => {
-                let Locked::Row(cur) = t.get_locked(tablet, &key(k), LockMode::Exclusive, WaitPolicy::Wait)? else {
+                let Locked::Row(cur) =
+                    t.get_locked(tablet, &key(k), LockMode::Exclusive, WaitPolicy::Wait)?
+                else {
                     unreachable!()
                 };
                 let mut l = list_of(cur);
@@ -100,7 +116,12 @@ fn record(isolation: Isolation, clients: u64, txns: u64) -> String {
     let next_value = Arc::new(AtomicU64::new(1));
     let threads: Vec<_> = (0..clients)
         .map(|p| {
-            let (mgr, tablet, history, next_value) = (mgr.clone(), tablet.clone(), history.clone(), next_value.clone());
+            let (mgr, tablet, history, next_value) = (
+                mgr.clone(),
+                tablet.clone(),
+                history.clone(),
+                next_value.clone(),
+            );
             std::thread::spawn(move || {
                 let mut x = 0x2545_F491_4F6C_DD1Du64 ^ (p * 7919 + 1);
                 let mut rnd = move |n: u64| {
@@ -113,23 +134,45 @@ fn record(isolation: Isolation, clients: u64, txns: u64) -> String {
                     let mops: Vec<Mop> = (0..1 + rnd(4))
                         .map(|_| {
                             let k = rnd(KEYS);
-                            if rnd(2) == 0 { Mop::Read(k) } else { Mop::Append(k, next_value.fetch_add(1, Ordering::Relaxed)) }
+                            if rnd(2) == 0 {
+                                Mop::Read(k)
+                            } else {
+                                Mop::Append(k, next_value.fetch_add(1, Ordering::Relaxed))
+                            }
                         })
                         .collect();
                     let invoke: Vec<String> = mops.iter().map(|m| mop_json(m, None)).collect();
-                    history.lock().unwrap().push(format!("{{\"type\":\"invoke\",\"process\":{p},\"value\":[{}]}}", invoke.join(",")));
-                    let opts = TxnOptions { isolation, lock_wait_timeout: Duration::from_secs(5), ..TxnOptions::default() };
+                    history.lock().unwrap().push(format!(
+                        "{{\"type\":\"invoke\",\"process\":{p},\"value\":[{}]}}",
+                        invoke.join(",")
+                    ));
+                    let opts = TxnOptions {
+                        isolation,
+                        lock_wait_timeout: Duration::from_secs(5),
+                        ..TxnOptions::default()
+                    };
                     let mut t = mgr.begin(opts);
-                    let outcome = run_txn(&mut t, &tablet, &mops).and_then(|reads| t.commit().map(|_| reads));
+                    let outcome =
+                        run_txn(&mut t, &tablet, &mops).and_then(|reads| t.commit().map(|_| reads));
                     // Append the completion while holding the history lock right after the
                     // commit returned, so real-time order in the history is the real one.
                     let line = match outcome {
                         Ok(reads) => {
-                            let done: Vec<String> = mops.iter().zip(&reads).map(|(m, r)| mop_json(m, r.as_deref())).collect();
-                            format!("{{\"type\":\"ok\",\"process\":{p},\"value\":[{}]}}", done.join(","))
+                            let done: Vec<String> = mops
+                                .iter()
+                                .zip(&reads)
+                                .map(|(m, r)| mop_json(m, r.as_deref()))
+                                .collect();
+                            format!(
+                                "{{\"type\":\"ok\",\"process\":{p},\"value\":[{}]}}",
+                                done.join(",")
+                            )
                         }
                         Err(TxnError::Deadlock | TxnError::LockWaitTimeout) => {
-                            format!("{{\"type\":\"fail\",\"process\":{p},\"value\":[{}]}}", invoke.join(","))
+                            format!(
+                                "{{\"type\":\"fail\",\"process\":{p},\"value\":[{}]}}",
+                                invoke.join(",")
+                            )
                         }
                         Err(e) => panic!("transaction failed: {e}"),
                     };
@@ -147,7 +190,11 @@ fn record(isolation: Isolation, clients: u64, txns: u64) -> String {
 
 fn report(h: &str, model: &str) -> adya::Report {
     let h = History::from_json(h).unwrap();
-    let opts = Opts { models: vec![model.into()], timeout: Duration::from_secs(10), ..Opts::default() };
+    let opts = Opts {
+        models: vec![model.into()],
+        timeout: Duration::from_secs(10),
+        ..Opts::default()
+    };
     check(&h, Workload::ListAppend, &opts)
 }
 
@@ -155,14 +202,25 @@ fn report(h: &str, model: &str) -> adya::Report {
 fn serializable_histories_have_no_anomalies() {
     let h = record(Isolation::Serializable, 6, 120);
     let r = report(&h, "strict-serializable");
-    assert_eq!(r.valid, Valid::True, "anomalies: {:?}\n{}", r.anomaly_types, h);
+    assert_eq!(
+        r.valid,
+        Valid::True,
+        "anomalies: {:?}\n{}",
+        r.anomaly_types,
+        h
+    );
 }
 
 #[test]
 fn repeatable_read_histories_show_only_what_mysql_repeatable_read_allows() {
     let h = record(Isolation::RepeatableRead, 6, 120);
     let r = report(&h, "read-committed");
-    assert_eq!(r.valid, Valid::True, "anomalies beyond read committed's: {:?}", r.anomaly_types);
+    assert_eq!(
+        r.valid,
+        Valid::True,
+        "anomalies beyond read committed's: {:?}",
+        r.anomaly_types
+    );
     let allowed = [
         "G-single",
         "G-single-item",
@@ -174,9 +232,15 @@ fn repeatable_read_histories_show_only_what_mysql_repeatable_read_allows() {
         "internal",
     ];
     let r = report(&h, "serializable");
-    eprintln!("repeatable read, checked as serializable: {:?}", r.anomaly_types);
+    eprintln!(
+        "repeatable read, checked as serializable: {:?}",
+        r.anomaly_types
+    );
     for a in &r.anomaly_types {
-        assert!(allowed.iter().any(|x| a.starts_with(x)), "anomaly {a} is not documented for REPEATABLE READ");
+        assert!(
+            allowed.iter().any(|x| a.starts_with(x)),
+            "anomaly {a} is not documented for REPEATABLE READ"
+        );
     }
 }
 
@@ -195,14 +259,21 @@ fn the_checker_finds_known_anomalies() {
 {"type":"ok","process":0,"value":[["r","x",[]],["r","y",[]],["append","x",1]]}
 {"type":"ok","process":1,"value":[["r","x",[]],["r","y",[]],["append","y",1]]}"#;
     let r = report(write_skew, "serializable");
-    assert_eq!((r.valid, r.anomaly_types.as_slice()), (Valid::False, &["G2-item".to_string()][..]));
+    assert_eq!(
+        (r.valid, r.anomaly_types.as_slice()),
+        (Valid::False, &["G2-item".to_string()][..])
+    );
     let aborted_read = r#"{"type":"invoke","process":0,"value":[["append","x",1]]}
 {"type":"fail","process":0,"value":[["append","x",1]]}
 {"type":"invoke","process":1,"value":[["r","x",null]]}
 {"type":"ok","process":1,"value":[["r","x",[1]]]}"#;
     let r = report(aborted_read, "read-committed");
     assert_eq!(r.valid, Valid::False);
-    assert!(r.anomaly_types.iter().any(|a| a == "G1a"), "{:?}", r.anomaly_types);
+    assert!(
+        r.anomaly_types.iter().any(|a| a == "G1a"),
+        "{:?}",
+        r.anomaly_types
+    );
     let lost_update = r#"{"type":"invoke","process":0,"value":[["r","x",null],["append","x",1]]}
 {"type":"invoke","process":1,"value":[["r","x",null],["append","x",2]]}
 {"type":"ok","process":0,"value":[["r","x",[]],["append","x",1]]}

@@ -2,6 +2,6 @@
 //! savepoints, durability.
 
 mod bank;
-mod elle;
 mod common;
+mod elle;
 mod semantics;
