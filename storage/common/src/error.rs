@@ -71,6 +71,12 @@ codes! {
     ER_XA_RBROLLBACK = (1402, "XA100", true);
     ER_TRANS_CACHE_FULL = (1197, "HY000", false);
     ER_SP_DOES_NOT_EXIST = (1305, "42000", false);
+    ER_CON_COUNT_ERROR = (1040, "08004", false);
+    ER_HANDSHAKE_ERROR = (1043, "08S01", false);
+    ER_ACCESS_DENIED_ERROR = (1045, "28000", false);
+    ER_UNKNOWN_COM_ERROR = (1047, "08S01", false);
+    ER_UNKNOWN_STMT_HANDLER = (1243, "HY000", false);
+    ER_WRONG_ARGUMENTS = (1210, "HY000", false);
     ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION = (1792, "25006", false);
 }
 
