@@ -540,7 +540,11 @@ pub(crate) fn encode_ok(out: &mut Vec<u8>, header: u8, ok: &OkInfo, status: u16)
     put_lenenc(out, ok.last_insert_id);
     out.extend_from_slice(&status.to_le_bytes());
     out.extend_from_slice(&ok.warnings.to_le_bytes());
-    out.extend_from_slice(ok.info.as_bytes());
+    // MySQL's server writes the info as a length-encoded string (`net_send_ok`), and
+    // libmariadb reads it that way; the protocol docs' string<EOF> is not what clients expect.
+    if !ok.info.is_empty() {
+        put_lenenc_bytes(out, ok.info.as_bytes());
+    }
 }
 
 pub(crate) fn encode_eof(out: &mut Vec<u8>, warnings: u16, status: u16) {

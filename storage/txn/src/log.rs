@@ -201,6 +201,34 @@ impl LocalLog {
         })
     }
 
+    /// Adds tablets found after the log was opened (user tables named by the catalog, which
+    /// is itself recovered first): replays the records above each one's checkpoint.
+    pub fn add_tablets(&self, tablets: Vec<Arc<Tablet>>, ts: &dyn TimestampSource) -> Result<()> {
+        let added: HashMap<TabletId, Arc<Tablet>> = tablets.into_iter().map(|t| (t.id(), t)).collect();
+        let st = self.store.group_state(self.group);
+        if let Some((first, end)) = st.range {
+            let lowest = added.values().map(|t| t.checkpoint().0).min().unwrap_or(end);
+            let mut from = first.max(lowest + 1);
+            while from <= end {
+                let to = end.min(from + REPLAY_BATCH_ENTRIES - 1);
+                replay(&self.store.entries(self.group, from..=to)?, &added, ts)?;
+                from = to + 1;
+            }
+        }
+        let upto = self.applied.lock().upto;
+        for t in added.values() {
+            t.set_applied(LogIndex(upto));
+        }
+        self.tablets.write().extend(added);
+        Ok(())
+    }
+
+    /// Adds a new, empty tablet (a table created now): nothing in the log concerns it.
+    pub fn register_new(&self, tablet: Arc<Tablet>) {
+        tablet.set_applied(LogIndex(self.applied.lock().upto));
+        self.tablets.write().insert(tablet.id(), tablet);
+    }
+
     /// Drops log entries every tablet has in its SSTables (at or below the lowest
     /// checkpoint), so the log does not grow without bound.
     pub fn purge_to_checkpoints(&self) -> Result<()> {

@@ -1,0 +1,384 @@
+//! The catalog: databases and table definitions, kept in memory and persisted as rows of the
+//! catalog tablet (`CATALOG_TABLET`) through ordinary transactions, so DDL is durable and
+//! recovered by the same log replay as user data.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use reef_common::collation::Collation;
+use reef_common::error;
+use reef_common::ids::{TabletId, Version};
+use reef_common::keycodec::{encode_key, KeyKind};
+use reef_common::rowcodec::{decode_row, encode_row, get_varint, put_varint};
+use reef_common::types::{ColumnType, PhysicalKind};
+use reef_common::value::Value;
+use reef_storage::mvcc::ReadCtx;
+use reef_storage::schema::RowSchema;
+use reef_storage::tablet::{full_range, Tablet};
+use reef_txn::txn::Transaction;
+
+use crate::datum::Datum;
+use crate::SqlError;
+
+/// The tablet holding the catalog.
+pub const CATALOG_TABLET: TabletId = TabletId(1);
+/// The first tablet id given to user tables.
+pub const FIRST_USER_TABLET: u64 = 1000;
+
+/// The catalog tablet's rows: one byte-string column.
+pub fn catalog_schema() -> RowSchema {
+    RowSchema::new(1, vec![PhysicalKind::Bytes])
+}
+
+/// One column of a table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnDef {
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    pub ty: ColumnType,
+    /// Whether it accepts NULL.
+    pub nullable: bool,
+    /// Its default: `None` for no default.
+    pub default: Option<Datum>,
+    /// AUTO_INCREMENT.
+    pub auto_increment: bool,
+}
+
+/// A table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableDef {
+    /// Its tablet.
+    pub id: TabletId,
+    /// Its database.
+    pub db: String,
+    /// Its name.
+    pub name: String,
+    /// Its columns, in slot order.
+    pub columns: Vec<ColumnDef>,
+    /// Primary key columns (slot indexes); empty: a hidden row id is the key.
+    pub pk: Vec<usize>,
+}
+
+impl TableDef {
+    /// The engine's view of its rows.
+    pub fn row_schema(&self) -> RowSchema {
+        RowSchema::new(1, self.columns.iter().map(|c| c.ty.physical()).collect())
+    }
+
+    /// The key encoding of its primary key columns.
+    pub fn key_kinds(&self) -> Vec<KeyKind> {
+        self.pk.iter().map(|&i| KeyKind::of(&self.columns[i].ty)).collect()
+    }
+
+    /// The slot of column `name` (case-insensitive, as MySQL column names are).
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The AUTO_INCREMENT column, if any.
+    pub fn auto_increment(&self) -> Option<usize> {
+        self.columns.iter().position(|c| c.auto_increment)
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.push(1);
+        put_varint(&mut out, self.id.0);
+        put_str(&mut out, &self.db);
+        put_str(&mut out, &self.name);
+        put_varint(&mut out, self.columns.len() as u64);
+        for c in &self.columns {
+            put_str(&mut out, &c.name);
+            encode_type(&c.ty, &mut out);
+            out.push(c.nullable as u8 | (c.auto_increment as u8) << 1 | (c.default.is_some() as u8) << 2);
+            if let Some(d) = &c.default {
+                let v = d.to_stored(&c.ty, &c.name).unwrap_or(Value::Null);
+                let row = encode_row(1, &[v]);
+                put_varint(&mut out, row.len() as u64);
+                out.extend_from_slice(&row);
+            }
+        }
+        put_varint(&mut out, self.pk.len() as u64);
+        for &i in &self.pk {
+            put_varint(&mut out, i as u64);
+        }
+        out
+    }
+
+    fn decode(buf: &[u8]) -> Result<TableDef, String> {
+        let mut pos = 1;
+        if buf.first() != Some(&1) {
+            return Err("unknown table definition format".into());
+        }
+        let v = |pos: &mut usize| get_varint(buf, pos).map_err(|e| e.to_string());
+        let id = TabletId(v(&mut pos)?);
+        let db = get_str(buf, &mut pos)?;
+        let name = get_str(buf, &mut pos)?;
+        let n = v(&mut pos)? as usize;
+        let mut columns = Vec::with_capacity(n.min(4096));
+        for _ in 0..n {
+            let cname = get_str(buf, &mut pos)?;
+            let ty = decode_type(buf, &mut pos)?;
+            let flags = *buf.get(pos).ok_or("truncated")?;
+            pos += 1;
+            let default = if flags & 4 != 0 {
+                let len = v(&mut pos)? as usize;
+                let row = buf.get(pos..pos + len).ok_or("truncated")?;
+                pos += len;
+                let vals = decode_row(row, &[ty.physical()], &[Value::Null]).map_err(|e| e.to_string())?;
+                Some(Datum::from_stored(&vals[0], &ty))
+            } else {
+                None
+            };
+            columns.push(ColumnDef { name: cname, ty, nullable: flags & 1 != 0, default, auto_increment: flags & 2 != 0 });
+        }
+        let npk = v(&mut pos)? as usize;
+        let pk = (0..npk).map(|_| v(&mut pos).map(|x| x as usize)).collect::<Result<Vec<_>, _>>()?;
+        if pk.iter().any(|&i| i >= columns.len()) {
+            return Err("primary key names a missing column".into());
+        }
+        Ok(TableDef { id, db, name, columns, pk })
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn get_str(buf: &[u8], pos: &mut usize) -> Result<String, String> {
+    let n = get_varint(buf, pos).map_err(|e| e.to_string())? as usize;
+    let s = buf.get(*pos..*pos + n).ok_or("truncated")?;
+    *pos += n;
+    String::from_utf8(s.to_vec()).map_err(|e| e.to_string())
+}
+
+fn encode_type(ty: &ColumnType, out: &mut Vec<u8>) {
+    match *ty {
+        ColumnType::Int { bytes, unsigned } => out.extend_from_slice(&[0, bytes, unsigned as u8]),
+        ColumnType::Decimal { precision, scale } => out.extend_from_slice(&[1, precision, scale]),
+        ColumnType::Float => out.push(2),
+        ColumnType::Double => out.push(3),
+        ColumnType::String { len_chars, fixed, collation } => {
+            out.extend_from_slice(&[4, fixed as u8, collation.mysql_id() as u8]);
+            put_varint(out, len_chars as u64);
+        }
+        ColumnType::Binary { len_bytes, fixed } => {
+            out.extend_from_slice(&[5, fixed as u8]);
+            put_varint(out, len_bytes as u64);
+        }
+        ColumnType::Date => out.push(6),
+        ColumnType::DateTime { fsp } => out.extend_from_slice(&[7, fsp]),
+        ColumnType::Timestamp { fsp } => out.extend_from_slice(&[8, fsp]),
+    }
+}
+
+fn decode_type(buf: &[u8], pos: &mut usize) -> Result<ColumnType, String> {
+    let b = |pos: &mut usize| -> Result<u8, String> {
+        let x = *buf.get(*pos).ok_or("truncated")?;
+        *pos += 1;
+        Ok(x)
+    };
+    Ok(match b(pos)? {
+        0 => ColumnType::Int { bytes: b(pos)?, unsigned: b(pos)? != 0 },
+        1 => ColumnType::Decimal { precision: b(pos)?, scale: b(pos)? },
+        2 => ColumnType::Float,
+        3 => ColumnType::Double,
+        4 => {
+            let fixed = b(pos)? != 0;
+            let collation = match b(pos)? {
+                46 => Collation::Utf8mb4Bin,
+                63 => Collation::Binary,
+                _ => Collation::Utf8mb4GeneralCi,
+            };
+            let len_chars = get_varint(buf, pos).map_err(|e| e.to_string())? as u32;
+            ColumnType::String { len_chars, fixed, collation }
+        }
+        5 => {
+            let fixed = b(pos)? != 0;
+            ColumnType::Binary { len_bytes: get_varint(buf, pos).map_err(|e| e.to_string())? as u32, fixed }
+        }
+        6 => ColumnType::Date,
+        7 => ColumnType::DateTime { fsp: b(pos)? },
+        8 => ColumnType::Timestamp { fsp: b(pos)? },
+        t => return Err(format!("unknown column type tag {t}")),
+    })
+}
+
+fn bytes_key(parts: &[&str]) -> Vec<u8> {
+    let values: Vec<Value> = parts.iter().map(|p| Value::Bytes(p.as_bytes().to_vec())).collect();
+    encode_key(&values, &vec![KeyKind::Binary; parts.len()]).expect("byte keys encode")
+}
+
+#[derive(Default)]
+struct State {
+    dbs: BTreeSet<String>,
+    tables: BTreeMap<(String, String), Arc<TableDef>>,
+    next_tablet: u64,
+}
+
+/// Databases and tables.
+pub struct Catalog {
+    tablet: Arc<Tablet>,
+    state: RwLock<State>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.state.read();
+        write!(f, "Catalog({} databases, {} tables)", s.dbs.len(), s.tables.len())
+    }
+}
+
+impl Catalog {
+    /// Loads the catalog from its tablet (after log replay).
+    pub fn load(tablet: Arc<Tablet>) -> Result<Catalog, SqlError> {
+        let mut st = State { next_tablet: FIRST_USER_TABLET, ..State::default() };
+        let schema = catalog_schema();
+        for item in tablet.scan(full_range(), ReadCtx::at(Version::MAX))? {
+            let (key, row) = item?;
+            let vals = decode_row(&row, &schema.kinds, &schema.defaults).map_err(|e| SqlError::internal(e.to_string()))?;
+            let Value::Bytes(body) = &vals[0] else { return Err(SqlError::internal("catalog row without a body")) };
+            // Database rows hold `db:<name>`; table rows hold an encoded definition.
+            if let Some(name) = body.strip_prefix(b"db:") {
+                st.dbs.insert(String::from_utf8_lossy(name).into_owned());
+                continue;
+            }
+            let def = TableDef::decode(body).map_err(|e| SqlError::internal(format!("catalog row {key:?}: {e}")))?;
+            st.next_tablet = st.next_tablet.max(def.id.0 + 1);
+            st.tables.insert((def.db.clone(), def.name.clone()), Arc::new(def));
+        }
+        Ok(Catalog { tablet, state: RwLock::new(st) })
+    }
+
+    /// Database names.
+    pub fn databases(&self) -> Vec<String> {
+        self.state.read().dbs.iter().cloned().collect()
+    }
+
+    /// Whether database `db` exists.
+    pub fn has_database(&self, db: &str) -> bool {
+        self.state.read().dbs.contains(db)
+    }
+
+    /// Table names of `db`.
+    pub fn tables(&self, db: &str) -> Vec<String> {
+        self.state.read().tables.keys().filter(|(d, _)| d == db).map(|(_, t)| t.clone()).collect()
+    }
+
+    /// A table's definition.
+    pub fn table(&self, db: &str, name: &str) -> Option<Arc<TableDef>> {
+        let st = self.state.read();
+        st.tables.get(&(db.to_string(), name.to_string())).cloned().or_else(|| {
+            st.tables.iter().find(|((d, t), _)| d == db && t.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+        })
+    }
+
+    /// Every table definition.
+    pub fn all_tables(&self) -> Vec<Arc<TableDef>> {
+        self.state.read().tables.values().cloned().collect()
+    }
+
+    /// Records a new database in `txn`; applied to memory by [`Catalog::apply_create_db`].
+    pub fn create_database(&self, txn: &mut Transaction, db: &str) -> Result<(), SqlError> {
+        if self.has_database(db) {
+            return Err(SqlError::new(error::ER_DB_CREATE_EXISTS, format!("Can't create database '{db}'; database exists")));
+        }
+        let row = encode_row(1, &[Value::Bytes(format!("db:{db}").into_bytes())]);
+        txn.put(&self.tablet, &bytes_key(&["db", db]), row.into())?;
+        Ok(())
+    }
+
+    /// Makes a committed CREATE DATABASE visible.
+    pub fn apply_create_db(&self, db: &str) {
+        self.state.write().dbs.insert(db.to_string());
+    }
+
+    /// Records dropping a database and its tables in `txn`; returns the dropped tables.
+    pub fn drop_database(&self, txn: &mut Transaction, db: &str) -> Result<Vec<Arc<TableDef>>, SqlError> {
+        if !self.has_database(db) {
+            return Err(SqlError::new(error::ER_DB_DROP_EXISTS, format!("Can't drop database '{db}'; database doesn't exist")));
+        }
+        let tables: Vec<Arc<TableDef>> = self.all_tables().into_iter().filter(|t| t.db == db).collect();
+        for t in &tables {
+            txn.delete(&self.tablet, &bytes_key(&["table", db, &t.name]))?;
+        }
+        txn.delete(&self.tablet, &bytes_key(&["db", db]))?;
+        Ok(tables)
+    }
+
+    /// Makes a committed DROP DATABASE visible.
+    pub fn apply_drop_db(&self, db: &str) {
+        let mut st = self.state.write();
+        st.dbs.remove(db);
+        st.tables.retain(|(d, _), _| d != db);
+    }
+
+    /// Allocates a tablet id for a new table.
+    pub fn next_tablet_id(&self) -> TabletId {
+        let mut st = self.state.write();
+        let id = st.next_tablet;
+        st.next_tablet += 1;
+        TabletId(id)
+    }
+
+    /// Records a new table in `txn`.
+    pub fn create_table(&self, txn: &mut Transaction, def: &TableDef) -> Result<(), SqlError> {
+        if self.table(&def.db, &def.name).is_some() {
+            return Err(SqlError::new(error::ER_TABLE_EXISTS_ERROR, format!("Table '{}' already exists", def.name)));
+        }
+        let row = encode_row(1, &[Value::Bytes(def.encode())]);
+        txn.put(&self.tablet, &bytes_key(&["table", &def.db, &def.name]), row.into())?;
+        Ok(())
+    }
+
+    /// Makes a committed CREATE TABLE visible.
+    pub fn apply_create_table(&self, def: TableDef) {
+        self.state.write().tables.insert((def.db.clone(), def.name.clone()), Arc::new(def));
+    }
+
+    /// Records dropping a table in `txn`.
+    pub fn drop_table(&self, txn: &mut Transaction, def: &TableDef) -> Result<(), SqlError> {
+        txn.delete(&self.tablet, &bytes_key(&["table", &def.db, &def.name]))?;
+        Ok(())
+    }
+
+    /// Makes a committed DROP TABLE visible.
+    pub fn apply_drop_table(&self, def: &TableDef) {
+        self.state.write().tables.remove(&(def.db.clone(), def.name.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_definitions_round_trip() {
+        let def = TableDef {
+            id: TabletId(1001),
+            db: "shop".into(),
+            name: "orders".into(),
+            columns: vec![
+                ColumnDef { name: "id".into(), ty: ColumnType::Int { bytes: 8, unsigned: true }, nullable: false, default: None, auto_increment: true },
+                ColumnDef {
+                    name: "note".into(),
+                    ty: ColumnType::String { len_chars: 20, fixed: false, collation: Collation::Utf8mb4Bin },
+                    nullable: true,
+                    default: Some(Datum::str("none")),
+                    auto_increment: false,
+                },
+                ColumnDef { name: "amount".into(), ty: ColumnType::Decimal { precision: 10, scale: 2 }, nullable: false, default: None, auto_increment: false },
+            ],
+            pk: vec![0],
+        };
+        let back = TableDef::decode(&def.encode()).unwrap();
+        assert_eq!(back.columns[1].default, Some(Datum::Str(b"none".to_vec(), Collation::Utf8mb4Bin)));
+        assert_eq!(back.name, "orders");
+        assert_eq!(back.columns[2].ty, ColumnType::Decimal { precision: 10, scale: 2 });
+        assert_eq!(back.pk, vec![0]);
+        assert!(TableDef::decode(&def.encode()[..10]).is_err());
+    }
+}

@@ -1,0 +1,424 @@
+//! Evaluating scalar expressions (sqlparser's AST) with MySQL semantics: three-valued logic,
+//! comparisons across types, collation-aware string comparison and LIKE.
+
+use sqlparser::ast::{BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, UnaryOperator, Value as SqlValue};
+
+use reef_common::error;
+use reef_common::value::{DateTime, Decimal};
+
+use crate::datum::Datum;
+use crate::SqlError;
+
+/// Where column references and session values come from.
+pub trait Scope {
+    /// The value of column `name` (optionally qualified by a table name or alias).
+    fn column(&self, qualifier: Option<&str>, name: &str) -> Result<Datum, SqlError>;
+    /// A system variable (`@@name`).
+    fn system_var(&self, name: &str) -> Result<Datum, SqlError>;
+    /// A user variable (`@name`).
+    fn user_var(&self, name: &str) -> Datum;
+    /// Session functions: `DATABASE()`, `USER()`, `CONNECTION_ID()`, `LAST_INSERT_ID()`,
+    /// `VERSION()`; `None` if `name` is not one.
+    fn session_fn(&self, name: &str) -> Option<Datum>;
+}
+
+fn unsupported(what: impl std::fmt::Display) -> SqlError {
+    SqlError::new(error::ER_NOT_SUPPORTED_YET, format!("This version of ReefDB doesn't yet support '{what}'"))
+}
+
+/// A literal's value.
+pub fn literal(v: &SqlValue) -> Result<Datum, SqlError> {
+    Ok(match v {
+        SqlValue::Null => Datum::Null,
+        SqlValue::Boolean(b) => Datum::Int(*b as i64),
+        SqlValue::Number(n, _) => number(n)?,
+        SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => Datum::str(s.clone()),
+        SqlValue::HexStringLiteral(h) => {
+            let bytes = (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(h.get(i..i + 2).unwrap_or("0"), 16))
+                .collect::<Result<Vec<u8>, _>>()
+                .map_err(|_| SqlError::new(error::ER_PARSE_ERROR, format!("bad hex literal {h}")))?;
+            Datum::Bytes(bytes)
+        }
+        SqlValue::Placeholder(p) => {
+            return Err(SqlError::new(error::ER_WRONG_ARGUMENTS, format!("parameter {p} was not bound")))
+        }
+        other => return Err(unsupported(format!("literal {other}"))),
+    })
+}
+
+fn number(n: &str) -> Result<Datum, SqlError> {
+    if let Ok(i) = n.parse::<i64>() {
+        return Ok(Datum::Int(i));
+    }
+    if let Ok(u) = n.parse::<u64>() {
+        return Ok(Datum::UInt(u));
+    }
+    if n.contains(['e', 'E']) {
+        return n.parse::<f64>().map(Datum::Double).map_err(|_| SqlError::new(error::ER_PARSE_ERROR, format!("bad number {n}")));
+    }
+    Decimal::parse(n).map(Datum::Decimal).map_err(|_| SqlError::new(error::ER_PARSE_ERROR, format!("bad number {n}")))
+}
+
+/// Evaluates `e` in `scope`.
+pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<Datum, SqlError> {
+    match e {
+        Expr::Value(v) => literal(&v.value),
+        Expr::Identifier(id) => ident(&id.value, scope),
+        Expr::CompoundIdentifier(parts) => {
+            let names: Vec<&str> = parts.iter().map(|p| p.value.as_str()).collect();
+            match names.as_slice() {
+                [scope_kw, var] if scope_kw.starts_with("@@") => scope.system_var(var),
+                [table, col] => scope.column(Some(table), col),
+                [_db, table, col] => scope.column(Some(table), col),
+                _ => Err(unsupported(e)),
+            }
+        }
+        Expr::Nested(inner) => eval(inner, scope),
+        Expr::IsNull(x) => Ok(Datum::Int(eval(x, scope)?.is_null() as i64)),
+        Expr::IsNotNull(x) => Ok(Datum::Int(!eval(x, scope)?.is_null() as i64)),
+        Expr::UnaryOp { op, expr } => unary(op, eval(expr, scope)?),
+        Expr::BinaryOp { left, op, right } => binary(op, left, right, scope),
+        Expr::Between { expr, negated, low, high } => {
+            let v = eval(expr, scope)?;
+            let ge = v.compare(&eval(low, scope)?).map(|o| o.is_ge());
+            let le = v.compare(&eval(high, scope)?).map(|o| o.is_le());
+            Ok(Datum::bool(and3(ge, le).map(|b| b != *negated)))
+        }
+        Expr::InList { expr, list, negated } => {
+            let v = eval(expr, scope)?;
+            let mut saw_null = v.is_null();
+            let mut found = false;
+            for item in list {
+                match v.compare(&eval(item, scope)?) {
+                    Some(std::cmp::Ordering::Equal) => {
+                        found = true;
+                        break;
+                    }
+                    None => saw_null = true,
+                    _ => {}
+                }
+            }
+            Ok(Datum::bool(if found { Some(!negated) } else if saw_null { None } else { Some(*negated) }))
+        }
+        Expr::Like { negated, expr, pattern, escape_char, any: false } => {
+            let v = eval(expr, scope)?;
+            let p = eval(pattern, scope)?;
+            if v.is_null() || p.is_null() {
+                return Ok(Datum::Null);
+            }
+            let esc = match escape_char.as_ref().map(|v| &v.value) {
+                Some(SqlValue::SingleQuotedString(s)) => s.chars().next().unwrap_or('\\'),
+                _ => '\\',
+            };
+            let m = like(&v.to_text().unwrap_or_default(), &p.to_text().unwrap_or_default(), esc);
+            Ok(Datum::Int((m != *negated) as i64))
+        }
+        Expr::Function(f) => function(f, scope),
+        other => Err(unsupported(other)),
+    }
+}
+
+fn ident(name: &str, scope: &dyn Scope) -> Result<Datum, SqlError> {
+    if let Some(var) = name.strip_prefix("@@") {
+        let var = var.strip_prefix("session.").or_else(|| var.strip_prefix("SESSION.")).unwrap_or(var);
+        scope.system_var(var)
+    } else if let Some(var) = name.strip_prefix('@') {
+        Ok(scope.user_var(var))
+    } else {
+        scope.column(None, name)
+    }
+}
+
+fn and3(a: Option<bool>, b: Option<bool>) -> Option<bool> {
+    match (a, b) {
+        (Some(false), _) | (_, Some(false)) => Some(false),
+        (Some(true), Some(true)) => Some(true),
+        _ => None,
+    }
+}
+
+fn or3(a: Option<bool>, b: Option<bool>) -> Option<bool> {
+    match (a, b) {
+        (Some(true), _) | (_, Some(true)) => Some(true),
+        (Some(false), Some(false)) => Some(false),
+        _ => None,
+    }
+}
+
+fn unary(op: &UnaryOperator, v: Datum) -> Result<Datum, SqlError> {
+    Ok(match op {
+        UnaryOperator::Not => Datum::bool(v.truth().map(|b| !b)),
+        UnaryOperator::Plus => v,
+        UnaryOperator::Minus => match v {
+            Datum::Null => Datum::Null,
+            Datum::Int(i) => i.checked_neg().map(Datum::Int).ok_or_else(|| out_of_range("BIGINT", &format!("-({i})")))?,
+            Datum::UInt(u) => {
+                if u <= i64::MAX as u64 + 1 {
+                    Datum::Int((u as i128).wrapping_neg() as i64)
+                } else {
+                    return Err(out_of_range("BIGINT", &format!("-({u})")));
+                }
+            }
+            Datum::Decimal(d) => Datum::Decimal(Decimal::parse(&format!("-{d}")).unwrap_or(d)),
+            other => Datum::Double(-other.as_f64()),
+        },
+        other => return Err(unsupported(format!("operator {other}"))),
+    })
+}
+
+fn out_of_range(ty: &str, expr: &str) -> SqlError {
+    SqlError::new(error::ER_DATA_OUT_OF_RANGE, format!("{ty} value is out of range in '{expr}'"))
+}
+
+fn binary(op: &BinaryOperator, l: &Expr, r: &Expr, scope: &dyn Scope) -> Result<Datum, SqlError> {
+    use BinaryOperator::*;
+    match op {
+        And => {
+            let a = eval(l, scope)?.truth();
+            if a == Some(false) {
+                return Ok(Datum::Int(0));
+            }
+            Ok(Datum::bool(and3(a, eval(r, scope)?.truth())))
+        }
+        Or => {
+            let a = eval(l, scope)?.truth();
+            if a == Some(true) {
+                return Ok(Datum::Int(1));
+            }
+            Ok(Datum::bool(or3(a, eval(r, scope)?.truth())))
+        }
+        Eq | NotEq | Lt | LtEq | Gt | GtEq | Spaceship => {
+            let (a, b) = (eval(l, scope)?, eval(r, scope)?);
+            if *op == Spaceship {
+                return Ok(Datum::Int(match (a.is_null(), b.is_null()) {
+                    (true, true) => 1,
+                    (true, false) | (false, true) => 0,
+                    _ => (a.compare(&b) == Some(std::cmp::Ordering::Equal)) as i64,
+                }));
+            }
+            Ok(Datum::bool(a.compare(&b).map(|o| match op {
+                Eq => o.is_eq(),
+                NotEq => o.is_ne(),
+                Lt => o.is_lt(),
+                LtEq => o.is_le(),
+                Gt => o.is_gt(),
+                _ => o.is_ge(),
+            })))
+        }
+        Plus | Minus | Multiply | Modulo | MyIntegerDivide => arith(op, eval(l, scope)?, eval(r, scope)?, l, r),
+        other => Err(unsupported(format!("operator {other}"))),
+    }
+}
+
+fn arith(op: &BinaryOperator, a: Datum, b: Datum, l: &Expr, r: &Expr) -> Result<Datum, SqlError> {
+    use BinaryOperator::*;
+    if a.is_null() || b.is_null() {
+        return Ok(Datum::Null);
+    }
+    let text = || format!("({l} {op} {r})");
+    let double = |x: f64| Datum::Double(x);
+    if matches!(a, Datum::Decimal(_)) || matches!(b, Datum::Decimal(_)) {
+        return Err(unsupported("arithmetic on DECIMAL values"));
+    }
+    let is_int = |d: &Datum| matches!(d, Datum::Int(_) | Datum::UInt(_));
+    if is_int(&a) && is_int(&b) {
+        let (x, y) = (a.as_f64() as i128, b.as_f64() as i128);
+        let (x, y) = match (&a, &b) {
+            (Datum::Int(p), Datum::Int(q)) => (*p as i128, *q as i128),
+            (Datum::UInt(p), Datum::Int(q)) => (*p as i128, *q as i128),
+            (Datum::Int(p), Datum::UInt(q)) => (*p as i128, *q as i128),
+            (Datum::UInt(p), Datum::UInt(q)) => (*p as i128, *q as i128),
+            _ => (x, y),
+        };
+        let unsigned = matches!(a, Datum::UInt(_)) || matches!(b, Datum::UInt(_));
+        let v = match op {
+            Plus => x + y,
+            Minus => x - y,
+            Multiply => x.checked_mul(y).ok_or_else(|| out_of_range("BIGINT", &text()))?,
+            Modulo | MyIntegerDivide if y == 0 => return Ok(Datum::Null),
+            Modulo => x % y,
+            _ => x / y,
+        };
+        return if unsigned {
+            u64::try_from(v).map(Datum::UInt).map_err(|_| out_of_range("BIGINT UNSIGNED", &text()))
+        } else {
+            i64::try_from(v).map(Datum::Int).map_err(|_| out_of_range("BIGINT", &text()))
+        };
+    }
+    let (x, y) = (a.as_f64(), b.as_f64());
+    Ok(match op {
+        Plus => double(x + y),
+        Minus => double(x - y),
+        Multiply => double(x * y),
+        Modulo if y == 0.0 => Datum::Null,
+        Modulo => double(x % y),
+        _ if y == 0.0 => Datum::Null,
+        _ => Datum::Int((x / y).trunc() as i64),
+    })
+}
+
+/// SQL LIKE with `%` and `_`, case- and accent-insensitive as utf8mb4_general_ci compares.
+pub fn like(text: &str, pattern: &str, escape: char) -> bool {
+    let fold = |c: char| reef_common::collation::general_ci_weight(c);
+    let t: Vec<u16> = text.chars().map(fold).collect();
+    let mut p: Vec<(u16, u8)> = Vec::new(); // (weight, 0 literal / 1 any-one / 2 any-many)
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c == escape {
+            if let Some(n) = chars.next() {
+                p.push((fold(n), 0));
+                continue;
+            }
+        }
+        p.push(match c {
+            '%' => (0, 2),
+            '_' => (0, 1),
+            c => (fold(c), 0),
+        });
+    }
+    // Iterative wildcard matching with backtracking to the last `%`.
+    let (mut ti, mut pi) = (0usize, 0usize);
+    let (mut star, mut mark) = (None::<usize>, 0usize);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi].1 == 1 || (p[pi].1 == 0 && p[pi].0 == t[ti])) {
+            ti += 1;
+            pi += 1;
+        } else if pi < p.len() && p[pi].1 == 2 {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi].1 == 2 {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+fn args(f: &sqlparser::ast::Function) -> Result<Vec<&Expr>, SqlError> {
+    match &f.args {
+        FunctionArguments::None => Ok(Vec::new()),
+        FunctionArguments::List(list) => list
+            .args
+            .iter()
+            .map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
+                other => Err(unsupported(format!("function argument {other}"))),
+            })
+            .collect(),
+        FunctionArguments::Subquery(_) => Err(unsupported("subqueries")),
+    }
+}
+
+fn function(f: &sqlparser::ast::Function, scope: &dyn Scope) -> Result<Datum, SqlError> {
+    let name = f.name.to_string().to_ascii_lowercase();
+    let a = args(f)?;
+    if let Some(v) = scope.session_fn(&name) {
+        if a.is_empty() {
+            return Ok(v);
+        }
+    }
+    let vals = a.iter().map(|e| eval(e, scope)).collect::<Result<Vec<_>, _>>()?;
+    let want = |n: usize| -> Result<(), SqlError> {
+        if vals.len() == n {
+            Ok(())
+        } else {
+            Err(SqlError::new(error::ER_WRONG_ARGUMENTS, format!("Incorrect parameter count in the call to native function '{name}'")))
+        }
+    };
+    Ok(match name.as_str() {
+        "coalesce" => vals.into_iter().find(|v| !v.is_null()).unwrap_or(Datum::Null),
+        "ifnull" => {
+            want(2)?;
+            if vals[0].is_null() { vals[1].clone() } else { vals[0].clone() }
+        }
+        "if" => {
+            want(3)?;
+            if vals[0].truth() == Some(true) { vals[1].clone() } else { vals[2].clone() }
+        }
+        "concat" => {
+            if vals.iter().any(Datum::is_null) {
+                Datum::Null
+            } else {
+                Datum::str(vals.iter().map(|v| v.to_text().unwrap_or_default()).collect::<String>())
+            }
+        }
+        "upper" | "ucase" => {
+            want(1)?;
+            vals[0].to_text().map_or(Datum::Null, |s| Datum::str(s.to_uppercase()))
+        }
+        "lower" | "lcase" => {
+            want(1)?;
+            vals[0].to_text().map_or(Datum::Null, |s| Datum::str(s.to_lowercase()))
+        }
+        "length" | "octet_length" => {
+            want(1)?;
+            vals[0].to_text().map_or(Datum::Null, |s| Datum::Int(s.len() as i64))
+        }
+        "char_length" | "character_length" => {
+            want(1)?;
+            vals[0].to_text().map_or(Datum::Null, |s| Datum::Int(s.chars().count() as i64))
+        }
+        "abs" => {
+            want(1)?;
+            match &vals[0] {
+                Datum::Null => Datum::Null,
+                Datum::Int(i) => Datum::Int(i.checked_abs().ok_or_else(|| out_of_range("BIGINT", "abs"))?),
+                Datum::UInt(u) => Datum::UInt(*u),
+                other => Datum::Double(other.as_f64().abs()),
+            }
+        }
+        "now" | "current_timestamp" | "sysdate" | "localtime" | "localtimestamp" => Datum::DateTime(now()),
+        "curdate" | "current_date" => Datum::Date(DateTime { hour: 0, minute: 0, second: 0, micro: 0, ..now() }),
+        _ => return Err(unsupported(format!("function {}", f.name))),
+    })
+}
+
+/// The current UTC date and time (ReefDB's `time_zone` is `+00:00` for now).
+pub fn now() -> DateTime {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let year = (yoe + era * 400 + if month <= 2 { 1 } else { 0 }) as u16;
+    DateTime { year, month, day, hour: (rem / 3600) as u8, minute: (rem / 60 % 60) as u8, second: (rem % 60) as u8, micro: 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_matches_mysql_examples() {
+        assert!(like("David!", "David_", '\\'));
+        assert!(like("David!", "%D%v%", '\\'));
+        assert!(like("abc", "ABC", '\\'));
+        assert!(like("a%c", "a\\%c", '\\'));
+        assert!(!like("abc", "a\\%c", '\\'));
+        assert!(!like("ab", "a_c", '\\'));
+        assert!(like("", "%", '\\'));
+        assert!(like("café", "CAFE", '\\'));
+    }
+
+    #[test]
+    fn now_is_a_valid_datetime() {
+        let n = now();
+        assert!(n.is_valid() && n.year >= 2024, "{n:?}");
+    }
+}

@@ -1,0 +1,679 @@
+//! Sessions: what one client connection sees. Statement dispatch, transaction control
+//! (autocommit, explicit transactions, statement-level rollback, savepoints), session and
+//! user variables, `SHOW`, `USE`, DDL, and prepared statements.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use reef_common::error;
+use reef_common::ids::TabletId;
+use reef_common::types::ColumnType;
+use reef_storage::tablet::Tablet;
+use reef_txn::txn::{Isolation, Transaction, TxnManager, TxnOptions};
+use sqlparser::ast::{
+    visit_expressions_mut, Expr, Set, ShowStatementFilter, Statement, TransactionAccessMode, TransactionIsolationLevel,
+    TransactionMode, Use, Value as SqlValue, ValueWithSpan,
+};
+use sqlparser::dialect::MySqlDialect;
+use sqlparser::parser::Parser;
+
+use crate::catalog::{Catalog, TableDef};
+use crate::datum::Datum;
+use crate::expr::{like, Scope};
+use crate::vars::{default_of, SYSTEM_VARS};
+use crate::{dml, SqlError};
+
+/// Where tablets come from: the node that hosts them.
+pub trait TabletSource: Send + Sync {
+    /// The open tablet `id`.
+    fn tablet(&self, id: TabletId) -> Option<Arc<Tablet>>;
+    /// Creates (or opens) the tablet of a new table.
+    fn create_tablet(&self, def: &TableDef) -> Result<Arc<Tablet>, SqlError>;
+}
+
+/// What a statement returns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// An OK packet's contents.
+    Ok {
+        /// Rows changed (or matched, when the client asked for found rows).
+        affected: u64,
+        /// The first AUTO_INCREMENT value generated.
+        last_insert_id: u64,
+        /// `Rows matched: ...` and the like.
+        info: String,
+        /// Warnings raised.
+        warnings: u16,
+    },
+    /// A result set.
+    Rows {
+        /// Column metadata.
+        columns: Vec<OutColumn>,
+        /// The rows.
+        rows: Vec<Vec<Datum>>,
+    },
+}
+
+impl Output {
+    fn ok(affected: u64) -> Output {
+        Output::Ok { affected, last_insert_id: 0, info: String::new(), warnings: 0 }
+    }
+}
+
+/// One result column.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OutColumn {
+    /// The name the client sees (alias or expression text).
+    pub name: String,
+    /// The table alias, if the column comes from a table.
+    pub table: String,
+    /// The table's real name.
+    pub org_table: String,
+    /// The database.
+    pub db: String,
+    /// The column's real name.
+    pub org_name: String,
+    /// The column's type, if it is a table column.
+    pub ty: Option<ColumnType>,
+    /// NOT NULL.
+    pub not_null: bool,
+    /// Part of the primary key.
+    pub primary_key: bool,
+    /// AUTO_INCREMENT.
+    pub auto_increment: bool,
+}
+
+/// State shared by every session of a node.
+pub struct SqlEngine {
+    /// Databases and tables.
+    pub catalog: Catalog,
+    /// The node's tablets.
+    pub tablets: Arc<dyn TabletSource>,
+    /// Transactions.
+    pub txns: Arc<TxnManager>,
+    /// `VERSION()`.
+    pub version: String,
+    pub(crate) counters: Mutex<HashMap<TabletId, Arc<Mutex<Option<u64>>>>>,
+    ddl: Mutex<()>,
+}
+
+impl std::fmt::Debug for SqlEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SqlEngine({:?})", self.catalog)
+    }
+}
+
+impl SqlEngine {
+    /// The engine of a node.
+    pub fn new(catalog: Catalog, tablets: Arc<dyn TabletSource>, txns: Arc<TxnManager>, version: String) -> Arc<SqlEngine> {
+        Arc::new(SqlEngine { catalog, tablets, txns, version, counters: Mutex::new(HashMap::new()), ddl: Mutex::new(()) })
+    }
+
+    pub(crate) fn tablet_of(&self, def: &TableDef) -> Result<Arc<Tablet>, SqlError> {
+        self.tablets.tablet(def.id).ok_or_else(|| SqlError::internal(format!("tablet {} of table {} is not open", def.id, def.name)))
+    }
+}
+
+struct Prepared {
+    stmt: Statement,
+    params: usize,
+}
+
+/// One connection's session.
+pub struct SqlSession {
+    engine: Arc<SqlEngine>,
+    conn_id: u32,
+    user: String,
+    db: Option<String>,
+    autocommit: bool,
+    isolation: Isolation,
+    next_read_only: bool,
+    txn: Option<Transaction>,
+    vars: HashMap<String, String>,
+    user_vars: HashMap<String, Datum>,
+    last_insert_id: u64,
+    warnings: u16,
+    found_rows: bool,
+    prepared: HashMap<u32, Prepared>,
+    next_prepared: u32,
+}
+
+impl std::fmt::Debug for SqlSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SqlSession({}, {:?})", self.conn_id, self.db)
+    }
+}
+
+fn parse_isolation(s: &str) -> Option<Isolation> {
+    match s.to_ascii_uppercase().replace(' ', "-").as_str() {
+        "READ-UNCOMMITTED" => Some(Isolation::ReadUncommitted),
+        "READ-COMMITTED" => Some(Isolation::ReadCommitted),
+        "REPEATABLE-READ" => Some(Isolation::RepeatableRead),
+        "SERIALIZABLE" => Some(Isolation::Serializable),
+        _ => None,
+    }
+}
+
+fn isolation_name(i: Isolation) -> &'static str {
+    match i {
+        Isolation::ReadUncommitted => "READ-UNCOMMITTED",
+        Isolation::ReadCommitted => "READ-COMMITTED",
+        Isolation::RepeatableRead => "REPEATABLE-READ",
+        Isolation::Serializable => "SERIALIZABLE",
+    }
+}
+
+/// Parses SQL text (MySQL dialect) into statements.
+pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
+    Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| {
+        SqlError::new(error::ER_PARSE_ERROR, format!("You have an error in your SQL syntax: {e}"))
+    })
+}
+
+impl SqlSession {
+    /// A session for connection `conn_id` of `user`; `found_rows` if the client asked for
+    /// matched rather than changed rows (`CLIENT_FOUND_ROWS`).
+    pub fn new(engine: Arc<SqlEngine>, conn_id: u32, user: &str, found_rows: bool) -> SqlSession {
+        SqlSession {
+            engine,
+            conn_id,
+            user: user.to_string(),
+            db: None,
+            autocommit: true,
+            isolation: Isolation::RepeatableRead,
+            next_read_only: false,
+            txn: None,
+            vars: HashMap::new(),
+            user_vars: HashMap::new(),
+            last_insert_id: 0,
+            warnings: 0,
+            found_rows,
+            prepared: HashMap::new(),
+            next_prepared: 1,
+        }
+    }
+
+    /// Whether a transaction is open (`SERVER_STATUS_IN_TRANS`).
+    pub fn in_transaction(&self) -> bool {
+        self.txn.is_some()
+    }
+
+    /// Whether autocommit is on (`SERVER_STATUS_AUTOCOMMIT`).
+    pub fn autocommit(&self) -> bool {
+        self.autocommit
+    }
+
+    /// Warnings of the last statement.
+    pub fn warnings(&self) -> u16 {
+        self.warnings
+    }
+
+    /// The current database.
+    pub fn database(&self) -> Option<&str> {
+        self.db.as_deref()
+    }
+
+    /// `USE db` / `COM_INIT_DB`.
+    pub fn use_db(&mut self, db: &str) -> Result<(), SqlError> {
+        if !self.engine.catalog.has_database(db) {
+            return Err(SqlError::new(error::ER_BAD_DB_ERROR, format!("Unknown database '{db}'")));
+        }
+        self.db = Some(db.to_string());
+        Ok(())
+    }
+
+    /// `COM_RESET_CONNECTION`: rolls back and forgets session state (the database stays).
+    pub fn reset(&mut self) {
+        if let Some(t) = self.txn.take() {
+            t.rollback();
+        }
+        self.autocommit = true;
+        self.isolation = Isolation::RepeatableRead;
+        self.vars.clear();
+        self.user_vars.clear();
+        self.prepared.clear();
+        self.last_insert_id = 0;
+        self.warnings = 0;
+    }
+
+    /// `COM_CHANGE_USER` after authentication.
+    pub fn change_user(&mut self, user: &str, db: Option<&str>) -> Result<(), SqlError> {
+        self.reset();
+        self.user = user.to_string();
+        self.db = None;
+        match db {
+            Some(d) => self.use_db(d),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs SQL text (possibly several statements); stops after the first error.
+    pub fn execute(&mut self, sql: &str) -> Vec<Result<Output, SqlError>> {
+        let stmts = match parse(sql) {
+            Ok(s) => s,
+            Err(e) => return vec![Err(e)],
+        };
+        let mut out = Vec::with_capacity(stmts.len());
+        for stmt in stmts {
+            let r = self.run(&stmt);
+            let failed = r.is_err();
+            out.push(r);
+            if failed {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Prepares a statement; returns its id, parameter count and result columns.
+    pub fn prepare(&mut self, sql: &str) -> Result<(u32, usize, Vec<OutColumn>), SqlError> {
+        let mut stmts = parse(sql)?;
+        if stmts.len() != 1 {
+            return Err(SqlError::new(error::ER_UNSUPPORTED_PS, "This command is not supported in the prepared statement protocol yet"));
+        }
+        let stmt = stmts.remove(0);
+        let mut params = 0usize;
+        let mut probe = stmt.clone();
+        let _ = visit_expressions_mut(&mut probe, |e| {
+            if let Expr::Value(ValueWithSpan { value: SqlValue::Placeholder(_), .. }) = e {
+                params += 1;
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        let columns = match &stmt {
+            Statement::Query(q) => dml::describe_select(&self.engine, self.db.as_deref(), q)?,
+            Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => Vec::new(),
+            Statement::StartTransaction { .. } | Statement::Commit { .. } | Statement::Rollback { .. } => Vec::new(),
+            _ => return Err(SqlError::new(error::ER_UNSUPPORTED_PS, "This command is not supported in the prepared statement protocol yet")),
+        };
+        let id = self.next_prepared;
+        self.next_prepared += 1;
+        self.prepared.insert(id, Prepared { stmt, params });
+        Ok((id, params, columns))
+    }
+
+    /// Executes prepared statement `id` with `params`.
+    pub fn execute_prepared(&mut self, id: u32, params: Vec<Datum>) -> Result<Output, SqlError> {
+        let p = self.prepared.get(&id).ok_or_else(|| {
+            SqlError::new(error::ER_UNKNOWN_STMT_HANDLER, format!("Unknown prepared statement handler ({id}) given to EXECUTE"))
+        })?;
+        if params.len() != p.params {
+            return Err(SqlError::new(error::ER_WRONG_ARGUMENTS, "Incorrect arguments to EXECUTE"));
+        }
+        let mut stmt = p.stmt.clone();
+        let mut it = params.into_iter();
+        let _ = visit_expressions_mut(&mut stmt, |e| {
+            if let Expr::Value(ValueWithSpan { value: v @ SqlValue::Placeholder(_), .. }) = e {
+                *v = to_literal(it.next().unwrap_or(Datum::Null));
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        self.run(&stmt)
+    }
+
+    /// Forgets prepared statement `id`.
+    pub fn close_prepared(&mut self, id: u32) {
+        self.prepared.remove(&id);
+    }
+
+    fn run(&mut self, stmt: &Statement) -> Result<Output, SqlError> {
+        self.warnings = 0;
+        match stmt {
+            Statement::StartTransaction { modes, .. } => self.begin(modes),
+            Statement::Commit { .. } => self.commit().map(|_| Output::ok(0)),
+            Statement::Rollback { savepoint: None, .. } => {
+                if let Some(t) = self.txn.take() {
+                    t.rollback();
+                }
+                Ok(Output::ok(0))
+            }
+            Statement::Rollback { savepoint: Some(sp), .. } => {
+                let t = self.txn.as_mut().ok_or_else(|| no_savepoint(&sp.value))?;
+                t.rollback_to_savepoint(&sp.value)?;
+                Ok(Output::ok(0))
+            }
+            Statement::Savepoint { name } => {
+                self.ensure_txn()?.savepoint(&name.value)?;
+                Ok(Output::ok(0))
+            }
+            Statement::ReleaseSavepoint { name } => {
+                let t = self.txn.as_mut().ok_or_else(|| no_savepoint(&name.value))?;
+                t.release_savepoint(&name.value)?;
+                Ok(Output::ok(0))
+            }
+            Statement::Set(set) => self.set(set),
+            Statement::Use(u) => {
+                let name = match u {
+                    Use::Object(n) | Use::Database(n) | Use::Schema(n) => unquote(&n.to_string()),
+                    other => return Err(SqlError::unsupported(other)),
+                };
+                self.use_db(&name).map(|_| Output::ok(0))
+            }
+            Statement::ShowDatabases { .. } | Statement::ShowSchemas { .. } => Ok(self.show_databases()),
+            Statement::ShowTables { .. } => self.show_tables(),
+            Statement::ShowVariables { filter, .. } => Ok(self.show_variables(filter.as_ref())),
+            Statement::CreateDatabase { db_name, if_not_exists, .. } => self.create_database(&unquote(&db_name.to_string()), *if_not_exists),
+            Statement::Drop { .. } | Statement::CreateTable(_) => self.ddl(stmt),
+            Statement::Query(_) | Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => self.data(stmt),
+            other => {
+                let kind: String = other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+                Err(SqlError::unsupported(kind))
+            }
+        }
+    }
+
+    fn begin_txn(&mut self) -> Transaction {
+        let opts = TxnOptions {
+            isolation: self.isolation,
+            read_only: std::mem::take(&mut self.next_read_only),
+            lock_wait_timeout: std::time::Duration::from_secs(self.var_u64("innodb_lock_wait_timeout").unwrap_or(50)),
+            ..TxnOptions::default()
+        };
+        self.engine.txns.begin(opts)
+    }
+
+    fn ensure_txn(&mut self) -> Result<&mut Transaction, SqlError> {
+        if self.txn.is_none() {
+            let t = self.begin_txn();
+            self.txn = Some(t);
+        }
+        Ok(self.txn.as_mut().expect("just ensured"))
+    }
+
+    fn begin(&mut self, modes: &[TransactionMode]) -> Result<Output, SqlError> {
+        self.commit()?;
+        for m in modes {
+            match m {
+                TransactionMode::AccessMode(TransactionAccessMode::ReadOnly) => self.next_read_only = true,
+                TransactionMode::AccessMode(TransactionAccessMode::ReadWrite) => self.next_read_only = false,
+                other => return Err(SqlError::unsupported(format!("START TRANSACTION {other}"))),
+            }
+        }
+        let t = self.begin_txn();
+        self.txn = Some(t);
+        Ok(Output::ok(0))
+    }
+
+    /// Commits the open transaction, if any (also the implicit commit before DDL).
+    fn commit(&mut self) -> Result<(), SqlError> {
+        if let Some(t) = self.txn.take() {
+            t.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Runs a data statement in the open transaction, or in its own under autocommit. A
+    /// failed statement undoes only itself; a deadlock ends the whole transaction.
+    fn data(&mut self, stmt: &Statement) -> Result<Output, SqlError> {
+        let implicit = self.txn.is_none() && self.autocommit;
+        let scope = SessionInfo::of(self);
+        let engine = self.engine.clone();
+        let txn = self.ensure_txn()?;
+        txn.begin_statement()?;
+        let result = dml::run(&engine, txn, &scope, stmt);
+        match result {
+            Ok(mut out) => {
+                if let Output::Ok { last_insert_id, .. } = &out {
+                    if *last_insert_id != 0 {
+                        self.last_insert_id = *last_insert_id;
+                    }
+                }
+                if let Output::Ok { warnings, .. } = &mut out {
+                    self.warnings = *warnings;
+                }
+                if implicit {
+                    self.commit()?;
+                }
+                Ok(out)
+            }
+            Err(e) => {
+                let ended = matches!(e.code.errno, 1213) || e.message.contains("no longer active");
+                match self.txn.take() {
+                    Some(t) if ended || implicit => drop(t),
+                    Some(mut t) => {
+                        t.statement_failed();
+                        self.txn = Some(t);
+                    }
+                    None => {}
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn ddl(&mut self, stmt: &Statement) -> Result<Output, SqlError> {
+        self.commit()?; // DDL commits the open transaction first, as in MySQL.
+        let engine = self.engine.clone();
+        let _ddl = engine.ddl.lock();
+        let mut t = engine.txns.begin(TxnOptions::default());
+        t.begin_statement()?;
+        let applied = dml::ddl(&engine, &mut t, self.db.as_deref(), stmt)?;
+        t.commit()?;
+        applied.apply(&engine);
+        Ok(Output::ok(0))
+    }
+
+    fn create_database(&mut self, name: &str, if_not_exists: bool) -> Result<Output, SqlError> {
+        self.commit()?;
+        let engine = self.engine.clone();
+        let _ddl = engine.ddl.lock();
+        if if_not_exists && engine.catalog.has_database(name) {
+            self.warnings = 1;
+            return Ok(Output::Ok { affected: 0, last_insert_id: 0, info: String::new(), warnings: 1 });
+        }
+        let mut t = engine.txns.begin(TxnOptions::default());
+        t.begin_statement()?;
+        engine.catalog.create_database(&mut t, name)?;
+        t.commit()?;
+        engine.catalog.apply_create_db(name);
+        Ok(Output::ok(1))
+    }
+
+    fn set(&mut self, set: &Set) -> Result<Output, SqlError> {
+        match set {
+            Set::SingleAssignment { variable, values, .. } => {
+                let value = values.first().ok_or_else(|| SqlError::new(error::ER_PARSE_ERROR, "SET without a value"))?;
+                self.assign(&variable.to_string(), value)?;
+            }
+            Set::MultipleAssignments { assignments } => {
+                for a in assignments {
+                    self.assign(&a.name.to_string(), &a.value)?;
+                }
+            }
+            Set::SetNames { charset_name, .. } => {
+                let cs = charset_name.to_string().trim_matches(['\'', '"', '`']).to_ascii_lowercase();
+                if !matches!(cs.as_str(), "utf8mb4" | "utf8" | "utf8mb3" | "binary" | "latin1" | "ascii") {
+                    return Err(SqlError::new(error::ER_UNKNOWN_ERROR, format!("Unknown character set: '{cs}'")));
+                }
+            }
+            Set::SetNamesDefault {} => {}
+            Set::SetTransaction { modes, .. } => {
+                for m in modes {
+                    match m {
+                        TransactionMode::IsolationLevel(l) => {
+                            self.isolation = match l {
+                                TransactionIsolationLevel::ReadUncommitted => Isolation::ReadUncommitted,
+                                TransactionIsolationLevel::ReadCommitted => Isolation::ReadCommitted,
+                                TransactionIsolationLevel::RepeatableRead => Isolation::RepeatableRead,
+                                TransactionIsolationLevel::Serializable => Isolation::Serializable,
+                                other => return Err(SqlError::unsupported(format!("isolation level {other}"))),
+                            }
+                        }
+                        TransactionMode::AccessMode(TransactionAccessMode::ReadOnly) => self.next_read_only = true,
+                        TransactionMode::AccessMode(TransactionAccessMode::ReadWrite) => self.next_read_only = false,
+                    }
+                }
+            }
+            other => return Err(SqlError::unsupported(other)),
+        }
+        Ok(Output::ok(0))
+    }
+
+    fn assign(&mut self, name: &str, value: &Expr) -> Result<(), SqlError> {
+        let scope = SessionInfo::of(self);
+        let v = match value {
+            Expr::Identifier(id) if matches!(id.value.to_ascii_uppercase().as_str(), "ON" | "OFF" | "DEFAULT" | "TRUE" | "FALSE") => {
+                Datum::str(id.value.to_ascii_uppercase())
+            }
+            e => crate::expr::eval(e, &scope)?,
+        };
+        if let Some(user_var) = name.strip_prefix('@').filter(|n| !n.starts_with('@')) {
+            self.user_vars.insert(user_var.to_ascii_lowercase(), v);
+            return Ok(());
+        }
+        let lower = name.to_ascii_lowercase();
+        let var = lower.trim_start_matches("@@").trim_start_matches("session.").trim_start_matches("global.").trim_start_matches("local.");
+        let text = v.to_text().unwrap_or_default();
+        match var {
+            "autocommit" => {
+                let on = matches!(text.to_ascii_uppercase().as_str(), "1" | "ON" | "TRUE");
+                if on && !self.autocommit {
+                    self.commit()?; // turning autocommit on commits, as in MySQL
+                }
+                self.autocommit = on;
+            }
+            "transaction_isolation" | "tx_isolation" => {
+                self.isolation = parse_isolation(&text).ok_or_else(|| {
+                    SqlError::new(error::ER_WRONG_ARGUMENTS, format!("Variable '{var}' can't be set to the value of '{text}'"))
+                })?;
+            }
+            _ if default_of(var).is_some() => {
+                self.vars.insert(var.to_string(), text);
+            }
+            _ => return Err(SqlError::new(error::ER_UNKNOWN_SYSTEM_VARIABLE, format!("Unknown system variable '{var}'"))),
+        }
+        Ok(())
+    }
+
+    fn var_u64(&self, name: &str) -> Option<u64> {
+        self.vars.get(name).map(String::as_str).or(default_of(name)).and_then(|v| v.parse().ok())
+    }
+
+    fn show_databases(&self) -> Output {
+        let rows = self.engine.catalog.databases().into_iter().map(|d| vec![Datum::str(d)]).collect();
+        Output::Rows { columns: vec![OutColumn { name: "Database".into(), ..OutColumn::default() }], rows }
+    }
+
+    fn show_tables(&self) -> Result<Output, SqlError> {
+        let db = self.db.clone().ok_or_else(|| SqlError::new(error::ER_NO_DB_ERROR, "No database selected"))?;
+        let rows = self.engine.catalog.tables(&db).into_iter().map(|t| vec![Datum::str(t)]).collect();
+        Ok(Output::Rows { columns: vec![OutColumn { name: format!("Tables_in_{db}"), ..OutColumn::default() }], rows })
+    }
+
+    fn show_variables(&self, filter: Option<&ShowStatementFilter>) -> Output {
+        let info = SessionInfo::of(self);
+        let pattern = match filter {
+            Some(ShowStatementFilter::Like(p) | ShowStatementFilter::ILike(p) | ShowStatementFilter::NoKeyword(p)) => Some(p.clone()),
+            _ => None,
+        };
+        let mut names: Vec<&str> = SYSTEM_VARS.iter().map(|(n, _)| *n).chain(["version"]).collect();
+        names.sort_unstable();
+        let rows = names
+            .into_iter()
+            .filter(|n| pattern.as_ref().is_none_or(|p| like(n, p, '\\')))
+            .map(|n| {
+                let v = info.system_var(n).ok().and_then(|d| d.to_text()).unwrap_or_default();
+                vec![Datum::str(n), Datum::str(v)]
+            })
+            .collect();
+        let col = |n: &str| OutColumn { name: n.into(), ..OutColumn::default() };
+        Output::Rows { columns: vec![col("Variable_name"), col("Value")], rows }
+    }
+}
+
+fn no_savepoint(name: &str) -> SqlError {
+    SqlError::new(error::ER_SP_DOES_NOT_EXIST, format!("SAVEPOINT {name} does not exist"))
+}
+
+fn unquote(s: &str) -> String {
+    s.trim_matches('`').to_string()
+}
+
+fn to_literal(d: Datum) -> SqlValue {
+    match d {
+        Datum::Null => SqlValue::Null,
+        Datum::Int(i) => SqlValue::Number(i.to_string(), false),
+        Datum::UInt(u) => SqlValue::Number(u.to_string(), false),
+        Datum::Double(f) => SqlValue::Number(format!("{f:e}"), false),
+        Datum::Decimal(d) => SqlValue::Number(d.to_string(), false),
+        Datum::Bytes(b) => SqlValue::HexStringLiteral(b.iter().map(|x| format!("{x:02X}")).collect()),
+        other => SqlValue::SingleQuotedString(other.to_text().unwrap_or_default()),
+    }
+}
+
+/// What expressions may ask of the session (a snapshot taken per statement).
+#[derive(Debug, Clone)]
+pub(crate) struct SessionInfo {
+    pub(crate) db: Option<String>,
+    user: String,
+    conn_id: u32,
+    last_insert_id: u64,
+    autocommit: bool,
+    isolation: Isolation,
+    warnings: u16,
+    version: String,
+    vars: HashMap<String, String>,
+    user_vars: HashMap<String, Datum>,
+    pub(crate) found_rows: bool,
+}
+
+impl SessionInfo {
+    fn of(s: &SqlSession) -> SessionInfo {
+        SessionInfo {
+            db: s.db.clone(),
+            user: s.user.clone(),
+            conn_id: s.conn_id,
+            last_insert_id: s.last_insert_id,
+            autocommit: s.autocommit,
+            isolation: s.isolation,
+            warnings: s.warnings,
+            version: s.engine.version.clone(),
+            vars: s.vars.clone(),
+            user_vars: s.user_vars.clone(),
+            found_rows: s.found_rows,
+        }
+    }
+}
+
+impl Scope for SessionInfo {
+    fn column(&self, _q: Option<&str>, name: &str) -> Result<Datum, SqlError> {
+        Err(SqlError::new(error::ER_BAD_FIELD_ERROR, format!("Unknown column '{name}' in 'field list'")))
+    }
+
+    fn system_var(&self, name: &str) -> Result<Datum, SqlError> {
+        let n = name.to_ascii_lowercase();
+        let text = match n.as_str() {
+            "autocommit" => return Ok(Datum::Int(self.autocommit as i64)),
+            "version" => self.version.clone(),
+            "transaction_isolation" | "tx_isolation" => isolation_name(self.isolation).to_string(),
+            "last_insert_id" | "identity" => return Ok(Datum::UInt(self.last_insert_id)),
+            "warning_count" => return Ok(Datum::Int(self.warnings as i64)),
+            "error_count" => return Ok(Datum::Int(0)),
+            _ => match self.vars.get(&n).cloned().or_else(|| default_of(&n).map(str::to_string)) {
+                Some(v) => v,
+                None => return Err(SqlError::new(error::ER_UNKNOWN_SYSTEM_VARIABLE, format!("Unknown system variable '{name}'"))),
+            },
+        };
+        Ok(match text.parse::<i64>() {
+            Ok(i) if !text.is_empty() && n != "version" => Datum::Int(i),
+            _ => Datum::str(text),
+        })
+    }
+
+    fn user_var(&self, name: &str) -> Datum {
+        self.user_vars.get(&name.to_ascii_lowercase()).cloned().unwrap_or(Datum::Null)
+    }
+
+    fn session_fn(&self, name: &str) -> Option<Datum> {
+        Some(match name {
+            "database" | "schema" => self.db.clone().map_or(Datum::Null, Datum::str),
+            "user" | "current_user" | "session_user" | "system_user" => Datum::str(format!("{}@localhost", self.user)),
+            "connection_id" => Datum::UInt(self.conn_id as u64),
+            "last_insert_id" => Datum::UInt(self.last_insert_id),
+            "version" => Datum::str(self.version.clone()),
+            _ => return None,
+        })
+    }
+}
