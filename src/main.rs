@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use reef_server::{Node, NodeConfig, ReefBackend};
 
 #[derive(Parser, Debug)]
-#[command(name = "reef", version, about = "ReefDB: a distributed HTAP SQL database for MySQL clients")]
+#[command(
+    name = "reef",
+    version,
+    about = "ReefDB: a distributed HTAP SQL database for MySQL clients"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,20 +45,37 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("REEF_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("REEF_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Start { data_dir, host, port, cache_mib, max_connections } => {
-            start(data_dir, &host, port, cache_mib, max_connections)
-        }
+        Command::Start {
+            data_dir,
+            host,
+            port,
+            cache_mib,
+            max_connections,
+        } => start(data_dir, &host, port, cache_mib, max_connections),
     }
 }
 
-fn start(data_dir: PathBuf, host: &str, port: u16, cache_mib: usize, max_connections: usize) -> anyhow::Result<()> {
-    let node = Node::open(&NodeConfig { data_dir: data_dir.clone(), cache_bytes: cache_mib << 20 })
-        .with_context(|| format!("opening the data directory {}", data_dir.display()))?;
-    let listener = TcpListener::bind((host, port)).with_context(|| format!("binding {host}:{port}"))?;
+fn start(
+    data_dir: PathBuf,
+    host: &str,
+    port: u16,
+    cache_mib: usize,
+    max_connections: usize,
+) -> anyhow::Result<()> {
+    let node = Node::open(&NodeConfig {
+        data_dir: data_dir.clone(),
+        cache_bytes: cache_mib << 20,
+    })
+    .with_context(|| format!("opening the data directory {}", data_dir.display()))?;
+    let listener =
+        TcpListener::bind((host, port)).with_context(|| format!("binding {host}:{port}"))?;
     let opts = reef_mysql::ServerOptions { max_connections };
     let server = reef_mysql::start(listener, Arc::new(ReefBackend::new(node.clone())), opts)?;
     let addr = server.local_addr();
@@ -73,7 +94,8 @@ fn start(data_dir: PathBuf, host: &str, port: u16, cache_mib: usize, max_connect
     let _ = rx.recv();
     tracing::info!("stopping");
     server.shutdown();
-    node.checkpoint().context("writing MemTables out before stopping")?;
+    node.checkpoint()
+        .context("writing MemTables out before stopping")?;
     println!("{{\"event\":\"stopped\"}}");
     Ok(())
 }

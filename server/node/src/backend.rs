@@ -5,7 +5,10 @@ use std::sync::Arc;
 use reef_common::error;
 use reef_common::types::ColumnType as SqlType;
 use reef_mysql::proto::{cap, charset, flags, status};
-use reef_mysql::{Backend, Column, ColumnType, ConnInfo, OkInfo, Prepared, QueryError, Response, Session, UserAuth, Value};
+use reef_mysql::{
+    Backend, Column, ColumnType, ConnInfo, OkInfo, Prepared, QueryError, Response, Session,
+    UserAuth, Value,
+};
 use reef_sql::datum::Datum;
 use reef_sql::{OutColumn, Output, SqlError, SqlSession};
 
@@ -65,35 +68,91 @@ fn proto_type(ty: &SqlType) -> (ColumnType, u16, u16, u32, u8) {
                 4 => ColumnType::Long,
                 _ => ColumnType::LongLong,
             };
-            (t, flags::NUM | if unsigned { flags::UNSIGNED } else { 0 }, charset::BINARY, 20, 0)
+            (
+                t,
+                flags::NUM | if unsigned { flags::UNSIGNED } else { 0 },
+                charset::BINARY,
+                20,
+                0,
+            )
         }
-        SqlType::Decimal { precision, scale } => (ColumnType::NewDecimal, flags::NUM, charset::BINARY, precision as u32 + 2, scale),
+        SqlType::Decimal { precision, scale } => (
+            ColumnType::NewDecimal,
+            flags::NUM,
+            charset::BINARY,
+            precision as u32 + 2,
+            scale,
+        ),
         SqlType::Float => (ColumnType::Float, flags::NUM, charset::BINARY, 12, 31),
         SqlType::Double => (ColumnType::Double, flags::NUM, charset::BINARY, 22, 31),
-        SqlType::String { len_chars, fixed, .. } => {
-            (if fixed { ColumnType::String } else { ColumnType::VarString }, 0, charset::UTF8MB4_GENERAL_CI, len_chars.saturating_mul(4), 0)
-        }
+        SqlType::String {
+            len_chars, fixed, ..
+        } => (
+            if fixed {
+                ColumnType::String
+            } else {
+                ColumnType::VarString
+            },
+            0,
+            charset::UTF8MB4_GENERAL_CI,
+            len_chars.saturating_mul(4),
+            0,
+        ),
         SqlType::Binary { len_bytes, fixed } => {
-            let t = if len_bytes > 65_535 { ColumnType::Blob } else if fixed { ColumnType::String } else { ColumnType::VarString };
+            let t = if len_bytes > 65_535 {
+                ColumnType::Blob
+            } else if fixed {
+                ColumnType::String
+            } else {
+                ColumnType::VarString
+            };
             (t, flags::BINARY, charset::BINARY, len_bytes, 0)
         }
         SqlType::Date => (ColumnType::Date, flags::BINARY, charset::BINARY, 10, 0),
-        SqlType::DateTime { fsp } => (ColumnType::DateTime, flags::BINARY, charset::BINARY, 19 + fsp as u32, fsp),
-        SqlType::Timestamp { fsp } => (ColumnType::Timestamp, flags::BINARY, charset::BINARY, 19 + fsp as u32, fsp),
+        SqlType::DateTime { fsp } => (
+            ColumnType::DateTime,
+            flags::BINARY,
+            charset::BINARY,
+            19 + fsp as u32,
+            fsp,
+        ),
+        SqlType::Timestamp { fsp } => (
+            ColumnType::Timestamp,
+            flags::BINARY,
+            charset::BINARY,
+            19 + fsp as u32,
+            fsp,
+        ),
     }
 }
 
 /// The type of a computed column, from its first non-NULL value.
 fn inferred(sample: Option<&Datum>) -> SqlType {
     match sample {
-        Some(Datum::Int(_)) => SqlType::Int { bytes: 8, unsigned: false },
-        Some(Datum::UInt(_)) => SqlType::Int { bytes: 8, unsigned: true },
+        Some(Datum::Int(_)) => SqlType::Int {
+            bytes: 8,
+            unsigned: false,
+        },
+        Some(Datum::UInt(_)) => SqlType::Int {
+            bytes: 8,
+            unsigned: true,
+        },
         Some(Datum::Double(_)) => SqlType::Double,
-        Some(Datum::Decimal(d)) => SqlType::Decimal { precision: 65, scale: d.scale() },
-        Some(Datum::Bytes(_)) => SqlType::Binary { len_bytes: 65_535, fixed: false },
+        Some(Datum::Decimal(d)) => SqlType::Decimal {
+            precision: 65,
+            scale: d.scale(),
+        },
+        Some(Datum::Bytes(_)) => SqlType::Binary {
+            len_bytes: 65_535,
+            fixed: false,
+        },
         Some(Datum::Date(_)) => SqlType::Date,
         Some(Datum::DateTime(_)) => SqlType::DateTime { fsp: 0 },
-        _ => SqlType::String { len_chars: 256, fixed: false, collation: Default::default() },
+        _ => SqlType::String {
+            len_chars: 256,
+            fixed: false,
+            collation: Default::default(),
+        },
     }
 }
 
@@ -152,33 +211,57 @@ fn datum(v: Value) -> Datum {
 
 fn response(out: Output) -> Response {
     match out {
-        Output::Ok { affected, last_insert_id, info, warnings } => {
-            Response::Ok(OkInfo { affected_rows: affected, last_insert_id, warnings, info })
-        }
+        Output::Ok {
+            affected,
+            last_insert_id,
+            info,
+            warnings,
+        } => Response::Ok(OkInfo {
+            affected_rows: affected,
+            last_insert_id,
+            warnings,
+            info,
+        }),
         Output::Rows { columns, rows } => {
             let cols: Vec<Column> = columns
                 .iter()
                 .enumerate()
                 .map(|(i, c)| column(c, rows.iter().map(|r| &r[i]).find(|d| !d.is_null())))
                 .collect();
-            let rows = rows.into_iter().map(|r| Ok(r.into_iter().map(value).collect()));
-            Response::Rows { columns: cols, rows: Box::new(rows.collect::<Vec<_>>().into_iter()) }
+            let rows = rows
+                .into_iter()
+                .map(|r| Ok(r.into_iter().map(value).collect()));
+            Response::Rows {
+                columns: cols,
+                rows: Box::new(rows.collect::<Vec<_>>().into_iter()),
+            }
         }
     }
 }
 
 impl Session for ReefSession {
     fn query(&mut self, sql: &str) -> Vec<Result<Response, QueryError>> {
-        self.0.execute(sql).into_iter().map(|r| r.map(response).map_err(qerr)).collect()
+        self.0
+            .execute(sql)
+            .into_iter()
+            .map(|r| r.map(response).map_err(qerr))
+            .collect()
     }
 
     fn prepare(&mut self, sql: &str) -> Result<Prepared, QueryError> {
         let (id, params, cols) = self.0.prepare(sql).map_err(qerr)?;
-        Ok(Prepared { id, params: params as u16, columns: cols.iter().map(|c| column(c, None)).collect() })
+        Ok(Prepared {
+            id,
+            params: params as u16,
+            columns: cols.iter().map(|c| column(c, None)).collect(),
+        })
     }
 
     fn execute(&mut self, id: u32, params: Vec<Value>) -> Result<Response, QueryError> {
-        self.0.execute_prepared(id, params.into_iter().map(datum).collect()).map(response).map_err(qerr)
+        self.0
+            .execute_prepared(id, params.into_iter().map(datum).collect())
+            .map(response)
+            .map_err(qerr)
     }
 
     fn close(&mut self, id: u32) {
@@ -195,13 +278,24 @@ impl Session for ReefSession {
 
     fn change_user(&mut self, user: &str, db: Option<&str>) -> Result<(), QueryError> {
         if user != "root" {
-            return Err(QueryError::new(error::ER_ACCESS_DENIED_ERROR, format!("Access denied for user '{user}'")));
+            return Err(QueryError::new(
+                error::ER_ACCESS_DENIED_ERROR,
+                format!("Access denied for user '{user}'"),
+            ));
         }
         self.0.change_user(user, db).map_err(qerr)
     }
 
     fn status(&self) -> u16 {
-        (if self.0.autocommit() { status::AUTOCOMMIT } else { 0 }) | if self.0.in_transaction() { status::IN_TRANS } else { 0 }
+        (if self.0.autocommit() {
+            status::AUTOCOMMIT
+        } else {
+            0
+        }) | if self.0.in_transaction() {
+            status::IN_TRANS
+        } else {
+            0
+        }
     }
 
     fn warnings(&self) -> u16 {

@@ -20,12 +20,12 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 use reef_common::ids::{TabletId, Version};
+use reef_sql::catalog::{catalog_schema, Catalog, TableDef, CATALOG_TABLET};
+use reef_sql::{SqlEngine, SqlError, TabletSource};
 use reef_storage::cache::Cache;
 use reef_storage::fs::{FileSystem, RealFs};
 use reef_storage::logstore::LogStore;
 use reef_storage::tablet::{BackgroundCompactor, Tablet, TabletOptions};
-use reef_sql::catalog::{catalog_schema, Catalog, TableDef, CATALOG_TABLET};
-use reef_sql::{SqlEngine, SqlError, TabletSource};
 use reef_txn::log::LocalLog;
 use reef_txn::ts::{LocalTimestamps, TimestampSource};
 use reef_txn::txn::TxnManager;
@@ -66,7 +66,11 @@ struct Tablets {
 }
 
 impl Tablets {
-    fn open_tablet(&self, id: TabletId, schema: reef_storage::schema::RowSchema) -> Result<Arc<Tablet>, reef_storage::StorageError> {
+    fn open_tablet(
+        &self,
+        id: TabletId,
+        schema: reef_storage::schema::RowSchema,
+    ) -> Result<Arc<Tablet>, reef_storage::StorageError> {
         let opts = TabletOptions::new(self.fs.clone(), self.cache.clone());
         let t = Tablet::open(id, &self.dir.join(id.0.to_string()), schema, opts)?;
         self.compactor.register(&t);
@@ -120,7 +124,12 @@ impl Node {
         let catalog_tablet = tablets.open_tablet(CATALOG_TABLET, catalog_schema())?;
         let store = Arc::new(LogStore::open(fs, &cfg.data_dir.join("log"))?);
         let ts = Arc::new(LocalTimestamps::new(Version::ZERO));
-        let log = Arc::new(LocalLog::open(store, 1, vec![catalog_tablet.clone()], ts.as_ref())?);
+        let log = Arc::new(LocalLog::open(
+            store,
+            1,
+            vec![catalog_tablet.clone()],
+            ts.as_ref(),
+        )?);
         let catalog = Catalog::load(catalog_tablet)?;
         let mut user = Vec::new();
         for def in catalog.all_tables() {
@@ -131,7 +140,12 @@ impl Node {
         let txns = TxnManager::new(ts as Arc<dyn TimestampSource>, log.clone());
         let engine = SqlEngine::new(catalog, tablets.clone(), txns, SERVER_VERSION.to_string());
         tracing::info!(data_dir = %cfg.data_dir.display(), tables = engine.catalog.all_tables().len(), "node open");
-        Ok(Arc::new(Node { engine, log, tablets, dir: cfg.data_dir.clone() }))
+        Ok(Arc::new(Node {
+            engine,
+            log,
+            tablets,
+            dir: cfg.data_dir.clone(),
+        }))
     }
 
     /// The data directory.

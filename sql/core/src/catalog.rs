@@ -69,12 +69,17 @@ impl TableDef {
 
     /// The key encoding of its primary key columns.
     pub fn key_kinds(&self) -> Vec<KeyKind> {
-        self.pk.iter().map(|&i| KeyKind::of(&self.columns[i].ty)).collect()
+        self.pk
+            .iter()
+            .map(|&i| KeyKind::of(&self.columns[i].ty))
+            .collect()
     }
 
     /// The slot of column `name` (case-insensitive, as MySQL column names are).
     pub fn column(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name))
+        self.columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(name))
     }
 
     /// The AUTO_INCREMENT column, if any.
@@ -92,7 +97,9 @@ impl TableDef {
         for c in &self.columns {
             put_str(&mut out, &c.name);
             encode_type(&c.ty, &mut out);
-            out.push(c.nullable as u8 | (c.auto_increment as u8) << 1 | (c.default.is_some() as u8) << 2);
+            out.push(
+                c.nullable as u8 | (c.auto_increment as u8) << 1 | (c.default.is_some() as u8) << 2,
+            );
             if let Some(d) = &c.default {
                 let v = d.to_stored(&c.ty, &c.name).unwrap_or(Value::Null);
                 let row = encode_row(1, &[v]);
@@ -127,19 +134,34 @@ impl TableDef {
                 let len = v(&mut pos)? as usize;
                 let row = buf.get(pos..pos + len).ok_or("truncated")?;
                 pos += len;
-                let vals = decode_row(row, &[ty.physical()], &[Value::Null]).map_err(|e| e.to_string())?;
+                let vals =
+                    decode_row(row, &[ty.physical()], &[Value::Null]).map_err(|e| e.to_string())?;
                 Some(Datum::from_stored(&vals[0], &ty))
             } else {
                 None
             };
-            columns.push(ColumnDef { name: cname, ty, nullable: flags & 1 != 0, default, auto_increment: flags & 2 != 0 });
+            columns.push(ColumnDef {
+                name: cname,
+                ty,
+                nullable: flags & 1 != 0,
+                default,
+                auto_increment: flags & 2 != 0,
+            });
         }
         let npk = v(&mut pos)? as usize;
-        let pk = (0..npk).map(|_| v(&mut pos).map(|x| x as usize)).collect::<Result<Vec<_>, _>>()?;
+        let pk = (0..npk)
+            .map(|_| v(&mut pos).map(|x| x as usize))
+            .collect::<Result<Vec<_>, _>>()?;
         if pk.iter().any(|&i| i >= columns.len()) {
             return Err("primary key names a missing column".into());
         }
-        Ok(TableDef { id, db, name, columns, pk })
+        Ok(TableDef {
+            id,
+            db,
+            name,
+            columns,
+            pk,
+        })
     }
 }
 
@@ -161,7 +183,11 @@ fn encode_type(ty: &ColumnType, out: &mut Vec<u8>) {
         ColumnType::Decimal { precision, scale } => out.extend_from_slice(&[1, precision, scale]),
         ColumnType::Float => out.push(2),
         ColumnType::Double => out.push(3),
-        ColumnType::String { len_chars, fixed, collation } => {
+        ColumnType::String {
+            len_chars,
+            fixed,
+            collation,
+        } => {
             out.extend_from_slice(&[4, fixed as u8, collation.mysql_id() as u8]);
             put_varint(out, len_chars as u64);
         }
@@ -182,8 +208,14 @@ fn decode_type(buf: &[u8], pos: &mut usize) -> Result<ColumnType, String> {
         Ok(x)
     };
     Ok(match b(pos)? {
-        0 => ColumnType::Int { bytes: b(pos)?, unsigned: b(pos)? != 0 },
-        1 => ColumnType::Decimal { precision: b(pos)?, scale: b(pos)? },
+        0 => ColumnType::Int {
+            bytes: b(pos)?,
+            unsigned: b(pos)? != 0,
+        },
+        1 => ColumnType::Decimal {
+            precision: b(pos)?,
+            scale: b(pos)?,
+        },
         2 => ColumnType::Float,
         3 => ColumnType::Double,
         4 => {
@@ -194,11 +226,18 @@ fn decode_type(buf: &[u8], pos: &mut usize) -> Result<ColumnType, String> {
                 _ => Collation::Utf8mb4GeneralCi,
             };
             let len_chars = get_varint(buf, pos).map_err(|e| e.to_string())? as u32;
-            ColumnType::String { len_chars, fixed, collation }
+            ColumnType::String {
+                len_chars,
+                fixed,
+                collation,
+            }
         }
         5 => {
             let fixed = b(pos)? != 0;
-            ColumnType::Binary { len_bytes: get_varint(buf, pos).map_err(|e| e.to_string())? as u32, fixed }
+            ColumnType::Binary {
+                len_bytes: get_varint(buf, pos).map_err(|e| e.to_string())? as u32,
+                fixed,
+            }
         }
         6 => ColumnType::Date,
         7 => ColumnType::DateTime { fsp: b(pos)? },
@@ -208,7 +247,10 @@ fn decode_type(buf: &[u8], pos: &mut usize) -> Result<ColumnType, String> {
 }
 
 fn bytes_key(parts: &[&str]) -> Vec<u8> {
-    let values: Vec<Value> = parts.iter().map(|p| Value::Bytes(p.as_bytes().to_vec())).collect();
+    let values: Vec<Value> = parts
+        .iter()
+        .map(|p| Value::Bytes(p.as_bytes().to_vec()))
+        .collect();
     encode_key(&values, &vec![KeyKind::Binary; parts.len()]).expect("byte keys encode")
 }
 
@@ -228,29 +270,45 @@ pub struct Catalog {
 impl std::fmt::Debug for Catalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = self.state.read();
-        write!(f, "Catalog({} databases, {} tables)", s.dbs.len(), s.tables.len())
+        write!(
+            f,
+            "Catalog({} databases, {} tables)",
+            s.dbs.len(),
+            s.tables.len()
+        )
     }
 }
 
 impl Catalog {
     /// Loads the catalog from its tablet (after log replay).
     pub fn load(tablet: Arc<Tablet>) -> Result<Catalog, SqlError> {
-        let mut st = State { next_tablet: FIRST_USER_TABLET, ..State::default() };
+        let mut st = State {
+            next_tablet: FIRST_USER_TABLET,
+            ..State::default()
+        };
         let schema = catalog_schema();
         for item in tablet.scan(full_range(), ReadCtx::at(Version::MAX))? {
             let (key, row) = item?;
-            let vals = decode_row(&row, &schema.kinds, &schema.defaults).map_err(|e| SqlError::internal(e.to_string()))?;
-            let Value::Bytes(body) = &vals[0] else { return Err(SqlError::internal("catalog row without a body")) };
+            let vals = decode_row(&row, &schema.kinds, &schema.defaults)
+                .map_err(|e| SqlError::internal(e.to_string()))?;
+            let Value::Bytes(body) = &vals[0] else {
+                return Err(SqlError::internal("catalog row without a body"));
+            };
             // Database rows hold `db:<name>`; table rows hold an encoded definition.
             if let Some(name) = body.strip_prefix(b"db:") {
                 st.dbs.insert(String::from_utf8_lossy(name).into_owned());
                 continue;
             }
-            let def = TableDef::decode(body).map_err(|e| SqlError::internal(format!("catalog row {key:?}: {e}")))?;
+            let def = TableDef::decode(body)
+                .map_err(|e| SqlError::internal(format!("catalog row {key:?}: {e}")))?;
             st.next_tablet = st.next_tablet.max(def.id.0 + 1);
-            st.tables.insert((def.db.clone(), def.name.clone()), Arc::new(def));
+            st.tables
+                .insert((def.db.clone(), def.name.clone()), Arc::new(def));
         }
-        Ok(Catalog { tablet, state: RwLock::new(st) })
+        Ok(Catalog {
+            tablet,
+            state: RwLock::new(st),
+        })
     }
 
     /// Database names.
@@ -265,15 +323,27 @@ impl Catalog {
 
     /// Table names of `db`.
     pub fn tables(&self, db: &str) -> Vec<String> {
-        self.state.read().tables.keys().filter(|(d, _)| d == db).map(|(_, t)| t.clone()).collect()
+        self.state
+            .read()
+            .tables
+            .keys()
+            .filter(|(d, _)| d == db)
+            .map(|(_, t)| t.clone())
+            .collect()
     }
 
     /// A table's definition.
     pub fn table(&self, db: &str, name: &str) -> Option<Arc<TableDef>> {
         let st = self.state.read();
-        st.tables.get(&(db.to_string(), name.to_string())).cloned().or_else(|| {
-            st.tables.iter().find(|((d, t), _)| d == db && t.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
-        })
+        st.tables
+            .get(&(db.to_string(), name.to_string()))
+            .cloned()
+            .or_else(|| {
+                st.tables
+                    .iter()
+                    .find(|((d, t), _)| d == db && t.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.clone())
+            })
     }
 
     /// Every table definition.
@@ -284,7 +354,10 @@ impl Catalog {
     /// Records a new database in `txn`; applied to memory by [`Catalog::apply_create_db`].
     pub fn create_database(&self, txn: &mut Transaction, db: &str) -> Result<(), SqlError> {
         if self.has_database(db) {
-            return Err(SqlError::new(error::ER_DB_CREATE_EXISTS, format!("Can't create database '{db}'; database exists")));
+            return Err(SqlError::new(
+                error::ER_DB_CREATE_EXISTS,
+                format!("Can't create database '{db}'; database exists"),
+            ));
         }
         let row = encode_row(1, &[Value::Bytes(format!("db:{db}").into_bytes())]);
         txn.put(&self.tablet, &bytes_key(&["db", db]), row.into())?;
@@ -297,11 +370,22 @@ impl Catalog {
     }
 
     /// Records dropping a database and its tables in `txn`; returns the dropped tables.
-    pub fn drop_database(&self, txn: &mut Transaction, db: &str) -> Result<Vec<Arc<TableDef>>, SqlError> {
+    pub fn drop_database(
+        &self,
+        txn: &mut Transaction,
+        db: &str,
+    ) -> Result<Vec<Arc<TableDef>>, SqlError> {
         if !self.has_database(db) {
-            return Err(SqlError::new(error::ER_DB_DROP_EXISTS, format!("Can't drop database '{db}'; database doesn't exist")));
+            return Err(SqlError::new(
+                error::ER_DB_DROP_EXISTS,
+                format!("Can't drop database '{db}'; database doesn't exist"),
+            ));
         }
-        let tables: Vec<Arc<TableDef>> = self.all_tables().into_iter().filter(|t| t.db == db).collect();
+        let tables: Vec<Arc<TableDef>> = self
+            .all_tables()
+            .into_iter()
+            .filter(|t| t.db == db)
+            .collect();
         for t in &tables {
             txn.delete(&self.tablet, &bytes_key(&["table", db, &t.name]))?;
         }
@@ -327,16 +411,26 @@ impl Catalog {
     /// Records a new table in `txn`.
     pub fn create_table(&self, txn: &mut Transaction, def: &TableDef) -> Result<(), SqlError> {
         if self.table(&def.db, &def.name).is_some() {
-            return Err(SqlError::new(error::ER_TABLE_EXISTS_ERROR, format!("Table '{}' already exists", def.name)));
+            return Err(SqlError::new(
+                error::ER_TABLE_EXISTS_ERROR,
+                format!("Table '{}' already exists", def.name),
+            ));
         }
         let row = encode_row(1, &[Value::Bytes(def.encode())]);
-        txn.put(&self.tablet, &bytes_key(&["table", &def.db, &def.name]), row.into())?;
+        txn.put(
+            &self.tablet,
+            &bytes_key(&["table", &def.db, &def.name]),
+            row.into(),
+        )?;
         Ok(())
     }
 
     /// Makes a committed CREATE TABLE visible.
     pub fn apply_create_table(&self, def: TableDef) {
-        self.state.write().tables.insert((def.db.clone(), def.name.clone()), Arc::new(def));
+        self.state
+            .write()
+            .tables
+            .insert((def.db.clone(), def.name.clone()), Arc::new(def));
     }
 
     /// Records dropping a table in `txn`.
@@ -347,7 +441,10 @@ impl Catalog {
 
     /// Makes a committed DROP TABLE visible.
     pub fn apply_drop_table(&self, def: &TableDef) {
-        self.state.write().tables.remove(&(def.db.clone(), def.name.clone()));
+        self.state
+            .write()
+            .tables
+            .remove(&(def.db.clone(), def.name.clone()));
     }
 }
 
@@ -362,22 +459,53 @@ mod tests {
             db: "shop".into(),
             name: "orders".into(),
             columns: vec![
-                ColumnDef { name: "id".into(), ty: ColumnType::Int { bytes: 8, unsigned: true }, nullable: false, default: None, auto_increment: true },
+                ColumnDef {
+                    name: "id".into(),
+                    ty: ColumnType::Int {
+                        bytes: 8,
+                        unsigned: true,
+                    },
+                    nullable: false,
+                    default: None,
+                    auto_increment: true,
+                },
                 ColumnDef {
                     name: "note".into(),
-                    ty: ColumnType::String { len_chars: 20, fixed: false, collation: Collation::Utf8mb4Bin },
+                    ty: ColumnType::String {
+                        len_chars: 20,
+                        fixed: false,
+                        collation: Collation::Utf8mb4Bin,
+                    },
                     nullable: true,
                     default: Some(Datum::str("none")),
                     auto_increment: false,
                 },
-                ColumnDef { name: "amount".into(), ty: ColumnType::Decimal { precision: 10, scale: 2 }, nullable: false, default: None, auto_increment: false },
+                ColumnDef {
+                    name: "amount".into(),
+                    ty: ColumnType::Decimal {
+                        precision: 10,
+                        scale: 2,
+                    },
+                    nullable: false,
+                    default: None,
+                    auto_increment: false,
+                },
             ],
             pk: vec![0],
         };
         let back = TableDef::decode(&def.encode()).unwrap();
-        assert_eq!(back.columns[1].default, Some(Datum::Str(b"none".to_vec(), Collation::Utf8mb4Bin)));
+        assert_eq!(
+            back.columns[1].default,
+            Some(Datum::Str(b"none".to_vec(), Collation::Utf8mb4Bin))
+        );
         assert_eq!(back.name, "orders");
-        assert_eq!(back.columns[2].ty, ColumnType::Decimal { precision: 10, scale: 2 });
+        assert_eq!(
+            back.columns[2].ty,
+            ColumnType::Decimal {
+                precision: 10,
+                scale: 2
+            }
+        );
         assert_eq!(back.pk, vec![0]);
         assert!(TableDef::decode(&def.encode()[..10]).is_err());
     }

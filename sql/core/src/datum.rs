@@ -69,7 +69,10 @@ impl Datum {
     }
 
     fn is_numeric(&self) -> bool {
-        matches!(self, Datum::Int(_) | Datum::UInt(_) | Datum::Double(_) | Datum::Decimal(_))
+        matches!(
+            self,
+            Datum::Int(_) | Datum::UInt(_) | Datum::Double(_) | Datum::Decimal(_)
+        )
     }
 
     /// The value as a double (strings by their numeric prefix, as MySQL does).
@@ -106,8 +109,20 @@ impl Datum {
             (Null, _) | (_, Null) => return None,
             (Int(a), Int(b)) => a.cmp(b),
             (UInt(a), UInt(b)) => a.cmp(b),
-            (Int(a), UInt(b)) => if *a < 0 { Ordering::Less } else { (*a as u64).cmp(b) },
-            (UInt(a), Int(b)) => if *b < 0 { Ordering::Greater } else { a.cmp(&(*b as u64)) },
+            (Int(a), UInt(b)) => {
+                if *a < 0 {
+                    Ordering::Less
+                } else {
+                    (*a as u64).cmp(b)
+                }
+            }
+            (UInt(a), Int(b)) => {
+                if *b < 0 {
+                    Ordering::Greater
+                } else {
+                    a.cmp(&(*b as u64))
+                }
+            }
             (Decimal(a), Decimal(b)) => a.cmp(b),
             (Decimal(a), Int(b)) => a.cmp(&reef_common::value::Decimal::from_i128(*b as i128)),
             (Int(a), Decimal(b)) => reef_common::value::Decimal::from_i128(*a as i128).cmp(b),
@@ -136,7 +151,10 @@ impl Datum {
             ColumnType::String { len_chars, .. } => {
                 let text = self.to_text().unwrap_or_default();
                 if text.chars().count() > *len_chars as usize {
-                    return Err(err(error::ER_DATA_TOO_LONG, format!("Data too long for column '{column}' at row 1")));
+                    return Err(err(
+                        error::ER_DATA_TOO_LONG,
+                        format!("Data too long for column '{column}' at row 1"),
+                    ));
                 }
                 Ok(Value::Bytes(text.into_bytes()))
             }
@@ -146,7 +164,10 @@ impl Datum {
                     other => other.to_text().unwrap_or_default().into_bytes(),
                 };
                 if b.len() > *len_bytes as usize {
-                    return Err(err(error::ER_DATA_TOO_LONG, format!("Data too long for column '{column}' at row 1")));
+                    return Err(err(
+                        error::ER_DATA_TOO_LONG,
+                        format!("Data too long for column '{column}' at row 1"),
+                    ));
                 }
                 if *fixed {
                     b.resize(*len_bytes as usize, 0);
@@ -157,13 +178,35 @@ impl Datum {
                 let dt = match self {
                     Datum::Date(d) | Datum::DateTime(d) => *d,
                     Datum::Str(s, _) | Datum::Bytes(s) => parse_datetime(s).ok_or_else(|| {
-                        err(error::ER_TRUNCATED_WRONG_VALUE, format!("Incorrect datetime value: '{}' for column '{column}' at row 1", String::from_utf8_lossy(s)))
+                        err(
+                            error::ER_TRUNCATED_WRONG_VALUE,
+                            format!(
+                                "Incorrect datetime value: '{}' for column '{column}' at row 1",
+                                String::from_utf8_lossy(s)
+                            ),
+                        )
                     })?,
                     other => {
-                        return Err(err(error::ER_TRUNCATED_WRONG_VALUE, format!("Incorrect datetime value: '{}' for column '{column}' at row 1", other.to_text().unwrap_or_default())))
+                        return Err(err(
+                            error::ER_TRUNCATED_WRONG_VALUE,
+                            format!(
+                                "Incorrect datetime value: '{}' for column '{column}' at row 1",
+                                other.to_text().unwrap_or_default()
+                            ),
+                        ))
                     }
                 };
-                let dt = if *ty == ColumnType::Date { DateTime { hour: 0, minute: 0, second: 0, micro: 0, ..dt } } else { dt };
+                let dt = if *ty == ColumnType::Date {
+                    DateTime {
+                        hour: 0,
+                        minute: 0,
+                        second: 0,
+                        micro: 0,
+                        ..dt
+                    }
+                } else {
+                    dt
+                };
                 Ok(Value::Int(dt.pack()))
             }
         }
@@ -171,12 +214,21 @@ impl Datum {
 
     fn to_int(&self, bytes: u8, unsigned: bool, column: &str) -> Result<Value, SqlError> {
         let bits = bytes as u32 * 8;
-        let range_err = || err(error::ER_WARN_DATA_OUT_OF_RANGE, format!("Out of range value for column '{column}' at row 1"));
+        let range_err = || {
+            err(
+                error::ER_WARN_DATA_OUT_OF_RANGE,
+                format!("Out of range value for column '{column}' at row 1"),
+            )
+        };
         let as_i128: i128 = match self {
             Datum::Int(i) => *i as i128,
             Datum::UInt(u) => *u as i128,
             Datum::Double(d) => d.round() as i128,
-            Datum::Decimal(d) => d.rescale(0).to_string().parse::<i128>().map_err(|_| range_err())?,
+            Datum::Decimal(d) => d
+                .rescale(0)
+                .to_string()
+                .parse::<i128>()
+                .map_err(|_| range_err())?,
             Datum::Str(s, _) | Datum::Bytes(s) => {
                 let t = String::from_utf8_lossy(s);
                 match t.trim().parse::<i128>() {
@@ -184,7 +236,12 @@ impl Datum {
                     Err(_) => match t.trim().parse::<f64>() {
                         Ok(f) => f.round() as i128,
                         Err(_) => {
-                            return Err(err(error::ER_TRUNCATED_WRONG_VALUE_FOR_FIELD, format!("Incorrect integer value: '{t}' for column '{column}' at row 1")))
+                            return Err(err(
+                                error::ER_TRUNCATED_WRONG_VALUE_FOR_FIELD,
+                                format!(
+                                    "Incorrect integer value: '{t}' for column '{column}' at row 1"
+                                ),
+                            ))
                         }
                     },
                 }
@@ -194,11 +251,19 @@ impl Datum {
             }
             Datum::Null => unreachable!("handled above"),
         };
-        let (lo, hi) = if unsigned { (0i128, (1i128 << bits) - 1) } else { (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1) };
+        let (lo, hi) = if unsigned {
+            (0i128, (1i128 << bits) - 1)
+        } else {
+            (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
+        };
         if as_i128 < lo || as_i128 > hi {
             return Err(range_err());
         }
-        Ok(if unsigned { Value::UInt(as_i128 as u64) } else { Value::Int(as_i128 as i64) })
+        Ok(if unsigned {
+            Value::UInt(as_i128 as u64)
+        } else {
+            Value::Int(as_i128 as i64)
+        })
     }
 
     fn to_decimal(&self, precision: u8, scale: u8, column: &str) -> Result<Value, SqlError> {
@@ -206,18 +271,25 @@ impl Datum {
             Datum::Decimal(d) => d.clone(),
             Datum::Int(i) => Decimal::from_i128(*i as i128),
             Datum::UInt(u) => Decimal::from_i128(*u as i128),
-            Datum::Double(f) => Decimal::parse(&format!("{f}")).map_err(|e| err(error::ER_TRUNCATED_WRONG_VALUE_FOR_FIELD, e.to_string()))?,
+            Datum::Double(f) => Decimal::parse(&format!("{f}"))
+                .map_err(|e| err(error::ER_TRUNCATED_WRONG_VALUE_FOR_FIELD, e.to_string()))?,
             other => {
                 let t = other.to_text().unwrap_or_default();
                 Decimal::parse(&t).map_err(|_| {
-                    err(error::ER_TRUNCATED_WRONG_VALUE_FOR_FIELD, format!("Incorrect decimal value: '{t}' for column '{column}' at row 1"))
+                    err(
+                        error::ER_TRUNCATED_WRONG_VALUE_FOR_FIELD,
+                        format!("Incorrect decimal value: '{t}' for column '{column}' at row 1"),
+                    )
                 })?
             }
         };
         let d = d.rescale(scale);
         let int_digits = d.precision().saturating_sub(scale as usize);
         if int_digits > (precision - scale) as usize && d.normalized().1 > 0 {
-            return Err(err(error::ER_WARN_DATA_OUT_OF_RANGE, format!("Out of range value for column '{column}' at row 1")));
+            return Err(err(
+                error::ER_WARN_DATA_OUT_OF_RANGE,
+                format!("Out of range value for column '{column}' at row 1"),
+            ));
         }
         Ok(Value::Bytes(d.to_string().into_bytes()))
     }
@@ -227,14 +299,20 @@ impl Datum {
         match (v, ty) {
             (Value::Null, _) => Datum::Null,
             (Value::Int(i), ColumnType::Date) => Datum::Date(DateTime::unpack(*i)),
-            (Value::Int(i), ColumnType::DateTime { .. } | ColumnType::Timestamp { .. }) => Datum::DateTime(DateTime::unpack(*i)),
+            (Value::Int(i), ColumnType::DateTime { .. } | ColumnType::Timestamp { .. }) => {
+                Datum::DateTime(DateTime::unpack(*i))
+            }
             (Value::Int(i), _) => Datum::Int(*i),
             (Value::UInt(u), _) => Datum::UInt(*u),
             (Value::Double(d), _) => Datum::Double(*d),
             (Value::Bytes(b), ColumnType::Decimal { .. }) => {
-                Decimal::parse(&String::from_utf8_lossy(b)).map(Datum::Decimal).unwrap_or(Datum::Null)
+                Decimal::parse(&String::from_utf8_lossy(b))
+                    .map(Datum::Decimal)
+                    .unwrap_or(Datum::Null)
             }
-            (Value::Bytes(b), ColumnType::String { collation, .. }) => Datum::Str(b.clone(), *collation),
+            (Value::Bytes(b), ColumnType::String { collation, .. }) => {
+                Datum::Str(b.clone(), *collation)
+            }
             (Value::Bytes(b), _) => Datum::Bytes(b.clone()),
         }
     }
@@ -304,9 +382,18 @@ mod tests {
 
     #[test]
     fn comparisons_follow_mysql() {
-        assert_eq!(Datum::str("abc").compare(&Datum::str("ABC ")), Some(Ordering::Equal));
-        assert_eq!(Datum::Int(-1).compare(&Datum::UInt(0)), Some(Ordering::Less));
-        assert_eq!(Datum::str("10").compare(&Datum::Int(9)), Some(Ordering::Greater));
+        assert_eq!(
+            Datum::str("abc").compare(&Datum::str("ABC ")),
+            Some(Ordering::Equal)
+        );
+        assert_eq!(
+            Datum::Int(-1).compare(&Datum::UInt(0)),
+            Some(Ordering::Less)
+        );
+        assert_eq!(
+            Datum::str("10").compare(&Datum::Int(9)),
+            Some(Ordering::Greater)
+        );
         assert_eq!(Datum::Null.compare(&Datum::Int(1)), None);
         assert_eq!(parse_number_prefix(b"12abc"), 12.0);
         assert_eq!(parse_number_prefix(b" -1.5e2x"), -150.0);
@@ -315,14 +402,64 @@ mod tests {
 
     #[test]
     fn strict_mode_rejects_what_does_not_fit() {
-        let tiny = ColumnType::Int { bytes: 1, unsigned: false };
-        assert_eq!(Datum::Int(127).to_stored(&tiny, "c").unwrap(), Value::Int(127));
-        assert_eq!(Datum::Int(128).to_stored(&tiny, "c").unwrap_err().code.errno, 1264);
-        let s = ColumnType::String { len_chars: 3, fixed: false, collation: Collation::default() };
-        assert_eq!(Datum::str("abcd").to_stored(&s, "c").unwrap_err().code.errno, 1406);
-        let d = ColumnType::Decimal { precision: 5, scale: 2 };
-        assert_eq!(Datum::str("1.005").to_stored(&d, "c").unwrap(), Value::Bytes(b"1.01".to_vec()));
-        assert_eq!(Datum::str("1000").to_stored(&d, "c").unwrap_err().code.errno, 1264);
-        assert_eq!(Datum::str("x").to_stored(&ColumnType::Int { bytes: 4, unsigned: false }, "c").unwrap_err().code.errno, 1366);
+        let tiny = ColumnType::Int {
+            bytes: 1,
+            unsigned: false,
+        };
+        assert_eq!(
+            Datum::Int(127).to_stored(&tiny, "c").unwrap(),
+            Value::Int(127)
+        );
+        assert_eq!(
+            Datum::Int(128)
+                .to_stored(&tiny, "c")
+                .unwrap_err()
+                .code
+                .errno,
+            1264
+        );
+        let s = ColumnType::String {
+            len_chars: 3,
+            fixed: false,
+            collation: Collation::default(),
+        };
+        assert_eq!(
+            Datum::str("abcd")
+                .to_stored(&s, "c")
+                .unwrap_err()
+                .code
+                .errno,
+            1406
+        );
+        let d = ColumnType::Decimal {
+            precision: 5,
+            scale: 2,
+        };
+        assert_eq!(
+            Datum::str("1.005").to_stored(&d, "c").unwrap(),
+            Value::Bytes(b"1.01".to_vec())
+        );
+        assert_eq!(
+            Datum::str("1000")
+                .to_stored(&d, "c")
+                .unwrap_err()
+                .code
+                .errno,
+            1264
+        );
+        assert_eq!(
+            Datum::str("x")
+                .to_stored(
+                    &ColumnType::Int {
+                        bytes: 4,
+                        unsigned: false
+                    },
+                    "c"
+                )
+                .unwrap_err()
+                .code
+                .errno,
+            1366
+        );
     }
 }

@@ -19,10 +19,11 @@ use reef_storage::tablet::{full_range, Tablet};
 use reef_txn::txn::{LockMode, Locked, Transaction, WaitPolicy};
 use reef_txn::TxnError;
 use sqlparser::ast::{
-    BinaryOperator, CharacterLength, ColumnOption, CreateTable, DataType, Delete, ExactNumberInfo, Expr,
-    FromTable, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Insert, LimitClause, LockType, NonBlock,
-    ObjectName, ObjectType, OrderByKind, Query, Select, SelectItem, SetExpr, Statement, TableConstraint, TableFactor,
-    TableObject, TableWithJoins, Update, Value as SqlValue,
+    BinaryOperator, CharacterLength, ColumnOption, CreateTable, DataType, Delete, ExactNumberInfo,
+    Expr, FromTable, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Insert,
+    LimitClause, LockType, NonBlock, ObjectName, ObjectType, OrderByKind, Query, Select,
+    SelectItem, SetExpr, Statement, TableConstraint, TableFactor, TableObject, TableWithJoins,
+    Update, Value as SqlValue,
 };
 
 use crate::catalog::{ColumnDef, TableDef};
@@ -30,6 +31,9 @@ use crate::datum::Datum;
 use crate::expr::{eval, Scope};
 use crate::session::{OutColumn, Output, SessionInfo, SqlEngine};
 use crate::SqlError;
+
+/// A row with its encoded primary key.
+type KeyedRow = (Vec<u8>, Vec<Datum>);
 
 /// What a committed DDL statement changes in memory.
 pub(crate) enum Applied {
@@ -44,21 +48,26 @@ impl Applied {
         match self {
             Applied::Nothing => {}
             Applied::CreateTable(def) => engine.catalog.apply_create_table(def),
-            Applied::DropTables(defs) => defs.iter().for_each(|d| engine.catalog.apply_drop_table(d)),
+            Applied::DropTables(defs) => {
+                defs.iter().for_each(|d| engine.catalog.apply_drop_table(d))
+            }
             Applied::DropDatabase(db) => engine.catalog.apply_drop_db(&db),
         }
     }
 }
 
 fn ident_name(n: &ObjectName) -> Vec<String> {
-    n.0.iter().map(|p| p.to_string().trim_matches('`').to_string()).collect()
+    n.0.iter()
+        .map(|p| p.to_string().trim_matches('`').to_string())
+        .collect()
 }
 
 /// (database, table) of a possibly qualified name.
 fn table_name(n: &ObjectName, db: Option<&str>) -> Result<(String, String), SqlError> {
     match ident_name(n).as_slice() {
         [t] => {
-            let db = db.ok_or_else(|| SqlError::new(error::ER_NO_DB_ERROR, "No database selected"))?;
+            let db =
+                db.ok_or_else(|| SqlError::new(error::ER_NO_DB_ERROR, "No database selected"))?;
             Ok((db.to_string(), t.clone()))
         }
         [d, t] => Ok((d.clone(), t.clone())),
@@ -68,13 +77,28 @@ fn table_name(n: &ObjectName, db: Option<&str>) -> Result<(String, String), SqlE
 
 fn lookup(engine: &SqlEngine, n: &ObjectName, db: Option<&str>) -> Result<Arc<TableDef>, SqlError> {
     let (d, t) = table_name(n, db)?;
-    engine.catalog.table(&d, &t).ok_or_else(|| SqlError::new(error::ER_NO_SUCH_TABLE, format!("Table '{d}.{t}' doesn't exist")))
+    engine.catalog.table(&d, &t).ok_or_else(|| {
+        SqlError::new(
+            error::ER_NO_SUCH_TABLE,
+            format!("Table '{d}.{t}' doesn't exist"),
+        )
+    })
 }
 
-pub(crate) fn ddl(engine: &SqlEngine, txn: &mut Transaction, db: Option<&str>, stmt: &Statement) -> Result<Applied, SqlError> {
+pub(crate) fn ddl(
+    engine: &SqlEngine,
+    txn: &mut Transaction,
+    db: Option<&str>,
+    stmt: &Statement,
+) -> Result<Applied, SqlError> {
     match stmt {
         Statement::CreateTable(ct) => create_table(engine, txn, db, ct),
-        Statement::Drop { object_type: ObjectType::Table, if_exists, names, .. } => {
+        Statement::Drop {
+            object_type: ObjectType::Table,
+            if_exists,
+            names,
+            ..
+        } => {
             let mut dropped = Vec::new();
             for n in names {
                 match lookup(engine, n, db) {
@@ -84,21 +108,37 @@ pub(crate) fn ddl(engine: &SqlEngine, txn: &mut Transaction, db: Option<&str>, s
                     }
                     Err(_) if *if_exists => {}
                     Err(e) => {
-                        return Err(SqlError::new(error::ER_BAD_TABLE_ERROR, format!("Unknown table '{}'", e.message.split('\'').nth(1).unwrap_or(""))))
+                        return Err(SqlError::new(
+                            error::ER_BAD_TABLE_ERROR,
+                            format!(
+                                "Unknown table '{}'",
+                                e.message.split('\'').nth(1).unwrap_or("")
+                            ),
+                        ))
                     }
                 }
             }
             Ok(Applied::DropTables(dropped))
         }
-        Statement::Drop { object_type: ObjectType::Schema | ObjectType::Database, if_exists, names, .. } => {
-            let name = names.first().map(|n| n.to_string().trim_matches('`').to_string()).unwrap_or_default();
+        Statement::Drop {
+            object_type: ObjectType::Schema | ObjectType::Database,
+            if_exists,
+            names,
+            ..
+        } => {
+            let name = names
+                .first()
+                .map(|n| n.to_string().trim_matches('`').to_string())
+                .unwrap_or_default();
             if *if_exists && !engine.catalog.has_database(&name) {
                 return Ok(Applied::Nothing);
             }
             engine.catalog.drop_database(txn, &name)?;
             Ok(Applied::DropDatabase(name))
         }
-        Statement::Drop { object_type, .. } => Err(SqlError::unsupported(format!("DROP {object_type}"))),
+        Statement::Drop { object_type, .. } => {
+            Err(SqlError::unsupported(format!("DROP {object_type}")))
+        }
         other => Err(SqlError::unsupported(other)),
     }
 }
@@ -114,7 +154,11 @@ fn char_len(l: &Option<CharacterLength>, default: u32) -> u32 {
 fn map_type(dt: &DataType, collation: Collation) -> Result<ColumnType, SqlError> {
     use DataType as D;
     let int = |bytes: u8, unsigned: bool| ColumnType::Int { bytes, unsigned };
-    let string = |len_chars: u32, fixed: bool| ColumnType::String { len_chars, fixed, collation };
+    let string = |len_chars: u32, fixed: bool| ColumnType::String {
+        len_chars,
+        fixed,
+        collation,
+    };
     Ok(match dt {
         D::TinyInt(_) | D::Bool | D::Boolean => int(1, false),
         D::TinyIntUnsigned(_) => int(1, true),
@@ -135,7 +179,10 @@ fn map_type(dt: &DataType, collation: Collation) -> Result<ColumnType, SqlError>
             if p > 65 || s > 30 || s > p || p == 0 {
                 return Err(SqlError::new(error::ER_WRONG_ARGUMENTS, format!("Invalid DECIMAL({p},{s}): precision up to 65, scale up to 30 and not above the precision")));
             }
-            ColumnType::Decimal { precision: p as u8, scale: s as u8 }
+            ColumnType::Decimal {
+                precision: p as u8,
+                scale: s as u8,
+            }
         }
         D::Float(_) => ColumnType::Float,
         D::Double(_) | D::DoublePrecision | D::Real => ColumnType::Double,
@@ -145,7 +192,10 @@ fn map_type(dt: &DataType, collation: Collation) -> Result<ColumnType, SqlError>
         D::Text => string(65_535, false),
         D::MediumText => string(16_777_215, false),
         D::LongText => string(u32::MAX, false),
-        D::Binary(l) => ColumnType::Binary { len_bytes: l.unwrap_or(1) as u32, fixed: true },
+        D::Binary(l) => ColumnType::Binary {
+            len_bytes: l.unwrap_or(1) as u32,
+            fixed: true,
+        },
         D::Varbinary(l) => ColumnType::Binary {
             len_bytes: match l {
                 Some(sqlparser::ast::BinaryLength::IntegerLength { length }) => *length as u32,
@@ -153,13 +203,29 @@ fn map_type(dt: &DataType, collation: Collation) -> Result<ColumnType, SqlError>
             },
             fixed: false,
         },
-        D::TinyBlob => ColumnType::Binary { len_bytes: 255, fixed: false },
-        D::Blob(_) => ColumnType::Binary { len_bytes: 65_535, fixed: false },
-        D::MediumBlob => ColumnType::Binary { len_bytes: 16_777_215, fixed: false },
-        D::LongBlob => ColumnType::Binary { len_bytes: u32::MAX, fixed: false },
+        D::TinyBlob => ColumnType::Binary {
+            len_bytes: 255,
+            fixed: false,
+        },
+        D::Blob(_) => ColumnType::Binary {
+            len_bytes: 65_535,
+            fixed: false,
+        },
+        D::MediumBlob => ColumnType::Binary {
+            len_bytes: 16_777_215,
+            fixed: false,
+        },
+        D::LongBlob => ColumnType::Binary {
+            len_bytes: u32::MAX,
+            fixed: false,
+        },
         D::Date => ColumnType::Date,
-        D::Datetime(fsp) => ColumnType::DateTime { fsp: fsp.unwrap_or(0).min(6) as u8 },
-        D::Timestamp(fsp, _) => ColumnType::Timestamp { fsp: fsp.unwrap_or(0).min(6) as u8 },
+        D::Datetime(fsp) => ColumnType::DateTime {
+            fsp: fsp.unwrap_or(0).min(6) as u8,
+        },
+        D::Timestamp(fsp, _) => ColumnType::Timestamp {
+            fsp: fsp.unwrap_or(0).min(6) as u8,
+        },
         other => return Err(SqlError::unsupported(format!("column type {other}"))),
     })
 }
@@ -169,7 +235,10 @@ struct NoRow;
 
 impl Scope for NoRow {
     fn column(&self, _: Option<&str>, name: &str) -> Result<Datum, SqlError> {
-        Err(SqlError::new(error::ER_BAD_FIELD_ERROR, format!("Unknown column '{name}' in 'field list'")))
+        Err(SqlError::new(
+            error::ER_BAD_FIELD_ERROR,
+            format!("Unknown column '{name}' in 'field list'"),
+        ))
     }
     fn system_var(&self, name: &str) -> Result<Datum, SqlError> {
         Err(SqlError::unsupported(format!("@@{name} here")))
@@ -182,18 +251,24 @@ impl Scope for NoRow {
     }
 }
 
-fn column_def(c: &sqlparser::ast::ColumnDef, pk: &mut Vec<usize>, slot: usize) -> Result<ColumnDef, SqlError> {
+fn column_def(
+    c: &sqlparser::ast::ColumnDef,
+    pk: &mut Vec<usize>,
+    slot: usize,
+) -> Result<ColumnDef, SqlError> {
     let mut collation = Collation::default();
     let mut nullable = true;
     let mut default = None;
     let mut auto_increment = false;
     for opt in &c.options {
-        match &opt.option {
-            ColumnOption::Collation(n) => {
-                let name = n.to_string();
-                collation = Collation::by_name(name.trim_matches(['`', '\''])).ok_or_else(|| SqlError::new(error::ER_UNKNOWN_ERROR, format!("Unknown collation: '{name}'")))?;
-            }
-            _ => {}
+        if let ColumnOption::Collation(n) = &opt.option {
+            let name = n.to_string();
+            collation = Collation::by_name(name.trim_matches(['`', '\''])).ok_or_else(|| {
+                SqlError::new(
+                    error::ER_UNKNOWN_ERROR,
+                    format!("Unknown collation: '{name}'"),
+                )
+            })?;
         }
     }
     let ty = map_type(&c.data_type, collation)?;
@@ -201,7 +276,9 @@ fn column_def(c: &sqlparser::ast::ColumnDef, pk: &mut Vec<usize>, slot: usize) -
         match &opt.option {
             ColumnOption::Null => nullable = true,
             ColumnOption::NotNull => nullable = false,
-            ColumnOption::Default(Expr::Function(f)) => return Err(SqlError::unsupported(format!("DEFAULT {f}"))),
+            ColumnOption::Default(Expr::Function(f)) => {
+                return Err(SqlError::unsupported(format!("DEFAULT {f}")))
+            }
             ColumnOption::Default(e) => {
                 let d = eval(e, &NoRow)?;
                 d.to_stored(&ty, &c.name.value)?;
@@ -211,41 +288,76 @@ fn column_def(c: &sqlparser::ast::ColumnDef, pk: &mut Vec<usize>, slot: usize) -
                 pk.push(slot);
                 nullable = false;
             }
-            ColumnOption::Unique(_) => return Err(SqlError::unsupported("UNIQUE keys (secondary indexes)")),
+            ColumnOption::Unique(_) => {
+                return Err(SqlError::unsupported("UNIQUE keys (secondary indexes)"))
+            }
             ColumnOption::DialectSpecific(tokens) => {
-                if tokens.iter().any(|t| t.to_string().eq_ignore_ascii_case("AUTO_INCREMENT")) {
+                if tokens
+                    .iter()
+                    .any(|t| t.to_string().eq_ignore_ascii_case("AUTO_INCREMENT"))
+                {
                     auto_increment = true;
                 } else {
-                    return Err(SqlError::unsupported(format!("column option {}", opt.option)));
+                    return Err(SqlError::unsupported(format!(
+                        "column option {}",
+                        opt.option
+                    )));
                 }
             }
-            ColumnOption::CharacterSet(_) | ColumnOption::Collation(_) | ColumnOption::Comment(_) => {}
+            ColumnOption::CharacterSet(_)
+            | ColumnOption::Collation(_)
+            | ColumnOption::Comment(_) => {}
             other => return Err(SqlError::unsupported(format!("column option {other}"))),
         }
     }
-    Ok(ColumnDef { name: c.name.value.clone(), ty, nullable, default, auto_increment })
+    Ok(ColumnDef {
+        name: c.name.value.clone(),
+        ty,
+        nullable,
+        default,
+        auto_increment,
+    })
 }
 
-fn create_table(engine: &SqlEngine, txn: &mut Transaction, db: Option<&str>, ct: &CreateTable) -> Result<Applied, SqlError> {
+fn create_table(
+    engine: &SqlEngine,
+    txn: &mut Transaction,
+    db: Option<&str>,
+    ct: &CreateTable,
+) -> Result<Applied, SqlError> {
     let (db, name) = table_name(&ct.name, db)?;
     if !engine.catalog.has_database(&db) {
-        return Err(SqlError::new(error::ER_BAD_DB_ERROR, format!("Unknown database '{db}'")));
+        return Err(SqlError::new(
+            error::ER_BAD_DB_ERROR,
+            format!("Unknown database '{db}'"),
+        ));
     }
     if engine.catalog.table(&db, &name).is_some() {
         if ct.if_not_exists {
             return Ok(Applied::Nothing);
         }
-        return Err(SqlError::new(error::ER_TABLE_EXISTS_ERROR, format!("Table '{name}' already exists")));
+        return Err(SqlError::new(
+            error::ER_TABLE_EXISTS_ERROR,
+            format!("Table '{name}' already exists"),
+        ));
     }
     if ct.query.is_some() || ct.like.is_some() || ct.temporary {
-        return Err(SqlError::unsupported("CREATE TABLE ... SELECT / LIKE / TEMPORARY"));
+        return Err(SqlError::unsupported(
+            "CREATE TABLE ... SELECT / LIKE / TEMPORARY",
+        ));
     }
     let mut pk = Vec::new();
     let mut columns: Vec<ColumnDef> = Vec::with_capacity(ct.columns.len());
     for (slot, c) in ct.columns.iter().enumerate() {
         let def = column_def(c, &mut pk, slot)?;
-        if columns.iter().any(|x| x.name.eq_ignore_ascii_case(&def.name)) {
-            return Err(SqlError::new(error::ER_DUP_FIELDNAME, format!("Duplicate column name '{}'", def.name)));
+        if columns
+            .iter()
+            .any(|x| x.name.eq_ignore_ascii_case(&def.name))
+        {
+            return Err(SqlError::new(
+                error::ER_DUP_FIELDNAME,
+                format!("Duplicate column name '{}'", def.name),
+            ));
         }
         columns.push(def);
     }
@@ -254,24 +366,45 @@ fn create_table(engine: &SqlEngine, txn: &mut Transaction, db: Option<&str>, ct:
             TableConstraint::PrimaryKey(p) => {
                 for ic in &p.columns {
                     let n = ic.column.expr.to_string().trim_matches('`').to_string();
-                    let slot = columns.iter().position(|c| c.name.eq_ignore_ascii_case(&n)).ok_or_else(|| {
-                        SqlError::new(error::ER_BAD_FIELD_ERROR, format!("Key column '{n}' doesn't exist in table"))
-                    })?;
+                    let slot = columns
+                        .iter()
+                        .position(|c| c.name.eq_ignore_ascii_case(&n))
+                        .ok_or_else(|| {
+                            SqlError::new(
+                                error::ER_BAD_FIELD_ERROR,
+                                format!("Key column '{n}' doesn't exist in table"),
+                            )
+                        })?;
                     columns[slot].nullable = false;
                     pk.push(slot);
                 }
             }
-            other => return Err(SqlError::unsupported(format!("table constraint {other} (secondary indexes and foreign keys)"))),
+            other => {
+                return Err(SqlError::unsupported(format!(
+                    "table constraint {other} (secondary indexes and foreign keys)"
+                )))
+            }
         }
     }
-    let def = TableDef { id: engine.catalog.next_tablet_id(), db, name, columns, pk };
+    let def = TableDef {
+        id: engine.catalog.next_tablet_id(),
+        db,
+        name,
+        columns,
+        pk,
+    };
     engine.tablets.create_tablet(&def)?;
     engine.catalog.create_table(txn, &def)?;
     Ok(Applied::CreateTable(def))
 }
 
 /// Runs a data statement in `txn`.
-pub(crate) fn run(engine: &SqlEngine, txn: &mut Transaction, s: &SessionInfo, stmt: &Statement) -> Result<Output, SqlError> {
+pub(crate) fn run(
+    engine: &SqlEngine,
+    txn: &mut Transaction,
+    s: &SessionInfo,
+    stmt: &Statement,
+) -> Result<Output, SqlError> {
     match stmt {
         Statement::Query(q) => select(engine, txn, s, q),
         Statement::Insert(i) => insert(engine, txn, s, i),
@@ -291,10 +424,19 @@ struct RowScope<'a> {
 
 impl Scope for RowScope<'_> {
     fn column(&self, q: Option<&str>, name: &str) -> Result<Datum, SqlError> {
-        let table_ok = q.is_none_or(|q| q.eq_ignore_ascii_case(self.alias.unwrap_or(&self.def.name)) || q.eq_ignore_ascii_case(&self.def.name));
+        let table_ok = q.is_none_or(|q| {
+            q.eq_ignore_ascii_case(self.alias.unwrap_or(&self.def.name))
+                || q.eq_ignore_ascii_case(&self.def.name)
+        });
         match self.def.column(name) {
             Some(i) if table_ok => Ok(self.row[i].clone()),
-            _ => Err(SqlError::new(error::ER_BAD_FIELD_ERROR, format!("Unknown column '{}' in 'where clause'", q.map_or(name.to_string(), |q| format!("{q}.{name}"))))),
+            _ => Err(SqlError::new(
+                error::ER_BAD_FIELD_ERROR,
+                format!(
+                    "Unknown column '{}' in 'where clause'",
+                    q.map_or(name.to_string(), |q| format!("{q}.{name}"))
+                ),
+            )),
         }
     }
     fn system_var(&self, name: &str) -> Result<Datum, SqlError> {
@@ -310,18 +452,27 @@ impl Scope for RowScope<'_> {
 
 fn decode(def: &TableDef, row: &[u8]) -> Result<Vec<Datum>, SqlError> {
     let schema = def.row_schema();
-    let vals = decode_row(row, &schema.kinds, &schema.defaults).map_err(|e| SqlError::internal(e.to_string()))?;
-    Ok(vals.iter().zip(&def.columns).map(|(v, c)| Datum::from_stored(v, &c.ty)).collect())
+    let vals = decode_row(row, &schema.kinds, &schema.defaults)
+        .map_err(|e| SqlError::internal(e.to_string()))?;
+    Ok(vals
+        .iter()
+        .zip(&def.columns)
+        .map(|(v, c)| Datum::from_stored(v, &c.ty))
+        .collect())
 }
 
 fn stored(def: &TableDef, row: &[Datum]) -> Result<Vec<Value>, SqlError> {
-    row.iter().zip(&def.columns).map(|(d, c)| d.to_stored(&c.ty, &c.name)).collect()
+    row.iter()
+        .zip(&def.columns)
+        .map(|(d, c)| d.to_stored(&c.ty, &c.name))
+        .collect()
 }
 
 fn key_of(def: &TableDef, values: &[Value], hidden: Option<u64>) -> Result<Vec<u8>, SqlError> {
     if def.pk.is_empty() {
         let id = hidden.ok_or_else(|| SqlError::internal("row without a hidden key"))?;
-        return encode_key(&[Value::UInt(id)], &[KeyKind::UInt]).map_err(|e| SqlError::internal(e.to_string()));
+        return encode_key(&[Value::UInt(id)], &[KeyKind::UInt])
+            .map_err(|e| SqlError::internal(e.to_string()));
     }
     let pk: Vec<Value> = def.pk.iter().map(|&i| values[i].clone()).collect();
     encode_key(&pk, &def.key_kinds()).map_err(|e| SqlError::internal(e.to_string()))
@@ -329,8 +480,17 @@ fn key_of(def: &TableDef, values: &[Value], hidden: Option<u64>) -> Result<Vec<u
 
 /// The table's counter: next AUTO_INCREMENT value, or next hidden row id; initialised from
 /// the largest value stored (ReefDB does not persist the counter separately, as MySQL 5.7).
-fn counter(engine: &SqlEngine, def: &TableDef, tablet: &Tablet) -> Result<Arc<Mutex<Option<u64>>>, SqlError> {
-    let c = engine.counters.lock().entry(def.id).or_insert_with(|| Arc::new(Mutex::new(None))).clone();
+fn counter(
+    engine: &SqlEngine,
+    def: &TableDef,
+    tablet: &Tablet,
+) -> Result<Arc<Mutex<Option<u64>>>, SqlError> {
+    let c = engine
+        .counters
+        .lock()
+        .entry(def.id)
+        .or_insert_with(|| Arc::new(Mutex::new(None)))
+        .clone();
     let mut g = c.lock();
     if g.is_none() {
         let mut max = 0u64;
@@ -342,7 +502,11 @@ fn counter(engine: &SqlEngine, def: &TableDef, tablet: &Tablet) -> Result<Arc<Mu
                     Datum::UInt(u) => *u,
                     _ => 0,
                 },
-                None => u64::from_be_bytes(key.get(1..9).and_then(|b| b.try_into().ok()).unwrap_or([0; 8])),
+                None => u64::from_be_bytes(
+                    key.get(1..9)
+                        .and_then(|b| b.try_into().ok())
+                        .unwrap_or([0; 8]),
+                ),
             };
             max = max.max(v);
         }
@@ -352,14 +516,21 @@ fn counter(engine: &SqlEngine, def: &TableDef, tablet: &Tablet) -> Result<Arc<Mu
     Ok(c)
 }
 
-fn insert(engine: &SqlEngine, txn: &mut Transaction, s: &SessionInfo, ins: &Insert) -> Result<Output, SqlError> {
+fn insert(
+    engine: &SqlEngine,
+    txn: &mut Transaction,
+    s: &SessionInfo,
+    ins: &Insert,
+) -> Result<Output, SqlError> {
     if ins.on.is_some() {
         return Err(SqlError::unsupported("INSERT ... ON DUPLICATE KEY UPDATE"));
     }
     if ins.replace_into {
         return Err(SqlError::unsupported("REPLACE"));
     }
-    let TableObject::TableName(name) = &ins.table else { return Err(SqlError::unsupported("INSERT INTO TABLE FUNCTION")) };
+    let TableObject::TableName(name) = &ins.table else {
+        return Err(SqlError::unsupported("INSERT INTO TABLE FUNCTION"));
+    };
     let def = lookup(engine, name, s.db.as_deref())?;
     let tablet = engine.tablet_of(&def)?;
     let rows = match ins.source.as_deref().map(|q| q.body.as_ref()) {
@@ -374,15 +545,27 @@ fn insert(engine: &SqlEngine, txn: &mut Transaction, s: &SessionInfo, ins: &Inse
             .iter()
             .map(|c| {
                 let n = c.to_string().trim_matches('`').to_string();
-                def.column(&n).ok_or_else(|| SqlError::new(error::ER_BAD_FIELD_ERROR, format!("Unknown column '{n}' in 'field list'")))
+                def.column(&n).ok_or_else(|| {
+                    SqlError::new(
+                        error::ER_BAD_FIELD_ERROR,
+                        format!("Unknown column '{n}' in 'field list'"),
+                    )
+                })
             })
             .collect::<Result<_, _>>()?
     };
-    let counter = if def.auto_increment().is_some() || def.pk.is_empty() { Some(counter(engine, &def, &tablet)?) } else { None };
+    let counter = if def.auto_increment().is_some() || def.pk.is_empty() {
+        Some(counter(engine, &def, &tablet)?)
+    } else {
+        None
+    };
     let (mut affected, mut first_id, mut warnings) = (0u64, 0u64, 0u16);
     for (n, exprs) in rows.iter().enumerate() {
         if exprs.len() != slots.len() {
-            return Err(SqlError::new(error::ER_WRONG_VALUE_COUNT_ON_ROW, format!("Column count doesn't match value count at row {}", n + 1)));
+            return Err(SqlError::new(
+                error::ER_WRONG_VALUE_COUNT_ON_ROW,
+                format!("Column count doesn't match value count at row {}", n + 1),
+            ));
         }
         let mut row: Vec<Option<Datum>> = vec![None; def.columns.len()];
         for (slot, e) in slots.iter().zip(exprs.iter()) {
@@ -400,7 +583,12 @@ fn insert(engine: &SqlEngine, txn: &mut Transaction, s: &SessionInfo, ins: &Inse
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(Output::Ok { affected, last_insert_id: first_id, info: String::new(), warnings })
+    Ok(Output::Ok {
+        affected,
+        last_insert_id: first_id,
+        info: String::new(),
+        warnings,
+    })
 }
 
 fn dup_text(def: &TableDef, values: &[Value]) -> String {
@@ -419,12 +607,21 @@ fn dup_text(def: &TableDef, values: &[Value]) -> String {
 
 /// Fills defaults and AUTO_INCREMENT, checks NOT NULL, converts to stored values. Returns
 /// the values, the hidden row id (tables without a primary key) and the generated id.
-fn complete_row(def: &TableDef, mut row: Vec<Option<Datum>>, counter: Option<&Mutex<Option<u64>>>) -> Result<(Vec<Value>, Option<u64>, u64), SqlError> {
+fn complete_row(
+    def: &TableDef,
+    mut row: Vec<Option<Datum>>,
+    counter: Option<&Mutex<Option<u64>>>,
+) -> Result<(Vec<Value>, Option<u64>, u64), SqlError> {
     let mut generated = 0;
     for (i, c) in def.columns.iter().enumerate() {
         if c.auto_increment {
-            let given = row[i].as_ref().filter(|d| !d.is_null() && d.as_f64() != 0.0).cloned();
-            let mut g = counter.expect("tables with AUTO_INCREMENT have a counter").lock();
+            let given = row[i]
+                .as_ref()
+                .filter(|d| !d.is_null() && d.as_f64() != 0.0)
+                .cloned();
+            let mut g = counter
+                .expect("tables with AUTO_INCREMENT have a counter")
+                .lock();
             let next = g.get_or_insert(1);
             match given {
                 Some(d) => {
@@ -446,17 +643,27 @@ fn complete_row(def: &TableDef, mut row: Vec<Option<Datum>>, counter: Option<&Mu
             row[i] = match &c.default {
                 Some(d) => Some(d.clone()),
                 None if c.nullable => Some(Datum::Null),
-                None => return Err(SqlError::new(error::ER_NO_DEFAULT_FOR_FIELD, format!("Field '{}' doesn't have a default value", c.name))),
+                None => {
+                    return Err(SqlError::new(
+                        error::ER_NO_DEFAULT_FOR_FIELD,
+                        format!("Field '{}' doesn't have a default value", c.name),
+                    ))
+                }
             };
         }
         if !c.nullable && row[i].as_ref().is_some_and(Datum::is_null) {
-            return Err(SqlError::new(error::ER_BAD_NULL_ERROR, format!("Column '{}' cannot be null", c.name)));
+            return Err(SqlError::new(
+                error::ER_BAD_NULL_ERROR,
+                format!("Column '{}' cannot be null", c.name),
+            ));
         }
     }
     let full: Vec<Datum> = row.into_iter().map(|d| d.unwrap_or(Datum::Null)).collect();
     let values = stored(def, &full)?;
     let hidden = if def.pk.is_empty() {
-        let mut g = counter.expect("tables without a primary key have a counter").lock();
+        let mut g = counter
+            .expect("tables without a primary key have a counter")
+            .lock();
         let next = g.get_or_insert(1);
         let id = *next;
         *next += 1;
@@ -470,7 +677,11 @@ fn complete_row(def: &TableDef, mut row: Vec<Option<Datum>>, counter: Option<&Mu
 /// Splits a WHERE clause into its AND-ed parts.
 fn conjuncts<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
     match e {
-        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
             conjuncts(left, out);
             conjuncts(right, out);
         }
@@ -479,7 +690,7 @@ fn conjuncts<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
     }
 }
 
-fn column_of<'a>(e: &'a Expr, def: &TableDef) -> Option<usize> {
+fn column_of(e: &Expr, def: &TableDef) -> Option<usize> {
     match e {
         Expr::Identifier(id) => def.column(&id.value),
         Expr::CompoundIdentifier(parts) => parts.last().and_then(|p| def.column(&p.value)),
@@ -495,7 +706,9 @@ enum Access {
 }
 
 fn access(def: &TableDef, selection: Option<&Expr>, s: &SessionInfo) -> Result<Access, SqlError> {
-    let Some(w) = selection else { return Ok(Access::Scan) };
+    let Some(w) = selection else {
+        return Ok(Access::Scan);
+    };
     if def.pk.is_empty() {
         return Ok(Access::Scan);
     }
@@ -503,7 +716,12 @@ fn access(def: &TableDef, selection: Option<&Expr>, s: &SessionInfo) -> Result<A
     conjuncts(w, &mut parts);
     let mut eq: Vec<Option<Datum>> = vec![None; def.pk.len()];
     for p in &parts {
-        if let Expr::BinaryOp { left, op: BinaryOperator::Eq, right } = p {
+        if let Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } = p
+        {
             for (col, val) in [(left, right), (right, left)] {
                 if let Some(slot) = column_of(col, def) {
                     if let Some(k) = def.pk.iter().position(|&x| x == slot) {
@@ -525,7 +743,9 @@ fn access(def: &TableDef, selection: Option<&Expr>, s: &SessionInfo) -> Result<A
             }
         }
         let kinds: Vec<KeyKind> = def.key_kinds().into_iter().take(vals.len()).collect();
-        Ok(Some(encode_key(&kv, &kinds).map_err(|e| SqlError::internal(e.to_string()))?))
+        Ok(Some(
+            encode_key(&kv, &kinds).map_err(|e| SqlError::internal(e.to_string()))?,
+        ))
     };
     if eq.iter().all(Option::is_some) {
         let vals: Vec<Datum> = eq.into_iter().map(|d| d.expect("all some")).collect();
@@ -537,7 +757,13 @@ fn access(def: &TableDef, selection: Option<&Expr>, s: &SessionInfo) -> Result<A
     // A single-column key with BETWEEN: a key range (the filter still runs on every row).
     if def.pk.len() == 1 {
         for p in &parts {
-            if let Expr::Between { expr, negated: false, low, high } = p {
+            if let Expr::Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            } = p
+            {
                 if column_of(expr, def) == Some(def.pk[0]) {
                     if let (Ok(lo), Ok(hi)) = (eval(low, s), eval(high, s)) {
                         if let (Some(lo), Some(hi)) = (key_for(&[lo])?, key_for(&[hi])?) {
@@ -559,22 +785,40 @@ fn matches(selection: Option<&Expr>, scope: &RowScope<'_>) -> Result<bool, SqlEr
 }
 
 /// Candidate rows (key, decoded row) at the statement's snapshot.
-fn candidates(txn: &mut Transaction, tablet: &Arc<Tablet>, def: &TableDef, acc: Access) -> Result<Vec<(Vec<u8>, Vec<Datum>)>, SqlError> {
+fn candidates(
+    txn: &mut Transaction,
+    tablet: &Arc<Tablet>,
+    def: &TableDef,
+    acc: Access,
+) -> Result<Vec<KeyedRow>, SqlError> {
     match acc {
         Access::Point(k) => Ok(match txn.get(tablet, &k)? {
             Some(row) => vec![(k, decode(def, &row)?)],
             None => Vec::new(),
         }),
-        Access::Range(lo, hi) => txn.scan(tablet, (lo, hi))?.map(|r| { let (k, row) = r?; Ok((k, decode(def, &row)?)) }).collect(),
-        Access::Scan => txn.scan(tablet, full_range())?.map(|r| { let (k, row) = r?; Ok((k, decode(def, &row)?)) }).collect(),
+        Access::Range(lo, hi) => txn
+            .scan(tablet, (lo, hi))?
+            .map(|r| {
+                let (k, row) = r?;
+                Ok((k, decode(def, &row)?))
+            })
+            .collect(),
+        Access::Scan => txn
+            .scan(tablet, full_range())?
+            .map(|r| {
+                let (k, row) = r?;
+                Ok((k, decode(def, &row)?))
+            })
+            .collect(),
     }
 }
 
-fn single_table<'a>(from: &'a [TableWithJoins]) -> Result<(&'a ObjectName, Option<&'a str>), SqlError> {
+fn single_table(from: &[TableWithJoins]) -> Result<(&ObjectName, Option<&str>), SqlError> {
     match from {
-        [TableWithJoins { relation: TableFactor::Table { name, alias, .. }, joins }] if joins.is_empty() => {
-            Ok((name, alias.as_ref().map(|a| a.name.value.as_str())))
-        }
+        [TableWithJoins {
+            relation: TableFactor::Table { name, alias, .. },
+            joins,
+        }] if joins.is_empty() => Ok((name, alias.as_ref().map(|a| a.name.value.as_str()))),
         [_] => Err(SqlError::unsupported("joins and derived tables")),
         _ => Err(SqlError::unsupported("queries over several tables")),
     }
@@ -605,29 +849,54 @@ enum Proj<'a> {
     Expr(&'a Expr),
 }
 
-fn projection<'a>(sel: &'a Select, def: Option<(&TableDef, Option<&str>)>) -> Result<Vec<(Proj<'a>, OutColumn)>, SqlError> {
+fn projection<'a>(
+    sel: &'a Select,
+    def: Option<(&TableDef, Option<&str>)>,
+) -> Result<Vec<(Proj<'a>, OutColumn)>, SqlError> {
     let mut out = Vec::new();
     for item in &sel.projection {
         match (item, def) {
             (SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..), Some((d, a))) => {
                 for slot in 0..d.columns.len() {
-                    out.push((Proj::Slot(slot), out_column(d, a, slot, &d.columns[slot].name)));
+                    out.push((
+                        Proj::Slot(slot),
+                        out_column(d, a, slot, &d.columns[slot].name),
+                    ));
                 }
             }
             (SelectItem::UnnamedExpr(e), Some((d, a))) if column_of(e, d).is_some() => {
                 let slot = column_of(e, d).expect("checked");
                 let name = match e {
                     Expr::Identifier(id) => id.value.clone(),
-                    Expr::CompoundIdentifier(p) => p.last().map(|x| x.value.clone()).unwrap_or_default(),
+                    Expr::CompoundIdentifier(p) => {
+                        p.last().map(|x| x.value.clone()).unwrap_or_default()
+                    }
                     _ => e.to_string(),
                 };
                 out.push((Proj::Slot(slot), out_column(d, a, slot, &name)));
             }
-            (SelectItem::ExprWithAlias { expr, alias }, Some((d, a))) if column_of(expr, d).is_some() => {
-                out.push((Proj::Slot(column_of(expr, d).expect("checked")), out_column(d, a, column_of(expr, d).expect("checked"), &alias.value)));
+            (SelectItem::ExprWithAlias { expr, alias }, Some((d, a)))
+                if column_of(expr, d).is_some() =>
+            {
+                out.push((
+                    Proj::Slot(column_of(expr, d).expect("checked")),
+                    out_column(d, a, column_of(expr, d).expect("checked"), &alias.value),
+                ));
             }
-            (SelectItem::UnnamedExpr(e), _) => out.push((Proj::Expr(e), OutColumn { name: e.to_string(), ..OutColumn::default() })),
-            (SelectItem::ExprWithAlias { expr, alias }, _) => out.push((Proj::Expr(expr), OutColumn { name: alias.value.clone(), ..OutColumn::default() })),
+            (SelectItem::UnnamedExpr(e), _) => out.push((
+                Proj::Expr(e),
+                OutColumn {
+                    name: e.to_string(),
+                    ..OutColumn::default()
+                },
+            )),
+            (SelectItem::ExprWithAlias { expr, alias }, _) => out.push((
+                Proj::Expr(expr),
+                OutColumn {
+                    name: alias.value.clone(),
+                    ..OutColumn::default()
+                },
+            )),
             (other, _) => return Err(SqlError::unsupported(format!("select item {other}"))),
         }
     }
@@ -635,8 +904,16 @@ fn projection<'a>(sel: &'a Select, def: Option<(&TableDef, Option<&str>)>) -> Re
 }
 
 /// Result columns of a SELECT, for COM_STMT_PREPARE.
-pub(crate) fn describe_select(engine: &SqlEngine, db: Option<&str>, q: &Query) -> Result<Vec<OutColumn>, SqlError> {
-    let SetExpr::Select(sel) = q.body.as_ref() else { return Err(SqlError::unsupported("this query shape in prepared statements")) };
+pub(crate) fn describe_select(
+    engine: &SqlEngine,
+    db: Option<&str>,
+    q: &Query,
+) -> Result<Vec<OutColumn>, SqlError> {
+    let SetExpr::Select(sel) = q.body.as_ref() else {
+        return Err(SqlError::unsupported(
+            "this query shape in prepared statements",
+        ));
+    };
     let def = match sel.from.as_slice() {
         [] => None,
         from => {
@@ -648,27 +925,49 @@ pub(crate) fn describe_select(engine: &SqlEngine, db: Option<&str>, q: &Query) -
     Ok(cols.into_iter().map(|(_, c)| c).collect())
 }
 
-fn select(engine: &SqlEngine, txn: &mut Transaction, s: &SessionInfo, q: &Query) -> Result<Output, SqlError> {
+fn select(
+    engine: &SqlEngine,
+    txn: &mut Transaction,
+    s: &SessionInfo,
+    q: &Query,
+) -> Result<Output, SqlError> {
     if q.with.is_some() {
         return Err(SqlError::unsupported("WITH (common table expressions)"));
     }
-    let SetExpr::Select(sel) = q.body.as_ref() else { return Err(SqlError::unsupported("UNION and VALUES queries")) };
-    if !matches!(&sel.group_by, GroupByExpr::Expressions(v, _) if v.is_empty()) || sel.having.is_some() {
+    let SetExpr::Select(sel) = q.body.as_ref() else {
+        return Err(SqlError::unsupported("UNION and VALUES queries"));
+    };
+    if !matches!(&sel.group_by, GroupByExpr::Expressions(v, _) if v.is_empty())
+        || sel.having.is_some()
+    {
         return Err(SqlError::unsupported("GROUP BY and HAVING"));
     }
     if sel.from.is_empty() {
         let cols = projection(sel, None)?;
-        let row = cols.iter().map(|(p, _)| match p {
-            Proj::Expr(e) => eval(e, s),
-            Proj::Slot(_) => Err(SqlError::internal("slot without a table")),
-        }).collect::<Result<Vec<_>, _>>()?;
-        return finish(q, cols.into_iter().map(|(_, c)| c).collect(), vec![(row.clone(), row)], sel.distinct.is_some(), s);
+        let row = cols
+            .iter()
+            .map(|(p, _)| match p {
+                Proj::Expr(e) => eval(e, s),
+                Proj::Slot(_) => Err(SqlError::internal("slot without a table")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        return finish(
+            q,
+            cols.into_iter().map(|(_, c)| c).collect(),
+            vec![(row.clone(), row)],
+            sel.distinct.is_some(),
+            s,
+        );
     }
     let (name, alias) = single_table(&sel.from)?;
     let def = lookup(engine, name, s.db.as_deref())?;
     let tablet = engine.tablet_of(&def)?;
     let lock = q.locks.first().map(|l| {
-        let mode = if l.lock_type == LockType::Update { LockMode::Exclusive } else { LockMode::Shared };
+        let mode = if l.lock_type == LockType::Update {
+            LockMode::Exclusive
+        } else {
+            LockMode::Shared
+        };
         let wait = match l.nonblock {
             Some(NonBlock::Nowait) => WaitPolicy::NoWait,
             Some(NonBlock::SkipLocked) => WaitPolicy::SkipLocked,
@@ -678,16 +977,30 @@ fn select(engine: &SqlEngine, txn: &mut Transaction, s: &SessionInfo, q: &Query)
     });
     let rows = matching_rows(txn, &tablet, &def, alias, sel.selection.as_ref(), s, lock)?;
     let cols = projection(sel, Some((&def, alias)))?;
-    if cols.iter().any(|(p, _)| matches!(p, Proj::Expr(e) if is_aggregate(e))) {
-        return aggregate(&cols, &def, alias, &rows, s).map(|(c, r)| Output::Rows { columns: c, rows: vec![r] });
+    if cols
+        .iter()
+        .any(|(p, _)| matches!(p, Proj::Expr(e) if is_aggregate(e)))
+    {
+        return aggregate(&cols, &def, alias, &rows, s).map(|(c, r)| Output::Rows {
+            columns: c,
+            rows: vec![r],
+        });
     }
     let mut out = Vec::with_capacity(rows.len());
     for (_, row) in &rows {
-        let scope = RowScope { def: &def, alias, row, session: s };
-        let projected = cols.iter().map(|(p, _)| match p {
-            Proj::Slot(i) => Ok(row[*i].clone()),
-            Proj::Expr(e) => eval(e, &scope),
-        }).collect::<Result<Vec<_>, _>>()?;
+        let scope = RowScope {
+            def: &def,
+            alias,
+            row,
+            session: s,
+        };
+        let projected = cols
+            .iter()
+            .map(|(p, _)| match p {
+                Proj::Slot(i) => Ok(row[*i].clone()),
+                Proj::Expr(e) => eval(e, &scope),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         out.push((row.clone(), projected));
     }
     let columns: Vec<OutColumn> = cols.iter().map(|(_, c)| c.clone()).collect();
@@ -703,7 +1016,7 @@ fn matching_rows(
     selection: Option<&Expr>,
     s: &SessionInfo,
     lock: Option<(LockMode, WaitPolicy)>,
-) -> Result<Vec<(Vec<u8>, Vec<Datum>)>, SqlError> {
+) -> Result<Vec<KeyedRow>, SqlError> {
     let acc = access(def, selection, s)?;
     let mut out = Vec::new();
     for (key, row) in candidates(txn, tablet, def, acc)? {
@@ -714,7 +1027,15 @@ fn matching_rows(
                 Locked::Row(None) | Locked::Skipped => continue,
             },
         };
-        if matches(selection, &RowScope { def, alias, row: &row, session: s })? {
+        if matches(
+            selection,
+            &RowScope {
+                def,
+                alias,
+                row: &row,
+                session: s,
+            },
+        )? {
             out.push((key, row));
         }
     }
@@ -722,10 +1043,14 @@ fn matching_rows(
 }
 
 fn agg_args(e: &Expr) -> Result<(String, Option<&Expr>), SqlError> {
-    let Expr::Function(f) = e else { return Err(SqlError::internal("not an aggregate")) };
+    let Expr::Function(f) = e else {
+        return Err(SqlError::internal("not an aggregate"));
+    };
     let name = f.name.to_string().to_ascii_lowercase();
     let arg = match &f.args {
-        FunctionArguments::List(l) if l.duplicate_treatment.is_some() => return Err(SqlError::unsupported(format!("{e}"))),
+        FunctionArguments::List(l) if l.duplicate_treatment.is_some() => {
+            return Err(SqlError::unsupported(format!("{e}")))
+        }
         FunctionArguments::List(l) => match l.args.as_slice() {
             [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] => None,
             [FunctionArg::Unnamed(FunctionArgExpr::Expr(x))] => Some(x),
@@ -736,14 +1061,37 @@ fn agg_args(e: &Expr) -> Result<(String, Option<&Expr>), SqlError> {
     Ok((name, arg))
 }
 
-fn aggregate(cols: &[(Proj<'_>, OutColumn)], def: &TableDef, alias: Option<&str>, rows: &[(Vec<u8>, Vec<Datum>)], s: &SessionInfo) -> Result<(Vec<OutColumn>, Vec<Datum>), SqlError> {
+fn aggregate(
+    cols: &[(Proj<'_>, OutColumn)],
+    def: &TableDef,
+    alias: Option<&str>,
+    rows: &[(Vec<u8>, Vec<Datum>)],
+    s: &SessionInfo,
+) -> Result<(Vec<OutColumn>, Vec<Datum>), SqlError> {
     let mut out = Vec::with_capacity(cols.len());
     for (p, _) in cols {
-        let Proj::Expr(e) = p else { return Err(SqlError::unsupported("mixing columns and aggregates without GROUP BY")) };
+        let Proj::Expr(e) = p else {
+            return Err(SqlError::unsupported(
+                "mixing columns and aggregates without GROUP BY",
+            ));
+        };
         let (name, arg) = agg_args(e)?;
         let vals: Vec<Datum> = match arg {
             None => rows.iter().map(|_| Datum::Int(1)).collect(),
-            Some(x) => rows.iter().map(|(_, r)| eval(x, &RowScope { def, alias, row: r, session: s })).collect::<Result<_, _>>()?,
+            Some(x) => rows
+                .iter()
+                .map(|(_, r)| {
+                    eval(
+                        x,
+                        &RowScope {
+                            def,
+                            alias,
+                            row: r,
+                            session: s,
+                        },
+                    )
+                })
+                .collect::<Result<_, _>>()?,
         };
         let present: Vec<&Datum> = vals.iter().filter(|v| !v.is_null()).collect();
         out.push(match name.as_str() {
@@ -758,15 +1106,32 @@ fn aggregate(cols: &[(Proj<'_>, OutColumn)], def: &TableDef, alias: Option<&str>
                         Some(Ordering::Less) => name == "max",
                         _ => false,
                     };
-                    if keep_b { b } else { a }
+                    if keep_b {
+                        b
+                    } else {
+                        a
+                    }
                 })
                 .unwrap_or(Datum::Null),
             "sum" if present.is_empty() => Datum::Null,
-            "sum" if present.iter().all(|v| matches!(v, Datum::Int(_) | Datum::UInt(_))) => {
-                let total: i128 = present.iter().map(|v| match v { Datum::Int(i) => *i as i128, Datum::UInt(u) => *u as i128, _ => 0 }).sum();
+            "sum"
+                if present
+                    .iter()
+                    .all(|v| matches!(v, Datum::Int(_) | Datum::UInt(_))) =>
+            {
+                let total: i128 = present
+                    .iter()
+                    .map(|v| match v {
+                        Datum::Int(i) => *i as i128,
+                        Datum::UInt(u) => *u as i128,
+                        _ => 0,
+                    })
+                    .sum();
                 Datum::Decimal(reef_common::value::Decimal::from_i128(total))
             }
-            "sum" if present.iter().all(|v| matches!(v, Datum::Double(_))) => Datum::Double(present.iter().map(|v| v.as_f64()).sum()),
+            "sum" if present.iter().all(|v| matches!(v, Datum::Double(_))) => {
+                Datum::Double(present.iter().map(|v| v.as_f64()).sum())
+            }
             _ => return Err(SqlError::unsupported(format!("{e}"))),
         });
     }
@@ -778,20 +1143,33 @@ fn limit_of(q: &Query, s: &SessionInfo) -> Result<(usize, usize), SqlError> {
         match eval(e, s)? {
             Datum::Int(i) if i >= 0 => Ok(i as usize),
             Datum::UInt(u) => Ok(u as usize),
-            other => Err(SqlError::new(error::ER_WRONG_ARGUMENTS, format!("Incorrect LIMIT value {other:?}"))),
+            other => Err(SqlError::new(
+                error::ER_WRONG_ARGUMENTS,
+                format!("Incorrect LIMIT value {other:?}"),
+            )),
         }
     };
     Ok(match &q.limit_clause {
         None => (0, usize::MAX),
         Some(LimitClause::LimitOffset { limit, offset, .. }) => (
-            offset.as_ref().map(|o| num(&o.value)).transpose()?.unwrap_or(0),
+            offset
+                .as_ref()
+                .map(|o| num(&o.value))
+                .transpose()?
+                .unwrap_or(0),
             limit.as_ref().map(num).transpose()?.unwrap_or(usize::MAX),
         ),
         Some(LimitClause::OffsetCommaLimit { offset, limit }) => (num(offset)?, num(limit)?),
     })
 }
 
-fn finish(q: &Query, columns: Vec<OutColumn>, rows: Vec<(Vec<Datum>, Vec<Datum>)>, distinct: bool, s: &SessionInfo) -> Result<Output, SqlError> {
+fn finish(
+    q: &Query,
+    columns: Vec<OutColumn>,
+    rows: Vec<(Vec<Datum>, Vec<Datum>)>,
+    distinct: bool,
+    s: &SessionInfo,
+) -> Result<Output, SqlError> {
     if q.order_by.is_some() {
         return Err(SqlError::unsupported("ORDER BY without a table"));
     }
@@ -800,13 +1178,20 @@ fn finish(q: &Query, columns: Vec<OutColumn>, rows: Vec<(Vec<Datum>, Vec<Datum>)
     if distinct {
         dedup(&mut out);
     }
-    Ok(Output::Rows { columns, rows: out.into_iter().skip(off).take(lim).collect() })
+    Ok(Output::Rows {
+        columns,
+        rows: out.into_iter().skip(off).take(lim).collect(),
+    })
 }
 
 fn dedup(rows: &mut Vec<Vec<Datum>>) {
     let mut kept: Vec<Vec<Datum>> = Vec::with_capacity(rows.len());
     for r in rows.drain(..) {
-        let same = |k: &Vec<Datum>| k.iter().zip(&r).all(|(a, b)| (a.is_null() && b.is_null()) || a.compare(b) == Some(Ordering::Equal));
+        let same = |k: &Vec<Datum>| {
+            k.iter()
+                .zip(&r)
+                .all(|(a, b)| (a.is_null() && b.is_null()) || a.compare(b) == Some(Ordering::Equal))
+        };
         if !kept.iter().any(same) {
             kept.push(r);
         }
@@ -824,7 +1209,9 @@ fn finish_with_table(
     alias: Option<&str>,
 ) -> Result<Output, SqlError> {
     if let Some(ob) = &q.order_by {
-        let OrderByKind::Expressions(exprs) = &ob.kind else { return Err(SqlError::unsupported("ORDER BY ALL")) };
+        let OrderByKind::Expressions(exprs) = &ob.kind else {
+            return Err(SqlError::unsupported("ORDER BY ALL"));
+        };
         // Sort keys: an ordinal, a select alias, or an expression over the row.
         let mut keyed = Vec::with_capacity(rows.len());
         for (src, proj) in rows.drain(..) {
@@ -833,13 +1220,34 @@ fn finish_with_table(
                 let k = match &o.expr {
                     Expr::Value(v) if matches!(v.value, SqlValue::Number(..)) => {
                         let n: usize = v.value.to_string().parse().unwrap_or(0);
-                        proj.get(n.wrapping_sub(1)).cloned().ok_or_else(|| SqlError::new(error::ER_BAD_FIELD_ERROR, format!("Unknown column '{n}' in 'order clause'")))?
+                        proj.get(n.wrapping_sub(1)).cloned().ok_or_else(|| {
+                            SqlError::new(
+                                error::ER_BAD_FIELD_ERROR,
+                                format!("Unknown column '{n}' in 'order clause'"),
+                            )
+                        })?
                     }
                     Expr::Identifier(id) if def.column(&id.value).is_none() => {
-                        let i = columns.iter().position(|c| c.name.eq_ignore_ascii_case(&id.value)).ok_or_else(|| SqlError::new(error::ER_BAD_FIELD_ERROR, format!("Unknown column '{}' in 'order clause'", id.value)))?;
+                        let i = columns
+                            .iter()
+                            .position(|c| c.name.eq_ignore_ascii_case(&id.value))
+                            .ok_or_else(|| {
+                                SqlError::new(
+                                    error::ER_BAD_FIELD_ERROR,
+                                    format!("Unknown column '{}' in 'order clause'", id.value),
+                                )
+                            })?;
                         proj[i].clone()
                     }
-                    e => eval(e, &RowScope { def, alias, row: &src, session: s })?,
+                    e => eval(
+                        e,
+                        &RowScope {
+                            def,
+                            alias,
+                            row: &src,
+                            session: s,
+                        },
+                    )?,
                 };
                 keys.push(k);
             }
@@ -853,7 +1261,11 @@ fn finish_with_table(
                     (false, true) => Ordering::Greater,
                     _ => a.0[i].compare(&b.0[i]).unwrap_or(Ordering::Equal),
                 };
-                let ord = if o.options.asc == Some(false) { ord.reverse() } else { ord };
+                let ord = if o.options.asc == Some(false) {
+                    ord.reverse()
+                } else {
+                    ord
+                };
                 if ord != Ordering::Equal {
                     return ord;
                 }
@@ -867,10 +1279,18 @@ fn finish_with_table(
     if distinct {
         dedup(&mut out);
     }
-    Ok(Output::Rows { columns, rows: out.into_iter().skip(off).take(lim).collect() })
+    Ok(Output::Rows {
+        columns,
+        rows: out.into_iter().skip(off).take(lim).collect(),
+    })
 }
 
-fn update(engine: &SqlEngine, txn: &mut Transaction, s: &SessionInfo, u: &Update) -> Result<Output, SqlError> {
+fn update(
+    engine: &SqlEngine,
+    txn: &mut Transaction,
+    s: &SessionInfo,
+    u: &Update,
+) -> Result<Output, SqlError> {
     if u.from.is_some() || u.limit.is_some() || !u.order_by.is_empty() {
         return Err(SqlError::unsupported("UPDATE with FROM, ORDER BY or LIMIT"));
     }
@@ -879,20 +1299,49 @@ fn update(engine: &SqlEngine, txn: &mut Transaction, s: &SessionInfo, u: &Update
     let tablet = engine.tablet_of(&def)?;
     let mut targets = Vec::with_capacity(u.assignments.len());
     for a in &u.assignments {
-        let sqlparser::ast::AssignmentTarget::ColumnName(n) = &a.target else { return Err(SqlError::unsupported("tuple assignments")) };
-        let col = n.0.last().map(|p| p.to_string().trim_matches('`').to_string()).unwrap_or_default();
-        let slot = def.column(&col).ok_or_else(|| SqlError::new(error::ER_BAD_FIELD_ERROR, format!("Unknown column '{col}' in 'field list'")))?;
+        let sqlparser::ast::AssignmentTarget::ColumnName(n) = &a.target else {
+            return Err(SqlError::unsupported("tuple assignments"));
+        };
+        let col =
+            n.0.last()
+                .map(|p| p.to_string().trim_matches('`').to_string())
+                .unwrap_or_default();
+        let slot = def.column(&col).ok_or_else(|| {
+            SqlError::new(
+                error::ER_BAD_FIELD_ERROR,
+                format!("Unknown column '{col}' in 'field list'"),
+            )
+        })?;
         targets.push((slot, &a.value));
     }
-    let rows = matching_rows(txn, &tablet, &def, alias, u.selection.as_ref(), s, Some((LockMode::Exclusive, WaitPolicy::Wait)))?;
+    let rows = matching_rows(
+        txn,
+        &tablet,
+        &def,
+        alias,
+        u.selection.as_ref(),
+        s,
+        Some((LockMode::Exclusive, WaitPolicy::Wait)),
+    )?;
     let (mut matched, mut changed) = (0u64, 0u64);
     for (key, old) in rows {
         let mut new = old.clone();
         for (slot, e) in &targets {
-            let v = eval(e, &RowScope { def: &def, alias, row: &new, session: s })?;
+            let v = eval(
+                e,
+                &RowScope {
+                    def: &def,
+                    alias,
+                    row: &new,
+                    session: s,
+                },
+            )?;
             let c = &def.columns[*slot];
             if v.is_null() && !c.nullable {
-                return Err(SqlError::new(error::ER_BAD_NULL_ERROR, format!("Column '{}' cannot be null", c.name)));
+                return Err(SqlError::new(
+                    error::ER_BAD_NULL_ERROR,
+                    format!("Column '{}' cannot be null", c.name),
+                ));
             }
             new[*slot] = Datum::from_stored(&v.to_stored(&c.ty, &c.name)?, &c.ty);
         }
@@ -902,22 +1351,40 @@ fn update(engine: &SqlEngine, txn: &mut Transaction, s: &SessionInfo, u: &Update
             continue;
         }
         changed += 1;
-        let new_key = if def.pk.is_empty() { key.clone() } else { key_of(&def, &new_v, None)? };
+        let new_key = if def.pk.is_empty() {
+            key.clone()
+        } else {
+            key_of(&def, &new_v, None)?
+        };
         let row = encode_row(1, &new_v);
         if new_key == key {
             txn.put(&tablet, &key, row.into())?;
         } else {
             txn.delete(&tablet, &key)?;
-            txn.insert(&tablet, &new_key, row.into(), || (dup_text(&def, &new_v), format!("{}.PRIMARY", def.name)))?;
+            txn.insert(&tablet, &new_key, row.into(), || {
+                (dup_text(&def, &new_v), format!("{}.PRIMARY", def.name))
+            })?;
         }
     }
     let affected = if s.found_rows { matched } else { changed };
-    Ok(Output::Ok { affected, last_insert_id: 0, info: format!("Rows matched: {matched}  Changed: {changed}  Warnings: 0"), warnings: 0 })
+    Ok(Output::Ok {
+        affected,
+        last_insert_id: 0,
+        info: format!("Rows matched: {matched}  Changed: {changed}  Warnings: 0"),
+        warnings: 0,
+    })
 }
 
-fn delete(engine: &SqlEngine, txn: &mut Transaction, s: &SessionInfo, d: &Delete) -> Result<Output, SqlError> {
+fn delete(
+    engine: &SqlEngine,
+    txn: &mut Transaction,
+    s: &SessionInfo,
+    d: &Delete,
+) -> Result<Output, SqlError> {
     if d.using.is_some() || !d.tables.is_empty() || !d.order_by.is_empty() {
-        return Err(SqlError::unsupported("multi-table DELETE and DELETE ... ORDER BY"));
+        return Err(SqlError::unsupported(
+            "multi-table DELETE and DELETE ... ORDER BY",
+        ));
     }
     let from = match &d.from {
         FromTable::WithFromKeyword(v) | FromTable::WithoutKeyword(v) => v,
@@ -930,14 +1397,32 @@ fn delete(engine: &SqlEngine, txn: &mut Transaction, s: &SessionInfo, d: &Delete
         Some(e) => match eval(e, s)? {
             Datum::Int(i) if i >= 0 => i as usize,
             Datum::UInt(u) => u as usize,
-            _ => return Err(SqlError::new(error::ER_WRONG_ARGUMENTS, "Incorrect LIMIT value")),
+            _ => {
+                return Err(SqlError::new(
+                    error::ER_WRONG_ARGUMENTS,
+                    "Incorrect LIMIT value",
+                ))
+            }
         },
     };
-    let rows = matching_rows(txn, &tablet, &def, alias, d.selection.as_ref(), s, Some((LockMode::Exclusive, WaitPolicy::Wait)))?;
+    let rows = matching_rows(
+        txn,
+        &tablet,
+        &def,
+        alias,
+        d.selection.as_ref(),
+        s,
+        Some((LockMode::Exclusive, WaitPolicy::Wait)),
+    )?;
     let mut affected = 0u64;
     for (key, _) in rows.into_iter().take(limit) {
         txn.delete(&tablet, &key)?;
         affected += 1;
     }
-    Ok(Output::Ok { affected, last_insert_id: 0, info: String::new(), warnings: 0 })
+    Ok(Output::Ok {
+        affected,
+        last_insert_id: 0,
+        info: String::new(),
+        warnings: 0,
+    })
 }

@@ -1,7 +1,10 @@
 //! Evaluating scalar expressions (sqlparser's AST) with MySQL semantics: three-valued logic,
 //! comparisons across types, collation-aware string comparison and LIKE.
 
-use sqlparser::ast::{BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, UnaryOperator, Value as SqlValue};
+use sqlparser::ast::{
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, UnaryOperator,
+    Value as SqlValue,
+};
 
 use reef_common::error;
 use reef_common::value::{DateTime, Decimal};
@@ -23,7 +26,10 @@ pub trait Scope {
 }
 
 fn unsupported(what: impl std::fmt::Display) -> SqlError {
-    SqlError::new(error::ER_NOT_SUPPORTED_YET, format!("This version of ReefDB doesn't yet support '{what}'"))
+    SqlError::new(
+        error::ER_NOT_SUPPORTED_YET,
+        format!("This version of ReefDB doesn't yet support '{what}'"),
+    )
 }
 
 /// A literal's value.
@@ -38,11 +44,16 @@ pub fn literal(v: &SqlValue) -> Result<Datum, SqlError> {
                 .step_by(2)
                 .map(|i| u8::from_str_radix(h.get(i..i + 2).unwrap_or("0"), 16))
                 .collect::<Result<Vec<u8>, _>>()
-                .map_err(|_| SqlError::new(error::ER_PARSE_ERROR, format!("bad hex literal {h}")))?;
+                .map_err(|_| {
+                    SqlError::new(error::ER_PARSE_ERROR, format!("bad hex literal {h}"))
+                })?;
             Datum::Bytes(bytes)
         }
         SqlValue::Placeholder(p) => {
-            return Err(SqlError::new(error::ER_WRONG_ARGUMENTS, format!("parameter {p} was not bound")))
+            return Err(SqlError::new(
+                error::ER_WRONG_ARGUMENTS,
+                format!("parameter {p} was not bound"),
+            ))
         }
         other => return Err(unsupported(format!("literal {other}"))),
     })
@@ -56,9 +67,14 @@ fn number(n: &str) -> Result<Datum, SqlError> {
         return Ok(Datum::UInt(u));
     }
     if n.contains(['e', 'E']) {
-        return n.parse::<f64>().map(Datum::Double).map_err(|_| SqlError::new(error::ER_PARSE_ERROR, format!("bad number {n}")));
+        return n
+            .parse::<f64>()
+            .map(Datum::Double)
+            .map_err(|_| SqlError::new(error::ER_PARSE_ERROR, format!("bad number {n}")));
     }
-    Decimal::parse(n).map(Datum::Decimal).map_err(|_| SqlError::new(error::ER_PARSE_ERROR, format!("bad number {n}")))
+    Decimal::parse(n)
+        .map(Datum::Decimal)
+        .map_err(|_| SqlError::new(error::ER_PARSE_ERROR, format!("bad number {n}")))
 }
 
 /// Evaluates `e` in `scope`.
@@ -80,13 +96,22 @@ pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<Datum, SqlError> {
         Expr::IsNotNull(x) => Ok(Datum::Int(!eval(x, scope)?.is_null() as i64)),
         Expr::UnaryOp { op, expr } => unary(op, eval(expr, scope)?),
         Expr::BinaryOp { left, op, right } => binary(op, left, right, scope),
-        Expr::Between { expr, negated, low, high } => {
+        Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => {
             let v = eval(expr, scope)?;
             let ge = v.compare(&eval(low, scope)?).map(|o| o.is_ge());
             let le = v.compare(&eval(high, scope)?).map(|o| o.is_le());
             Ok(Datum::bool(and3(ge, le).map(|b| b != *negated)))
         }
-        Expr::InList { expr, list, negated } => {
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => {
             let v = eval(expr, scope)?;
             let mut saw_null = v.is_null();
             let mut found = false;
@@ -100,9 +125,21 @@ pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<Datum, SqlError> {
                     _ => {}
                 }
             }
-            Ok(Datum::bool(if found { Some(!negated) } else if saw_null { None } else { Some(*negated) }))
+            Ok(Datum::bool(if found {
+                Some(!negated)
+            } else if saw_null {
+                None
+            } else {
+                Some(*negated)
+            }))
         }
-        Expr::Like { negated, expr, pattern, escape_char, any: false } => {
+        Expr::Like {
+            negated,
+            expr,
+            pattern,
+            escape_char,
+            any: false,
+        } => {
             let v = eval(expr, scope)?;
             let p = eval(pattern, scope)?;
             if v.is_null() || p.is_null() {
@@ -112,7 +149,11 @@ pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<Datum, SqlError> {
                 Some(SqlValue::SingleQuotedString(s)) => s.chars().next().unwrap_or('\\'),
                 _ => '\\',
             };
-            let m = like(&v.to_text().unwrap_or_default(), &p.to_text().unwrap_or_default(), esc);
+            let m = like(
+                &v.to_text().unwrap_or_default(),
+                &p.to_text().unwrap_or_default(),
+                esc,
+            );
             Ok(Datum::Int((m != *negated) as i64))
         }
         Expr::Function(f) => function(f, scope),
@@ -122,7 +163,10 @@ pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<Datum, SqlError> {
 
 fn ident(name: &str, scope: &dyn Scope) -> Result<Datum, SqlError> {
     if let Some(var) = name.strip_prefix("@@") {
-        let var = var.strip_prefix("session.").or_else(|| var.strip_prefix("SESSION.")).unwrap_or(var);
+        let var = var
+            .strip_prefix("session.")
+            .or_else(|| var.strip_prefix("SESSION."))
+            .unwrap_or(var);
         scope.system_var(var)
     } else if let Some(var) = name.strip_prefix('@') {
         Ok(scope.user_var(var))
@@ -153,7 +197,10 @@ fn unary(op: &UnaryOperator, v: Datum) -> Result<Datum, SqlError> {
         UnaryOperator::Plus => v,
         UnaryOperator::Minus => match v {
             Datum::Null => Datum::Null,
-            Datum::Int(i) => i.checked_neg().map(Datum::Int).ok_or_else(|| out_of_range("BIGINT", &format!("-({i})")))?,
+            Datum::Int(i) => i
+                .checked_neg()
+                .map(Datum::Int)
+                .ok_or_else(|| out_of_range("BIGINT", &format!("-({i})")))?,
             Datum::UInt(u) => {
                 if u <= i64::MAX as u64 + 1 {
                     Datum::Int((u as i128).wrapping_neg() as i64)
@@ -169,7 +216,10 @@ fn unary(op: &UnaryOperator, v: Datum) -> Result<Datum, SqlError> {
 }
 
 fn out_of_range(ty: &str, expr: &str) -> SqlError {
-    SqlError::new(error::ER_DATA_OUT_OF_RANGE, format!("{ty} value is out of range in '{expr}'"))
+    SqlError::new(
+        error::ER_DATA_OUT_OF_RANGE,
+        format!("{ty} value is out of range in '{expr}'"),
+    )
 }
 
 fn binary(op: &BinaryOperator, l: &Expr, r: &Expr, scope: &dyn Scope) -> Result<Datum, SqlError> {
@@ -207,7 +257,9 @@ fn binary(op: &BinaryOperator, l: &Expr, r: &Expr, scope: &dyn Scope) -> Result<
                 _ => o.is_ge(),
             })))
         }
-        Plus | Minus | Multiply | Modulo | MyIntegerDivide => arith(op, eval(l, scope)?, eval(r, scope)?, l, r),
+        Plus | Minus | Multiply | Modulo | MyIntegerDivide => {
+            arith(op, eval(l, scope)?, eval(r, scope)?, l, r)
+        }
         other => Err(unsupported(format!("operator {other}"))),
     }
 }
@@ -236,15 +288,21 @@ fn arith(op: &BinaryOperator, a: Datum, b: Datum, l: &Expr, r: &Expr) -> Result<
         let v = match op {
             Plus => x + y,
             Minus => x - y,
-            Multiply => x.checked_mul(y).ok_or_else(|| out_of_range("BIGINT", &text()))?,
+            Multiply => x
+                .checked_mul(y)
+                .ok_or_else(|| out_of_range("BIGINT", &text()))?,
             Modulo | MyIntegerDivide if y == 0 => return Ok(Datum::Null),
             Modulo => x % y,
             _ => x / y,
         };
         return if unsigned {
-            u64::try_from(v).map(Datum::UInt).map_err(|_| out_of_range("BIGINT UNSIGNED", &text()))
+            u64::try_from(v)
+                .map(Datum::UInt)
+                .map_err(|_| out_of_range("BIGINT UNSIGNED", &text()))
         } else {
-            i64::try_from(v).map(Datum::Int).map_err(|_| out_of_range("BIGINT", &text()))
+            i64::try_from(v)
+                .map(Datum::Int)
+                .map_err(|_| out_of_range("BIGINT", &text()))
         };
     }
     let (x, y) = (a.as_f64(), b.as_f64());
@@ -326,65 +384,107 @@ fn function(f: &sqlparser::ast::Function, scope: &dyn Scope) -> Result<Datum, Sq
             return Ok(v);
         }
     }
-    let vals = a.iter().map(|e| eval(e, scope)).collect::<Result<Vec<_>, _>>()?;
+    let vals = a
+        .iter()
+        .map(|e| eval(e, scope))
+        .collect::<Result<Vec<_>, _>>()?;
     let want = |n: usize| -> Result<(), SqlError> {
         if vals.len() == n {
             Ok(())
         } else {
-            Err(SqlError::new(error::ER_WRONG_ARGUMENTS, format!("Incorrect parameter count in the call to native function '{name}'")))
+            Err(SqlError::new(
+                error::ER_WRONG_ARGUMENTS,
+                format!("Incorrect parameter count in the call to native function '{name}'"),
+            ))
         }
     };
     Ok(match name.as_str() {
-        "coalesce" => vals.into_iter().find(|v| !v.is_null()).unwrap_or(Datum::Null),
+        "coalesce" => vals
+            .into_iter()
+            .find(|v| !v.is_null())
+            .unwrap_or(Datum::Null),
         "ifnull" => {
             want(2)?;
-            if vals[0].is_null() { vals[1].clone() } else { vals[0].clone() }
+            if vals[0].is_null() {
+                vals[1].clone()
+            } else {
+                vals[0].clone()
+            }
         }
         "if" => {
             want(3)?;
-            if vals[0].truth() == Some(true) { vals[1].clone() } else { vals[2].clone() }
+            if vals[0].truth() == Some(true) {
+                vals[1].clone()
+            } else {
+                vals[2].clone()
+            }
         }
         "concat" => {
             if vals.iter().any(Datum::is_null) {
                 Datum::Null
             } else {
-                Datum::str(vals.iter().map(|v| v.to_text().unwrap_or_default()).collect::<String>())
+                Datum::str(
+                    vals.iter()
+                        .map(|v| v.to_text().unwrap_or_default())
+                        .collect::<String>(),
+                )
             }
         }
         "upper" | "ucase" => {
             want(1)?;
-            vals[0].to_text().map_or(Datum::Null, |s| Datum::str(s.to_uppercase()))
+            vals[0]
+                .to_text()
+                .map_or(Datum::Null, |s| Datum::str(s.to_uppercase()))
         }
         "lower" | "lcase" => {
             want(1)?;
-            vals[0].to_text().map_or(Datum::Null, |s| Datum::str(s.to_lowercase()))
+            vals[0]
+                .to_text()
+                .map_or(Datum::Null, |s| Datum::str(s.to_lowercase()))
         }
         "length" | "octet_length" => {
             want(1)?;
-            vals[0].to_text().map_or(Datum::Null, |s| Datum::Int(s.len() as i64))
+            vals[0]
+                .to_text()
+                .map_or(Datum::Null, |s| Datum::Int(s.len() as i64))
         }
         "char_length" | "character_length" => {
             want(1)?;
-            vals[0].to_text().map_or(Datum::Null, |s| Datum::Int(s.chars().count() as i64))
+            vals[0]
+                .to_text()
+                .map_or(Datum::Null, |s| Datum::Int(s.chars().count() as i64))
         }
         "abs" => {
             want(1)?;
             match &vals[0] {
                 Datum::Null => Datum::Null,
-                Datum::Int(i) => Datum::Int(i.checked_abs().ok_or_else(|| out_of_range("BIGINT", "abs"))?),
+                Datum::Int(i) => Datum::Int(
+                    i.checked_abs()
+                        .ok_or_else(|| out_of_range("BIGINT", "abs"))?,
+                ),
                 Datum::UInt(u) => Datum::UInt(*u),
                 other => Datum::Double(other.as_f64().abs()),
             }
         }
-        "now" | "current_timestamp" | "sysdate" | "localtime" | "localtimestamp" => Datum::DateTime(now()),
-        "curdate" | "current_date" => Datum::Date(DateTime { hour: 0, minute: 0, second: 0, micro: 0, ..now() }),
+        "now" | "current_timestamp" | "sysdate" | "localtime" | "localtimestamp" => {
+            Datum::DateTime(now())
+        }
+        "curdate" | "current_date" => Datum::Date(DateTime {
+            hour: 0,
+            minute: 0,
+            second: 0,
+            micro: 0,
+            ..now()
+        }),
         _ => return Err(unsupported(format!("function {}", f.name))),
     })
 }
 
 /// The current UTC date and time (ReefDB's `time_zone` is `+00:00` for now).
 pub fn now() -> DateTime {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -397,7 +497,15 @@ pub fn now() -> DateTime {
     let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
     let year = (yoe + era * 400 + if month <= 2 { 1 } else { 0 }) as u16;
-    DateTime { year, month, day, hour: (rem / 3600) as u8, minute: (rem / 60 % 60) as u8, second: (rem % 60) as u8, micro: 0 }
+    DateTime {
+        year,
+        month,
+        day,
+        hour: (rem / 3600) as u8,
+        minute: (rem / 60 % 60) as u8,
+        second: (rem % 60) as u8,
+        micro: 0,
+    }
 }
 
 #[cfg(test)]

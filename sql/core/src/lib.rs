@@ -14,14 +14,14 @@
 
 pub mod catalog;
 pub mod datum;
+mod dml;
 pub mod expr;
 pub mod session;
-mod dml;
 pub mod vars;
 
 use reef_common::error::{self, ErrorCode, MysqlError};
 
-pub use session::{Output, OutColumn, SqlEngine, SqlSession, TabletSource};
+pub use session::{OutColumn, Output, SqlEngine, SqlSession, TabletSource};
 
 /// An error answered to the client.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -36,17 +36,26 @@ pub struct SqlError {
 impl SqlError {
     /// An error with `code`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> SqlError {
-        SqlError { code, message: message.into() }
+        SqlError {
+            code,
+            message: message.into(),
+        }
     }
 
     /// A broken invariant inside the SQL layer: reported, never a crash.
     pub fn internal(message: impl Into<String>) -> SqlError {
-        SqlError::new(error::ER_INTERNAL_ERROR, format!("internal error (a bug in ReefDB): {}", message.into()))
+        SqlError::new(
+            error::ER_INTERNAL_ERROR,
+            format!("internal error (a bug in ReefDB): {}", message.into()),
+        )
     }
 
     /// A feature ReefDB does not have yet.
     pub fn unsupported(what: impl std::fmt::Display) -> SqlError {
-        SqlError::new(error::ER_NOT_SUPPORTED_YET, format!("This version of ReefDB doesn't yet support '{what}'"))
+        SqlError::new(
+            error::ER_NOT_SUPPORTED_YET,
+            format!("This version of ReefDB doesn't yet support '{what}'"),
+        )
     }
 }
 

@@ -13,8 +13,8 @@ use reef_common::types::ColumnType;
 use reef_storage::tablet::Tablet;
 use reef_txn::txn::{Isolation, Transaction, TxnManager, TxnOptions};
 use sqlparser::ast::{
-    visit_expressions_mut, Expr, Set, ShowStatementFilter, Statement, TransactionAccessMode, TransactionIsolationLevel,
-    TransactionMode, Use, Value as SqlValue, ValueWithSpan,
+    visit_expressions_mut, Expr, Set, ShowStatementFilter, Statement, TransactionAccessMode,
+    TransactionIsolationLevel, TransactionMode, Use, Value as SqlValue, ValueWithSpan,
 };
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
@@ -58,7 +58,12 @@ pub enum Output {
 
 impl Output {
     fn ok(affected: u64) -> Output {
-        Output::Ok { affected, last_insert_id: 0, info: String::new(), warnings: 0 }
+        Output::Ok {
+            affected,
+            last_insert_id: 0,
+            info: String::new(),
+            warnings: 0,
+        }
     }
 }
 
@@ -107,12 +112,29 @@ impl std::fmt::Debug for SqlEngine {
 
 impl SqlEngine {
     /// The engine of a node.
-    pub fn new(catalog: Catalog, tablets: Arc<dyn TabletSource>, txns: Arc<TxnManager>, version: String) -> Arc<SqlEngine> {
-        Arc::new(SqlEngine { catalog, tablets, txns, version, counters: Mutex::new(HashMap::new()), ddl: Mutex::new(()) })
+    pub fn new(
+        catalog: Catalog,
+        tablets: Arc<dyn TabletSource>,
+        txns: Arc<TxnManager>,
+        version: String,
+    ) -> Arc<SqlEngine> {
+        Arc::new(SqlEngine {
+            catalog,
+            tablets,
+            txns,
+            version,
+            counters: Mutex::new(HashMap::new()),
+            ddl: Mutex::new(()),
+        })
     }
 
     pub(crate) fn tablet_of(&self, def: &TableDef) -> Result<Arc<Tablet>, SqlError> {
-        self.tablets.tablet(def.id).ok_or_else(|| SqlError::internal(format!("tablet {} of table {} is not open", def.id, def.name)))
+        self.tablets.tablet(def.id).ok_or_else(|| {
+            SqlError::internal(format!(
+                "tablet {} of table {} is not open",
+                def.id, def.name
+            ))
+        })
     }
 }
 
@@ -168,7 +190,10 @@ fn isolation_name(i: Isolation) -> &'static str {
 /// Parses SQL text (MySQL dialect) into statements.
 pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
     Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| {
-        SqlError::new(error::ER_PARSE_ERROR, format!("You have an error in your SQL syntax: {e}"))
+        SqlError::new(
+            error::ER_PARSE_ERROR,
+            format!("You have an error in your SQL syntax: {e}"),
+        )
     })
 }
 
@@ -218,7 +243,10 @@ impl SqlSession {
     /// `USE db` / `COM_INIT_DB`.
     pub fn use_db(&mut self, db: &str) -> Result<(), SqlError> {
         if !self.engine.catalog.has_database(db) {
-            return Err(SqlError::new(error::ER_BAD_DB_ERROR, format!("Unknown database '{db}'")));
+            return Err(SqlError::new(
+                error::ER_BAD_DB_ERROR,
+                format!("Unknown database '{db}'"),
+            ));
         }
         self.db = Some(db.to_string());
         Ok(())
@@ -271,13 +299,20 @@ impl SqlSession {
     pub fn prepare(&mut self, sql: &str) -> Result<(u32, usize, Vec<OutColumn>), SqlError> {
         let mut stmts = parse(sql)?;
         if stmts.len() != 1 {
-            return Err(SqlError::new(error::ER_UNSUPPORTED_PS, "This command is not supported in the prepared statement protocol yet"));
+            return Err(SqlError::new(
+                error::ER_UNSUPPORTED_PS,
+                "This command is not supported in the prepared statement protocol yet",
+            ));
         }
         let stmt = stmts.remove(0);
         let mut params = 0usize;
         let mut probe = stmt.clone();
         let _ = visit_expressions_mut(&mut probe, |e| {
-            if let Expr::Value(ValueWithSpan { value: SqlValue::Placeholder(_), .. }) = e {
+            if let Expr::Value(ValueWithSpan {
+                value: SqlValue::Placeholder(_),
+                ..
+            }) = e
+            {
                 params += 1;
             }
             ControlFlow::<()>::Continue(())
@@ -285,8 +320,15 @@ impl SqlSession {
         let columns = match &stmt {
             Statement::Query(q) => dml::describe_select(&self.engine, self.db.as_deref(), q)?,
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => Vec::new(),
-            Statement::StartTransaction { .. } | Statement::Commit { .. } | Statement::Rollback { .. } => Vec::new(),
-            _ => return Err(SqlError::new(error::ER_UNSUPPORTED_PS, "This command is not supported in the prepared statement protocol yet")),
+            Statement::StartTransaction { .. }
+            | Statement::Commit { .. }
+            | Statement::Rollback { .. } => Vec::new(),
+            _ => {
+                return Err(SqlError::new(
+                    error::ER_UNSUPPORTED_PS,
+                    "This command is not supported in the prepared statement protocol yet",
+                ))
+            }
         };
         let id = self.next_prepared;
         self.next_prepared += 1;
@@ -297,15 +339,25 @@ impl SqlSession {
     /// Executes prepared statement `id` with `params`.
     pub fn execute_prepared(&mut self, id: u32, params: Vec<Datum>) -> Result<Output, SqlError> {
         let p = self.prepared.get(&id).ok_or_else(|| {
-            SqlError::new(error::ER_UNKNOWN_STMT_HANDLER, format!("Unknown prepared statement handler ({id}) given to EXECUTE"))
+            SqlError::new(
+                error::ER_UNKNOWN_STMT_HANDLER,
+                format!("Unknown prepared statement handler ({id}) given to EXECUTE"),
+            )
         })?;
         if params.len() != p.params {
-            return Err(SqlError::new(error::ER_WRONG_ARGUMENTS, "Incorrect arguments to EXECUTE"));
+            return Err(SqlError::new(
+                error::ER_WRONG_ARGUMENTS,
+                "Incorrect arguments to EXECUTE",
+            ));
         }
         let mut stmt = p.stmt.clone();
         let mut it = params.into_iter();
         let _ = visit_expressions_mut(&mut stmt, |e| {
-            if let Expr::Value(ValueWithSpan { value: v @ SqlValue::Placeholder(_), .. }) = e {
+            if let Expr::Value(ValueWithSpan {
+                value: v @ SqlValue::Placeholder(_),
+                ..
+            }) = e
+            {
                 *v = to_literal(it.next().unwrap_or(Datum::Null));
             }
             ControlFlow::<()>::Continue(())
@@ -323,13 +375,18 @@ impl SqlSession {
         match stmt {
             Statement::StartTransaction { modes, .. } => self.begin(modes),
             Statement::Commit { .. } => self.commit().map(|_| Output::ok(0)),
-            Statement::Rollback { savepoint: None, .. } => {
+            Statement::Rollback {
+                savepoint: None, ..
+            } => {
                 if let Some(t) = self.txn.take() {
                     t.rollback();
                 }
                 Ok(Output::ok(0))
             }
-            Statement::Rollback { savepoint: Some(sp), .. } => {
+            Statement::Rollback {
+                savepoint: Some(sp),
+                ..
+            } => {
                 let t = self.txn.as_mut().ok_or_else(|| no_savepoint(&sp.value))?;
                 t.rollback_to_savepoint(&sp.value)?;
                 Ok(Output::ok(0))
@@ -351,14 +408,28 @@ impl SqlSession {
                 };
                 self.use_db(&name).map(|_| Output::ok(0))
             }
-            Statement::ShowDatabases { .. } | Statement::ShowSchemas { .. } => Ok(self.show_databases()),
+            Statement::ShowDatabases { .. } | Statement::ShowSchemas { .. } => {
+                Ok(self.show_databases())
+            }
             Statement::ShowTables { .. } => self.show_tables(),
             Statement::ShowVariables { filter, .. } => Ok(self.show_variables(filter.as_ref())),
-            Statement::CreateDatabase { db_name, if_not_exists, .. } => self.create_database(&unquote(&db_name.to_string()), *if_not_exists),
+            Statement::CreateDatabase {
+                db_name,
+                if_not_exists,
+                ..
+            } => self.create_database(&unquote(&db_name.to_string()), *if_not_exists),
             Statement::Drop { .. } | Statement::CreateTable(_) => self.ddl(stmt),
-            Statement::Query(_) | Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => self.data(stmt),
+            Statement::Query(_)
+            | Statement::Insert(_)
+            | Statement::Update(_)
+            | Statement::Delete(_) => self.data(stmt),
             other => {
-                let kind: String = other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+                let kind: String = other
+                    .to_string()
+                    .split_whitespace()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 Err(SqlError::unsupported(kind))
             }
         }
@@ -368,7 +439,9 @@ impl SqlSession {
         let opts = TxnOptions {
             isolation: self.isolation,
             read_only: std::mem::take(&mut self.next_read_only),
-            lock_wait_timeout: std::time::Duration::from_secs(self.var_u64("innodb_lock_wait_timeout").unwrap_or(50)),
+            lock_wait_timeout: std::time::Duration::from_secs(
+                self.var_u64("innodb_lock_wait_timeout").unwrap_or(50),
+            ),
             ..TxnOptions::default()
         };
         self.engine.txns.begin(opts)
@@ -386,8 +459,12 @@ impl SqlSession {
         self.commit()?;
         for m in modes {
             match m {
-                TransactionMode::AccessMode(TransactionAccessMode::ReadOnly) => self.next_read_only = true,
-                TransactionMode::AccessMode(TransactionAccessMode::ReadWrite) => self.next_read_only = false,
+                TransactionMode::AccessMode(TransactionAccessMode::ReadOnly) => {
+                    self.next_read_only = true
+                }
+                TransactionMode::AccessMode(TransactionAccessMode::ReadWrite) => {
+                    self.next_read_only = false
+                }
                 other => return Err(SqlError::unsupported(format!("START TRANSACTION {other}"))),
             }
         }
@@ -461,7 +538,12 @@ impl SqlSession {
         let _ddl = engine.ddl.lock();
         if if_not_exists && engine.catalog.has_database(name) {
             self.warnings = 1;
-            return Ok(Output::Ok { affected: 0, last_insert_id: 0, info: String::new(), warnings: 1 });
+            return Ok(Output::Ok {
+                affected: 0,
+                last_insert_id: 0,
+                info: String::new(),
+                warnings: 1,
+            });
         }
         let mut t = engine.txns.begin(TxnOptions::default());
         t.begin_statement()?;
@@ -473,8 +555,12 @@ impl SqlSession {
 
     fn set(&mut self, set: &Set) -> Result<Output, SqlError> {
         match set {
-            Set::SingleAssignment { variable, values, .. } => {
-                let value = values.first().ok_or_else(|| SqlError::new(error::ER_PARSE_ERROR, "SET without a value"))?;
+            Set::SingleAssignment {
+                variable, values, ..
+            } => {
+                let value = values
+                    .first()
+                    .ok_or_else(|| SqlError::new(error::ER_PARSE_ERROR, "SET without a value"))?;
                 self.assign(&variable.to_string(), value)?;
             }
             Set::MultipleAssignments { assignments } => {
@@ -483,9 +569,18 @@ impl SqlSession {
                 }
             }
             Set::SetNames { charset_name, .. } => {
-                let cs = charset_name.to_string().trim_matches(['\'', '"', '`']).to_ascii_lowercase();
-                if !matches!(cs.as_str(), "utf8mb4" | "utf8" | "utf8mb3" | "binary" | "latin1" | "ascii") {
-                    return Err(SqlError::new(error::ER_UNKNOWN_ERROR, format!("Unknown character set: '{cs}'")));
+                let cs = charset_name
+                    .to_string()
+                    .trim_matches(['\'', '"', '`'])
+                    .to_ascii_lowercase();
+                if !matches!(
+                    cs.as_str(),
+                    "utf8mb4" | "utf8" | "utf8mb3" | "binary" | "latin1" | "ascii"
+                ) {
+                    return Err(SqlError::new(
+                        error::ER_UNKNOWN_ERROR,
+                        format!("Unknown character set: '{cs}'"),
+                    ));
                 }
             }
             Set::SetNamesDefault {} => {}
@@ -494,15 +589,29 @@ impl SqlSession {
                     match m {
                         TransactionMode::IsolationLevel(l) => {
                             self.isolation = match l {
-                                TransactionIsolationLevel::ReadUncommitted => Isolation::ReadUncommitted,
-                                TransactionIsolationLevel::ReadCommitted => Isolation::ReadCommitted,
-                                TransactionIsolationLevel::RepeatableRead => Isolation::RepeatableRead,
+                                TransactionIsolationLevel::ReadUncommitted => {
+                                    Isolation::ReadUncommitted
+                                }
+                                TransactionIsolationLevel::ReadCommitted => {
+                                    Isolation::ReadCommitted
+                                }
+                                TransactionIsolationLevel::RepeatableRead => {
+                                    Isolation::RepeatableRead
+                                }
                                 TransactionIsolationLevel::Serializable => Isolation::Serializable,
-                                other => return Err(SqlError::unsupported(format!("isolation level {other}"))),
+                                other => {
+                                    return Err(SqlError::unsupported(format!(
+                                        "isolation level {other}"
+                                    )))
+                                }
                             }
                         }
-                        TransactionMode::AccessMode(TransactionAccessMode::ReadOnly) => self.next_read_only = true,
-                        TransactionMode::AccessMode(TransactionAccessMode::ReadWrite) => self.next_read_only = false,
+                        TransactionMode::AccessMode(TransactionAccessMode::ReadOnly) => {
+                            self.next_read_only = true
+                        }
+                        TransactionMode::AccessMode(TransactionAccessMode::ReadWrite) => {
+                            self.next_read_only = false
+                        }
                     }
                 }
             }
@@ -514,7 +623,12 @@ impl SqlSession {
     fn assign(&mut self, name: &str, value: &Expr) -> Result<(), SqlError> {
         let scope = SessionInfo::of(self);
         let v = match value {
-            Expr::Identifier(id) if matches!(id.value.to_ascii_uppercase().as_str(), "ON" | "OFF" | "DEFAULT" | "TRUE" | "FALSE") => {
+            Expr::Identifier(id)
+                if matches!(
+                    id.value.to_ascii_uppercase().as_str(),
+                    "ON" | "OFF" | "DEFAULT" | "TRUE" | "FALSE"
+                ) =>
+            {
                 Datum::str(id.value.to_ascii_uppercase())
             }
             e => crate::expr::eval(e, &scope)?,
@@ -524,7 +638,11 @@ impl SqlSession {
             return Ok(());
         }
         let lower = name.to_ascii_lowercase();
-        let var = lower.trim_start_matches("@@").trim_start_matches("session.").trim_start_matches("global.").trim_start_matches("local.");
+        let var = lower
+            .trim_start_matches("@@")
+            .trim_start_matches("session.")
+            .trim_start_matches("global.")
+            .trim_start_matches("local.");
         let text = v.to_text().unwrap_or_default();
         match var {
             "autocommit" => {
@@ -536,55 +654,115 @@ impl SqlSession {
             }
             "transaction_isolation" | "tx_isolation" => {
                 self.isolation = parse_isolation(&text).ok_or_else(|| {
-                    SqlError::new(error::ER_WRONG_ARGUMENTS, format!("Variable '{var}' can't be set to the value of '{text}'"))
+                    SqlError::new(
+                        error::ER_WRONG_ARGUMENTS,
+                        format!("Variable '{var}' can't be set to the value of '{text}'"),
+                    )
                 })?;
             }
             _ if default_of(var).is_some() => {
                 self.vars.insert(var.to_string(), text);
             }
-            _ => return Err(SqlError::new(error::ER_UNKNOWN_SYSTEM_VARIABLE, format!("Unknown system variable '{var}'"))),
+            _ => {
+                return Err(SqlError::new(
+                    error::ER_UNKNOWN_SYSTEM_VARIABLE,
+                    format!("Unknown system variable '{var}'"),
+                ))
+            }
         }
         Ok(())
     }
 
     fn var_u64(&self, name: &str) -> Option<u64> {
-        self.vars.get(name).map(String::as_str).or(default_of(name)).and_then(|v| v.parse().ok())
+        self.vars
+            .get(name)
+            .map(String::as_str)
+            .or(default_of(name))
+            .and_then(|v| v.parse().ok())
     }
 
     fn show_databases(&self) -> Output {
-        let rows = self.engine.catalog.databases().into_iter().map(|d| vec![Datum::str(d)]).collect();
-        Output::Rows { columns: vec![OutColumn { name: "Database".into(), ..OutColumn::default() }], rows }
+        let rows = self
+            .engine
+            .catalog
+            .databases()
+            .into_iter()
+            .map(|d| vec![Datum::str(d)])
+            .collect();
+        Output::Rows {
+            columns: vec![OutColumn {
+                name: "Database".into(),
+                ..OutColumn::default()
+            }],
+            rows,
+        }
     }
 
     fn show_tables(&self) -> Result<Output, SqlError> {
-        let db = self.db.clone().ok_or_else(|| SqlError::new(error::ER_NO_DB_ERROR, "No database selected"))?;
-        let rows = self.engine.catalog.tables(&db).into_iter().map(|t| vec![Datum::str(t)]).collect();
-        Ok(Output::Rows { columns: vec![OutColumn { name: format!("Tables_in_{db}"), ..OutColumn::default() }], rows })
+        let db = self
+            .db
+            .clone()
+            .ok_or_else(|| SqlError::new(error::ER_NO_DB_ERROR, "No database selected"))?;
+        let rows = self
+            .engine
+            .catalog
+            .tables(&db)
+            .into_iter()
+            .map(|t| vec![Datum::str(t)])
+            .collect();
+        Ok(Output::Rows {
+            columns: vec![OutColumn {
+                name: format!("Tables_in_{db}"),
+                ..OutColumn::default()
+            }],
+            rows,
+        })
     }
 
     fn show_variables(&self, filter: Option<&ShowStatementFilter>) -> Output {
         let info = SessionInfo::of(self);
         let pattern = match filter {
-            Some(ShowStatementFilter::Like(p) | ShowStatementFilter::ILike(p) | ShowStatementFilter::NoKeyword(p)) => Some(p.clone()),
+            Some(
+                ShowStatementFilter::Like(p)
+                | ShowStatementFilter::ILike(p)
+                | ShowStatementFilter::NoKeyword(p),
+            ) => Some(p.clone()),
             _ => None,
         };
-        let mut names: Vec<&str> = SYSTEM_VARS.iter().map(|(n, _)| *n).chain(["version"]).collect();
+        let mut names: Vec<&str> = SYSTEM_VARS
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(["version"])
+            .collect();
         names.sort_unstable();
         let rows = names
             .into_iter()
             .filter(|n| pattern.as_ref().is_none_or(|p| like(n, p, '\\')))
             .map(|n| {
-                let v = info.system_var(n).ok().and_then(|d| d.to_text()).unwrap_or_default();
+                let v = info
+                    .system_var(n)
+                    .ok()
+                    .and_then(|d| d.to_text())
+                    .unwrap_or_default();
                 vec![Datum::str(n), Datum::str(v)]
             })
             .collect();
-        let col = |n: &str| OutColumn { name: n.into(), ..OutColumn::default() };
-        Output::Rows { columns: vec![col("Variable_name"), col("Value")], rows }
+        let col = |n: &str| OutColumn {
+            name: n.into(),
+            ..OutColumn::default()
+        };
+        Output::Rows {
+            columns: vec![col("Variable_name"), col("Value")],
+            rows,
+        }
     }
 }
 
 fn no_savepoint(name: &str) -> SqlError {
-    SqlError::new(error::ER_SP_DOES_NOT_EXIST, format!("SAVEPOINT {name} does not exist"))
+    SqlError::new(
+        error::ER_SP_DOES_NOT_EXIST,
+        format!("SAVEPOINT {name} does not exist"),
+    )
 }
 
 fn unquote(s: &str) -> String {
@@ -598,7 +776,9 @@ fn to_literal(d: Datum) -> SqlValue {
         Datum::UInt(u) => SqlValue::Number(u.to_string(), false),
         Datum::Double(f) => SqlValue::Number(format!("{f:e}"), false),
         Datum::Decimal(d) => SqlValue::Number(d.to_string(), false),
-        Datum::Bytes(b) => SqlValue::HexStringLiteral(b.iter().map(|x| format!("{x:02X}")).collect()),
+        Datum::Bytes(b) => {
+            SqlValue::HexStringLiteral(b.iter().map(|x| format!("{x:02X}")).collect())
+        }
         other => SqlValue::SingleQuotedString(other.to_text().unwrap_or_default()),
     }
 }
@@ -639,7 +819,10 @@ impl SessionInfo {
 
 impl Scope for SessionInfo {
     fn column(&self, _q: Option<&str>, name: &str) -> Result<Datum, SqlError> {
-        Err(SqlError::new(error::ER_BAD_FIELD_ERROR, format!("Unknown column '{name}' in 'field list'")))
+        Err(SqlError::new(
+            error::ER_BAD_FIELD_ERROR,
+            format!("Unknown column '{name}' in 'field list'"),
+        ))
     }
 
     fn system_var(&self, name: &str) -> Result<Datum, SqlError> {
@@ -651,9 +834,19 @@ impl Scope for SessionInfo {
             "last_insert_id" | "identity" => return Ok(Datum::UInt(self.last_insert_id)),
             "warning_count" => return Ok(Datum::Int(self.warnings as i64)),
             "error_count" => return Ok(Datum::Int(0)),
-            _ => match self.vars.get(&n).cloned().or_else(|| default_of(&n).map(str::to_string)) {
+            _ => match self
+                .vars
+                .get(&n)
+                .cloned()
+                .or_else(|| default_of(&n).map(str::to_string))
+            {
                 Some(v) => v,
-                None => return Err(SqlError::new(error::ER_UNKNOWN_SYSTEM_VARIABLE, format!("Unknown system variable '{name}'"))),
+                None => {
+                    return Err(SqlError::new(
+                        error::ER_UNKNOWN_SYSTEM_VARIABLE,
+                        format!("Unknown system variable '{name}'"),
+                    ))
+                }
             },
         };
         Ok(match text.parse::<i64>() {
@@ -663,13 +856,18 @@ impl Scope for SessionInfo {
     }
 
     fn user_var(&self, name: &str) -> Datum {
-        self.user_vars.get(&name.to_ascii_lowercase()).cloned().unwrap_or(Datum::Null)
+        self.user_vars
+            .get(&name.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or(Datum::Null)
     }
 
     fn session_fn(&self, name: &str) -> Option<Datum> {
         Some(match name {
             "database" | "schema" => self.db.clone().map_or(Datum::Null, Datum::str),
-            "user" | "current_user" | "session_user" | "system_user" => Datum::str(format!("{}@localhost", self.user)),
+            "user" | "current_user" | "session_user" | "system_user" => {
+                Datum::str(format!("{}@localhost", self.user))
+            }
             "connection_id" => Datum::UInt(self.conn_id as u64),
             "last_insert_id" => Datum::UInt(self.last_insert_id),
             "version" => Datum::str(self.version.clone()),

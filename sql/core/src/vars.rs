@@ -48,5 +48,8 @@ pub const SYSTEM_VARS: &[(&str, &str)] = &[
 
 /// The default of system variable `name` (case-insensitive).
 pub fn default_of(name: &str) -> Option<&'static str> {
-    SYSTEM_VARS.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v)
+    SYSTEM_VARS
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| *v)
 }

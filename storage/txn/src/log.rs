@@ -204,10 +204,15 @@ impl LocalLog {
     /// Adds tablets found after the log was opened (user tables named by the catalog, which
     /// is itself recovered first): replays the records above each one's checkpoint.
     pub fn add_tablets(&self, tablets: Vec<Arc<Tablet>>, ts: &dyn TimestampSource) -> Result<()> {
-        let added: HashMap<TabletId, Arc<Tablet>> = tablets.into_iter().map(|t| (t.id(), t)).collect();
+        let added: HashMap<TabletId, Arc<Tablet>> =
+            tablets.into_iter().map(|t| (t.id(), t)).collect();
         let st = self.store.group_state(self.group);
         if let Some((first, end)) = st.range {
-            let lowest = added.values().map(|t| t.checkpoint().0).min().unwrap_or(end);
+            let lowest = added
+                .values()
+                .map(|t| t.checkpoint().0)
+                .min()
+                .unwrap_or(end);
             let mut from = first.max(lowest + 1);
             while from <= end {
                 let to = end.min(from + REPLAY_BATCH_ENTRIES - 1);

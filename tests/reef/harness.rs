@@ -1,0 +1,118 @@
+//! Starting `reef start` processes and talking to them with real clients.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `reef start`.
+pub struct Reef {
+    child: Child,
+    /// The MySQL port it bound.
+    pub port: u16,
+}
+
+impl Reef {
+    /// Starts the server on a free port with data in `dir`; waits for its ready line.
+    pub fn start(dir: &Path) -> Reef {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_reef"))
+            .args(["start", "--port", "0", "--data-dir"])
+            .arg(dir)
+            .env("REEF_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the reef binary starts");
+        let stdout = child.stdout.take().expect("piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let port = loop {
+            assert!(Instant::now() < deadline, "no ready line from reef start");
+            let line = lines
+                .next()
+                .expect("reef start exited before it was ready")
+                .expect("readable stdout");
+            if let Some(rest) = line.split("\"mysql\":\"").nth(1) {
+                let addr = rest.split('"').next().expect("address");
+                break addr
+                    .rsplit(':')
+                    .next()
+                    .expect("port")
+                    .parse()
+                    .expect("numeric port");
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Reef { child, port }
+    }
+
+    /// Stops the server the way Ctrl-C does, and waits for it.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let status = self.child.wait().expect("reef exits");
+        assert!(status.success(), "reef did not stop cleanly: {status}");
+    }
+
+    /// `kill -9`: no chance to flush or dump anything.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+
+    /// Runs SQL through the mysql CLI; (success, stdout, stderr).
+    pub fn mysql(&self, db: Option<&str>, sql: &str) -> (bool, String, String) {
+        let mut cmd = Command::new("mysql");
+        cmd.args([
+            "-h127.0.0.1",
+            &format!("-P{}", self.port),
+            "-uroot",
+            "--batch",
+            "--skip-column-names",
+        ]);
+        if let Some(db) = db {
+            cmd.arg(format!("-D{db}"));
+        }
+        let out = cmd
+            .arg("-e")
+            .arg(sql)
+            .output()
+            .expect("the mysql client runs (scripts/test.sh installs it)");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs SQL that must succeed; returns its output.
+    pub fn ok(&self, db: Option<&str>, sql: &str) -> String {
+        let (ok, out, err) = self.mysql(db, sql);
+        assert!(ok, "{sql}\n{err}");
+        out
+    }
+
+    /// Runs a Python snippet with `PORT` set; returns stdout (the snippet must succeed).
+    pub fn python(&self, script: &str) -> String {
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .env("PORT", self.port.to_string())
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "python failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+}
+
+impl Drop for Reef {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

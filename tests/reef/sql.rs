@@ -1,0 +1,192 @@
+//! SQL behaviour and durability through real clients.
+
+use crate::harness::Reef;
+
+#[test]
+fn tables_round_trip_and_survive_a_clean_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    r.ok(None, "CREATE DATABASE shop; CREATE TABLE shop.items (id INT NOT NULL AUTO_INCREMENT, name VARCHAR(20) NOT NULL, price DECIMAL(8,2) DEFAULT '0', added DATETIME, PRIMARY KEY (id)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4");
+    r.ok(Some("shop"), "INSERT INTO items (name, price, added) VALUES ('apple', 1.5, '2026-11-21 10:00:00'), ('pear', 2.25, NULL), ('fig', '3', '2026-01-02')");
+    assert_eq!(r.ok(Some("shop"), "SELECT id, name, price, added FROM items ORDER BY id"), "1\tapple\t1.50\t2026-11-21 10:00:00\n2\tpear\t2.25\tNULL\n3\tfig\t3.00\t2026-01-02 00:00:00\n");
+    assert_eq!(
+        r.ok(Some("shop"), "SELECT name FROM items WHERE name = 'APPLE '"),
+        "apple\n",
+        "utf8mb4_general_ci compares case-insensitively with PAD SPACE"
+    );
+    assert_eq!(
+        r.ok(
+            Some("shop"),
+            "UPDATE items SET price = 9 WHERE id = 2; SELECT price FROM items WHERE id = 2"
+        ),
+        "9.00\n"
+    );
+    r.stop();
+    let r = Reef::start(dir.path());
+    assert_eq!(
+        r.ok(Some("shop"), "SELECT COUNT(*), MAX(price) FROM items"),
+        "3\t9.00\n"
+    );
+    assert_eq!(r.ok(None, "SHOW DATABASES"), "shop\n");
+    // AUTO_INCREMENT continues after the restart.
+    assert_eq!(
+        r.ok(
+            Some("shop"),
+            "INSERT INTO items (name) VALUES ('kiwi'); SELECT LAST_INSERT_ID()"
+        ),
+        "4\n"
+    );
+}
+
+#[test]
+fn acknowledged_autocommit_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    r.ok(
+        None,
+        "CREATE DATABASE d; CREATE TABLE d.t (id BIGINT PRIMARY KEY, v VARCHAR(10))",
+    );
+    let inserts: String = (0..200)
+        .map(|i| format!("INSERT INTO t VALUES ({i}, 'v{i}');"))
+        .collect();
+    r.ok(Some("d"), &inserts);
+    r.ok(
+        Some("d"),
+        "DELETE FROM t WHERE id >= 150; UPDATE t SET v = 'changed' WHERE id = 7",
+    );
+    r.kill9();
+    let r = Reef::start(dir.path());
+    assert_eq!(
+        r.ok(Some("d"), "SELECT COUNT(*), MIN(id), MAX(id) FROM t"),
+        "150\t0\t149\n"
+    );
+    assert_eq!(r.ok(Some("d"), "SELECT v FROM t WHERE id = 7"), "changed\n");
+}
+
+#[test]
+fn errors_carry_mysql_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    r.ok(None, "CREATE DATABASE e; CREATE TABLE e.t (id INT PRIMARY KEY, small TINYINT, s VARCHAR(3) NOT NULL)");
+    let cases = [
+        (
+            "INSERT INTO t VALUES (1, 1, 'a'); INSERT INTO t VALUES (1, 2, 'b')",
+            "ERROR 1062 (23000)",
+        ),
+        ("SELECT * FROM nope", "ERROR 1146 (42S02)"),
+        ("SELEC 1", "ERROR 1064 (42000)"),
+        ("INSERT INTO t VALUES (2, 300, 'a')", "ERROR 1264 (22003)"),
+        ("INSERT INTO t VALUES (3, 1, 'abcd')", "ERROR 1406 (22001)"),
+        ("INSERT INTO t VALUES (4, 1, NULL)", "ERROR 1048 (23000)"),
+        ("SELECT nope FROM t", "ERROR 1054 (42S22)"),
+        ("CREATE TABLE t (x INT)", "ERROR 1050 (42S01)"),
+        (
+            "SELECT a.id FROM t a JOIN t b ON a.id = b.id",
+            "ERROR 1235 (42000)",
+        ),
+        ("SET @@nonsense = 1", "ERROR 1193 (HY000)"),
+    ];
+    for (sql, want) in cases {
+        let (ok, _, err) = r.mysql(Some("e"), sql);
+        assert!(
+            !ok && err.contains(want),
+            "{sql}: expected {want}, got {err}"
+        );
+    }
+    // The failed statements left nothing behind.
+    assert_eq!(r.ok(Some("e"), "SELECT id, small, s FROM t"), "1\t1\ta\n");
+}
+
+#[test]
+fn pymysql_transactions_status_flags_and_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    r.ok(
+        None,
+        "CREATE DATABASE bank; CREATE TABLE bank.acct (id INT PRIMARY KEY, bal INT NOT NULL)",
+    );
+    let out = r.python(
+        r#"
+import os, pymysql
+c = pymysql.connect(host="127.0.0.1", port=int(os.environ["PORT"]), user="root", database="bank")
+print("autocommit", c.get_autocommit())
+cur = c.cursor()
+cur.execute("INSERT INTO acct VALUES (1, 100), (2, 50)")
+print("in_trans", bool(c.server_status & 1))
+c.rollback()
+cur.execute("SELECT COUNT(*) FROM acct"); print("after rollback", cur.fetchone()[0])
+cur.execute("INSERT INTO acct VALUES (1, 100), (2, 50)")
+c.commit()
+cur.execute("SELECT @@transaction_isolation, @@tx_isolation"); print(cur.fetchone())
+cur.execute("SAVEPOINT s1")
+cur.execute("UPDATE acct SET bal = bal - 30 WHERE id = 1")
+cur.execute("ROLLBACK TO SAVEPOINT s1")
+cur.execute("UPDATE acct SET bal = bal + 5 WHERE id = 2")
+c.commit()
+cur.execute("SELECT id, bal FROM acct ORDER BY id"); print(cur.fetchall())
+c2 = pymysql.connect(host="127.0.0.1", port=int(os.environ["PORT"]), user="root", database="bank", autocommit=True)
+k = c2.cursor()
+k.execute("SET innodb_lock_wait_timeout = 1")
+cur.execute("SELECT bal FROM acct WHERE id = 1 FOR UPDATE")
+try:
+    k.execute("UPDATE acct SET bal = 0 WHERE id = 1")
+except pymysql.err.OperationalError as e:
+    print("waiter", e.args[0])
+try:
+    k.execute("SELECT bal FROM acct WHERE id = 1 FOR UPDATE NOWAIT")
+except pymysql.err.MySQLError as e:
+    print("nowait", e.args[0])
+c.commit()
+k.execute("UPDATE acct SET bal = 0 WHERE id = 1")
+print("affected", k.rowcount)
+k.execute("SELECT LAST_INSERT_ID(), CONNECTION_ID() > 0, DATABASE(), VERSION()")
+print(k.fetchone())
+"#,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "autocommit False");
+    assert_eq!(lines[1], "in_trans True");
+    assert_eq!(lines[2], "after rollback 0");
+    assert_eq!(lines[3], "('REPEATABLE-READ', 'REPEATABLE-READ')");
+    assert_eq!(lines[4], "((1, 100), (2, 55))");
+    assert_eq!(lines[5], "waiter 1205");
+    assert_eq!(lines[6], "nowait 3572");
+    assert_eq!(lines[7], "affected 1");
+    assert!(
+        lines[8].starts_with("(0, 1, 'bank', '8.0.36-ReefDB-"),
+        "{}",
+        lines[8]
+    );
+}
+
+#[test]
+fn prepared_statements_through_mysql_connector() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    r.ok(None, "CREATE DATABASE p; CREATE TABLE p.sbtest1 (id INTEGER NOT NULL AUTO_INCREMENT, k INTEGER DEFAULT '0' NOT NULL, c CHAR(120) DEFAULT '' NOT NULL, pad CHAR(60) DEFAULT '' NOT NULL, PRIMARY KEY (id)) /*! ENGINE = innodb */");
+    let out = r.python(
+        r#"
+import os, mysql.connector
+c = mysql.connector.connect(host="127.0.0.1", port=int(os.environ["PORT"]), user="root", database="p", use_pure=True, autocommit=True)
+cur = c.cursor(prepared=True)
+for i in range(1, 6):
+    cur.execute("INSERT INTO sbtest1 (k, c, pad) VALUES (?, ?, ?)", (i * 10, "c%d" % i, "pad"))
+cur.execute("SELECT c FROM sbtest1 WHERE id=?", (3,))
+print(cur.fetchall())
+cur.execute("SELECT id, k FROM sbtest1 WHERE id BETWEEN ? AND ? ORDER BY id", (2, 4))
+print(cur.fetchall())
+cur.execute("UPDATE sbtest1 SET k=k+1 WHERE id=?", (2,))
+cur.execute("SELECT SUM(k) FROM sbtest1 WHERE id BETWEEN ? AND ?", (1, 5))
+print(cur.fetchall())
+cur.execute("DELETE FROM sbtest1 WHERE id=?", (5,))
+cur.execute("INSERT INTO sbtest1 (id, k, c, pad) VALUES (?, ?, ?, ?)", (5, 1, "again", "p"))
+cur.execute("SELECT DISTINCT c FROM sbtest1 WHERE id BETWEEN ? AND ? ORDER BY c", (4, 5))
+print(cur.fetchall())
+"#,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "[('c3',)]");
+    assert_eq!(lines[1], "[(2, 20), (3, 30), (4, 40)]");
+    assert_eq!(lines[2], "[(Decimal('151'),)]");
+    assert_eq!(lines[3], "[('again',), ('c4',)]");
+}
