@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 use reef_common::ids::{TabletId, Version};
-use reef_sql::catalog::{catalog_schema, Catalog, TableDef, CATALOG_TABLET};
+use reef_sql::catalog::{catalog_schema, index_schema, Catalog, CATALOG_TABLET};
 use reef_sql::{SqlEngine, SqlError, TabletSource};
 use reef_storage::cache::Cache;
 use reef_storage::fs::{FileSystem, RealFs};
@@ -84,8 +84,12 @@ impl TabletSource for Tablets {
         self.open.read().get(&id).cloned()
     }
 
-    fn create_tablet(&self, def: &TableDef) -> Result<Arc<Tablet>, SqlError> {
-        let t = self.open_tablet(def.id, def.row_schema())?;
+    fn create_tablet(
+        &self,
+        id: TabletId,
+        schema: reef_storage::schema::RowSchema,
+    ) -> Result<Arc<Tablet>, SqlError> {
+        let t = self.open_tablet(id, schema)?;
         if let Some(log) = self.log.read().as_ref() {
             log.register_new(t.clone());
         }
@@ -134,6 +138,9 @@ impl Node {
         let mut user = Vec::new();
         for def in catalog.all_tables() {
             user.push(tablets.open_tablet(def.id, def.row_schema())?);
+            for ix in &def.indexes {
+                user.push(tablets.open_tablet(ix.id, index_schema())?);
+            }
         }
         log.add_tablets(user, ts.as_ref())?;
         *tablets.log.write() = Some(log.clone());

@@ -46,6 +46,34 @@ pub struct ColumnDef {
     pub auto_increment: bool,
 }
 
+/// Whether an index is complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexState {
+    /// Being built: writes maintain it, reads must not use it.
+    WriteOnly,
+    /// Complete.
+    Public,
+}
+
+/// A (non-unique) secondary index: its own tablet, colocated with the table, keyed by the
+/// indexed columns followed by the row's primary key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexDef {
+    /// Its name.
+    pub name: String,
+    /// Its tablet.
+    pub id: TabletId,
+    /// Indexed columns (slots).
+    pub columns: Vec<usize>,
+    /// Whether it is complete.
+    pub state: IndexState,
+}
+
+/// Index tablets hold keys only.
+pub fn index_schema() -> RowSchema {
+    RowSchema::new(1, Vec::new())
+}
+
 /// A table.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TableDef {
@@ -59,9 +87,26 @@ pub struct TableDef {
     pub columns: Vec<ColumnDef>,
     /// Primary key columns (slot indexes); empty: a hidden row id is the key.
     pub pk: Vec<usize>,
+    /// Secondary indexes.
+    pub indexes: Vec<IndexDef>,
 }
 
 impl TableDef {
+    /// The key of `index`'s entry for a row with stored `values` and primary key `pk_key`:
+    /// the indexed columns' memcomparable encoding, then the primary key (both prefix-free,
+    /// so entries sort by indexed values, then by primary key).
+    pub fn index_key(&self, index: &IndexDef, values: &[Value], pk_key: &[u8]) -> Vec<u8> {
+        let vals: Vec<Value> = index.columns.iter().map(|&i| values[i].clone()).collect();
+        let kinds: Vec<KeyKind> = index
+            .columns
+            .iter()
+            .map(|&i| KeyKind::of(&self.columns[i].ty))
+            .collect();
+        let mut k = encode_key(&vals, &kinds).expect("stored values fit their columns");
+        k.extend_from_slice(pk_key);
+        k
+    }
+
     /// The engine's view of its rows.
     pub fn row_schema(&self) -> RowSchema {
         RowSchema::new(1, self.columns.iter().map(|c| c.ty.physical()).collect())
@@ -89,7 +134,7 @@ impl TableDef {
 
     fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        out.push(1);
+        out.push(2);
         put_varint(&mut out, self.id.0);
         put_str(&mut out, &self.db);
         put_str(&mut out, &self.name);
@@ -111,12 +156,23 @@ impl TableDef {
         for &i in &self.pk {
             put_varint(&mut out, i as u64);
         }
+        put_varint(&mut out, self.indexes.len() as u64);
+        for ix in &self.indexes {
+            put_str(&mut out, &ix.name);
+            put_varint(&mut out, ix.id.0);
+            out.push(matches!(ix.state, IndexState::Public) as u8);
+            put_varint(&mut out, ix.columns.len() as u64);
+            for &c in &ix.columns {
+                put_varint(&mut out, c as u64);
+            }
+        }
         out
     }
 
     fn decode(buf: &[u8]) -> Result<TableDef, String> {
         let mut pos = 1;
-        if buf.first() != Some(&1) {
+        let format = *buf.first().ok_or("empty table definition")?;
+        if format != 1 && format != 2 {
             return Err("unknown table definition format".into());
         }
         let v = |pos: &mut usize| get_varint(buf, pos).map_err(|e| e.to_string());
@@ -148,6 +204,7 @@ impl TableDef {
                 auto_increment: flags & 2 != 0,
             });
         }
+        let columns_len = columns.len();
         let npk = v(&mut pos)? as usize;
         let pk = (0..npk)
             .map(|_| v(&mut pos).map(|x| x as usize))
@@ -161,8 +218,49 @@ impl TableDef {
             name,
             columns,
             pk,
+            indexes: decode_indexes(buf, &mut pos, format, columns_len)?,
         })
     }
+}
+
+/// Reads the index list (format 2 onwards; format 1 had none).
+fn decode_indexes(
+    buf: &[u8],
+    pos: &mut usize,
+    format: u8,
+    columns: usize,
+) -> Result<Vec<IndexDef>, String> {
+    if format < 2 {
+        return Ok(Vec::new());
+    }
+    let v = |pos: &mut usize| get_varint(buf, pos).map_err(|e| e.to_string());
+    let n = v(pos)? as usize;
+    let mut indexes = Vec::with_capacity(n.min(64));
+    for _ in 0..n {
+        let name = get_str(buf, pos)?;
+        let id = TabletId(v(pos)?);
+        let public = *buf.get(*pos).ok_or("truncated")? == 1;
+        *pos += 1;
+        let nc = v(pos)? as usize;
+        let cols = (0..nc)
+            .map(|_| v(pos).map(|x| x as usize))
+            .collect::<Result<Vec<_>, _>>()?;
+        if cols.is_empty() || cols.iter().any(|&c| c >= columns) {
+            return Err("index names a missing column".into());
+        }
+        let state = if public {
+            IndexState::Public
+        } else {
+            IndexState::WriteOnly
+        };
+        indexes.push(IndexDef {
+            name,
+            id,
+            columns: cols,
+            state,
+        });
+    }
+    Ok(indexes)
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -302,6 +400,9 @@ impl Catalog {
             let def = TableDef::decode(body)
                 .map_err(|e| SqlError::internal(format!("catalog row {key:?}: {e}")))?;
             st.next_tablet = st.next_tablet.max(def.id.0 + 1);
+            for ix in &def.indexes {
+                st.next_tablet = st.next_tablet.max(ix.id.0 + 1);
+            }
             st.tables
                 .insert((def.db.clone(), def.name.clone()), Arc::new(def));
         }
@@ -433,6 +534,17 @@ impl Catalog {
             .insert((def.db.clone(), def.name.clone()), Arc::new(def));
     }
 
+    /// Records a changed definition of an existing table in `txn`.
+    pub fn update_table(&self, txn: &mut Transaction, def: &TableDef) -> Result<(), SqlError> {
+        let row = encode_row(1, &[Value::Bytes(def.encode())]);
+        txn.put(
+            &self.tablet,
+            &bytes_key(&["table", &def.db, &def.name]),
+            row.into(),
+        )?;
+        Ok(())
+    }
+
     /// Records dropping a table in `txn`.
     pub fn drop_table(&self, txn: &mut Transaction, def: &TableDef) -> Result<(), SqlError> {
         txn.delete(&self.tablet, &bytes_key(&["table", &def.db, &def.name]))?;
@@ -492,8 +604,15 @@ mod tests {
                 },
             ],
             pk: vec![0],
+            indexes: vec![IndexDef {
+                name: "k_1".into(),
+                id: TabletId(1002),
+                columns: vec![2],
+                state: IndexState::WriteOnly,
+            }],
         };
         let back = TableDef::decode(&def.encode()).unwrap();
+        assert_eq!(back.indexes, def.indexes);
         assert_eq!(
             back.columns[1].default,
             Some(Datum::Str(b"none".to_vec(), Collation::Utf8mb4Bin))

@@ -138,6 +138,53 @@ impl Datum {
         })
     }
 
+    /// Appends a key that is equal for two values exactly when MySQL's GROUP BY and DISTINCT
+    /// treat them as equal (collation-aware for strings; 1 and 1.0 are equal), and whose byte
+    /// order is MySQL's order for values of one type (NULL first), for ORDER BY.
+    pub fn group_key_into(&self, out: &mut Vec<u8>) {
+        match self {
+            Datum::Null => out.push(0),
+            Datum::Int(i) => {
+                out.push(1);
+                reef_common::keycodec::decimal_key_into(&Decimal::from_i128(*i as i128), out);
+            }
+            Datum::UInt(u) => {
+                out.push(1);
+                reef_common::keycodec::decimal_key_into(&Decimal::from_i128(*u as i128), out);
+            }
+            Datum::Decimal(d) => {
+                out.push(1);
+                reef_common::keycodec::decimal_key_into(d, out);
+            }
+            Datum::Double(d) => {
+                out.push(2);
+                let bits = if *d == 0.0 {
+                    0.0f64.to_bits()
+                } else {
+                    d.to_bits()
+                };
+                let ordered = if bits >> 63 == 1 {
+                    !bits
+                } else {
+                    bits | (1 << 63)
+                };
+                out.extend_from_slice(&ordered.to_be_bytes());
+            }
+            Datum::Str(s, c) => {
+                out.push(3);
+                c.sort_key_into(s, out);
+            }
+            Datum::Bytes(b) => {
+                out.push(4);
+                Collation::Binary.sort_key_into(b, out);
+            }
+            Datum::Date(d) | Datum::DateTime(d) => {
+                out.push(5);
+                out.extend_from_slice(&((d.pack() as u64) ^ (1 << 63)).to_be_bytes());
+            }
+        }
+    }
+
     /// Converts to the stored form of a column of type `ty`, applying strict mode: a value
     /// that does not fit is an error naming the column, never a silent truncation.
     pub fn to_stored(&self, ty: &ColumnType, column: &str) -> Result<Value, SqlError> {
@@ -398,6 +445,48 @@ mod tests {
         assert_eq!(parse_number_prefix(b"12abc"), 12.0);
         assert_eq!(parse_number_prefix(b" -1.5e2x"), -150.0);
         assert_eq!(parse_number_prefix(b"abc"), 0.0);
+    }
+
+    #[test]
+    fn group_keys_order_and_equate_like_compare() {
+        let samples = [
+            vec![
+                Datum::Int(-5),
+                Datum::Int(0),
+                Datum::Int(3),
+                Datum::UInt(3),
+                Datum::Decimal(Decimal::parse("3.0").unwrap()),
+                Datum::Decimal(Decimal::parse("-0.5").unwrap()),
+            ],
+            vec![
+                Datum::Double(-2.5),
+                Datum::Double(0.0),
+                Datum::Double(-0.0),
+                Datum::Double(1e10),
+                Datum::Double(-1e-3),
+            ],
+            vec![
+                Datum::str("b"),
+                Datum::str("A"),
+                Datum::str("a "),
+                Datum::str("ä"),
+                Datum::str("ab"),
+            ],
+        ];
+        for group in &samples {
+            for a in group {
+                for b in group {
+                    let (mut ka, mut kb) = (Vec::new(), Vec::new());
+                    a.group_key_into(&mut ka);
+                    b.group_key_into(&mut kb);
+                    assert_eq!(ka.cmp(&kb), a.compare(b).unwrap(), "{a:?} vs {b:?}");
+                }
+            }
+        }
+        let (mut n, mut k) = (Vec::new(), Vec::new());
+        Datum::Null.group_key_into(&mut n);
+        Datum::Int(i64::MIN).group_key_into(&mut k);
+        assert!(n < k, "NULL sorts first");
     }
 
     #[test]

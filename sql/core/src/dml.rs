@@ -26,7 +26,7 @@ use sqlparser::ast::{
     Update, Value as SqlValue,
 };
 
-use crate::catalog::{ColumnDef, TableDef};
+use crate::catalog::{index_schema, ColumnDef, IndexDef, IndexState, TableDef};
 use crate::datum::Datum;
 use crate::expr::{eval, Scope};
 use crate::session::{OutColumn, Output, SessionInfo, SqlEngine};
@@ -34,6 +34,9 @@ use crate::SqlError;
 
 /// A row with its encoded primary key.
 type KeyedRow = (Vec<u8>, Vec<Datum>);
+
+/// A row being sorted: its ORDER BY keys, the source row, the projected row.
+type SortRow = (Vec<Vec<u8>>, Vec<Datum>, Vec<Datum>);
 
 /// What a committed DDL statement changes in memory.
 pub(crate) enum Applied {
@@ -75,7 +78,11 @@ fn table_name(n: &ObjectName, db: Option<&str>) -> Result<(String, String), SqlE
     }
 }
 
-fn lookup(engine: &SqlEngine, n: &ObjectName, db: Option<&str>) -> Result<Arc<TableDef>, SqlError> {
+pub(crate) fn lookup(
+    engine: &SqlEngine,
+    n: &ObjectName,
+    db: Option<&str>,
+) -> Result<Arc<TableDef>, SqlError> {
     let (d, t) = table_name(n, db)?;
     engine.catalog.table(&d, &t).ok_or_else(|| {
         SqlError::new(
@@ -361,39 +368,68 @@ fn create_table(
         }
         columns.push(def);
     }
+    let slot_of = |columns: &[ColumnDef], n: &str| -> Result<usize, SqlError> {
+        columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(n))
+            .ok_or_else(|| {
+                SqlError::new(
+                    error::ER_BAD_FIELD_ERROR,
+                    format!("Key column '{n}' doesn't exist in table"),
+                )
+            })
+    };
+    let mut index_cols: Vec<(String, Vec<usize>)> = Vec::new();
     for cons in &ct.constraints {
         match cons {
             TableConstraint::PrimaryKey(p) => {
                 for ic in &p.columns {
-                    let n = ic.column.expr.to_string().trim_matches('`').to_string();
-                    let slot = columns
-                        .iter()
-                        .position(|c| c.name.eq_ignore_ascii_case(&n))
-                        .ok_or_else(|| {
-                            SqlError::new(
-                                error::ER_BAD_FIELD_ERROR,
-                                format!("Key column '{n}' doesn't exist in table"),
-                            )
-                        })?;
+                    let slot = slot_of(&columns, ic.column.expr.to_string().trim_matches('`'))?;
                     columns[slot].nullable = false;
                     pk.push(slot);
                 }
             }
+            TableConstraint::Index(ix) => {
+                let cols = ix
+                    .columns
+                    .iter()
+                    .map(|ic| slot_of(&columns, ic.column.expr.to_string().trim_matches('`')))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let name = ix
+                    .name
+                    .as_ref()
+                    .map(|n| n.value.clone())
+                    .unwrap_or_else(|| columns[cols[0]].name.clone());
+                index_cols.push((name, cols));
+            }
             other => {
                 return Err(SqlError::unsupported(format!(
-                    "table constraint {other} (secondary indexes and foreign keys)"
+                    "table constraint {other} (UNIQUE keys and foreign keys)"
                 )))
             }
         }
     }
+    let id = engine.catalog.next_tablet_id();
+    let mut indexes = Vec::with_capacity(index_cols.len());
+    for (iname, cols) in index_cols {
+        let ix = IndexDef {
+            name: iname,
+            id: engine.catalog.next_tablet_id(),
+            columns: cols,
+            state: IndexState::Public,
+        };
+        engine.tablets.create_tablet(ix.id, index_schema())?;
+        indexes.push(ix);
+    }
     let def = TableDef {
-        id: engine.catalog.next_tablet_id(),
+        id,
         db,
         name,
         columns,
         pk,
+        indexes,
     };
-    engine.tablets.create_tablet(&def)?;
+    engine.tablets.create_tablet(def.id, def.row_schema())?;
     engine.catalog.create_table(txn, &def)?;
     Ok(Applied::CreateTable(def))
 }
@@ -578,7 +614,10 @@ fn insert(
         let key = key_of(&def, &values, hidden)?;
         let describe = || (dup_text(&def, &values), format!("{}.PRIMARY", def.name));
         match txn.insert(&tablet, &key, encode_row(1, &values).into(), describe) {
-            Ok(()) => affected += 1,
+            Ok(()) => {
+                index_entries(engine, txn, &def, &values, &key, true)?;
+                affected += 1;
+            }
             Err(TxnError::Duplicate { .. }) if ins.ignore => warnings += 1,
             Err(e) => return Err(e.into()),
         }
@@ -589,6 +628,27 @@ fn insert(
         info: String::new(),
         warnings,
     })
+}
+
+/// Adds (`put`) or removes the index entries of a row.
+fn index_entries(
+    engine: &SqlEngine,
+    txn: &mut Transaction,
+    def: &TableDef,
+    values: &[Value],
+    pk_key: &[u8],
+    put: bool,
+) -> Result<(), SqlError> {
+    for ix in &def.indexes {
+        let t = engine.tablet_by_id(ix.id, &ix.name)?;
+        let k = def.index_key(ix, values, pk_key);
+        if put {
+            txn.put(&t, &k, encode_row(1, &[]).into())?;
+        } else {
+            txn.delete(&t, &k)?;
+        }
+    }
+    Ok(())
 }
 
 fn dup_text(def: &TableDef, values: &[Value]) -> String {
@@ -1185,18 +1245,14 @@ fn finish(
 }
 
 fn dedup(rows: &mut Vec<Vec<Datum>>) {
-    let mut kept: Vec<Vec<Datum>> = Vec::with_capacity(rows.len());
-    for r in rows.drain(..) {
-        let same = |k: &Vec<Datum>| {
-            k.iter()
-                .zip(&r)
-                .all(|(a, b)| (a.is_null() && b.is_null()) || a.compare(b) == Some(Ordering::Equal))
-        };
-        if !kept.iter().any(same) {
-            kept.push(r);
+    let mut seen = std::collections::HashSet::with_capacity(rows.len());
+    rows.retain(|r| {
+        let mut key = Vec::with_capacity(64);
+        for d in r {
+            d.group_key_into(&mut key);
         }
-    }
-    *rows = kept;
+        seen.insert(key)
+    });
 }
 
 fn finish_with_table(
@@ -1253,14 +1309,25 @@ fn finish_with_table(
             }
             keyed.push((keys, src, proj));
         }
+        // Compare precomputed memcomparable keys, one per ORDER BY column.
+        let keyed: Vec<SortRow> = keyed
+            .into_iter()
+            .map(|(keys, src, proj)| {
+                let bytes = keys
+                    .iter()
+                    .map(|k| {
+                        let mut b = Vec::with_capacity(32);
+                        k.group_key_into(&mut b);
+                        b
+                    })
+                    .collect();
+                (bytes, src, proj)
+            })
+            .collect();
+        let mut keyed = keyed;
         keyed.sort_by(|a, b| {
             for (i, o) in exprs.iter().enumerate() {
-                let ord = match (a.0[i].is_null(), b.0[i].is_null()) {
-                    (true, true) => Ordering::Equal,
-                    (true, false) => Ordering::Less,
-                    (false, true) => Ordering::Greater,
-                    _ => a.0[i].compare(&b.0[i]).unwrap_or(Ordering::Equal),
-                };
+                let ord = a.0[i].cmp(&b.0[i]);
                 let ord = if o.options.asc == Some(false) {
                     ord.reverse()
                 } else {
@@ -1365,6 +1432,17 @@ fn update(
                 (dup_text(&def, &new_v), format!("{}.PRIMARY", def.name))
             })?;
         }
+        for ix in &def.indexes {
+            let (old_k, new_k) = (
+                def.index_key(ix, &old_v, &key),
+                def.index_key(ix, &new_v, &new_key),
+            );
+            if old_k != new_k {
+                let t = engine.tablet_by_id(ix.id, &ix.name)?;
+                txn.delete(&t, &old_k)?;
+                txn.put(&t, &new_k, encode_row(1, &[]).into())?;
+            }
+        }
     }
     let affected = if s.found_rows { matched } else { changed };
     Ok(Output::Ok {
@@ -1415,8 +1493,9 @@ fn delete(
         Some((LockMode::Exclusive, WaitPolicy::Wait)),
     )?;
     let mut affected = 0u64;
-    for (key, _) in rows.into_iter().take(limit) {
+    for (key, row) in rows.into_iter().take(limit) {
         txn.delete(&tablet, &key)?;
+        index_entries(engine, txn, &def, &stored(&def, &row)?, &key, false)?;
         affected += 1;
     }
     Ok(Output::Ok {
@@ -1425,4 +1504,42 @@ fn delete(
         info: String::new(),
         warnings: 0,
     })
+}
+
+/// Adds the index entries of every row that exists now (an index being built): each row is
+/// read under a shared lock, so a writer changing it waits, and committed in batches.
+pub(crate) fn backfill(engine: &SqlEngine, def: &TableDef, ix: &IndexDef) -> Result<u64, SqlError> {
+    const BATCH_ROWS: usize = 1000;
+    let tablet = engine.tablet_of(def)?;
+    let itablet = engine.tablet_by_id(ix.id, &ix.name)?;
+    let mut after: Option<Vec<u8>> = None;
+    let mut done = 0u64;
+    loop {
+        let mut txn = engine.txns.begin(reef_txn::txn::TxnOptions::default());
+        txn.begin_statement()?;
+        let lo = after.clone().map_or(Bound::Unbounded, Bound::Excluded);
+        let keys: Vec<Vec<u8>> = txn
+            .scan(&tablet, (lo, Bound::Unbounded))?
+            .take(BATCH_ROWS)
+            .map(|r| r.map(|(k, _)| k))
+            .collect::<Result<_, _>>()?;
+        for key in &keys {
+            if let Locked::Row(Some(row)) =
+                txn.get_locked(&tablet, key, LockMode::Shared, WaitPolicy::Wait)?
+            {
+                let values = stored(def, &decode(def, &row)?)?;
+                txn.put(
+                    &itablet,
+                    &def.index_key(ix, &values, key),
+                    encode_row(1, &[]).into(),
+                )?;
+                done += 1;
+            }
+        }
+        txn.commit()?;
+        match keys.last() {
+            Some(k) if keys.len() == BATCH_ROWS => after = Some(k.clone()),
+            _ => return Ok(done),
+        }
+    }
 }

@@ -19,7 +19,7 @@ use sqlparser::ast::{
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 
-use crate::catalog::{Catalog, TableDef};
+use crate::catalog::{index_schema, Catalog, IndexDef, IndexState, TableDef};
 use crate::datum::Datum;
 use crate::expr::{like, Scope};
 use crate::vars::{default_of, SYSTEM_VARS};
@@ -29,8 +29,12 @@ use crate::{dml, SqlError};
 pub trait TabletSource: Send + Sync {
     /// The open tablet `id`.
     fn tablet(&self, id: TabletId) -> Option<Arc<Tablet>>;
-    /// Creates (or opens) the tablet of a new table.
-    fn create_tablet(&self, def: &TableDef) -> Result<Arc<Tablet>, SqlError>;
+    /// Creates (or opens) a new tablet (a table's or an index's).
+    fn create_tablet(
+        &self,
+        id: TabletId,
+        schema: reef_storage::schema::RowSchema,
+    ) -> Result<Arc<Tablet>, SqlError>;
 }
 
 /// What a statement returns.
@@ -129,12 +133,13 @@ impl SqlEngine {
     }
 
     pub(crate) fn tablet_of(&self, def: &TableDef) -> Result<Arc<Tablet>, SqlError> {
-        self.tablets.tablet(def.id).ok_or_else(|| {
-            SqlError::internal(format!(
-                "tablet {} of table {} is not open",
-                def.id, def.name
-            ))
-        })
+        self.tablet_by_id(def.id, &def.name)
+    }
+
+    pub(crate) fn tablet_by_id(&self, id: TabletId, what: &str) -> Result<Arc<Tablet>, SqlError> {
+        self.tablets
+            .tablet(id)
+            .ok_or_else(|| SqlError::internal(format!("tablet {id} of {what} is not open")))
     }
 }
 
@@ -419,6 +424,7 @@ impl SqlSession {
                 ..
             } => self.create_database(&unquote(&db_name.to_string()), *if_not_exists),
             Statement::Drop { .. } | Statement::CreateTable(_) => self.ddl(stmt),
+            Statement::CreateIndex(ci) => self.create_index(ci),
             Statement::Query(_)
             | Statement::Insert(_)
             | Statement::Update(_)
@@ -530,6 +536,114 @@ impl SqlSession {
         t.commit()?;
         applied.apply(&engine);
         Ok(Output::ok(0))
+    }
+
+    /// `CREATE INDEX`, online: the index is published write-only (new writes maintain it),
+    /// transactions that were open before then are waited for, existing rows are backfilled
+    /// under shared row locks, and only then is the index published for reads.
+    fn create_index(&mut self, ci: &sqlparser::ast::CreateIndex) -> Result<Output, SqlError> {
+        self.commit()?;
+        if ci.unique {
+            return Err(SqlError::unsupported("UNIQUE secondary indexes"));
+        }
+        let engine = self.engine.clone();
+        let (def, ix) = {
+            let _ddl = engine.ddl.lock();
+            let def = dml::lookup(&engine, &ci.table_name, self.db.as_deref())?;
+            let cols = ci
+                .columns
+                .iter()
+                .map(|ic| {
+                    let n = ic.column.expr.to_string().trim_matches('`').to_string();
+                    def.column(&n).ok_or_else(|| {
+                        SqlError::new(
+                            error::ER_BAD_FIELD_ERROR,
+                            format!("Key column '{n}' doesn't exist in table"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let name = ci
+                .name
+                .as_ref()
+                .map(|n| n.to_string().trim_matches('`').to_string())
+                .unwrap_or_else(|| def.columns[cols[0]].name.clone());
+            if def
+                .indexes
+                .iter()
+                .any(|i| i.name.eq_ignore_ascii_case(&name))
+            {
+                if ci.if_not_exists {
+                    return Ok(Output::ok(0));
+                }
+                return Err(SqlError::new(
+                    error::ER_DUP_KEYNAME,
+                    format!("Duplicate key name '{name}'"),
+                ));
+            }
+            let ix = IndexDef {
+                name,
+                id: engine.catalog.next_tablet_id(),
+                columns: cols,
+                state: IndexState::WriteOnly,
+            };
+            engine.tablets.create_tablet(ix.id, index_schema())?;
+            let mut new_def = (*def).clone();
+            new_def.indexes.push(ix.clone());
+            self.publish(&new_def)?;
+            (new_def, ix)
+        };
+        self.wait_for_older_transactions()?;
+        let rows = dml::backfill(&engine, &def, &ix)?;
+        let _ddl = engine.ddl.lock();
+        let mut cur = (*dml::lookup(&engine, &ci.table_name, self.db.as_deref())?).clone();
+        for i in &mut cur.indexes {
+            if i.id == ix.id {
+                i.state = IndexState::Public;
+            }
+        }
+        self.publish(&cur)?;
+        tracing::info!(table = %cur.name, index = %ix.name, rows, "index built");
+        Ok(Output::ok(0))
+    }
+
+    /// Commits a changed table definition and makes it visible.
+    fn publish(&self, def: &TableDef) -> Result<(), SqlError> {
+        let mut t = self.engine.txns.begin(TxnOptions::default());
+        t.begin_statement()?;
+        self.engine.catalog.update_table(&mut t, def)?;
+        t.commit()?;
+        self.engine.catalog.apply_create_table(def.clone());
+        Ok(())
+    }
+
+    /// Waits until every transaction open now has ended: their writes predate the schema
+    /// change and do not maintain the new index (at most an hour, then 1205).
+    fn wait_for_older_transactions(&self) -> Result<(), SqlError> {
+        let older: Vec<reef_common::ids::TxnId> = self
+            .engine
+            .txns
+            .open_transactions()
+            .iter()
+            .map(|i| i.id)
+            .collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3600);
+        while self
+            .engine
+            .txns
+            .open_transactions()
+            .iter()
+            .any(|i| older.contains(&i.id))
+        {
+            if std::time::Instant::now() > deadline {
+                return Err(SqlError::new(
+                    error::ER_LOCK_WAIT_TIMEOUT,
+                    "Lock wait timeout exceeded waiting for older transactions to end",
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Ok(())
     }
 
     fn create_database(&mut self, name: &str, if_not_exists: bool) -> Result<Output, SqlError> {

@@ -91,6 +91,7 @@ codes! {
     ER_UNKNOWN_SYSTEM_VARIABLE = (1193, "HY000", false);
     ER_NON_UNIQ_ERROR = (1052, "23000", false);
     ER_REQUIRES_PRIMARY_KEY = (1173, "42000", false);
+    ER_DUP_KEYNAME = (1061, "42000", false);
     ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION = (1792, "25006", false);
 }
 
