@@ -14,6 +14,7 @@ TIME=15
 THREADS=4
 TABLE_SIZE=100000
 ROUNDS=1
+PS_MODE=auto
 WORKLOADS="oltp_point_select oltp_read_only oltp_read_write oltp_write_only oltp_insert"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -22,6 +23,7 @@ while [ $# -gt 0 ]; do
         --table-size) TABLE_SIZE=$2; shift 2 ;;
         --rounds) ROUNDS=$2; shift 2 ;;
         --workloads) WORKLOADS=$2; shift 2 ;;
+        --ps-mode) PS_MODE=$2; shift 2 ;;  # auto (prepared statements) or disable (text protocol)
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -66,7 +68,7 @@ for port in "$REEF_PORT" "$MARIA_PORT"; do
     mysql -h127.0.0.1 -P"$port" -uroot -e "CREATE DATABASE IF NOT EXISTS sbtest"
 done
 
-common() { echo "--mysql-host=127.0.0.1 --mysql-port=$1 --mysql-user=root --mysql-db=sbtest --tables=1 --table-size=$TABLE_SIZE"; }
+common() { echo "--mysql-host=127.0.0.1 --mysql-port=$1 --mysql-user=root --mysql-db=sbtest --tables=1 --table-size=$TABLE_SIZE --db-ps-mode=$PS_MODE"; }
 
 echo "== preparing $TABLE_SIZE rows on both"
 for port in "$REEF_PORT" "$MARIA_PORT"; do
@@ -78,6 +80,9 @@ run() { # system port workload
     local out
     out=$(sysbench "$3" $(common "$2") --threads="$THREADS" --time="$TIME" --report-interval=0 run 2>&1) || { echo "$out" | tail -5; return 1; }
     local tps qps p95
+    local errs
+    errs=$(echo "$out" | sed -n 's/.*ignored errors: *\([0-9]*\).*/\1/p')
+    [ "${errs:-0}" = 0 ] || echo "   ($1 $3: $errs retryable errors ignored by sysbench)"
     tps=$(echo "$out" | sed -n 's/.*transactions: *[0-9]* *(\([0-9.]*\) per sec.*/\1/p')
     qps=$(echo "$out" | sed -n 's/.*queries: *[0-9]* *(\([0-9.]*\) per sec.*/\1/p')
     p95=$(echo "$out" | sed -n 's/.*95th percentile: *\([0-9.]*\).*/\1/p')
@@ -97,7 +102,7 @@ REEF_V=$(./target/release/reef --version)
 MARIA_V=$(mariadbd --version | head -1)
 SB_V=$(sysbench --version)
 {
-    echo "Run: \`sysbench/run.sh --time $TIME --threads $THREADS --table-size $TABLE_SIZE --rounds $ROUNDS\` on $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r)."
+    echo "Run: \`sysbench/run.sh --time $TIME --threads $THREADS --table-size $TABLE_SIZE --rounds $ROUNDS --ps-mode $PS_MODE\` on $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r)."
     echo "$REEF_V (one zone, one replica per log stream, fsync per commit group); $MARIA_V (innodb_flush_log_at_trx_commit=1, binary log off, 1 GiB buffer pool); $SB_V; client and servers on the same machine. Medians over rounds."
     echo
     echo "| workload | ReefDB tps | MariaDB tps | ReefDB / MariaDB | ReefDB qps | MariaDB qps | ReefDB p95 ms | MariaDB p95 ms |"
