@@ -145,6 +145,10 @@ impl Node {
         log.add_tablets(user, ts.as_ref())?;
         *tablets.log.write() = Some(log.clone());
         let txns = TxnManager::new(ts as Arc<dyn TimestampSource>, log.clone());
+        let weak = Arc::downgrade(&txns);
+        tablets.compactor.set_horizon_source(Arc::new(move || {
+            weak.upgrade().map_or(Version::ZERO, |t| t.gc_horizon())
+        }));
         let engine = SqlEngine::new(catalog, tablets.clone(), txns, SERVER_VERSION.to_string());
         tracing::info!(data_dir = %cfg.data_dir.display(), tables = engine.catalog.all_tables().len(), "node open");
         Ok(Arc::new(Node {

@@ -48,6 +48,9 @@ pub struct TxnEntry {
     pub started: Instant,
     /// The transaction it waits for and since when, if it waits.
     pub waiting: Mutex<Option<(TxnId, Instant)>>,
+    /// A lower bound of the snapshot its reads use (0 before the first): the GC horizon
+    /// stays at or below it.
+    pub snapshot: std::sync::atomic::AtomicU64,
 }
 
 type SharedMap = HashMap<(TabletId, Vec<u8>), Vec<TxnId>>;
@@ -86,6 +89,7 @@ impl LockTable {
             ctx: ctx.clone(),
             started: Instant::now(),
             waiting: Mutex::new(None),
+            snapshot: std::sync::atomic::AtomicU64::new(0),
         });
         self.active.write().insert(ctx.id(), e.clone());
         e

@@ -17,6 +17,8 @@ pub trait TimestampSource: Send + Sync + std::fmt::Debug {
     /// Tells the source that `v` is in use (a version seen in a log or from another node);
     /// later versions will exceed it.
     fn observe(&self, v: Version);
+    /// The last version handed out: every later [`TimestampSource::next`] exceeds it.
+    fn last(&self) -> Version;
 }
 
 /// A node-local hybrid clock.
@@ -58,6 +60,10 @@ impl TimestampSource for LocalTimestamps {
 
     fn observe(&self, v: Version) {
         self.last.fetch_max(v.0, Ordering::AcqRel);
+    }
+
+    fn last(&self) -> Version {
+        Version(self.last.load(Ordering::Acquire))
     }
 }
 

@@ -142,7 +142,7 @@ impl TxnManager {
     pub fn begin(self: &Arc<Self>, opts: TxnOptions) -> Transaction {
         let ctx = TxnCtx::new(TxnId(self.next_id.fetch_add(1, Ordering::Relaxed)));
         let entry = self.locks.register(ctx.clone());
-        let snapshot = opts.consistent_snapshot.then(|| self.ts.next());
+        let snapshot = opts.consistent_snapshot.then(|| self.take_snapshot(&entry));
         Transaction {
             mgr: self.clone(),
             ctx,
@@ -163,6 +163,33 @@ impl TxnManager {
     /// A fresh snapshot (for reads outside any transaction).
     pub fn snapshot(&self) -> Version {
         self.ts.next()
+    }
+
+    /// Takes a snapshot for a transaction: first publishes a lower bound (the last version
+    /// handed out), then the snapshot itself, so [`TxnManager::gc_horizon`] never passes it.
+    fn take_snapshot(&self, entry: &TxnEntry) -> Version {
+        entry
+            .snapshot
+            .store(self.ts.last().0.max(1), std::sync::atomic::Ordering::SeqCst);
+        let v = self.ts.next();
+        entry
+            .snapshot
+            .store(v.0, std::sync::atomic::Ordering::SeqCst);
+        v
+    }
+
+    /// The oldest snapshot an open transaction may still read at: versions a compaction
+    /// drops below it are invisible to everyone. Reads the clock before the transactions, so
+    /// a snapshot being taken concurrently is covered by its published lower bound.
+    pub fn gc_horizon(&self) -> Version {
+        let mut h = self.ts.last().0;
+        for e in self.locks.active() {
+            let s = e.snapshot.load(std::sync::atomic::Ordering::SeqCst);
+            if s != 0 {
+                h = h.min(s);
+            }
+        }
+        Version(h)
     }
 
     /// Open transactions, for views.
@@ -255,11 +282,11 @@ impl Transaction {
         self.next_seq += 1;
         match self.opts.isolation {
             Isolation::ReadCommitted | Isolation::ReadUncommitted => {
-                self.stmt_snapshot = self.mgr.ts.next()
+                self.stmt_snapshot = self.mgr.take_snapshot(&self.entry)
             }
             _ => {
                 if self.snapshot.is_none() {
-                    self.snapshot = Some(self.mgr.ts.next());
+                    self.snapshot = Some(self.mgr.take_snapshot(&self.entry));
                 }
             }
         }

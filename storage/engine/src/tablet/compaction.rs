@@ -148,13 +148,14 @@ impl Tablet {
             return Ok(false);
         };
         self.wait_for_decisions(&m);
+        let horizon = self.gc_horizon();
         let (mbs, created) = self.write_sstable(|w| {
             let mut after: Option<Vec<u8>> = None;
             loop {
                 let lo = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
                 let rows = m.rows_after(lo, Bound::Unbounded, DUMP_BATCH_ROWS);
                 for (k, row) in &rows {
-                    for (v, val) in row.committed_versions() {
+                    for (v, val) in thin(row.committed_versions(), horizon) {
                         w.push(k, v, val.as_deref())?;
                     }
                 }
@@ -258,9 +259,10 @@ impl Tablet {
         let env = self.env(false);
         let range = (Bound::Unbounded, Bound::Unbounded);
         let mut merge = VersionMerge::new(Sources::new(&[], &inputs, &env, &range, Vec::new())?);
+        let horizon = self.gc_horizon();
         let (mbs, created) = self.write_sstable(|w| {
             while let Some((key, versions)) = merge.next_upto(None)? {
-                for (v, row) in versions {
+                for (v, row) in thin(versions, horizon) {
                     w.push(&key, v, row.as_deref())?;
                 }
             }
@@ -408,8 +410,47 @@ impl Tablet {
         if minis >= self.opts.minor_trigger {
             did |= self.minor_compact()?;
         }
+        did |= self.major_when_deltas_outgrow_base()?;
         Ok(did)
     }
+
+    /// Runs a major compaction at the GC horizon when the deltas (mini and minor SSTables)
+    /// have grown to a quarter of the baseline (and at least 1 MiB): every range scan merges
+    /// them, and old versions in them cost comparisons until a major drops them.
+    fn major_when_deltas_outgrow_base(&self) -> Result<bool> {
+        const MIN_DELTA_BYTES: u64 = 1 << 20;
+        let horizon = self.gc_horizon();
+        if horizon == Version::ZERO {
+            return Ok(false);
+        }
+        let (mut base, mut deltas) = (0u64, 0u64);
+        for t in &self.table_set().manifest.tables {
+            let bytes: u64 = t.macroblocks.iter().map(|m| m.size_bytes).sum();
+            if t.level == Level::Major {
+                base += bytes;
+            } else {
+                deltas += bytes;
+            }
+        }
+        if deltas < MIN_DELTA_BYTES.max(base / 4) {
+            return Ok(false);
+        }
+        self.major_compact(horizon)?;
+        Ok(true)
+    }
+}
+
+/// Of one key's versions (newest first), keeps those newer than `horizon` and the newest at
+/// or below it: no reader's snapshot is below the horizon, so no reader can see the others.
+/// A delete is kept even when it is the newest below the horizon, because older SSTables
+/// not part of this merge may still hold versions it hides.
+fn thin<T>(versions: Vec<(Version, T)>, horizon: Version) -> impl Iterator<Item = (Version, T)> {
+    let mut kept_old = false;
+    versions.into_iter().filter(move |(v, _)| {
+        let keep = *v > horizon || !kept_old;
+        kept_old |= *v <= horizon;
+        keep
+    })
 }
 
 /// One major compaction's writing state.
@@ -585,7 +626,11 @@ struct BgShared {
     wake: Condvar,
     wake_mutex: Mutex<bool>,
     stop: AtomicBool,
+    horizon: Mutex<Option<HorizonSource>>,
 }
+
+/// Where the compactor learns the GC horizon (the oldest snapshot still in use).
+pub type HorizonSource = Arc<dyn Fn() -> Version + Send + Sync>;
 
 impl std::fmt::Debug for BackgroundCompactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -605,6 +650,7 @@ impl BackgroundCompactor {
             wake: Condvar::new(),
             wake_mutex: Mutex::new(false),
             stop: AtomicBool::new(false),
+            horizon: Mutex::new(None),
         });
         let s = shared.clone();
         let handle = std::thread::Builder::new()
@@ -625,7 +671,11 @@ impl BackgroundCompactor {
                     list.retain(|t| t.strong_count() > 0);
                     list.iter().filter_map(Weak::upgrade).collect()
                 };
+                let horizon = s.horizon.lock().clone().map(|f| f());
                 for t in tablets {
+                    if let Some(h) = horizon {
+                        t.set_gc_horizon(h);
+                    }
                     if let Err(e) = t.maintain() {
                         tracing::error!(tablet = %t.id(), error = %e, "background compaction failed");
                     }
@@ -641,6 +691,12 @@ impl BackgroundCompactor {
     /// Adds a tablet to the upkeep list.
     pub fn register(&self, tablet: &Arc<Tablet>) {
         self.shared.tablets.lock().push(Arc::downgrade(tablet));
+    }
+
+    /// Lets each round raise every tablet's GC horizon to what `source` returns; without
+    /// one, tablets keep every version until someone sets their horizon.
+    pub fn set_horizon_source(&self, source: HorizonSource) {
+        *self.shared.horizon.lock() = Some(source);
     }
 
     /// Runs a round now.

@@ -113,6 +113,8 @@ pub struct TabletStats {
     pub macroblocks: usize,
     /// Bytes of SSTables on disk.
     pub sstable_bytes: u64,
+    /// Row versions stored across SSTables (a key in several SSTables counts in each).
+    pub sstable_versions: u64,
     /// The log checkpoint.
     pub checkpoint: LogIndex,
 }
@@ -134,6 +136,8 @@ pub struct Tablet {
     next_file_id: AtomicU64,
     next_memtable_id: AtomicU64,
     applied: AtomicU64,
+    /// Versions below this may be dropped when a newer one at or below it exists.
+    gc_horizon: AtomicU64,
     dumped: Condvar,
     dumped_mutex: Mutex<()>,
 }
@@ -199,6 +203,7 @@ impl Tablet {
             next_file_id: AtomicU64::new(max_file.max(1)),
             next_memtable_id: AtomicU64::new(2),
             applied: AtomicU64::new(checkpoint.0),
+            gc_horizon: AtomicU64::new(0),
             dumped: Condvar::new(),
             dumped_mutex: Mutex::new(()),
         }))
@@ -230,6 +235,17 @@ impl Tablet {
     /// Log entries at or below this index are in SSTables; replay starts above it.
     pub fn checkpoint(&self) -> LogIndex {
         self.set.read().manifest.checkpoint
+    }
+
+    /// Raises the GC horizon: the oldest snapshot any reader may still use. Dumps and
+    /// compactions keep, per key, the versions above it and the newest at or below it.
+    pub fn set_gc_horizon(&self, v: Version) {
+        self.gc_horizon.fetch_max(v.0, Ordering::AcqRel);
+    }
+
+    /// The GC horizon (`Version::ZERO`: keep every version).
+    pub fn gc_horizon(&self) -> Version {
+        Version(self.gc_horizon.load(Ordering::Acquire))
     }
 
     /// Reports that every log entry up to `index` has been applied to this tablet.
@@ -488,6 +504,13 @@ impl Tablet {
                 .map(|t| t.macroblocks.len())
                 .sum(),
             sstable_bytes: set.manifest.tables.iter().map(|t| t.size_bytes()).sum(),
+            sstable_versions: set
+                .manifest
+                .tables
+                .iter()
+                .flat_map(|t| &t.macroblocks)
+                .map(|m| m.rows)
+                .sum(),
             checkpoint: set.manifest.checkpoint,
         }
     }

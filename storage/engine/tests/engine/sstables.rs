@@ -9,7 +9,7 @@ use reef_storage::cache::Cache;
 use reef_storage::fs::{FaultFs, RealFs};
 use reef_storage::mvcc::ReadCtx;
 use reef_storage::scan::{ArrowScanRequest, ColumnRange};
-use reef_storage::tablet::full_range;
+use reef_storage::tablet::{full_range, Tablet};
 use reef_storage::StorageError;
 
 use crate::common::*;
@@ -155,6 +155,78 @@ fn minor_and_major_compactions_keep_every_snapshot_at_or_above_the_horizon() {
         let got: Vec<Option<i64>> = (0..300).map(|i| get_k(&t, i, *s)).collect();
         assert_eq!(&got, want, "after major, snapshot {s}");
     }
+}
+
+#[test]
+fn dumps_and_minors_drop_versions_below_the_gc_horizon_that_no_snapshot_can_see() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open(Arc::new(RealFs), dir.path(), Cache::new(64 << 20));
+    // Per round, ten versions of each of 100 keys (version = 1000 * round + 100 * n + key + 1);
+    // key 7 is deleted by its last write of round 0.
+    let mut history: Vec<(i64, u64, Option<i64>)> = Vec::new();
+    let dump_round = |t: &Tablet, round: u64, history: &mut Vec<(i64, u64, Option<i64>)>| {
+        for n in 0..10u64 {
+            for i in 0..100i64 {
+                let v = 1000 * round + 100 * n + i as u64 + 1;
+                let val = (i != 7 || round != 0 || n < 9).then_some(v as i64 * 10);
+                commit(t, v, v, v, &[(i, val)]);
+                history.push((i, v, val));
+            }
+        }
+        t.freeze();
+        assert!(t.dump_frozen().unwrap());
+    };
+    let model = |history: &[(i64, u64, Option<i64>)], i: i64, s: u64| {
+        history
+            .iter()
+            .rev()
+            .find(|(k, v, _)| *k == i && *v <= s)
+            .and_then(|(_, _, val)| *val)
+    };
+    let check_from = |history: &[(i64, u64, Option<i64>)], horizon: u64| {
+        let newest = history.last().unwrap().1;
+        for s in [
+            horizon,
+            horizon + 1,
+            horizon + 250,
+            (horizon + newest) / 2,
+            newest,
+        ] {
+            for i in 0..100 {
+                assert_eq!(
+                    get_k(&t, i, s),
+                    model(history, i, s),
+                    "key {i} at snapshot {s}"
+                );
+            }
+        }
+    };
+    dump_round(&t, 0, &mut history);
+    assert_eq!(
+        t.stats().sstable_versions,
+        1000,
+        "no horizon: every version kept"
+    );
+    assert_eq!(get_k(&t, 7, 1000), None);
+    t.set_gc_horizon(Version(850));
+    dump_round(&t, 1, &mut history);
+    assert_eq!(
+        t.stats().sstable_versions,
+        2000,
+        "round 1 is all above the horizon"
+    );
+    check_from(&history, 850);
+    t.set_gc_horizon(Version(1500));
+    dump_round(&t, 2, &mut history);
+    // The minor merge keeps, per key, round 2, the five writes of round 1 above 1500 and
+    // the newest at or below it; round 0 (with key 7's delete) is gone.
+    assert!(t.minor_compact().unwrap());
+    assert_eq!(t.stats().tables, (0, 1, 0));
+    assert_eq!(t.stats().sstable_versions, 100 * (10 + 5 + 1));
+    check_from(&history, 1500);
+    // A horizon never moves back.
+    t.set_gc_horizon(Version(10));
+    assert_eq!(t.gc_horizon(), Version(1500));
 }
 
 #[test]

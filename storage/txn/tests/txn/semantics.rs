@@ -447,3 +447,46 @@ fn read_only_transactions_refuse_writes() {
     let err = t.put(n.t(0), &key(1), row(1, 1)).unwrap_err();
     assert_eq!(reef_common::error::MysqlError::code(&err).errno, 1792);
 }
+
+#[test]
+fn the_gc_horizon_keeps_what_open_snapshots_read_and_frees_the_rest() {
+    let (_d, n) = node();
+    set(&n, 1, 100);
+    let mut reader = n.mgr.begin(opts(Isolation::RepeatableRead));
+    reader.begin_statement().unwrap();
+    assert_eq!(read(&n, &mut reader, 1), Some(100));
+    let first_horizon = n.mgr.gc_horizon();
+    let t = n.t(0);
+    for round in 0..3 {
+        for v in 0..50 {
+            set(&n, 1, 1000 * round + v);
+        }
+        assert_eq!(
+            n.mgr.gc_horizon(),
+            first_horizon,
+            "the open reader pins the horizon"
+        );
+        t.set_gc_horizon(n.mgr.gc_horizon());
+        t.freeze();
+        assert!(t.dump_frozen().unwrap());
+    }
+    t.minor_compact().unwrap();
+    reader.begin_statement().unwrap();
+    assert_eq!(
+        read(&n, &mut reader, 1),
+        Some(100),
+        "the reader's snapshot survives"
+    );
+    assert!(t.stats().sstable_versions >= 150);
+    reader.commit().unwrap();
+    assert!(n.mgr.gc_horizon() > first_horizon);
+    t.set_gc_horizon(n.mgr.gc_horizon());
+    set(&n, 2, 1);
+    t.freeze();
+    t.dump_frozen().unwrap();
+    t.minor_compact().unwrap();
+    assert_eq!(t.stats().sstable_versions, 2, "one version per key is left");
+    let mut later = n.mgr.begin(TxnOptions::default());
+    later.begin_statement().unwrap();
+    assert_eq!(read(&n, &mut later, 1), Some(2049));
+}
