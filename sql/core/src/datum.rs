@@ -343,24 +343,27 @@ impl Datum {
 
     /// Reads a stored value of a column of type `ty`.
     pub fn from_stored(v: &Value, ty: &ColumnType) -> Datum {
+        Datum::from_value(v.clone(), ty)
+    }
+
+    /// [`Datum::from_stored`], taking the value (its bytes move instead of being copied).
+    pub fn from_value(v: Value, ty: &ColumnType) -> Datum {
         match (v, ty) {
             (Value::Null, _) => Datum::Null,
-            (Value::Int(i), ColumnType::Date) => Datum::Date(DateTime::unpack(*i)),
+            (Value::Int(i), ColumnType::Date) => Datum::Date(DateTime::unpack(i)),
             (Value::Int(i), ColumnType::DateTime { .. } | ColumnType::Timestamp { .. }) => {
-                Datum::DateTime(DateTime::unpack(*i))
+                Datum::DateTime(DateTime::unpack(i))
             }
-            (Value::Int(i), _) => Datum::Int(*i),
-            (Value::UInt(u), _) => Datum::UInt(*u),
-            (Value::Double(d), _) => Datum::Double(*d),
+            (Value::Int(i), _) => Datum::Int(i),
+            (Value::UInt(u), _) => Datum::UInt(u),
+            (Value::Double(d), _) => Datum::Double(d),
             (Value::Bytes(b), ColumnType::Decimal { .. }) => {
-                Decimal::parse(&String::from_utf8_lossy(b))
+                Decimal::parse(&String::from_utf8_lossy(&b))
                     .map(Datum::Decimal)
                     .unwrap_or(Datum::Null)
             }
-            (Value::Bytes(b), ColumnType::String { collation, .. }) => {
-                Datum::Str(b.clone(), *collation)
-            }
-            (Value::Bytes(b), _) => Datum::Bytes(b.clone()),
+            (Value::Bytes(b), ColumnType::String { collation, .. }) => Datum::Str(b, *collation),
+            (Value::Bytes(b), _) => Datum::Bytes(b),
         }
     }
 }

@@ -11,8 +11,8 @@ use reef_common::collation::Collation;
 use reef_common::error;
 use reef_common::ids::Version;
 use reef_common::keycodec::{encode_key, KeyKind};
-use reef_common::rowcodec::{decode_row, encode_row};
-use reef_common::types::ColumnType;
+use reef_common::rowcodec::{decode_row_with, encode_row};
+use reef_common::types::{ColumnType, PhysicalKind};
 use reef_common::value::Value;
 use reef_storage::mvcc::ReadCtx;
 use reef_storage::tablet::{full_range, Tablet};
@@ -487,14 +487,35 @@ impl Scope for RowScope<'_> {
 }
 
 fn decode(def: &TableDef, row: &[u8]) -> Result<Vec<Datum>, SqlError> {
-    let schema = def.row_schema();
-    let vals = decode_row(row, &schema.kinds, &schema.defaults)
+    RowDecoder::new(def).decode(row)
+}
+
+/// Decodes a table's stored rows into datums; built once per statement so that scanning
+/// does not rebuild the column kinds for every row.
+struct RowDecoder<'a> {
+    def: &'a TableDef,
+    kinds: Vec<PhysicalKind>,
+}
+
+impl<'a> RowDecoder<'a> {
+    fn new(def: &'a TableDef) -> RowDecoder<'a> {
+        RowDecoder {
+            def,
+            kinds: def.columns.iter().map(|c| c.ty.physical()).collect(),
+        }
+    }
+
+    /// The row's datums; columns added after the row was written are NULL.
+    fn decode(&self, row: &[u8]) -> Result<Vec<Datum>, SqlError> {
+        let cols = &self.def.columns;
+        let mut out = Vec::with_capacity(cols.len());
+        decode_row_with(row, &self.kinds, |slot, v| {
+            out.push(Datum::from_value(v, &cols[slot].ty))
+        })
         .map_err(|e| SqlError::internal(e.to_string()))?;
-    Ok(vals
-        .iter()
-        .zip(&def.columns)
-        .map(|(v, c)| Datum::from_stored(v, &c.ty))
-        .collect())
+        out.resize(cols.len(), Datum::Null);
+        Ok(out)
+    }
 }
 
 fn stored(def: &TableDef, row: &[Datum]) -> Result<Vec<Value>, SqlError> {
@@ -851,26 +872,23 @@ fn candidates(
     def: &TableDef,
     acc: Access,
 ) -> Result<Vec<KeyedRow>, SqlError> {
-    match acc {
-        Access::Point(k) => Ok(match txn.get(tablet, &k)? {
-            Some(row) => vec![(k, decode(def, &row)?)],
-            None => Vec::new(),
-        }),
-        Access::Range(lo, hi) => txn
-            .scan(tablet, (lo, hi))?
-            .map(|r| {
-                let (k, row) = r?;
-                Ok((k, decode(def, &row)?))
+    let decoder = RowDecoder::new(def);
+    let range = match acc {
+        Access::Point(k) => {
+            return Ok(match txn.get(tablet, &k)? {
+                Some(row) => vec![(k, decoder.decode(&row)?)],
+                None => Vec::new(),
             })
-            .collect(),
-        Access::Scan => txn
-            .scan(tablet, full_range())?
-            .map(|r| {
-                let (k, row) = r?;
-                Ok((k, decode(def, &row)?))
-            })
-            .collect(),
-    }
+        }
+        Access::Range(lo, hi) => (lo, hi),
+        Access::Scan => full_range(),
+    };
+    txn.scan(tablet, range)?
+        .map(|r| {
+            let (k, row) = r?;
+            Ok((k, decoder.decode(&row)?))
+        })
+        .collect()
 }
 
 fn single_table(from: &[TableWithJoins]) -> Result<(&ObjectName, Option<&str>), SqlError> {
