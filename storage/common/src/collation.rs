@@ -86,8 +86,15 @@ impl Collation {
             }
             Collation::Utf8mb4GeneralCi => {
                 let mut w: Vec<u8> = Vec::with_capacity(s.len() * 2);
-                for weight in weights(s) {
-                    w.extend_from_slice(&weight.to_be_bytes());
+                if s.is_ascii() {
+                    // One table lookup per byte, as `general_ci_weight` does for U+0000..U+00FF.
+                    for &b in s {
+                        w.extend_from_slice(&LATIN1_WEIGHTS[b as usize].to_be_bytes());
+                    }
+                } else {
+                    for weight in weights(s) {
+                        w.extend_from_slice(&weight.to_be_bytes());
+                    }
                 }
                 while w.ends_with(&[0x00, 0x20]) {
                     w.truncate(w.len() - 2);
@@ -351,6 +358,13 @@ mod tests {
                 let got = key(c, &a).cmp(&key(c, &b));
                 prop_assert_eq!(got, want, "{:?} {:?} {:?}", c, a, b);
             }
+        }
+
+        #[test]
+        fn ascii_general_ci_keys_agree_with_compare(a in "[\\x00-\\x7f]{0,24}", b in "[\\x00-\\x7f]{0,24}") {
+            let c = Collation::Utf8mb4GeneralCi;
+            let got = key(c, &a).cmp(&key(c, &b));
+            prop_assert_eq!(got, c.compare(a.as_bytes(), b.as_bytes()), "{:?} {:?}", a, b);
         }
     }
 }
