@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use reef_common::collation::Collation;
 use reef_common::error;
 use reef_common::ids::Version;
-use reef_common::keycodec::{encode_key, KeyKind};
+use reef_common::keycodec::{encode_key, key_columns_len, KeyKind};
 use reef_common::rowcodec::{decode_row_with, encode_row};
 use reef_common::types::{ColumnType, PhysicalKind};
 use reef_common::value::Value;
@@ -779,10 +779,17 @@ fn column_of(e: &Expr, def: &TableDef) -> Option<usize> {
     }
 }
 
-/// How rows are found: one key, a key range, or a full scan.
+/// How rows are found: one key, a key range, entries of a secondary index, or a full scan.
+/// Whatever the access, the statement's filter still runs on every row it yields.
 enum Access {
     Point(Vec<u8>),
     Range(Bound<Vec<u8>>, Bound<Vec<u8>>),
+    /// Index entries starting with `prefix` (the encoded values of the index's leading
+    /// columns); each entry ends with the row's primary key.
+    Index {
+        index: IndexDef,
+        prefix: Vec<u8>,
+    },
     Scan,
 }
 
@@ -790,12 +797,10 @@ fn access(def: &TableDef, selection: Option<&Expr>, s: &SessionInfo) -> Result<A
     let Some(w) = selection else {
         return Ok(Access::Scan);
     };
-    if def.pk.is_empty() {
-        return Ok(Access::Scan);
-    }
     let mut parts = Vec::new();
     conjuncts(w, &mut parts);
-    let mut eq: Vec<Option<Datum>> = vec![None; def.pk.len()];
+    // Columns compared for equality with a constant.
+    let mut eq: Vec<Option<Datum>> = vec![None; def.columns.len()];
     for p in &parts {
         if let Expr::BinaryOp {
             left,
@@ -805,57 +810,119 @@ fn access(def: &TableDef, selection: Option<&Expr>, s: &SessionInfo) -> Result<A
         {
             for (col, val) in [(left, right), (right, left)] {
                 if let Some(slot) = column_of(col, def) {
-                    if let Some(k) = def.pk.iter().position(|&x| x == slot) {
-                        if let Ok(v) = eval(val, s) {
-                            eq[k] = Some(v);
-                        }
+                    if let Ok(v) = eval(val, s) {
+                        eq[slot] = Some(v);
                     }
                 }
             }
         }
     }
-    let key_for = |vals: &[Datum]| -> Result<Option<Vec<u8>>, SqlError> {
+    let key_for = |slots: &[usize], vals: &[Datum]| -> Result<Option<Vec<u8>>, SqlError> {
         let mut kv = Vec::with_capacity(vals.len());
-        for (d, &slot) in vals.iter().zip(&def.pk) {
+        let mut kinds = Vec::with_capacity(vals.len());
+        for (d, &slot) in vals.iter().zip(slots) {
             let c = &def.columns[slot];
             match d.to_stored(&c.ty, &c.name) {
                 Ok(Value::Null) | Err(_) => return Ok(None),
                 Ok(v) => kv.push(v),
             }
+            kinds.push(KeyKind::of(&c.ty));
         }
-        let kinds: Vec<KeyKind> = def.key_kinds().into_iter().take(vals.len()).collect();
         Ok(Some(
             encode_key(&kv, &kinds).map_err(|e| SqlError::internal(e.to_string()))?,
         ))
     };
-    if eq.iter().all(Option::is_some) {
-        let vals: Vec<Datum> = eq.into_iter().map(|d| d.expect("all some")).collect();
-        return Ok(match key_for(&vals)? {
-            Some(k) => Access::Point(k),
-            None => Access::Scan,
-        });
-    }
-    // A single-column key with BETWEEN: a key range (the filter still runs on every row).
-    if def.pk.len() == 1 {
-        for p in &parts {
-            if let Expr::Between {
-                expr,
-                negated: false,
-                low,
-                high,
-            } = p
-            {
-                if column_of(expr, def) == Some(def.pk[0]) {
-                    if let (Ok(lo), Ok(hi)) = (eval(low, s), eval(high, s)) {
-                        if let (Some(lo), Some(hi)) = (key_for(&[lo])?, key_for(&[hi])?) {
-                            return Ok(Access::Range(Bound::Included(lo), Bound::Included(hi)));
+    if !def.pk.is_empty() {
+        if def.pk.iter().all(|&slot| eq[slot].is_some()) {
+            let vals: Vec<Datum> = def
+                .pk
+                .iter()
+                .map(|&slot| eq[slot].clone().expect("all some"))
+                .collect();
+            if let Some(k) = key_for(&def.pk, &vals)? {
+                return Ok(Access::Point(k));
+            }
+        }
+        // A single-column key with BETWEEN: a key range.
+        if def.pk.len() == 1 {
+            for p in &parts {
+                if let Expr::Between {
+                    expr,
+                    negated: false,
+                    low,
+                    high,
+                } = p
+                {
+                    if column_of(expr, def) == Some(def.pk[0]) {
+                        if let (Ok(lo), Ok(hi)) = (eval(low, s), eval(high, s)) {
+                            if let (Some(lo), Some(hi)) =
+                                (key_for(&def.pk, &[lo])?, key_for(&def.pk, &[hi])?)
+                            {
+                                return Ok(Access::Range(Bound::Included(lo), Bound::Included(hi)));
+                            }
                         }
                     }
                 }
             }
         }
     }
+    // The complete index whose leading columns have the most equalities. Only values of the
+    // column's own class are used: MySQL compares `'abc' = 0` as numbers, which an index
+    // lookup of the key '0' would miss.
+    let mut best: Option<(usize, &IndexDef)> = None;
+    for ix in def
+        .indexes
+        .iter()
+        .filter(|ix| ix.state == IndexState::Public)
+    {
+        let n = ix
+            .columns
+            .iter()
+            .take_while(|&&slot| {
+                eq[slot]
+                    .as_ref()
+                    .is_some_and(|d| same_class(d, &def.columns[slot].ty))
+            })
+            .count();
+        if n > 0 && best.is_none_or(|(m, _)| n > m) {
+            best = Some((n, ix));
+        }
+    }
+    if let Some((n, ix)) = best {
+        let slots = &ix.columns[..n];
+        let vals: Vec<Datum> = slots
+            .iter()
+            .map(|&slot| eq[slot].clone().expect("counted"))
+            .collect();
+        if let Some(prefix) = key_for(slots, &vals)? {
+            return Ok(Access::Index {
+                index: ix.clone(),
+                prefix,
+            });
+        }
+    }
     Ok(Access::Scan)
+}
+
+/// Whether an index lookup of `d` finds every row of a column of type `ty` that equals it.
+fn same_class(d: &Datum, ty: &ColumnType) -> bool {
+    match ty {
+        ColumnType::Int { .. } => matches!(d, Datum::Int(_) | Datum::UInt(_)),
+        ColumnType::String { .. } => matches!(d, Datum::Str(..)),
+        _ => false,
+    }
+}
+
+/// The smallest key above every key starting with `prefix`, if there is one.
+fn prefix_end(prefix: &[u8]) -> Bound<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Bound::Excluded(end);
+        }
+    }
+    Bound::Unbounded
 }
 
 fn matches(selection: Option<&Expr>, scope: &RowScope<'_>) -> Result<bool, SqlError> {
@@ -867,6 +934,7 @@ fn matches(selection: Option<&Expr>, scope: &RowScope<'_>) -> Result<bool, SqlEr
 
 /// Candidate rows (key, decoded row) at the statement's snapshot.
 fn candidates(
+    engine: &SqlEngine,
     txn: &mut Transaction,
     tablet: &Arc<Tablet>,
     def: &TableDef,
@@ -879,6 +947,35 @@ fn candidates(
                 Some(row) => vec![(k, decoder.decode(&row)?)],
                 None => Vec::new(),
             })
+        }
+        Access::Index { index, prefix } => {
+            let itablet = engine.tablet_by_id(index.id, &index.name)?;
+            let kinds: Vec<KeyKind> = index
+                .columns
+                .iter()
+                .map(|&slot| KeyKind::of(&def.columns[slot].ty))
+                .collect();
+            let end = prefix_end(&prefix);
+            let entries: Vec<Vec<u8>> = txn
+                .scan(&itablet, (Bound::Included(prefix), end))?
+                .map(|r| r.map(|(k, _)| k))
+                .collect::<Result<_, _>>()?;
+            let mut out = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let at = key_columns_len(&entry, &kinds)
+                    .map_err(|e| SqlError::internal(format!("index {}: {e}", index.name)))?;
+                let key = entry[at..].to_vec();
+                match txn.get(tablet, &key)? {
+                    Some(row) => out.push((key, decoder.decode(&row)?)),
+                    None => {
+                        return Err(SqlError::internal(format!(
+                            "index {} names a row that table {} does not hold",
+                            index.name, def.name
+                        )))
+                    }
+                }
+            }
+            return Ok(out);
         }
         Access::Range(lo, hi) => (lo, hi),
         Access::Scan => full_range(),
@@ -1039,7 +1136,6 @@ fn select(
     }
     let (name, alias) = single_table(&sel.from)?;
     let def = lookup(engine, name, s.db.as_deref())?;
-    let tablet = engine.tablet_of(&def)?;
     let lock = q.locks.first().map(|l| {
         let mode = if l.lock_type == LockType::Update {
             LockMode::Exclusive
@@ -1053,7 +1149,7 @@ fn select(
         };
         (mode, wait)
     });
-    let rows = matching_rows(txn, &tablet, &def, alias, sel.selection.as_ref(), s, lock)?;
+    let rows = matching_rows(engine, txn, &def, alias, sel.selection.as_ref(), s, lock)?;
     let cols = projection(sel, Some((&def, alias)))?;
     if cols
         .iter()
@@ -1087,8 +1183,8 @@ fn select(
 
 /// Rows matching `selection`, locked first when the statement asked for a locking read.
 fn matching_rows(
+    engine: &SqlEngine,
     txn: &mut Transaction,
-    tablet: &Arc<Tablet>,
     def: &TableDef,
     alias: Option<&str>,
     selection: Option<&Expr>,
@@ -1096,8 +1192,9 @@ fn matching_rows(
     lock: Option<(LockMode, WaitPolicy)>,
 ) -> Result<Vec<KeyedRow>, SqlError> {
     let acc = access(def, selection, s)?;
+    let tablet = &engine.tablet_of(def)?;
     let mut out = Vec::new();
-    for (key, row) in candidates(txn, tablet, def, acc)? {
+    for (key, row) in candidates(engine, txn, tablet, def, acc)? {
         let row = match lock {
             None => row,
             Some((mode, wait)) => match txn.get_locked(tablet, &key, mode, wait)? {
@@ -1400,8 +1497,8 @@ fn update(
         targets.push((slot, &a.value));
     }
     let rows = matching_rows(
+        engine,
         txn,
-        &tablet,
         &def,
         alias,
         u.selection.as_ref(),
@@ -1502,8 +1599,8 @@ fn delete(
         },
     };
     let rows = matching_rows(
+        engine,
         txn,
-        &tablet,
         &def,
         alias,
         d.selection.as_ref(),

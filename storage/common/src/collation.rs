@@ -105,6 +105,35 @@ impl Collation {
     }
 }
 
+impl Collation {
+    /// The length of the sort key [`Collation::sort_key_into`] wrote at the start of `key`.
+    pub fn sort_key_len(self, key: &[u8]) -> Option<usize> {
+        let seg = match self {
+            Collation::Binary => {
+                let mut pos = 0;
+                loop {
+                    match (key.get(pos)?, key.get(pos + 1)) {
+                        (0x00, Some(0x01)) => return Some(pos + 2),
+                        (0x00, Some(0xFF)) => pos += 2,
+                        (0x00, _) => return None,
+                        _ => pos += 1,
+                    }
+                }
+            }
+            Collation::Utf8mb4Bin => SEGMENT_WEIGHTS,
+            Collation::Utf8mb4GeneralCi => SEGMENT_WEIGHTS * 2,
+        };
+        let mut pos = 0;
+        loop {
+            match *key.get(pos + seg)? {
+                MARK_END => return Some(pos + seg + 1),
+                MARK_BELOW_SPACE | MARK_ABOVE_SPACE => pos += seg + 1,
+                _ => return None,
+            }
+        }
+    }
+}
+
 fn trim_trailing_spaces(s: &[u8]) -> &[u8] {
     let end = s.iter().rposition(|&b| b != b' ').map_or(0, |p| p + 1);
     &s[..end]

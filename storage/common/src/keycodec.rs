@@ -108,6 +108,51 @@ fn encode_column(v: &Value, kind: KeyKind, out: &mut Vec<u8>) -> Result<(), Code
     Ok(())
 }
 
+/// The length of the encoded columns of `kinds` at the start of `key` (what follows, such as
+/// the primary key after an index entry's columns, is not looked at).
+pub fn key_columns_len(key: &[u8], kinds: &[KeyKind]) -> Result<usize, CodecError> {
+    let bad = || CodecError::Corrupt("key: truncated or malformed column".into());
+    let mut pos = 0;
+    for kind in kinds {
+        let tag = *key.get(pos).ok_or_else(bad)?;
+        pos += 1;
+        match tag {
+            0x00 => continue,
+            0x01 => {}
+            _ => return Err(bad()),
+        }
+        let rest = &key[pos..];
+        let len = match kind {
+            KeyKind::Int | KeyKind::UInt | KeyKind::Double => 8,
+            KeyKind::Decimal => match rest.first().ok_or_else(bad)? {
+                0x01 => 1,
+                0x00 => {
+                    3 + rest
+                        .get(3..)
+                        .and_then(|d| d.iter().position(|&b| b == 0xFF))
+                        .ok_or_else(bad)?
+                        + 1
+                }
+                0x02 => {
+                    3 + rest
+                        .get(3..)
+                        .and_then(|d| d.iter().position(|&b| b == 0x00))
+                        .ok_or_else(bad)?
+                        + 1
+                }
+                _ => return Err(bad()),
+            },
+            KeyKind::String(c) => c.sort_key_len(rest).ok_or_else(bad)?,
+            KeyKind::Binary => Collation::Binary.sort_key_len(rest).ok_or_else(bad)?,
+        };
+        if rest.len() < len {
+            return Err(bad());
+        }
+        pos += len;
+    }
+    Ok(pos)
+}
+
 fn double_key(d: f64) -> u64 {
     let d = if d == 0.0 { 0.0 } else { d };
     let bits = d.to_bits();
@@ -165,6 +210,42 @@ mod tests {
         let c = encode_key(&[Value::Bytes(b"AB ".to_vec()), Value::Int(10)], &kinds).unwrap();
         assert!(a < b);
         assert!(a < c && c < b);
+    }
+
+    fn any_column() -> impl Strategy<Value = (Value, KeyKind)> {
+        prop_oneof![
+            Just((Value::Null, KeyKind::Int)),
+            any::<i64>().prop_map(|i| (Value::Int(i), KeyKind::Int)),
+            any::<u64>().prop_map(|u| (Value::UInt(u), KeyKind::UInt)),
+            any::<f64>().prop_map(|d| (Value::Double(d), KeyKind::Double)),
+            "-?[0-9]{1,6}(\\.[0-9]{1,4})?"
+                .prop_map(|t| (Value::Bytes(t.into_bytes()), KeyKind::Decimal)),
+            "[a-zA-Z \\x00\\t\u{e9}\u{1F600}]{0,40}".prop_map(|t| (
+                Value::Bytes(t.into_bytes()),
+                KeyKind::String(Collation::Utf8mb4GeneralCi)
+            )),
+            "[a-z \\x00]{0,30}".prop_map(|t| (
+                Value::Bytes(t.into_bytes()),
+                KeyKind::String(Collation::Utf8mb4Bin)
+            )),
+            proptest::collection::vec(any::<u8>(), 0..30)
+                .prop_map(|b| (Value::Bytes(b), KeyKind::Binary)),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn key_columns_len_finds_where_the_columns_end(
+            cols in proptest::collection::vec(any_column(), 1..4),
+            tail in proptest::collection::vec(any::<u8>(), 0..12),
+        ) {
+            let (values, kinds): (Vec<Value>, Vec<KeyKind>) = cols.into_iter().unzip();
+            let mut key = encode_key(&values, &kinds).unwrap();
+            let len = key.len();
+            key.extend_from_slice(&tail);
+            prop_assert_eq!(key_columns_len(&key, &kinds).unwrap(), len);
+            prop_assert!(key_columns_len(&key[..len - 1], &kinds).is_err());
+        }
     }
 
     #[test]
