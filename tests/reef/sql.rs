@@ -275,3 +275,52 @@ print("rows", len(model) > 10)
     assert_eq!(rows, scan);
     assert_ne!(rows, "0\n");
 }
+
+#[test]
+fn key_prefixes_and_cross_type_equalities_find_exactly_the_matching_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    let mut values = Vec::new();
+    for w in 0..3 {
+        for d in 0..3 {
+            for o in 0..5 {
+                values.push(format!("({w}, {d}, {o}, {})", w * 100 + d * 10 + o));
+            }
+        }
+    }
+    r.ok(
+        None,
+        &format!(
+            "CREATE DATABASE kp; CREATE TABLE kp.ol (w INT, d INT, o INT, amt INT, \
+             PRIMARY KEY (w, d, o)); INSERT INTO kp.ol VALUES {}; \
+             CREATE TABLE kp.s (k VARCHAR(8) PRIMARY KEY, v INT); \
+             INSERT INTO kp.s VALUES ('abc', 1), ('0', 2), ('1x', 3), ('ABD', 4)",
+            values.join(", ")
+        ),
+    );
+    let q = |sql: &str| r.ok(Some("kp"), sql);
+    assert_eq!(
+        q("SELECT COUNT(*), SUM(amt) FROM ol WHERE w = 1 AND d = 2"),
+        "5\t610\n"
+    );
+    assert_eq!(q("SELECT COUNT(*), SUM(o) FROM ol WHERE w = 2"), "15\t30\n");
+    assert_eq!(
+        q("SELECT COUNT(*) FROM ol WHERE d = 1 AND w = 0 AND amt > 12"),
+        "2\n"
+    );
+    assert_eq!(
+        q("SELECT MIN(o) FROM ol WHERE w = 0 AND d = 2 AND o > 1"),
+        "2\n"
+    );
+    // UPDATE and DELETE through a key prefix.
+    q("UPDATE ol SET amt = -1 WHERE w = 2 AND d = 0");
+    q("DELETE FROM ol WHERE w = 0 AND d = 1");
+    assert_eq!(
+        q("SELECT COUNT(*), SUM(amt < 0) FROM ol"),
+        format!("{}\t5\n", 45 - 5)
+    );
+    // Strings against numbers compare as numbers: 'abc', 'ABD' and '0' equal 0; '1x' equals 1.
+    assert_eq!(q("SELECT v FROM s WHERE k = 0 ORDER BY v"), "1\n2\n4\n");
+    assert_eq!(q("SELECT v FROM s WHERE k = 1"), "3\n");
+    assert_eq!(q("SELECT v FROM s WHERE k = 'ABC '"), "1\n");
+}

@@ -832,29 +832,46 @@ fn access(def: &TableDef, selection: Option<&Expr>, s: &SessionInfo) -> Result<A
             encode_key(&kv, &kinds).map_err(|e| SqlError::internal(e.to_string()))?,
         ))
     };
-    if !def.pk.is_empty() {
-        if def.pk.iter().all(|&slot| eq[slot].is_some()) {
-            let vals: Vec<Datum> = def
-                .pk
-                .iter()
-                .map(|&slot| eq[slot].clone().expect("all some"))
-                .collect();
-            if let Some(k) = key_for(&def.pk, &vals)? {
-                return Ok(Access::Point(k));
-            }
+    // Leading columns of `slots` whose equality constant a key lookup can use. Only values of
+    // the column's own class count: MySQL compares `'abc' = 0` as numbers, which a lookup of
+    // the key '0' would miss.
+    let usable = |slots: &[usize]| {
+        slots
+            .iter()
+            .take_while(|&&slot| {
+                eq[slot]
+                    .as_ref()
+                    .is_some_and(|d| same_class(d, &def.columns[slot].ty))
+            })
+            .count()
+    };
+    let prefix_of = |slots: &[usize]| -> Result<Option<Vec<u8>>, SqlError> {
+        let vals: Vec<Datum> = slots
+            .iter()
+            .map(|&slot| eq[slot].clone().expect("usable"))
+            .collect();
+        key_for(slots, &vals)
+    };
+    let pk_eq = usable(&def.pk);
+    if !def.pk.is_empty() && pk_eq == def.pk.len() {
+        if let Some(k) = prefix_of(&def.pk)? {
+            return Ok(Access::Point(k));
         }
-        // A single-column key with BETWEEN: a key range.
-        if def.pk.len() == 1 {
-            for p in &parts {
-                if let Expr::Between {
-                    expr,
-                    negated: false,
-                    low,
-                    high,
-                } = p
-                {
-                    if column_of(expr, def) == Some(def.pk[0]) {
-                        if let (Ok(lo), Ok(hi)) = (eval(low, s), eval(high, s)) {
+    }
+    // A single-column key with BETWEEN: a key range.
+    if def.pk.len() == 1 {
+        for p in &parts {
+            if let Expr::Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            } = p
+            {
+                if column_of(expr, def) == Some(def.pk[0]) {
+                    if let (Ok(lo), Ok(hi)) = (eval(low, s), eval(high, s)) {
+                        let pk_class = |d: &Datum| same_class(d, &def.columns[def.pk[0]].ty);
+                        if pk_class(&lo) && pk_class(&hi) {
                             if let (Some(lo), Some(hi)) =
                                 (key_for(&def.pk, &[lo])?, key_for(&def.pk, &[hi])?)
                             {
@@ -866,39 +883,31 @@ fn access(def: &TableDef, selection: Option<&Expr>, s: &SessionInfo) -> Result<A
             }
         }
     }
-    // The complete index whose leading columns have the most equalities. Only values of the
-    // column's own class are used: MySQL compares `'abc' = 0` as numbers, which an index
-    // lookup of the key '0' would miss.
+    // The complete index with the most usable equalities on its leading columns, unless the
+    // primary key has as many (its range needs no second lookup per row).
     let mut best: Option<(usize, &IndexDef)> = None;
     for ix in def
         .indexes
         .iter()
         .filter(|ix| ix.state == IndexState::Public)
     {
-        let n = ix
-            .columns
-            .iter()
-            .take_while(|&&slot| {
-                eq[slot]
-                    .as_ref()
-                    .is_some_and(|d| same_class(d, &def.columns[slot].ty))
-            })
-            .count();
-        if n > 0 && best.is_none_or(|(m, _)| n > m) {
+        let n = usable(&ix.columns);
+        if n > pk_eq && best.is_none_or(|(m, _)| n > m) {
             best = Some((n, ix));
         }
     }
     if let Some((n, ix)) = best {
-        let slots = &ix.columns[..n];
-        let vals: Vec<Datum> = slots
-            .iter()
-            .map(|&slot| eq[slot].clone().expect("counted"))
-            .collect();
-        if let Some(prefix) = key_for(slots, &vals)? {
+        if let Some(prefix) = prefix_of(&ix.columns[..n])? {
             return Ok(Access::Index {
                 index: ix.clone(),
                 prefix,
             });
+        }
+    }
+    if pk_eq > 0 {
+        if let Some(prefix) = prefix_of(&def.pk[..pk_eq])? {
+            let end = prefix_end(&prefix);
+            return Ok(Access::Range(Bound::Included(prefix), end));
         }
     }
     Ok(Access::Scan)
@@ -908,8 +917,17 @@ fn access(def: &TableDef, selection: Option<&Expr>, s: &SessionInfo) -> Result<A
 fn same_class(d: &Datum, ty: &ColumnType) -> bool {
     match ty {
         ColumnType::Int { .. } => matches!(d, Datum::Int(_) | Datum::UInt(_)),
+        ColumnType::Decimal { .. } => {
+            matches!(d, Datum::Int(_) | Datum::UInt(_) | Datum::Decimal(_))
+        }
+        ColumnType::Double => matches!(d, Datum::Int(_) | Datum::UInt(_) | Datum::Double(_)),
         ColumnType::String { .. } => matches!(d, Datum::Str(..)),
-        _ => false,
+        ColumnType::Binary { .. } => matches!(d, Datum::Str(..) | Datum::Bytes(_)),
+        ColumnType::Date | ColumnType::DateTime { .. } => {
+            matches!(d, Datum::Date(_) | Datum::DateTime(_) | Datum::Str(..))
+        }
+        // FLOAT rounds what it stores and TIMESTAMP converts time zones: compare row by row.
+        ColumnType::Float | ColumnType::Timestamp { .. } => false,
     }
 }
 
