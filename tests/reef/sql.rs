@@ -224,6 +224,22 @@ def check(tag):
         # A number against a string column compares as numbers ('able' = 0): no lookup of '0'.
         cur.execute("SELECT COUNT(*) FROM cust WHERE w = %s AND last = 0", (w,))
         assert cur.fetchone()[0] == sum(1 for rw, _, _ in model.values() if rw == w), (tag, "= 0")
+        for lo in ["b", "BAKER", "c", "dixon "]:
+            cur.execute("SELECT id FROM cust WHERE w = %s AND last >= %s ORDER BY id", (w, lo))
+            got = [r[0] for r in cur.fetchall()]
+            want = sorted(i for i, (rw, rl, _) in model.items() if rw == w and canon(rl) >= canon(lo))
+            assert got == want, (tag, "last >=", w, lo, got, want)
+            cur.execute("SELECT id FROM cust WHERE last < %s AND w = %s ORDER BY id", (lo, w))
+            got = [r[0] for r in cur.fetchall()]
+            want = sorted(i for i, (rw, rl, _) in model.items() if rw == w and canon(rl) < canon(lo))
+            assert got == want, (tag, "last <", w, lo, got, want)
+    for lo, hi in [(0, 0), (1, 3), (2, 9), (-5, 1)]:
+        cur.execute("SELECT id FROM cust WHERE bal BETWEEN %s AND %s ORDER BY id", (lo, hi))
+        got = [r[0] for r in cur.fetchall()]
+        assert got == sorted(i for i, v in model.items() if v[2] is not None and lo <= v[2] <= hi), (tag, "between", lo, hi)
+        cur.execute("SELECT id FROM cust WHERE bal > %s AND %s > bal ORDER BY id", (lo, hi))
+        got = [r[0] for r in cur.fetchall()]
+        assert got == sorted(i for i, v in model.items() if v[2] is not None and lo < v[2] < hi), (tag, "open", lo, hi)
     for b in range(5):
         cur.execute("SELECT id FROM cust WHERE bal = %s ORDER BY id", (b,))
         assert [r[0] for r in cur.fetchall()] == sorted(i for i, v in model.items() if v[2] == b), (tag, "bal", b)
@@ -312,6 +328,19 @@ fn key_prefixes_and_cross_type_equalities_find_exactly_the_matching_rows() {
         q("SELECT MIN(o) FROM ol WHERE w = 0 AND d = 2 AND o > 1"),
         "2\n"
     );
+    let ranges = [
+        ("w = 1 AND d = 2 AND o > 1 AND o <= 3", "2\t5\n"),
+        ("w = 1 AND d < 1", "5\t10\n"),
+        ("2 <= w", "15\t30\n"),
+        ("w BETWEEN 1 AND 1 AND d BETWEEN 1 AND 2", "10\t20\n"),
+    ];
+    for (cond, want) in ranges {
+        assert_eq!(
+            q(&format!("SELECT COUNT(*), SUM(o) FROM ol WHERE {cond}")),
+            want,
+            "{cond}"
+        );
+    }
     // UPDATE and DELETE through a key prefix.
     q("UPDATE ol SET amt = -1 WHERE w = 2 AND d = 0");
     q("DELETE FROM ol WHERE w = 0 AND d = 1");

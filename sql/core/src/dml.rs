@@ -784,13 +784,30 @@ fn column_of(e: &Expr, def: &TableDef) -> Option<usize> {
 enum Access {
     Point(Vec<u8>),
     Range(Bound<Vec<u8>>, Bound<Vec<u8>>),
-    /// Index entries starting with `prefix` (the encoded values of the index's leading
-    /// columns); each entry ends with the row's primary key.
+    /// Index entries in a range of the index's key (its columns' encoding, then the
+    /// primary key, which ends each entry).
     Index {
         index: IndexDef,
-        prefix: Vec<u8>,
+        lo: Bound<Vec<u8>>,
+        hi: Bound<Vec<u8>>,
     },
     Scan,
+}
+
+/// A key range over a key's columns: equalities on its first `eq` columns, optionally a
+/// range on the next one.
+struct KeyPlan {
+    eq: usize,
+    ranged: bool,
+    lo: Bound<Vec<u8>>,
+    hi: Bound<Vec<u8>>,
+}
+
+impl KeyPlan {
+    /// How selective it looks: more equalities first, then a range.
+    fn rank(&self) -> (usize, bool) {
+        (self.eq, self.ranged)
+    }
 }
 
 fn access(def: &TableDef, selection: Option<&Expr>, s: &SessionInfo) -> Result<Access, SqlError> {
@@ -799,25 +816,53 @@ fn access(def: &TableDef, selection: Option<&Expr>, s: &SessionInfo) -> Result<A
     };
     let mut parts = Vec::new();
     conjuncts(w, &mut parts);
-    // Columns compared for equality with a constant.
-    let mut eq: Vec<Option<Datum>> = vec![None; def.columns.len()];
+    // Per column: a constant it equals, and constants it is at least / at most. Only
+    // constants of the column's own class count: MySQL compares `'abc' = 0` as numbers,
+    // which a lookup of the key '0' would miss.
+    let n = def.columns.len();
+    let (mut eq, mut ge, mut le) = (vec![None; n], vec![None; n], vec![None; n]);
+    let class_ok = |slot: usize, d: &Datum| same_class(d, &def.columns[slot].ty);
     for p in &parts {
-        if let Expr::BinaryOp {
-            left,
-            op: BinaryOperator::Eq,
-            right,
-        } = p
-        {
-            for (col, val) in [(left, right), (right, left)] {
-                if let Some(slot) = column_of(col, def) {
-                    if let Ok(v) = eval(val, s) {
-                        eq[slot] = Some(v);
+        match p {
+            Expr::BinaryOp { left, op, right } => {
+                for (col, val, flipped) in [(left, right, false), (right, left, true)] {
+                    let Some(slot) = column_of(col, def) else {
+                        continue;
+                    };
+                    let Ok(v) = eval(val, s) else { continue };
+                    if !class_ok(slot, &v) {
+                        continue;
+                    }
+                    match (op, flipped) {
+                        (BinaryOperator::Eq, _) => eq[slot] = Some(v),
+                        (BinaryOperator::Gt | BinaryOperator::GtEq, false)
+                        | (BinaryOperator::Lt | BinaryOperator::LtEq, true) => ge[slot] = Some(v),
+                        (BinaryOperator::Lt | BinaryOperator::LtEq, false)
+                        | (BinaryOperator::Gt | BinaryOperator::GtEq, true) => le[slot] = Some(v),
+                        _ => {}
                     }
                 }
             }
+            Expr::Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            } => {
+                if let Some(slot) = column_of(expr, def) {
+                    if let (Ok(lo), Ok(hi)) = (eval(low, s), eval(high, s)) {
+                        if class_ok(slot, &lo) && class_ok(slot, &hi) {
+                            ge[slot] = Some(lo);
+                            le[slot] = Some(hi);
+                        }
+                    }
+                }
+            }
+            _ => {}
         }
     }
-    let key_for = |slots: &[usize], vals: &[Datum]| -> Result<Option<Vec<u8>>, SqlError> {
+    // The encoding of constants for `slots` (None if one does not convert to the column).
+    let encode = |slots: &[usize], vals: &[&Datum]| -> Result<Option<Vec<u8>>, SqlError> {
         let mut kv = Vec::with_capacity(vals.len());
         let mut kinds = Vec::with_capacity(vals.len());
         for (d, &slot) in vals.iter().zip(slots) {
@@ -832,85 +877,77 @@ fn access(def: &TableDef, selection: Option<&Expr>, s: &SessionInfo) -> Result<A
             encode_key(&kv, &kinds).map_err(|e| SqlError::internal(e.to_string()))?,
         ))
     };
-    // Leading columns of `slots` whose equality constant a key lookup can use. Only values of
-    // the column's own class count: MySQL compares `'abc' = 0` as numbers, which a lookup of
-    // the key '0' would miss.
-    let usable = |slots: &[usize]| {
-        slots
+    // Bounds are inclusive even for `<` and `>`: a constant converted to the column's type
+    // may round to a neighbouring value, and the filter removes what the range lets in.
+    let plan = |slots: &[usize]| -> Result<Option<KeyPlan>, SqlError> {
+        let k = slots.iter().take_while(|&&slot| eq[slot].is_some()).count();
+        let vals: Vec<&Datum> = slots[..k]
             .iter()
-            .take_while(|&&slot| {
-                eq[slot]
-                    .as_ref()
-                    .is_some_and(|d| same_class(d, &def.columns[slot].ty))
-            })
-            .count()
-    };
-    let prefix_of = |slots: &[usize]| -> Result<Option<Vec<u8>>, SqlError> {
-        let vals: Vec<Datum> = slots
-            .iter()
-            .map(|&slot| eq[slot].clone().expect("usable"))
+            .map(|&slot| eq[slot].as_ref().expect("counted"))
             .collect();
-        key_for(slots, &vals)
-    };
-    let pk_eq = usable(&def.pk);
-    if !def.pk.is_empty() && pk_eq == def.pk.len() {
-        if let Some(k) = prefix_of(&def.pk)? {
-            return Ok(Access::Point(k));
+        let Some(prefix) = encode(&slots[..k], &vals)? else {
+            return Ok(None);
+        };
+        let (mut lo, mut hi) = (Bound::Included(prefix.clone()), prefix_end(&prefix));
+        let mut ranged = false;
+        if let Some(&next) = slots.get(k) {
+            let with = |d: &Datum| -> Result<Option<Vec<u8>>, SqlError> {
+                let mut all = vals.clone();
+                all.push(d);
+                encode(&slots[..=k], &all)
+            };
+            if let Some(Some(b)) = ge[next].as_ref().map(with).transpose()? {
+                lo = Bound::Included(b);
+                ranged = true;
+            }
+            if let Some(Some(b)) = le[next].as_ref().map(with).transpose()? {
+                hi = prefix_end(&b);
+                ranged = true;
+            }
         }
-    }
-    // A single-column key with BETWEEN: a key range.
-    if def.pk.len() == 1 {
-        for p in &parts {
-            if let Expr::Between {
-                expr,
-                negated: false,
-                low,
-                high,
-            } = p
-            {
-                if column_of(expr, def) == Some(def.pk[0]) {
-                    if let (Ok(lo), Ok(hi)) = (eval(low, s), eval(high, s)) {
-                        let pk_class = |d: &Datum| same_class(d, &def.columns[def.pk[0]].ty);
-                        if pk_class(&lo) && pk_class(&hi) {
-                            if let (Some(lo), Some(hi)) =
-                                (key_for(&def.pk, &[lo])?, key_for(&def.pk, &[hi])?)
-                            {
-                                return Ok(Access::Range(Bound::Included(lo), Bound::Included(hi)));
-                            }
-                        }
-                    }
-                }
+        Ok((k > 0 || ranged).then_some(KeyPlan {
+            eq: k,
+            ranged,
+            lo,
+            hi,
+        }))
+    };
+    let pk = if def.pk.is_empty() {
+        None
+    } else {
+        plan(&def.pk)?
+    };
+    if let Some(p) = &pk {
+        if p.eq == def.pk.len() {
+            if let Bound::Included(k) = &p.lo {
+                return Ok(Access::Point(k.clone()));
             }
         }
     }
-    // The complete index with the most usable equalities on its leading columns, unless the
-    // primary key has as many (its range needs no second lookup per row).
-    let mut best: Option<(usize, &IndexDef)> = None;
+    // The complete index that looks most selective, unless the primary key looks as
+    // selective (its range needs no second lookup per row).
+    let mut best: Option<(KeyPlan, &IndexDef)> = None;
     for ix in def
         .indexes
         .iter()
         .filter(|ix| ix.state == IndexState::Public)
     {
-        let n = usable(&ix.columns);
-        if n > pk_eq && best.is_none_or(|(m, _)| n > m) {
-            best = Some((n, ix));
+        if let Some(p) = plan(&ix.columns)? {
+            let beats_pk = pk.as_ref().is_none_or(|k| p.rank() > k.rank());
+            if beats_pk && best.as_ref().is_none_or(|(b, _)| p.rank() > b.rank()) {
+                best = Some((p, ix));
+            }
         }
     }
-    if let Some((n, ix)) = best {
-        if let Some(prefix) = prefix_of(&ix.columns[..n])? {
-            return Ok(Access::Index {
-                index: ix.clone(),
-                prefix,
-            });
-        }
-    }
-    if pk_eq > 0 {
-        if let Some(prefix) = prefix_of(&def.pk[..pk_eq])? {
-            let end = prefix_end(&prefix);
-            return Ok(Access::Range(Bound::Included(prefix), end));
-        }
-    }
-    Ok(Access::Scan)
+    Ok(match (best, pk) {
+        (Some((p, ix)), _) => Access::Index {
+            index: ix.clone(),
+            lo: p.lo,
+            hi: p.hi,
+        },
+        (None, Some(p)) => Access::Range(p.lo, p.hi),
+        (None, None) => Access::Scan,
+    })
 }
 
 /// Whether an index lookup of `d` finds every row of a column of type `ty` that equals it.
@@ -966,16 +1003,15 @@ fn candidates(
                 None => Vec::new(),
             })
         }
-        Access::Index { index, prefix } => {
+        Access::Index { index, lo, hi } => {
             let itablet = engine.tablet_by_id(index.id, &index.name)?;
             let kinds: Vec<KeyKind> = index
                 .columns
                 .iter()
                 .map(|&slot| KeyKind::of(&def.columns[slot].ty))
                 .collect();
-            let end = prefix_end(&prefix);
             let entries: Vec<Vec<u8>> = txn
-                .scan(&itablet, (Bound::Included(prefix), end))?
+                .scan(&itablet, (lo, hi))?
                 .map(|r| r.map(|(k, _)| k))
                 .collect::<Result<_, _>>()?;
             let mut out = Vec::with_capacity(entries.len());
