@@ -341,6 +341,17 @@ fn key_prefixes_and_cross_type_equalities_find_exactly_the_matching_rows() {
             "{cond}"
         );
     }
+    // DISTINCT aggregates count values equal under MySQL comparison once; NULLs not at all.
+    assert_eq!(
+        q("SELECT COUNT(DISTINCT o), SUM(DISTINCT o), COUNT(DISTINCT d), COUNT(o) FROM ol WHERE w = 1"),
+        "5\t10\t3\t15\n"
+    );
+    q("CREATE TABLE n (id INT PRIMARY KEY, name VARCHAR(8)); \
+       INSERT INTO n VALUES (1, 'a'), (2, 'A'), (3, 'a '), (4, 'b'), (5, NULL)");
+    assert_eq!(
+        q("SELECT COUNT(DISTINCT name), COUNT(name), COUNT(*) FROM n"),
+        "2\t4\t5\n"
+    );
     // UPDATE and DELETE through a key prefix.
     q("UPDATE ol SET amt = -1 WHERE w = 2 AND d = 0");
     q("DELETE FROM ol WHERE w = 0 AND d = 1");

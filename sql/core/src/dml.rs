@@ -19,11 +19,11 @@ use reef_storage::tablet::{full_range, Tablet};
 use reef_txn::txn::{LockMode, Locked, Transaction, WaitPolicy};
 use reef_txn::TxnError;
 use sqlparser::ast::{
-    BinaryOperator, CharacterLength, ColumnOption, CreateTable, DataType, Delete, ExactNumberInfo,
-    Expr, FromTable, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Insert,
-    LimitClause, LockType, NonBlock, ObjectName, ObjectType, OrderByKind, Query, Select,
-    SelectItem, SetExpr, Statement, TableConstraint, TableFactor, TableObject, TableWithJoins,
-    Update, Value as SqlValue,
+    BinaryOperator, CharacterLength, ColumnOption, CreateTable, DataType, Delete,
+    DuplicateTreatment, ExactNumberInfo, Expr, FromTable, FunctionArg, FunctionArgExpr,
+    FunctionArguments, GroupByExpr, Insert, LimitClause, LockType, NonBlock, ObjectName,
+    ObjectType, OrderByKind, Query, Select, SelectItem, SetExpr, Statement, TableConstraint,
+    TableFactor, TableObject, TableWithJoins, Update, Value as SqlValue,
 };
 
 use crate::catalog::{index_schema, ColumnDef, IndexDef, IndexState, TableDef};
@@ -1271,23 +1271,22 @@ fn matching_rows(
     Ok(out)
 }
 
-fn agg_args(e: &Expr) -> Result<(String, Option<&Expr>), SqlError> {
+/// An aggregate call: its name, its argument (None for `*`) and whether it is DISTINCT.
+fn agg_args(e: &Expr) -> Result<(String, Option<&Expr>, bool), SqlError> {
     let Expr::Function(f) = e else {
         return Err(SqlError::internal("not an aggregate"));
     };
     let name = f.name.to_string().to_ascii_lowercase();
-    let arg = match &f.args {
-        FunctionArguments::List(l) if l.duplicate_treatment.is_some() => {
-            return Err(SqlError::unsupported(format!("{e}")))
-        }
-        FunctionArguments::List(l) => match l.args.as_slice() {
-            [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] => None,
-            [FunctionArg::Unnamed(FunctionArgExpr::Expr(x))] => Some(x),
-            _ => return Err(SqlError::unsupported(format!("{e}"))),
-        },
+    let FunctionArguments::List(l) = &f.args else {
+        return Err(SqlError::unsupported(format!("{e}")));
+    };
+    let distinct = matches!(l.duplicate_treatment, Some(DuplicateTreatment::Distinct));
+    let arg = match l.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] if !distinct => None,
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(x))] => Some(x),
         _ => return Err(SqlError::unsupported(format!("{e}"))),
     };
-    Ok((name, arg))
+    Ok((name, arg, distinct))
 }
 
 fn aggregate(
@@ -1304,7 +1303,7 @@ fn aggregate(
                 "mixing columns and aggregates without GROUP BY",
             ));
         };
-        let (name, arg) = agg_args(e)?;
+        let (name, arg, distinct) = agg_args(e)?;
         let vals: Vec<Datum> = match arg {
             None => rows.iter().map(|_| Datum::Int(1)).collect(),
             Some(x) => rows
@@ -1322,7 +1321,16 @@ fn aggregate(
                 })
                 .collect::<Result<_, _>>()?,
         };
-        let present: Vec<&Datum> = vals.iter().filter(|v| !v.is_null()).collect();
+        let mut present: Vec<&Datum> = vals.iter().filter(|v| !v.is_null()).collect();
+        if distinct {
+            // Equal under MySQL comparison (collations, 1 = 1.0) counts once.
+            let mut seen = std::collections::HashSet::new();
+            present.retain(|v| {
+                let mut k = Vec::new();
+                v.group_key_into(&mut k);
+                seen.insert(k)
+            });
+        }
         out.push(match name.as_str() {
             "count" => Datum::Int(present.len() as i64),
             "min" | "max" => present
