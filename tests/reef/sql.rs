@@ -352,6 +352,40 @@ fn key_prefixes_and_cross_type_equalities_find_exactly_the_matching_rows() {
         q("SELECT COUNT(DISTINCT name), COUNT(name), COUNT(*) FROM n"),
         "2\t4\t5\n"
     );
+    // GROUP BY expressions, ordinals and aliases; groups compare under the collation.
+    let groups = [
+        (
+            "SELECT w, COUNT(*), SUM(o) FROM ol GROUP BY w ORDER BY w",
+            "0\t15\t30\n1\t15\t30\n2\t15\t30\n",
+        ),
+        (
+            "SELECT d, COUNT(*) AS n FROM ol WHERE w = 1 GROUP BY 1 ORDER BY n DESC, d",
+            "0\t5\n1\t5\n2\t5\n",
+        ),
+        (
+            "SELECT w, d, MAX(amt) m FROM ol GROUP BY w, d ORDER BY m DESC LIMIT 2",
+            "2\t2\t224\n2\t1\t214\n",
+        ),
+        (
+            "SELECT COUNT(*), MIN(id) FROM n GROUP BY name ORDER BY 1, 2",
+            "1\t4\n1\t5\n3\t1\n",
+        ),
+        (
+            "SELECT w + d AS s, COUNT(*) FROM ol WHERE o = 0 GROUP BY s ORDER BY s",
+            "0\t1\n1\t2\n2\t3\n3\t2\n4\t1\n",
+        ),
+        ("SELECT COUNT(*) FROM ol LIMIT 0", ""),
+    ];
+    for (sql, want) in groups {
+        assert_eq!(q(sql), want, "{sql}");
+    }
+    let (ok, _, err) = r.mysql(Some("kp"), "SELECT COUNT(*) FROM ol GROUP BY 1");
+    assert!(!ok && err.contains("1056"), "{err}");
+    let (ok, _, err) = r.mysql(
+        Some("kp"),
+        "SELECT w FROM ol GROUP BY w HAVING COUNT(*) > 1",
+    );
+    assert!(!ok && err.contains("1235"), "{err}");
     // UPDATE and DELETE through a key prefix.
     q("UPDATE ol SET amt = -1 WHERE w = 2 AND d = 0");
     q("DELETE FROM ol WHERE w = 0 AND d = 1");

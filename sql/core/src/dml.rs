@@ -34,6 +34,8 @@ use crate::SqlError;
 
 /// A row with its encoded primary key.
 type KeyedRow = (Vec<u8>, Vec<Datum>);
+/// A source row (what ORDER BY on table columns reads) with its projected output row.
+type SourcedRow = (Vec<Datum>, Vec<Datum>);
 
 /// A row being sorted: its ORDER BY keys, the source row, the projected row.
 type SortRow = (Vec<Vec<u8>>, Vec<Datum>, Vec<Datum>);
@@ -1166,10 +1168,12 @@ fn select(
     let SetExpr::Select(sel) = q.body.as_ref() else {
         return Err(SqlError::unsupported("UNION and VALUES queries"));
     };
-    if !matches!(&sel.group_by, GroupByExpr::Expressions(v, _) if v.is_empty())
-        || sel.having.is_some()
-    {
-        return Err(SqlError::unsupported("GROUP BY and HAVING"));
+    let group_by: &[Expr] = match &sel.group_by {
+        GroupByExpr::Expressions(v, mods) if mods.is_empty() => v,
+        _ => return Err(SqlError::unsupported("GROUP BY ALL and WITH ROLLUP")),
+    };
+    if sel.having.is_some() {
+        return Err(SqlError::unsupported("HAVING"));
     }
     if sel.from.is_empty() {
         let cols = projection(sel, None)?;
@@ -1205,13 +1209,19 @@ fn select(
     });
     let rows = matching_rows(engine, txn, &def, alias, sel.selection.as_ref(), s, lock)?;
     let cols = projection(sel, Some((&def, alias)))?;
+    if !group_by.is_empty() {
+        let out = grouped(&cols, group_by, &def, alias, &rows, s)?;
+        let columns: Vec<OutColumn> = cols.iter().map(|(_, c)| c.clone()).collect();
+        return finish_with_table(q, columns, out, sel.distinct.is_some(), s, &def, alias);
+    }
     if cols
         .iter()
         .any(|(p, _)| matches!(p, Proj::Expr(e) if is_aggregate(e)))
     {
+        let (offset, limit) = limit_of(q, s)?;
         return aggregate(&cols, &def, alias, &rows, s).map(|(c, r)| Output::Rows {
             columns: c,
-            rows: vec![r],
+            rows: std::iter::once(r).skip(offset).take(limit).collect(),
         });
     }
     let mut out = Vec::with_capacity(rows.len());
@@ -1271,6 +1281,100 @@ fn matching_rows(
     Ok(out)
 }
 
+/// GROUP BY: one output row per distinct value (under MySQL comparison) of the grouping
+/// expressions, in order of first appearance, paired with the group's first row (which
+/// ORDER BY on plain columns reads). Aggregates run over the group; other select items
+/// take the first row's value, as MariaDB does without ONLY_FULL_GROUP_BY.
+fn grouped(
+    cols: &[(Proj<'_>, OutColumn)],
+    group_by: &[Expr],
+    def: &TableDef,
+    alias: Option<&str>,
+    rows: &[KeyedRow],
+    s: &SessionInfo,
+) -> Result<Vec<SourcedRow>, SqlError> {
+    // A grouping item is an ordinal, a select alias, or an expression over the row.
+    let mut by: Vec<Proj<'_>> = Vec::with_capacity(group_by.len());
+    for g in group_by {
+        let item = match g {
+            Expr::Value(v) if matches!(v.value, SqlValue::Number(..)) => {
+                let n: usize = v.value.to_string().parse().unwrap_or(0);
+                Some(cols.get(n.wrapping_sub(1)).ok_or_else(|| {
+                    SqlError::new(
+                        error::ER_BAD_FIELD_ERROR,
+                        format!("Unknown column '{n}' in 'group statement'"),
+                    )
+                })?)
+            }
+            Expr::Identifier(id) if def.column(&id.value).is_none() => Some(
+                cols.iter()
+                    .find(|(_, c)| c.name.eq_ignore_ascii_case(&id.value))
+                    .ok_or_else(|| {
+                        SqlError::new(
+                            error::ER_BAD_FIELD_ERROR,
+                            format!("Unknown column '{}' in 'group statement'", id.value),
+                        )
+                    })?,
+            ),
+            _ => None,
+        };
+        by.push(match item {
+            None => Proj::Expr(g),
+            Some((Proj::Expr(e), _)) if !is_aggregate(e) => Proj::Expr(e),
+            Some((Proj::Slot(i), _)) => Proj::Slot(*i),
+            Some((_, c)) => {
+                return Err(SqlError::new(
+                    error::ER_WRONG_GROUP_FIELD,
+                    format!("Can't group on '{}'", c.name),
+                ))
+            }
+        });
+    }
+    let mut index: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::new();
+    let mut groups: Vec<Vec<&Vec<Datum>>> = Vec::new();
+    for (_, row) in rows {
+        let scope = RowScope {
+            def,
+            alias,
+            row,
+            session: s,
+        };
+        let mut key = Vec::new();
+        for item in &by {
+            match item {
+                Proj::Slot(i) => row[*i].group_key_into(&mut key),
+                Proj::Expr(e) => eval(e, &scope)?.group_key_into(&mut key),
+            }
+        }
+        let next = groups.len();
+        let g = *index.entry(key).or_insert(next);
+        if g == next {
+            groups.push(Vec::new());
+        }
+        groups[g].push(row);
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for members in &groups {
+        let first = members[0];
+        let scope = RowScope {
+            def,
+            alias,
+            row: first,
+            session: s,
+        };
+        let projected = cols
+            .iter()
+            .map(|(p, _)| match p {
+                Proj::Slot(i) => Ok(first[*i].clone()),
+                Proj::Expr(e) if is_aggregate(e) => aggregate_value(e, def, alias, members, s),
+                Proj::Expr(e) => eval(e, &scope),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push((first.clone(), projected));
+    }
+    Ok(out)
+}
+
 /// An aggregate call: its name, its argument (None for `*`) and whether it is DISTINCT.
 fn agg_args(e: &Expr) -> Result<(String, Option<&Expr>, bool), SqlError> {
     let Expr::Function(f) = e else {
@@ -1296,6 +1400,7 @@ fn aggregate(
     rows: &[(Vec<u8>, Vec<Datum>)],
     s: &SessionInfo,
 ) -> Result<(Vec<OutColumn>, Vec<Datum>), SqlError> {
+    let rows: Vec<&Vec<Datum>> = rows.iter().map(|(_, r)| r).collect();
     let mut out = Vec::with_capacity(cols.len());
     for (p, _) in cols {
         let Proj::Expr(e) = p else {
@@ -1303,12 +1408,26 @@ fn aggregate(
                 "mixing columns and aggregates without GROUP BY",
             ));
         };
+        out.push(aggregate_value(e, def, alias, &rows, s)?);
+    }
+    Ok((cols.iter().map(|(_, c)| c.clone()).collect(), out))
+}
+
+/// The value of the aggregate call `e` over `rows`.
+fn aggregate_value(
+    e: &Expr,
+    def: &TableDef,
+    alias: Option<&str>,
+    rows: &[&Vec<Datum>],
+    s: &SessionInfo,
+) -> Result<Datum, SqlError> {
+    {
         let (name, arg, distinct) = agg_args(e)?;
         let vals: Vec<Datum> = match arg {
             None => rows.iter().map(|_| Datum::Int(1)).collect(),
             Some(x) => rows
                 .iter()
-                .map(|(_, r)| {
+                .map(|r| {
                     eval(
                         x,
                         &RowScope {
@@ -1331,7 +1450,7 @@ fn aggregate(
                 seen.insert(k)
             });
         }
-        out.push(match name.as_str() {
+        Ok(match name.as_str() {
             "count" => Datum::Int(present.len() as i64),
             "min" | "max" => present
                 .iter()
@@ -1370,9 +1489,8 @@ fn aggregate(
                 Datum::Double(present.iter().map(|v| v.as_f64()).sum())
             }
             _ => return Err(SqlError::unsupported(format!("{e}"))),
-        });
+        })
     }
-    Ok((cols.iter().map(|(_, c)| c.clone()).collect(), out))
 }
 
 fn limit_of(q: &Query, s: &SessionInfo) -> Result<(usize, usize), SqlError> {

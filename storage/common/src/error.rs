@@ -50,6 +50,7 @@ codes! {
     ER_NO_SUCH_TABLE = (1146, "42S02", false);
     ER_BAD_DB_ERROR = (1049, "42000", false);
     ER_BAD_FIELD_ERROR = (1054, "42S22", false);
+    ER_WRONG_GROUP_FIELD = (1056, "42000", false);
     ER_PARSE_ERROR = (1064, "42000", false);
     ER_NOT_SUPPORTED_YET = (1235, "42000", false);
     ER_LOCK_WAIT_TIMEOUT = (1205, "HY000", true);
