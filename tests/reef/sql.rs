@@ -381,10 +381,28 @@ fn key_prefixes_and_cross_type_equalities_find_exactly_the_matching_rows() {
     }
     let (ok, _, err) = r.mysql(Some("kp"), "SELECT COUNT(*) FROM ol GROUP BY 1");
     assert!(!ok && err.contains("1056"), "{err}");
-    let (ok, _, err) = r.mysql(
-        Some("kp"),
-        "SELECT w FROM ol GROUP BY w HAVING COUNT(*) > 1",
-    );
+    let having = [
+        (
+            "SELECT w, SUM(o) FROM ol GROUP BY w HAVING SUM(amt) > 1000 ORDER BY w",
+            "1\t30\n2\t30\n",
+        ),
+        (
+            "SELECT name, COUNT(*) AS n FROM n GROUP BY name HAVING n > 1",
+            "a\t3\n",
+        ),
+        (
+            "SELECT w FROM ol GROUP BY w HAVING MAX(o) = 4 AND w <> 1 ORDER BY w",
+            "0\n2\n",
+        ),
+        (
+            "SELECT d FROM ol WHERE w = 0 GROUP BY d HAVING COUNT(*) > 5",
+            "",
+        ),
+    ];
+    for (sql, want) in having {
+        assert_eq!(q(sql), want, "{sql}");
+    }
+    let (ok, _, err) = r.mysql(Some("kp"), "SELECT COUNT(*) FROM ol HAVING COUNT(*) > 1");
     assert!(!ok && err.contains("1235"), "{err}");
     // UPDATE and DELETE through a key prefix.
     q("UPDATE ol SET amt = -1 WHERE w = 2 AND d = 0");

@@ -1172,8 +1172,8 @@ fn select(
         GroupByExpr::Expressions(v, mods) if mods.is_empty() => v,
         _ => return Err(SqlError::unsupported("GROUP BY ALL and WITH ROLLUP")),
     };
-    if sel.having.is_some() {
-        return Err(SqlError::unsupported("HAVING"));
+    if sel.having.is_some() && group_by.is_empty() {
+        return Err(SqlError::unsupported("HAVING without GROUP BY"));
     }
     if sel.from.is_empty() {
         let cols = projection(sel, None)?;
@@ -1210,7 +1210,7 @@ fn select(
     let rows = matching_rows(engine, txn, &def, alias, sel.selection.as_ref(), s, lock)?;
     let cols = projection(sel, Some((&def, alias)))?;
     if !group_by.is_empty() {
-        let out = grouped(&cols, group_by, &def, alias, &rows, s)?;
+        let out = grouped(&cols, group_by, sel.having.as_ref(), &def, alias, &rows, s)?;
         let columns: Vec<OutColumn> = cols.iter().map(|(_, c)| c.clone()).collect();
         return finish_with_table(q, columns, out, sel.distinct.is_some(), s, &def, alias);
     }
@@ -1288,6 +1288,7 @@ fn matching_rows(
 fn grouped(
     cols: &[(Proj<'_>, OutColumn)],
     group_by: &[Expr],
+    having: Option<&Expr>,
     def: &TableDef,
     alias: Option<&str>,
     rows: &[KeyedRow],
@@ -1353,6 +1354,7 @@ fn grouped(
         }
         groups[g].push(row);
     }
+    let having = having.map(HavingFilter::new);
     let mut out = Vec::with_capacity(groups.len());
     for members in &groups {
         let first = members[0];
@@ -1370,9 +1372,95 @@ fn grouped(
                 Proj::Expr(e) => eval(e, &scope),
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if let Some(h) = &having {
+            let aggs = h
+                .aggregates
+                .iter()
+                .map(|e| aggregate_value(e, def, alias, members, s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let hs = HavingScope {
+                row: &scope,
+                aggs: &aggs,
+                cols,
+                projected: &projected,
+            };
+            if eval(&h.expr, &hs)?.truth() != Some(true) {
+                continue;
+            }
+        }
         out.push((first.clone(), projected));
     }
     Ok(out)
+}
+
+/// A HAVING condition with each aggregate call replaced by a reference to its value.
+struct HavingFilter {
+    expr: Expr,
+    aggregates: Vec<Expr>,
+}
+
+/// The prefix of the names that stand for aggregate values in a [`HavingFilter`] (MySQL
+/// identifiers cannot contain U+0000).
+const AGG_REF: &str = "\u{0}agg";
+
+impl HavingFilter {
+    fn new(having: &Expr) -> HavingFilter {
+        let mut expr = having.clone();
+        let mut aggregates = Vec::new();
+        let _ = sqlparser::ast::visit_expressions_mut(&mut expr, |e| {
+            if is_aggregate(e) {
+                let name = format!("{AGG_REF}{}", aggregates.len());
+                aggregates.push(std::mem::replace(
+                    e,
+                    Expr::Identifier(sqlparser::ast::Ident::new(name)),
+                ));
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        HavingFilter { expr, aggregates }
+    }
+}
+
+/// What HAVING reads: aggregate values, then select aliases, then the group's first row.
+struct HavingScope<'a> {
+    row: &'a RowScope<'a>,
+    aggs: &'a [Datum],
+    cols: &'a [(Proj<'a>, OutColumn)],
+    projected: &'a [Datum],
+}
+
+impl Scope for HavingScope<'_> {
+    fn column(&self, q: Option<&str>, name: &str) -> Result<Datum, SqlError> {
+        if let Some(i) = name.strip_prefix(AGG_REF) {
+            let i: usize = i
+                .parse()
+                .map_err(|_| SqlError::internal("aggregate reference"))?;
+            return self
+                .aggs
+                .get(i)
+                .cloned()
+                .ok_or_else(|| SqlError::internal("aggregate reference"));
+        }
+        if q.is_none() {
+            if let Some(i) = self
+                .cols
+                .iter()
+                .position(|(_, c)| c.name.eq_ignore_ascii_case(name))
+            {
+                return Ok(self.projected[i].clone());
+            }
+        }
+        self.row.column(q, name)
+    }
+    fn system_var(&self, name: &str) -> Result<Datum, SqlError> {
+        self.row.system_var(name)
+    }
+    fn user_var(&self, name: &str) -> Datum {
+        self.row.user_var(name)
+    }
+    fn session_fn(&self, name: &str) -> Option<Datum> {
+        self.row.session_fn(name)
+    }
 }
 
 /// An aggregate call: its name, its argument (None for `*`) and whether it is DISTINCT.
