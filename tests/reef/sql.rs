@@ -375,6 +375,8 @@ fn key_prefixes_and_cross_type_equalities_find_exactly_the_matching_rows() {
             "0\t1\n1\t2\n2\t3\n3\t2\n4\t1\n",
         ),
         ("SELECT COUNT(*) FROM ol LIMIT 0", ""),
+        ("SELECT AVG(o), AVG(amt) FROM ol WHERE w = 1 AND d = 2", "2.0000\t122.0000\n"),
+        ("SELECT d, AVG(o) FROM ol WHERE w = 2 AND o > 2 GROUP BY d HAVING AVG(amt) > 210 ORDER BY d", "1\t3.5000\n2\t3.5000\n"),
     ];
     for (sql, want) in groups {
         assert_eq!(q(sql), want, "{sql}");

@@ -1281,6 +1281,36 @@ fn matching_rows(
     Ok(out)
 }
 
+/// The exact sum of integer values, or None if one is not an integer.
+fn int_total(values: &[&Datum]) -> Option<i128> {
+    values.iter().try_fold(0i128, |acc, v| match v {
+        Datum::Int(i) => Some(acc + *i as i128),
+        Datum::UInt(u) => Some(acc + *u as i128),
+        _ => None,
+    })
+}
+
+/// AVG of integers as MySQL returns it: DECIMAL with 4 more fractional digits
+/// (`div_precision_increment`), rounded half away from zero.
+fn int_average(total: i128, n: usize) -> Result<Datum, SqlError> {
+    let n = n as i128;
+    let scaled = total * 10_000;
+    let (mut q, r) = (scaled / n, scaled % n);
+    if 2 * r.abs() >= n {
+        q += scaled.signum();
+    }
+    let a = q.unsigned_abs();
+    let text = format!(
+        "{}{}.{:04}",
+        if q < 0 { "-" } else { "" },
+        a / 10_000,
+        a % 10_000
+    );
+    reef_common::value::Decimal::parse(&text)
+        .map(Datum::Decimal)
+        .map_err(|e| SqlError::internal(e.to_string()))
+}
+
 /// GROUP BY: one output row per distinct value (under MySQL comparison) of the grouping
 /// expressions, in order of first appearance, paired with the group's first row (which
 /// ORDER BY on plain columns reads). Aggregates run over the group; other select items
@@ -1557,24 +1587,20 @@ fn aggregate_value(
                     }
                 })
                 .unwrap_or(Datum::Null),
-            "sum" if present.is_empty() => Datum::Null,
-            "sum"
-                if present
-                    .iter()
-                    .all(|v| matches!(v, Datum::Int(_) | Datum::UInt(_))) =>
-            {
-                let total: i128 = present
-                    .iter()
-                    .map(|v| match v {
-                        Datum::Int(i) => *i as i128,
-                        Datum::UInt(u) => *u as i128,
-                        _ => 0,
-                    })
-                    .sum();
-                Datum::Decimal(reef_common::value::Decimal::from_i128(total))
+            "sum" | "avg" if present.is_empty() => Datum::Null,
+            "sum" if int_total(&present).is_some() => Datum::Decimal(
+                reef_common::value::Decimal::from_i128(int_total(&present).expect("checked")),
+            ),
+            "avg" if int_total(&present).is_some() => {
+                int_average(int_total(&present).expect("checked"), present.len())?
             }
-            "sum" if present.iter().all(|v| matches!(v, Datum::Double(_))) => {
-                Datum::Double(present.iter().map(|v| v.as_f64()).sum())
+            "sum" | "avg" if present.iter().all(|v| matches!(v, Datum::Double(_))) => {
+                let total: f64 = present.iter().map(|v| v.as_f64()).sum();
+                Datum::Double(if name == "avg" {
+                    total / present.len() as f64
+                } else {
+                    total
+                })
             }
             _ => return Err(SqlError::unsupported(format!("{e}"))),
         })
@@ -1924,5 +1950,25 @@ pub(crate) fn backfill(engine: &SqlEngine, def: &TableDef, ix: &IndexDef) -> Res
             Some(k) if keys.len() == BATCH_ROWS => after = Some(k.clone()),
             _ => return Ok(done),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_averages_round_half_away_from_zero_to_four_places() {
+        let avg = |total: i128, n: usize| match int_average(total, n).unwrap() {
+            Datum::Decimal(d) => d.to_string(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(avg(5, 3), "1.6667");
+        assert_eq!(avg(-5, 3), "-1.6667");
+        assert_eq!(avg(1, 8), "0.1250");
+        assert_eq!(avg(1, 20_000), "0.0001");
+        assert_eq!(avg(-1, 20_000), "-0.0001");
+        assert_eq!(avg(-1, 30_000), "0.0000");
+        assert_eq!(avg(i64::MAX as i128 * 3, 3), format!("{}.0000", i64::MAX));
     }
 }
