@@ -381,6 +381,12 @@ fn key_prefixes_and_cross_type_equalities_find_exactly_the_matching_rows() {
     for (sql, want) in groups {
         assert_eq!(q(sql), want, "{sql}");
     }
+    q("CREATE TABLE dm (id INT PRIMARY KEY, amt DECIMAL(6,2)); \
+       INSERT INTO dm VALUES (1, 1.25), (2, -0.50), (3, NULL)");
+    assert_eq!(
+        q("SELECT SUM(amt), AVG(amt), SUM(id), AVG(id) FROM dm"),
+        "0.75\t0.375000\t6\t2.0000\n"
+    );
     let (ok, _, err) = r.mysql(Some("kp"), "SELECT COUNT(*) FROM ol GROUP BY 1");
     assert!(!ok && err.contains("1056"), "{err}");
     let having = [

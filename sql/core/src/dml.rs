@@ -1281,34 +1281,70 @@ fn matching_rows(
     Ok(out)
 }
 
-/// The exact sum of integer values, or None if one is not an integer.
-fn int_total(values: &[&Datum]) -> Option<i128> {
-    values.iter().try_fold(0i128, |acc, v| match v {
-        Datum::Int(i) => Some(acc + *i as i128),
-        Datum::UInt(u) => Some(acc + *u as i128),
-        _ => None,
-    })
+/// The exact sum of integer and DECIMAL values as (unscaled total, scale); None if a value is
+/// of another type, an error past 38 digits (the widest exact sum ReefDB computes).
+fn exact_total(values: &[&Datum]) -> Option<Result<(i128, u32), SqlError>> {
+    let mut parts = Vec::with_capacity(values.len());
+    for v in values {
+        parts.push(match v {
+            Datum::Int(i) => (*i as i128, 0u32),
+            Datum::UInt(u) => (*u as i128, 0),
+            Datum::Decimal(d) => match unscaled(&d.to_string()) {
+                Some(p) => p,
+                None => return Some(Err(too_wide())),
+            },
+            _ => return None,
+        });
+    }
+    let scale = parts.iter().map(|p| p.1).max().unwrap_or(0);
+    let total = parts.iter().try_fold(0i128, |acc, &(v, sc)| {
+        10i128
+            .checked_pow(scale - sc)
+            .and_then(|m| v.checked_mul(m))
+            .and_then(|v| acc.checked_add(v))
+    });
+    Some(total.map(|t| (t, scale)).ok_or_else(too_wide))
 }
 
-/// AVG of integers as MySQL returns it: DECIMAL with 4 more fractional digits
+fn too_wide() -> SqlError {
+    SqlError::unsupported("SUM or AVG of DECIMAL values beyond 38 digits")
+}
+
+/// `-12.340` as (-12340, 3).
+fn unscaled(text: &str) -> Option<(i128, u32)> {
+    let (neg, t) = text.strip_prefix('-').map_or((false, text), |t| (true, t));
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    let v: i128 = format!("{int}{frac}").parse().ok()?;
+    Some((if neg { -v } else { v }, frac.len() as u32))
+}
+
+/// An unscaled value as DECIMAL text with `scale` fractional digits.
+fn scaled_decimal(v: i128, scale: u32) -> Result<Datum, SqlError> {
+    let digits = v.unsigned_abs().to_string();
+    let scale = scale as usize;
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    let sign = if v < 0 { "-" } else { "" };
+    let text = if scale == 0 {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac}")
+    };
+    reef_common::value::Decimal::parse(&text)
+        .map(Datum::Decimal)
+        .map_err(|e| SqlError::internal(e.to_string()))
+}
+
+/// AVG of exact values as MySQL returns it: DECIMAL with 4 more fractional digits
 /// (`div_precision_increment`), rounded half away from zero.
-fn int_average(total: i128, n: usize) -> Result<Datum, SqlError> {
+fn exact_average(total: i128, scale: u32, n: usize) -> Result<Datum, SqlError> {
     let n = n as i128;
-    let scaled = total * 10_000;
+    let scaled = total.checked_mul(10_000).ok_or_else(too_wide)?;
     let (mut q, r) = (scaled / n, scaled % n);
     if 2 * r.abs() >= n {
         q += scaled.signum();
     }
-    let a = q.unsigned_abs();
-    let text = format!(
-        "{}{}.{:04}",
-        if q < 0 { "-" } else { "" },
-        a / 10_000,
-        a % 10_000
-    );
-    reef_common::value::Decimal::parse(&text)
-        .map(Datum::Decimal)
-        .map_err(|e| SqlError::internal(e.to_string()))
+    scaled_decimal(q, scale + 4)
 }
 
 /// GROUP BY: one output row per distinct value (under MySQL comparison) of the grouping
@@ -1588,11 +1624,13 @@ fn aggregate_value(
                 })
                 .unwrap_or(Datum::Null),
             "sum" | "avg" if present.is_empty() => Datum::Null,
-            "sum" if int_total(&present).is_some() => Datum::Decimal(
-                reef_common::value::Decimal::from_i128(int_total(&present).expect("checked")),
-            ),
-            "avg" if int_total(&present).is_some() => {
-                int_average(int_total(&present).expect("checked"), present.len())?
+            "sum" | "avg" if exact_total(&present).is_some() => {
+                let (total, scale) = exact_total(&present).expect("checked")?;
+                if name == "sum" {
+                    scaled_decimal(total, scale)?
+                } else {
+                    exact_average(total, scale, present.len())?
+                }
             }
             "sum" | "avg" if present.iter().all(|v| matches!(v, Datum::Double(_))) => {
                 let total: f64 = present.iter().map(|v| v.as_f64()).sum();
@@ -1959,7 +1997,7 @@ mod tests {
 
     #[test]
     fn integer_averages_round_half_away_from_zero_to_four_places() {
-        let avg = |total: i128, n: usize| match int_average(total, n).unwrap() {
+        let avg = |total: i128, n: usize| match exact_average(total, 0, n).unwrap() {
             Datum::Decimal(d) => d.to_string(),
             other => panic!("{other:?}"),
         };
@@ -1970,5 +2008,26 @@ mod tests {
         assert_eq!(avg(-1, 20_000), "-0.0001");
         assert_eq!(avg(-1, 30_000), "0.0000");
         assert_eq!(avg(i64::MAX as i128 * 3, 3), format!("{}.0000", i64::MAX));
+    }
+
+    #[test]
+    fn decimal_sums_and_averages_are_exact() {
+        let dec = |t: &str| Datum::Decimal(reef_common::value::Decimal::parse(t).unwrap());
+        let vals = [dec("1.25"), dec("-0.5"), Datum::Int(3), dec("0.001")];
+        let refs: Vec<&Datum> = vals.iter().collect();
+        let (total, scale) = exact_total(&refs).unwrap().unwrap();
+        assert_eq!((total, scale), (3751, 3));
+        let text = |d: Datum| match d {
+            Datum::Decimal(d) => d.to_string(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(text(scaled_decimal(total, scale).unwrap()), "3.751");
+        assert_eq!(text(exact_average(total, scale, 4).unwrap()), "0.9377500");
+        assert_eq!(text(scaled_decimal(-5, 3).unwrap()), "-0.005");
+        assert!(exact_total(&[&Datum::Double(1.0)]).is_none());
+        let nines = dec("99999999999999999999999999999999999999");
+        let wide = [nines.clone(), nines];
+        let refs: Vec<&Datum> = wide.iter().collect();
+        assert!(exact_total(&refs).unwrap().is_err());
     }
 }
