@@ -424,3 +424,64 @@ fn key_prefixes_and_cross_type_equalities_find_exactly_the_matching_rows() {
     assert_eq!(q("SELECT v FROM s WHERE k = 1"), "3\n");
     assert_eq!(q("SELECT v FROM s WHERE k = 'ABC '"), "1\n");
 }
+
+#[test]
+fn order_by_key_with_limit_for_update_locks_only_the_rows_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    let mut values = Vec::new();
+    for d in 0..3 {
+        for o in 0..5 {
+            values.push(format!("(1, {d}, {o}, {})", 100 + d * 10 + o));
+        }
+    }
+    r.ok(
+        None,
+        &format!(
+            "CREATE DATABASE lk; CREATE TABLE lk.no (w INT, d INT, o INT, amt INT, \
+             PRIMARY KEY (w, d, o)); INSERT INTO lk.no VALUES {}",
+            values.join(", ")
+        ),
+    );
+    let out = r.python(
+        r#"
+import os, pymysql
+def conn():
+    return pymysql.connect(host="127.0.0.1", port=int(os.environ["PORT"]), user="root", database="lk")
+a, b = conn(), conn()
+ca, cb = a.cursor(), b.cursor()
+ca.execute("SELECT o FROM no WHERE w = 1 AND d = 1 ORDER BY o LIMIT 1 FOR UPDATE")
+print("first", ca.fetchall())
+def try_lock(o):
+    try:
+        cb.execute("SELECT o FROM no WHERE w = 1 AND d = 1 AND o = %s FOR UPDATE NOWAIT", (o,))
+        b.rollback()
+        return "free"
+    except pymysql.err.MySQLError as e:
+        b.rollback()
+        return e.args[0]
+print("o=0", try_lock(0), "o=3", try_lock(3))
+queries = [
+    "SELECT o FROM no WHERE w = 1 AND d = 1 ORDER BY o LIMIT 2 OFFSET 1",
+    "SELECT d, o FROM no WHERE w = 1 AND amt > 112 ORDER BY d, o LIMIT 2",
+    "SELECT o FROM no WHERE w = 1 AND d = 2 ORDER BY o DESC LIMIT 1",
+    "SELECT d FROM no WHERE w = 1 AND o = 4 LIMIT 5",
+    "SELECT amt FROM no WHERE w = 1 ORDER BY amt LIMIT 1",
+]
+for q in queries:
+    ca.execute(q)
+    print(ca.fetchall())
+a.rollback()
+"#,
+    );
+    assert_eq!(
+        out,
+        "first ((0,),)\n\
+         o=0 3572 o=3 free\n\
+         ((1,), (2,))\n\
+         ((1, 3), (1, 4))\n\
+         ((4,),)\n\
+         ((0,), (1,), (2,))\n\
+         ((100,),)\n"
+    );
+}

@@ -812,9 +812,15 @@ impl KeyPlan {
     }
 }
 
-fn access(def: &TableDef, selection: Option<&Expr>, s: &SessionInfo) -> Result<Access, SqlError> {
+/// How to find the rows of `selection`, and for primary-key accesses (which yield rows in
+/// key order) how many leading key columns are fixed by equalities.
+fn access(
+    def: &TableDef,
+    selection: Option<&Expr>,
+    s: &SessionInfo,
+) -> Result<(Access, usize), SqlError> {
     let Some(w) = selection else {
-        return Ok(Access::Scan);
+        return Ok((Access::Scan, 0));
     };
     let mut parts = Vec::new();
     conjuncts(w, &mut parts);
@@ -922,7 +928,7 @@ fn access(def: &TableDef, selection: Option<&Expr>, s: &SessionInfo) -> Result<A
     if let Some(p) = &pk {
         if p.eq == def.pk.len() {
             if let Bound::Included(k) = &p.lo {
-                return Ok(Access::Point(k.clone()));
+                return Ok((Access::Point(k.clone()), p.eq));
             }
         }
     }
@@ -942,13 +948,16 @@ fn access(def: &TableDef, selection: Option<&Expr>, s: &SessionInfo) -> Result<A
         }
     }
     Ok(match (best, pk) {
-        (Some((p, ix)), _) => Access::Index {
-            index: ix.clone(),
-            lo: p.lo,
-            hi: p.hi,
-        },
-        (None, Some(p)) => Access::Range(p.lo, p.hi),
-        (None, None) => Access::Scan,
+        (Some((p, ix)), _) => (
+            Access::Index {
+                index: ix.clone(),
+                lo: p.lo,
+                hi: p.hi,
+            },
+            0,
+        ),
+        (None, Some(p)) => (Access::Range(p.lo, p.hi), p.eq),
+        (None, None) => (Access::Scan, 0),
     })
 }
 
@@ -1207,8 +1216,17 @@ fn select(
         };
         (mode, wait)
     });
-    let rows = matching_rows(engine, txn, &def, alias, sel.selection.as_ref(), s, lock)?;
     let cols = projection(sel, Some((&def, alias)))?;
+    let enough = enough_rows(q, sel, &def, &cols, s)?;
+    let rows = matching_rows(
+        engine,
+        txn,
+        (&def, alias),
+        sel.selection.as_ref(),
+        s,
+        lock,
+        enough.as_ref(),
+    )?;
     if !group_by.is_empty() {
         let out = grouped(&cols, group_by, sel.having.as_ref(), &def, alias, &rows, s)?;
         let columns: Vec<OutColumn> = cols.iter().map(|(_, c)| c.clone()).collect();
@@ -1245,20 +1263,74 @@ fn select(
     finish_with_table(q, columns, out, sel.distinct.is_some(), s, &def, alias)
 }
 
+/// How many matches in which column order a plain SELECT with LIMIT needs (none: all):
+/// only without grouping, aggregates and DISTINCT, ordered by ascending table columns.
+fn enough_rows(
+    q: &Query,
+    sel: &Select,
+    def: &TableDef,
+    cols: &[(Proj<'_>, OutColumn)],
+    s: &SessionInfo,
+) -> Result<Option<Enough>, SqlError> {
+    let grouped = !matches!(&sel.group_by, GroupByExpr::Expressions(v, _) if v.is_empty());
+    let aggregates = cols
+        .iter()
+        .any(|(p, _)| matches!(p, Proj::Expr(e) if is_aggregate(e)));
+    if grouped || aggregates || sel.distinct.is_some() || sel.having.is_some() {
+        return Ok(None);
+    }
+    let (offset, limit) = limit_of(q, s)?;
+    if limit == usize::MAX {
+        return Ok(None);
+    }
+    let mut order = Vec::new();
+    if let Some(ob) = &q.order_by {
+        let OrderByKind::Expressions(exprs) = &ob.kind else {
+            return Ok(None);
+        };
+        for o in exprs {
+            match column_of(&o.expr, def) {
+                Some(slot) if o.options.asc != Some(false) => order.push(slot),
+                _ => return Ok(None),
+            }
+        }
+    }
+    Ok(Some(Enough {
+        order,
+        rows: offset.saturating_add(limit),
+    }))
+}
+
+/// When a SELECT needs only its first `rows` matches in the order of the columns `order`
+/// (ascending; empty: any order), as with `ORDER BY o LIMIT 1 FOR UPDATE`.
+struct Enough {
+    order: Vec<usize>,
+    rows: usize,
+}
+
 /// Rows matching `selection`, locked first when the statement asked for a locking read.
+/// With `enough`, a primary-key access in that order stops there, so a locking read locks
+/// only the rows it returns.
 fn matching_rows(
     engine: &SqlEngine,
     txn: &mut Transaction,
-    def: &TableDef,
-    alias: Option<&str>,
+    (def, alias): (&TableDef, Option<&str>),
     selection: Option<&Expr>,
     s: &SessionInfo,
     lock: Option<(LockMode, WaitPolicy)>,
+    enough: Option<&Enough>,
 ) -> Result<Vec<KeyedRow>, SqlError> {
-    let acc = access(def, selection, s)?;
+    let (acc, pk_eq) = access(def, selection, s)?;
+    let key_ordered = !matches!(acc, Access::Index { .. });
+    let stop_at = enough
+        .filter(|e| key_ordered && def.pk.len() >= pk_eq && def.pk[pk_eq..].starts_with(&e.order))
+        .map_or(usize::MAX, |e| e.rows);
     let tablet = &engine.tablet_of(def)?;
     let mut out = Vec::new();
     for (key, row) in candidates(engine, txn, tablet, def, acc)? {
+        if out.len() >= stop_at {
+            break;
+        }
         let row = match lock {
             None => row,
             Some((mode, wait)) => match txn.get_locked(tablet, &key, mode, wait)? {
@@ -1831,11 +1903,11 @@ fn update(
     let rows = matching_rows(
         engine,
         txn,
-        &def,
-        alias,
+        (&def, alias),
         u.selection.as_ref(),
         s,
         Some((LockMode::Exclusive, WaitPolicy::Wait)),
+        None,
     )?;
     let (mut matched, mut changed) = (0u64, 0u64);
     for (key, old) in rows {
@@ -1933,11 +2005,11 @@ fn delete(
     let rows = matching_rows(
         engine,
         txn,
-        &def,
-        alias,
+        (&def, alias),
         d.selection.as_ref(),
         s,
         Some((LockMode::Exclusive, WaitPolicy::Wait)),
+        None,
     )?;
     let mut affected = 0u64;
     for (key, row) in rows.into_iter().take(limit) {
