@@ -26,7 +26,7 @@ pub struct Manifest {
     pub checkpoint: LogIndex,
     /// Next id for macroblock files and SSTables.
     pub next_file_id: u64,
-    /// Version the last major compaction dropped versions below (its retention horizon).
+    /// Version the last major compaction dropped versions below (its GC horizon).
     pub major_horizon: Version,
     /// SSTables, newest first.
     pub tables: Vec<SSTableMeta>,

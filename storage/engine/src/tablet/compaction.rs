@@ -5,7 +5,7 @@
 //!   than `freeze_txn_wait` is rolled back), and the log checkpoint advances.
 //! - **minor**: the mini and minor SSTables merge into one minor SSTable (all versions kept).
 //! - **major**: everything merges into a new baseline, dropping versions older than the
-//!   retention horizon that no reader can need; baseline macroblocks whose key range no newer
+//!   GC horizon that no reader can need; baseline macroblocks whose key range no newer
 //!   SSTable touches (and that hold one version per key, no deletes) are reused by reference.
 //!
 //! Each step writes and fsyncs its new macroblock files, then installs a new manifest
@@ -65,7 +65,7 @@ pub struct MajorReport {
     pub bytes_new_files: u64,
     /// Rows encoded (not counting reused or copied ones).
     pub rows_written: u64,
-    /// Versions dropped as older than the retention horizon.
+    /// Versions dropped as older than the GC horizon.
     pub versions_dropped: u64,
 }
 
