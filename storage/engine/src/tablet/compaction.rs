@@ -3,7 +3,9 @@
 //! - **dump** (mini compaction): the oldest frozen MemTable becomes a mini SSTable once every
 //!   transaction that wrote into it has decided (a transaction that holds it back longer
 //!   than `freeze_txn_wait` is rolled back), and the log checkpoint advances.
-//! - **minor**: the mini and minor SSTables merge into one minor SSTable (all versions kept).
+//! - **minor**: the mini and minor SSTables merge into one minor SSTable.
+//! - Dumps and minors keep, per key, the versions above the tablet's GC horizon and the
+//!   newest at or below it (a delete too: older SSTables may hold what it hides).
 //! - **major**: everything merges into a new baseline, dropping versions older than the
 //!   GC horizon that no reader can need; baseline macroblocks whose key range no newer
 //!   SSTable touches (and that hold one version per key, no deletes) are reused by reference.
