@@ -79,6 +79,29 @@ impl Tablets {
     }
 }
 
+impl Tablets {
+    /// The highest tablet id with a directory under the tablets directory (0 if none).
+    fn highest_id_on_disk(&self) -> Result<u64, NodeError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(reef_storage::StorageError::io(&self.dir, e).into()),
+        };
+        let mut max = 0;
+        for entry in entries {
+            let entry = entry.map_err(|e| reef_storage::StorageError::io(&self.dir, e))?;
+            if let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                max = max.max(id);
+            }
+        }
+        Ok(max)
+    }
+}
+
 impl TabletSource for Tablets {
     fn tablet(&self, id: TabletId) -> Option<Arc<Tablet>> {
         self.open.read().get(&id).cloned()
@@ -135,6 +158,9 @@ impl Node {
             ts.as_ref(),
         )?);
         let catalog = Catalog::load(catalog_tablet)?;
+        // Dropped tables and indexes leave their tablet directories (and maybe log entries)
+        // behind, and the catalog no longer names them: new tablets get higher ids.
+        catalog.reserve_tablet_ids_below(tablets.highest_id_on_disk()? + 1);
         let mut user = Vec::new();
         for def in catalog.all_tables() {
             user.push(tablets.open_tablet(def.id, def.row_schema())?);

@@ -501,6 +501,14 @@ impl Catalog {
         st.tables.retain(|(d, _), _| d != db);
     }
 
+    /// Never hands out ids below `id` (those of tablets whose data still exists on disk,
+    /// such as the tablets of dropped tables and indexes: a new tablet must not pick their
+    /// files or log entries up).
+    pub fn reserve_tablet_ids_below(&self, id: u64) {
+        let mut st = self.state.write();
+        st.next_tablet = st.next_tablet.max(id);
+    }
+
     /// Allocates a tablet id for a new table.
     pub fn next_tablet_id(&self) -> TabletId {
         let mut st = self.state.write();

@@ -13,8 +13,9 @@ use reef_common::types::ColumnType;
 use reef_storage::tablet::Tablet;
 use reef_txn::txn::{Isolation, Transaction, TxnManager, TxnOptions};
 use sqlparser::ast::{
-    visit_expressions_mut, Expr, Set, ShowStatementFilter, Statement, TransactionAccessMode,
-    TransactionIsolationLevel, TransactionMode, Use, Value as SqlValue, ValueWithSpan,
+    visit_expressions_mut, Expr, ObjectName, ObjectType, Set, ShowStatementFilter, Statement,
+    TransactionAccessMode, TransactionIsolationLevel, TransactionMode, Use, Value as SqlValue,
+    ValueWithSpan,
 };
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
@@ -423,6 +424,13 @@ impl SqlSession {
                 if_not_exists,
                 ..
             } => self.create_database(&unquote(&db_name.to_string()), *if_not_exists),
+            Statement::Drop {
+                object_type: ObjectType::Index,
+                if_exists,
+                names,
+                table,
+                ..
+            } => self.drop_index(names, table.as_ref(), *if_exists),
             Statement::Drop { .. } | Statement::CreateTable(_) => self.ddl(stmt),
             Statement::CreateIndex(ci) => self.create_index(ci),
             Statement::Query(_)
@@ -604,6 +612,40 @@ impl SqlSession {
         }
         self.publish(&cur)?;
         tracing::info!(table = %cur.name, index = %ix.name, rows, "index built");
+        Ok(Output::ok(0))
+    }
+
+    /// `DROP INDEX name ON table`: statements stop reading the index and writes stop
+    /// keeping it as soon as the new definition is published.
+    fn drop_index(
+        &mut self,
+        names: &[ObjectName],
+        table: Option<&ObjectName>,
+        if_exists: bool,
+    ) -> Result<Output, SqlError> {
+        let (Some(table), [name]) = (table, names) else {
+            return Err(SqlError::unsupported(
+                "DROP INDEX without exactly one index and ON table",
+            ));
+        };
+        self.commit()?;
+        let engine = self.engine.clone();
+        let _ddl = engine.ddl.lock();
+        let mut def = (*dml::lookup(&engine, table, self.db.as_deref())?).clone();
+        let name = unquote(&name.to_string());
+        let before = def.indexes.len();
+        def.indexes.retain(|i| !i.name.eq_ignore_ascii_case(&name));
+        if def.indexes.len() == before {
+            if if_exists {
+                return Ok(Output::ok(0));
+            }
+            return Err(SqlError::new(
+                error::ER_CANT_DROP_FIELD_OR_KEY,
+                format!("Can't DROP INDEX `{name}`; check that it exists"),
+            ));
+        }
+        self.publish(&def)?;
+        tracing::info!(table = %def.name, index = %name, "index dropped");
         Ok(Output::ok(0))
     }
 

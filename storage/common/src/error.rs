@@ -93,6 +93,7 @@ codes! {
     ER_NON_UNIQ_ERROR = (1052, "23000", false);
     ER_REQUIRES_PRIMARY_KEY = (1173, "42000", false);
     ER_DUP_KEYNAME = (1061, "42000", false);
+    ER_CANT_DROP_FIELD_OR_KEY = (1091, "42000", false);
     ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION = (1792, "25006", false);
 }
 
