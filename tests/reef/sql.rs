@@ -454,6 +454,28 @@ fn key_prefixes_and_cross_type_equalities_find_exactly_the_matching_rows() {
     // Strings against numbers compare as numbers: 'abc', 'ABD' and '0' equal 0; '1x' equals 1.
     assert_eq!(q("SELECT v FROM s WHERE k = 0 ORDER BY v"), "1\n2\n4\n");
     assert_eq!(q("SELECT v FROM s WHERE k = 1"), "3\n");
+    // IN lists over key columns become point reads; mixed classes fall back to a scan.
+    let lists = [
+        (
+            "SELECT v FROM s WHERE k IN ('ABC', 'zz', 0) ORDER BY v",
+            "1\n2\n4\n",
+        ),
+        (
+            "SELECT v FROM s WHERE k IN ('abc ', 'ABD', 'abc') ORDER BY v",
+            "1\n4\n",
+        ),
+        (
+            "SELECT COUNT(*), SUM(amt) FROM ol WHERE w = 1 AND d IN (0, 2) AND o IN (1, 3, 3)",
+            "4\t448\n",
+        ),
+        (
+            "SELECT COUNT(*), SUM(amt) FROM ol WHERE w IN (2, 0) AND d = 1 AND o = 4",
+            "1\t214\n",
+        ),
+    ];
+    for (sql, want) in lists {
+        assert_eq!(q(sql), want, "{sql}");
+    }
     assert_eq!(q("SELECT v FROM s WHERE k = 'ABC '"), "1\n");
 }
 

@@ -785,6 +785,8 @@ fn column_of(e: &Expr, def: &TableDef) -> Option<usize> {
 /// Whatever the access, the statement's filter still runs on every row it yields.
 enum Access {
     Point(Vec<u8>),
+    /// Several keys, ascending.
+    Points(Vec<Vec<u8>>),
     Range(Bound<Vec<u8>>, Bound<Vec<u8>>),
     /// Index entries in a range of the index's key (its columns' encoding, then the
     /// primary key, which ends each entry).
@@ -829,6 +831,8 @@ fn access(
     // which a lookup of the key '0' would miss.
     let n = def.columns.len();
     let (mut eq, mut ge, mut le) = (vec![None; n], vec![None; n], vec![None; n]);
+    // Per column: constants from `IN (...)`, one of which it equals.
+    let mut any_of: Vec<Option<Vec<Datum>>> = vec![None; n];
     let class_ok = |slot: usize, d: &Datum| same_class(d, &def.columns[slot].ty);
     for p in &parts {
         match p {
@@ -863,6 +867,21 @@ fn access(
                             ge[slot] = Some(lo);
                             le[slot] = Some(hi);
                         }
+                    }
+                }
+            }
+            Expr::InList {
+                expr,
+                list,
+                negated: false,
+            } => {
+                if let Some(slot) = column_of(expr, def) {
+                    let vals: Option<Vec<Datum>> = list
+                        .iter()
+                        .map(|e| eval(e, s).ok().filter(|v| class_ok(slot, v)))
+                        .collect();
+                    if let Some(vals) = vals {
+                        any_of[slot] = Some(vals);
                     }
                 }
             }
@@ -929,6 +948,46 @@ fn access(
         if p.eq == def.pk.len() {
             if let Bound::Included(k) = &p.lo {
                 return Ok((Access::Point(k.clone()), p.eq));
+            }
+        }
+    }
+    // Every key column fixed by an equality or an IN list: the keys of all combinations,
+    // read one by one in key order (up to a bound on their number).
+    const IN_KEYS_MAX: usize = 1000;
+    let choices: Option<Vec<Vec<&Datum>>> = def
+        .pk
+        .iter()
+        .map(|&slot| match (&eq[slot], &any_of[slot]) {
+            (Some(d), _) => Some(vec![d]),
+            (None, Some(list)) => Some(list.iter().collect()),
+            (None, None) => None,
+        })
+        .collect();
+    if let Some(choices) = choices.filter(|c| !c.is_empty()) {
+        let combos = choices
+            .iter()
+            .try_fold(1usize, |n, c| n.checked_mul(c.len()));
+        if combos.is_some_and(|n| n <= IN_KEYS_MAX) {
+            let mut keys: Vec<Vec<u8>> = vec![Vec::new()];
+            let mut ok = true;
+            for (i, options) in choices.iter().enumerate() {
+                let mut next = Vec::with_capacity(keys.len() * options.len());
+                for k in &keys {
+                    for d in options {
+                        match encode(&def.pk[i..=i], &[*d])? {
+                            Some(part) => next.push([k.as_slice(), &part].concat()),
+                            // A constant that does not convert to the column: leave the
+                            // statement to the other plans.
+                            None => ok = false,
+                        }
+                    }
+                }
+                keys = next;
+            }
+            if ok {
+                keys.sort();
+                keys.dedup();
+                return Ok((Access::Points(keys), def.pk.len()));
             }
         }
     }
@@ -1013,6 +1072,15 @@ fn candidates(
                 Some(row) => vec![(k, decoder.decode(&row)?)],
                 None => Vec::new(),
             })
+        }
+        Access::Points(keys) => {
+            let mut out = Vec::with_capacity(keys.len());
+            for k in keys {
+                if let Some(row) = txn.get(tablet, &k)? {
+                    out.push((k, decoder.decode(&row)?));
+                }
+            }
+            return Ok(out);
         }
         Access::Index { index, lo, hi } => {
             let itablet = engine.tablet_by_id(index.id, &index.name)?;
