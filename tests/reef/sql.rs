@@ -347,6 +347,11 @@ fn key_prefixes_and_cross_type_equalities_find_exactly_the_matching_rows() {
         ),
     );
     let q = |sql: &str| r.ok(Some("kp"), sql);
+    let expect = |cases: &[(&str, &str)]| {
+        for (sql, want) in cases {
+            assert_eq!(q(sql), *want, "{sql}");
+        }
+    };
     assert_eq!(
         q("SELECT COUNT(*), SUM(amt) FROM ol WHERE w = 1 AND d = 2"),
         "5\t610\n"
@@ -410,9 +415,7 @@ fn key_prefixes_and_cross_type_equalities_find_exactly_the_matching_rows() {
         ("SELECT AVG(o), AVG(amt) FROM ol WHERE w = 1 AND d = 2", "2.0000\t122.0000\n"),
         ("SELECT d, AVG(o) FROM ol WHERE w = 2 AND o > 2 GROUP BY d HAVING AVG(amt) > 210 ORDER BY d", "1\t3.5000\n2\t3.5000\n"),
     ];
-    for (sql, want) in groups {
-        assert_eq!(q(sql), want, "{sql}");
-    }
+    expect(&groups);
     q("CREATE TABLE dm (id INT PRIMARY KEY, amt DECIMAL(6,2)); \
        INSERT INTO dm VALUES (1, 1.25), (2, -0.50), (3, NULL)");
     assert_eq!(
@@ -439,9 +442,7 @@ fn key_prefixes_and_cross_type_equalities_find_exactly_the_matching_rows() {
             "",
         ),
     ];
-    for (sql, want) in having {
-        assert_eq!(q(sql), want, "{sql}");
-    }
+    expect(&having);
     let (ok, _, err) = r.mysql(Some("kp"), "SELECT COUNT(*) FROM ol HAVING COUNT(*) > 1");
     assert!(!ok && err.contains("1235"), "{err}");
     // UPDATE and DELETE through a key prefix.
@@ -473,9 +474,7 @@ fn key_prefixes_and_cross_type_equalities_find_exactly_the_matching_rows() {
             "1\t214\n",
         ),
     ];
-    for (sql, want) in lists {
-        assert_eq!(q(sql), want, "{sql}");
-    }
+    expect(&lists);
     assert_eq!(q("SELECT v FROM s WHERE k = 'ABC '"), "1\n");
 }
 
