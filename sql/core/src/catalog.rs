@@ -74,6 +74,11 @@ pub fn index_schema() -> RowSchema {
     RowSchema::new(1, Vec::new())
 }
 
+/// The row stored under every index entry: no columns (the key says everything).
+pub fn index_entry_row() -> std::sync::Arc<[u8]> {
+    reef_common::rowcodec::encode_row(1, &[]).into()
+}
+
 /// A table.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TableDef {
@@ -525,13 +530,7 @@ impl Catalog {
                 format!("Table '{}' already exists", def.name),
             ));
         }
-        let row = encode_row(1, &[Value::Bytes(def.encode())]);
-        txn.put(
-            &self.tablet,
-            &bytes_key(&["table", &def.db, &def.name]),
-            row.into(),
-        )?;
-        Ok(())
+        self.update_table(txn, def)
     }
 
     /// Makes a committed CREATE TABLE visible.
@@ -542,7 +541,7 @@ impl Catalog {
             .insert((def.db.clone(), def.name.clone()), Arc::new(def));
     }
 
-    /// Records a changed definition of an existing table in `txn`.
+    /// Records the definition of a table in `txn` (new or changed).
     pub fn update_table(&self, txn: &mut Transaction, def: &TableDef) -> Result<(), SqlError> {
         let row = encode_row(1, &[Value::Bytes(def.encode())]);
         txn.put(

@@ -26,7 +26,7 @@ use sqlparser::ast::{
     TableFactor, TableObject, TableWithJoins, Update, Value as SqlValue,
 };
 
-use crate::catalog::{index_schema, ColumnDef, IndexDef, IndexState, TableDef};
+use crate::catalog::{index_entry_row, index_schema, ColumnDef, IndexDef, IndexState, TableDef};
 use crate::datum::Datum;
 use crate::expr::{eval, Scope};
 use crate::session::{OutColumn, Output, SessionInfo, SqlEngine};
@@ -244,10 +244,7 @@ struct NoRow;
 
 impl Scope for NoRow {
     fn column(&self, _: Option<&str>, name: &str) -> Result<Datum, SqlError> {
-        Err(SqlError::new(
-            error::ER_BAD_FIELD_ERROR,
-            format!("Unknown column '{name}' in 'field list'"),
-        ))
+        Err(unknown_column(name, "field list"))
     }
     fn system_var(&self, name: &str) -> Result<Datum, SqlError> {
         Err(SqlError::unsupported(format!("@@{name} here")))
@@ -468,12 +465,9 @@ impl Scope for RowScope<'_> {
         });
         match self.def.column(name) {
             Some(i) if table_ok => Ok(self.row[i].clone()),
-            _ => Err(SqlError::new(
-                error::ER_BAD_FIELD_ERROR,
-                format!(
-                    "Unknown column '{}' in 'where clause'",
-                    q.map_or(name.to_string(), |q| format!("{q}.{name}"))
-                ),
+            _ => Err(unknown_column(
+                &q.map_or(name.to_string(), |q| format!("{q}.{name}")),
+                "where clause",
             )),
         }
     }
@@ -604,12 +598,8 @@ fn insert(
             .iter()
             .map(|c| {
                 let n = c.to_string().trim_matches('`').to_string();
-                def.column(&n).ok_or_else(|| {
-                    SqlError::new(
-                        error::ER_BAD_FIELD_ERROR,
-                        format!("Unknown column '{n}' in 'field list'"),
-                    )
-                })
+                def.column(&n)
+                    .ok_or_else(|| unknown_column(&n, "field list"))
             })
             .collect::<Result<_, _>>()?
     };
@@ -666,7 +656,7 @@ fn index_entries(
         let t = engine.tablet_by_id(ix.id, &ix.name)?;
         let k = def.index_key(ix, values, pk_key);
         if put {
-            txn.put(&t, &k, encode_row(1, &[]).into())?;
+            txn.put(&t, &k, index_entry_row())?;
         } else {
             txn.delete(&t, &k)?;
         }
@@ -784,8 +774,7 @@ fn column_of(e: &Expr, def: &TableDef) -> Option<usize> {
 /// How rows are found: one key, a key range, entries of a secondary index, or a full scan.
 /// Whatever the access, the statement's filter still runs on every row it yields.
 enum Access {
-    Point(Vec<u8>),
-    /// Several keys, ascending.
+    /// Keys, ascending (one for an equality on the whole primary key).
     Points(Vec<Vec<u8>>),
     Range(Bound<Vec<u8>>, Bound<Vec<u8>>),
     /// Index entries in a range of the index's key (its columns' encoding, then the
@@ -939,20 +928,9 @@ fn access(
             hi,
         }))
     };
-    let pk = if def.pk.is_empty() {
-        None
-    } else {
-        plan(&def.pk)?
-    };
-    if let Some(p) = &pk {
-        if p.eq == def.pk.len() {
-            if let Bound::Included(k) = &p.lo {
-                return Ok((Access::Point(k.clone()), p.eq));
-            }
-        }
-    }
     // Every key column fixed by an equality or an IN list: the keys of all combinations,
-    // read one by one in key order (up to a bound on their number).
+    // read one by one in key order (up to a bound on their number). A constant that does
+    // not convert to its column leaves the statement to the other plans.
     const IN_KEYS_MAX: usize = 1000;
     let choices: Option<Vec<Vec<&Datum>>> = def
         .pk
@@ -963,34 +941,37 @@ fn access(
             (None, None) => None,
         })
         .collect();
+    let combinations = |choices: &[Vec<&Datum>]| -> Result<Option<Vec<Vec<u8>>>, SqlError> {
+        let mut keys: Vec<Vec<u8>> = vec![Vec::new()];
+        for (slot, options) in def.pk.iter().zip(choices) {
+            let mut next = Vec::with_capacity(keys.len() * options.len());
+            for d in options {
+                let Some(part) = encode(std::slice::from_ref(slot), &[*d])? else {
+                    return Ok(None);
+                };
+                next.extend(keys.iter().map(|k| [k.as_slice(), &part].concat()));
+            }
+            keys = next;
+        }
+        keys.sort();
+        keys.dedup();
+        Ok(Some(keys))
+    };
     if let Some(choices) = choices.filter(|c| !c.is_empty()) {
-        let combos = choices
+        let count = choices
             .iter()
             .try_fold(1usize, |n, c| n.checked_mul(c.len()));
-        if combos.is_some_and(|n| n <= IN_KEYS_MAX) {
-            let mut keys: Vec<Vec<u8>> = vec![Vec::new()];
-            let mut ok = true;
-            for (i, options) in choices.iter().enumerate() {
-                let mut next = Vec::with_capacity(keys.len() * options.len());
-                for k in &keys {
-                    for d in options {
-                        match encode(&def.pk[i..=i], &[*d])? {
-                            Some(part) => next.push([k.as_slice(), &part].concat()),
-                            // A constant that does not convert to the column: leave the
-                            // statement to the other plans.
-                            None => ok = false,
-                        }
-                    }
-                }
-                keys = next;
-            }
-            if ok {
-                keys.sort();
-                keys.dedup();
+        if count.is_some_and(|n| n <= IN_KEYS_MAX) {
+            if let Some(keys) = combinations(&choices)? {
                 return Ok((Access::Points(keys), def.pk.len()));
             }
         }
     }
+    let pk = if def.pk.is_empty() {
+        None
+    } else {
+        plan(&def.pk)?
+    };
     // The complete index that looks most selective, unless the primary key looks as
     // selective (its range needs no second lookup per row).
     let mut best: Option<(KeyPlan, &IndexDef)> = None;
@@ -1067,12 +1048,6 @@ fn candidates(
 ) -> Result<Vec<KeyedRow>, SqlError> {
     let decoder = RowDecoder::new(def);
     let range = match acc {
-        Access::Point(k) => {
-            return Ok(match txn.get(tablet, &k)? {
-                Some(row) => vec![(k, decoder.decode(&row)?)],
-                None => Vec::new(),
-            })
-        }
         Access::Points(keys) => {
             let mut out = Vec::with_capacity(keys.len());
             for k in keys {
@@ -1369,6 +1344,18 @@ fn enough_rows(
     }))
 }
 
+/// The rows an UPDATE or DELETE changes, each locked exclusively (waiting for holders).
+fn rows_to_change(
+    engine: &SqlEngine,
+    txn: &mut Transaction,
+    table: (&TableDef, Option<&str>),
+    selection: Option<&Expr>,
+    s: &SessionInfo,
+) -> Result<Vec<KeyedRow>, SqlError> {
+    let lock = Some((LockMode::Exclusive, WaitPolicy::Wait));
+    matching_rows(engine, txn, table, selection, s, lock, None)
+}
+
 /// When a SELECT needs only its first `rows` matches in the order of the columns `order`
 /// (ascending; empty: any order), as with `ORDER BY o LIMIT 1 FOR UPDATE`.
 struct Enough {
@@ -1487,6 +1474,40 @@ fn exact_average(total: i128, scale: u32, n: usize) -> Result<Datum, SqlError> {
     scaled_decimal(q, scale + 4)
 }
 
+/// The select item an ORDER BY or GROUP BY item names, by ordinal (`1`) or by an alias that
+/// is not a table column; `None` for an expression over the row. `names` are the select
+/// items' names.
+fn select_item(
+    e: &Expr,
+    def: &TableDef,
+    names: &[&str],
+    clause: &str,
+) -> Result<Option<usize>, SqlError> {
+    match e {
+        Expr::Value(v) if matches!(v.value, SqlValue::Number(..)) => {
+            let n: usize = v.value.to_string().parse().unwrap_or(0);
+            match n.checked_sub(1).filter(|&i| i < names.len()) {
+                Some(i) => Ok(Some(i)),
+                None => Err(unknown_column(&n.to_string(), clause)),
+            }
+        }
+        Expr::Identifier(id) if def.column(&id.value).is_none() => names
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(&id.value))
+            .map(Some)
+            .ok_or_else(|| unknown_column(&id.value, clause)),
+        _ => Ok(None),
+    }
+}
+
+/// MySQL's 1054 for a column `name` not found in `clause` ('field list', 'where clause', ...).
+pub(crate) fn unknown_column(name: &str, clause: &str) -> SqlError {
+    SqlError::new(
+        error::ER_BAD_FIELD_ERROR,
+        format!("Unknown column '{name}' in '{clause}'"),
+    )
+}
+
 /// GROUP BY: one output row per distinct value (under MySQL comparison) of the grouping
 /// expressions, in order of first appearance, paired with the group's first row (which
 /// ORDER BY on plain columns reads). Aggregates run over the group; other select items
@@ -1501,30 +1522,10 @@ fn grouped(
     s: &SessionInfo,
 ) -> Result<Vec<SourcedRow>, SqlError> {
     // A grouping item is an ordinal, a select alias, or an expression over the row.
+    let names: Vec<&str> = cols.iter().map(|(_, c)| c.name.as_str()).collect();
     let mut by: Vec<Proj<'_>> = Vec::with_capacity(group_by.len());
     for g in group_by {
-        let item = match g {
-            Expr::Value(v) if matches!(v.value, SqlValue::Number(..)) => {
-                let n: usize = v.value.to_string().parse().unwrap_or(0);
-                Some(cols.get(n.wrapping_sub(1)).ok_or_else(|| {
-                    SqlError::new(
-                        error::ER_BAD_FIELD_ERROR,
-                        format!("Unknown column '{n}' in 'group statement'"),
-                    )
-                })?)
-            }
-            Expr::Identifier(id) if def.column(&id.value).is_none() => Some(
-                cols.iter()
-                    .find(|(_, c)| c.name.eq_ignore_ascii_case(&id.value))
-                    .ok_or_else(|| {
-                        SqlError::new(
-                            error::ER_BAD_FIELD_ERROR,
-                            format!("Unknown column '{}' in 'group statement'", id.value),
-                        )
-                    })?,
-            ),
-            _ => None,
-        };
+        let item = select_item(g, def, &names, "group statement")?.map(|i| &cols[i]);
         by.push(match item {
             None => Proj::Expr(g),
             Some((Proj::Expr(e), _)) if !is_aggregate(e) => Proj::Expr(e),
@@ -1715,87 +1716,88 @@ fn aggregate_value(
     rows: &[&Vec<Datum>],
     s: &SessionInfo,
 ) -> Result<Datum, SqlError> {
-    {
-        let (name, arg, distinct) = agg_args(e)?;
-        let vals: Vec<Datum> = match arg {
-            None => rows.iter().map(|_| Datum::Int(1)).collect(),
-            Some(x) => rows
-                .iter()
-                .map(|r| {
-                    eval(
-                        x,
-                        &RowScope {
-                            def,
-                            alias,
-                            row: r,
-                            session: s,
-                        },
-                    )
-                })
-                .collect::<Result<_, _>>()?,
-        };
-        let mut present: Vec<&Datum> = vals.iter().filter(|v| !v.is_null()).collect();
-        if distinct {
-            // Equal under MySQL comparison (collations, 1 = 1.0) counts once.
-            let mut seen = std::collections::HashSet::new();
-            present.retain(|v| {
-                let mut k = Vec::new();
-                v.group_key_into(&mut k);
-                seen.insert(k)
-            });
-        }
-        Ok(match name.as_str() {
-            "count" => Datum::Int(present.len() as i64),
-            "min" | "max" => present
-                .iter()
-                .copied()
-                .cloned()
-                .reduce(|a, b| {
-                    let keep_b = match a.compare(&b) {
-                        Some(Ordering::Greater) => name == "min",
-                        Some(Ordering::Less) => name == "max",
-                        _ => false,
-                    };
-                    if keep_b {
-                        b
-                    } else {
-                        a
-                    }
-                })
-                .unwrap_or(Datum::Null),
-            "sum" | "avg" if present.is_empty() => Datum::Null,
-            "sum" | "avg" if exact_total(&present).is_some() => {
-                let (total, scale) = exact_total(&present).expect("checked")?;
-                if name == "sum" {
-                    scaled_decimal(total, scale)?
+    let (name, arg, distinct) = agg_args(e)?;
+    let vals: Vec<Datum> = match arg {
+        None => rows.iter().map(|_| Datum::Int(1)).collect(),
+        Some(x) => rows
+            .iter()
+            .map(|r| {
+                eval(
+                    x,
+                    &RowScope {
+                        def,
+                        alias,
+                        row: r,
+                        session: s,
+                    },
+                )
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let mut present: Vec<&Datum> = vals.iter().filter(|v| !v.is_null()).collect();
+    if distinct {
+        // Equal under MySQL comparison (collations, 1 = 1.0) counts once.
+        let mut seen = std::collections::HashSet::new();
+        present.retain(|v| {
+            let mut k = Vec::new();
+            v.group_key_into(&mut k);
+            seen.insert(k)
+        });
+    }
+    let summing = matches!(name.as_str(), "sum" | "avg") && !present.is_empty();
+    let exact = if summing {
+        exact_total(&present).transpose()?
+    } else {
+        None
+    };
+    Ok(match (name.as_str(), exact) {
+        ("count", _) => Datum::Int(present.len() as i64),
+        ("min" | "max", _) => present
+            .iter()
+            .copied()
+            .cloned()
+            .reduce(|a, b| {
+                let keep_b = match a.compare(&b) {
+                    Some(Ordering::Greater) => name == "min",
+                    Some(Ordering::Less) => name == "max",
+                    _ => false,
+                };
+                if keep_b {
+                    b
                 } else {
-                    exact_average(total, scale, present.len())?
+                    a
                 }
-            }
-            "sum" | "avg" if present.iter().all(|v| matches!(v, Datum::Double(_))) => {
-                let total: f64 = present.iter().map(|v| v.as_f64()).sum();
-                Datum::Double(if name == "avg" {
-                    total / present.len() as f64
-                } else {
-                    total
-                })
-            }
-            _ => return Err(SqlError::unsupported(format!("{e}"))),
-        })
+            })
+            .unwrap_or(Datum::Null),
+        ("sum" | "avg", _) if present.is_empty() => Datum::Null,
+        ("sum", Some((total, scale))) => scaled_decimal(total, scale)?,
+        ("avg", Some((total, scale))) => exact_average(total, scale, present.len())?,
+        ("sum" | "avg", None) if present.iter().all(|v| matches!(v, Datum::Double(_))) => {
+            let total: f64 = present.iter().map(|v| v.as_f64()).sum();
+            Datum::Double(if name == "avg" {
+                total / present.len() as f64
+            } else {
+                total
+            })
+        }
+        _ => return Err(SqlError::unsupported(format!("{e}"))),
+    })
+}
+
+/// A LIMIT or OFFSET count: a non-negative integer (1210 otherwise, as MySQL).
+fn limit_count(e: &Expr, s: &SessionInfo) -> Result<usize, SqlError> {
+    match eval(e, s)? {
+        Datum::Int(i) if i >= 0 => Ok(i as usize),
+        Datum::UInt(u) => Ok(usize::try_from(u).unwrap_or(usize::MAX)),
+        _ => Err(SqlError::new(
+            error::ER_WRONG_ARGUMENTS,
+            "Incorrect arguments to LIMIT",
+        )),
     }
 }
 
 fn limit_of(q: &Query, s: &SessionInfo) -> Result<(usize, usize), SqlError> {
-    let num = |e: &Expr| -> Result<usize, SqlError> {
-        match eval(e, s)? {
-            Datum::Int(i) if i >= 0 => Ok(i as usize),
-            Datum::UInt(u) => Ok(u as usize),
-            other => Err(SqlError::new(
-                error::ER_WRONG_ARGUMENTS,
-                format!("Incorrect LIMIT value {other:?}"),
-            )),
-        }
-    };
+    let num = |e: &Expr| limit_count(e, s);
     Ok(match &q.limit_clause {
         None => (0, usize::MAX),
         Some(LimitClause::LimitOffset { limit, offset, .. }) => (
@@ -1856,34 +1858,19 @@ fn finish_with_table(
             return Err(SqlError::unsupported("ORDER BY ALL"));
         };
         // Sort keys: an ordinal, a select alias, or an expression over the row.
+        let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+        let items = exprs
+            .iter()
+            .map(|o| select_item(&o.expr, def, &names, "order clause"))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut keyed = Vec::with_capacity(rows.len());
         for (src, proj) in rows.drain(..) {
             let mut keys = Vec::with_capacity(exprs.len());
-            for o in exprs {
-                let k = match &o.expr {
-                    Expr::Value(v) if matches!(v.value, SqlValue::Number(..)) => {
-                        let n: usize = v.value.to_string().parse().unwrap_or(0);
-                        proj.get(n.wrapping_sub(1)).cloned().ok_or_else(|| {
-                            SqlError::new(
-                                error::ER_BAD_FIELD_ERROR,
-                                format!("Unknown column '{n}' in 'order clause'"),
-                            )
-                        })?
-                    }
-                    Expr::Identifier(id) if def.column(&id.value).is_none() => {
-                        let i = columns
-                            .iter()
-                            .position(|c| c.name.eq_ignore_ascii_case(&id.value))
-                            .ok_or_else(|| {
-                                SqlError::new(
-                                    error::ER_BAD_FIELD_ERROR,
-                                    format!("Unknown column '{}' in 'order clause'", id.value),
-                                )
-                            })?;
-                        proj[i].clone()
-                    }
-                    e => eval(
-                        e,
+            for (o, item) in exprs.iter().zip(&items) {
+                let k = match item {
+                    Some(i) => proj[*i].clone(),
+                    None => eval(
+                        &o.expr,
                         &RowScope {
                             def,
                             alias,
@@ -1960,23 +1947,12 @@ fn update(
             n.0.last()
                 .map(|p| p.to_string().trim_matches('`').to_string())
                 .unwrap_or_default();
-        let slot = def.column(&col).ok_or_else(|| {
-            SqlError::new(
-                error::ER_BAD_FIELD_ERROR,
-                format!("Unknown column '{col}' in 'field list'"),
-            )
-        })?;
+        let slot = def
+            .column(&col)
+            .ok_or_else(|| unknown_column(&col, "field list"))?;
         targets.push((slot, &a.value));
     }
-    let rows = matching_rows(
-        engine,
-        txn,
-        (&def, alias),
-        u.selection.as_ref(),
-        s,
-        Some((LockMode::Exclusive, WaitPolicy::Wait)),
-        None,
-    )?;
+    let rows = rows_to_change(engine, txn, (&def, alias), u.selection.as_ref(), s)?;
     let (mut matched, mut changed) = (0u64, 0u64);
     for (key, old) in rows {
         let mut new = old.clone();
@@ -2027,7 +2003,7 @@ fn update(
             if old_k != new_k {
                 let t = engine.tablet_by_id(ix.id, &ix.name)?;
                 txn.delete(&t, &old_k)?;
-                txn.put(&t, &new_k, encode_row(1, &[]).into())?;
+                txn.put(&t, &new_k, index_entry_row())?;
             }
         }
     }
@@ -2057,28 +2033,11 @@ fn delete(
     let (name, alias) = single_table(from)?;
     let def = lookup(engine, name, s.db.as_deref())?;
     let tablet = engine.tablet_of(&def)?;
-    let limit = match &d.limit {
-        None => usize::MAX,
-        Some(e) => match eval(e, s)? {
-            Datum::Int(i) if i >= 0 => i as usize,
-            Datum::UInt(u) => u as usize,
-            _ => {
-                return Err(SqlError::new(
-                    error::ER_WRONG_ARGUMENTS,
-                    "Incorrect LIMIT value",
-                ))
-            }
-        },
-    };
-    let rows = matching_rows(
-        engine,
-        txn,
-        (&def, alias),
-        d.selection.as_ref(),
-        s,
-        Some((LockMode::Exclusive, WaitPolicy::Wait)),
-        None,
-    )?;
+    let limit = d
+        .limit
+        .as_ref()
+        .map_or(Ok(usize::MAX), |e| limit_count(e, s))?;
+    let rows = rows_to_change(engine, txn, (&def, alias), d.selection.as_ref(), s)?;
     let mut affected = 0u64;
     for (key, row) in rows.into_iter().take(limit) {
         txn.delete(&tablet, &key)?;
@@ -2118,7 +2077,7 @@ pub(crate) fn backfill(engine: &SqlEngine, def: &TableDef, ix: &IndexDef) -> Res
                 txn.put(
                     &itablet,
                     &def.index_key(ix, &values, key),
-                    encode_row(1, &[]).into(),
+                    index_entry_row(),
                 )?;
                 done += 1;
             }

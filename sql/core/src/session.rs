@@ -975,10 +975,7 @@ impl SessionInfo {
 
 impl Scope for SessionInfo {
     fn column(&self, _q: Option<&str>, name: &str) -> Result<Datum, SqlError> {
-        Err(SqlError::new(
-            error::ER_BAD_FIELD_ERROR,
-            format!("Unknown column '{name}' in 'field list'"),
-        ))
+        Err(dml::unknown_column(name, "field list"))
     }
 
     fn system_var(&self, name: &str) -> Result<Datum, SqlError> {

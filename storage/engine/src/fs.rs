@@ -91,13 +91,18 @@ impl ReadFile for RealReadFile {
     }
 }
 
+/// Opens `path` for writing, created empty (truncated if it existed).
+fn create_truncated(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(path)
+}
+
 impl FileSystem for RealFs {
     fn create(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
-        let f = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(path)?;
+        let f = create_truncated(path)?;
         Ok(Arc::new(RealWriteFile(f)))
     }
     fn open_append(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
@@ -274,11 +279,7 @@ impl ReadFile for FaultReadFile {
 
 impl FileSystem for FaultFs {
     fn create(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
-        let f = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(path)?;
+        let f = create_truncated(path)?;
         self.plan.lock().synced.insert(path.to_path_buf(), 0);
         Ok(Arc::new(FaultWriteFile {
             inner: RealWriteFile(f),

@@ -529,16 +529,7 @@ impl Block {
     /// The rows holding versions of `key` (newest first), if any.
     pub fn find(&self, key: &[u8]) -> Option<Range<usize>> {
         let n = self.rows();
-        let (mut lo, mut hi) = (0, n);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if self.keys.value(mid) < key {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        let start = lo;
+        let start = self.lower_bound(key);
         let mut end = start;
         while end < n && self.keys.value(end) == key {
             end += 1;

@@ -768,6 +768,17 @@ mod tests {
         assert!(out.len() < 20, "{} bytes for consecutive ids", out.len());
     }
 
+    /// Values as a bytes column holds them: offsets (one more than values) and data.
+    fn flatten<T: AsRef<[u8]>>(vals: &[T]) -> (Vec<usize>, Vec<u8>) {
+        let mut offsets = vec![0];
+        let mut data = Vec::new();
+        for v in vals {
+            data.extend_from_slice(v.as_ref());
+            offsets.push(data.len());
+        }
+        (offsets, data)
+    }
+
     #[test]
     fn small_alphabets_are_bit_packed() {
         let mut x = 88172645463325252u64;
@@ -784,12 +795,7 @@ mod tests {
                     .collect()
             })
             .collect();
-        let mut offsets = vec![0];
-        let mut data = Vec::new();
-        for v in &vals {
-            data.extend_from_slice(v.as_bytes());
-            offsets.push(data.len());
-        }
+        let (offsets, data) = flatten(&vals);
         let mut out = Vec::new();
         encode_bytes(&offsets, &data, None, &mut out);
         assert_eq!(out[0], PACKED);
@@ -809,12 +815,7 @@ mod tests {
         let vals: Vec<Vec<u8>> = (0..500)
             .map(|i| format!("customer-key-{i:08}").into_bytes())
             .collect();
-        let mut offsets = vec![0];
-        let mut data = Vec::new();
-        for v in &vals {
-            data.extend_from_slice(v);
-            offsets.push(data.len());
-        }
+        let (offsets, data) = flatten(&vals);
         let mut out = Vec::new();
         encode_bytes(&offsets, &data, None, &mut out);
         assert!(
@@ -847,12 +848,7 @@ mod tests {
                 proptest::collection::vec(any::<u8>(), 0..12),
                 "[a-e]{0,30}".prop_map(String::into_bytes),
                 Just(b"same".to_vec())], 0..200)) {
-            let mut offsets = vec![0];
-            let mut data = Vec::new();
-            for v in &vals {
-                data.extend_from_slice(v);
-                offsets.push(data.len());
-            }
+            let (offsets, data) = flatten(&vals);
             let mut out = Vec::new();
             encode_bytes(&offsets, &data, None, &mut out);
             let d = decode_bytes(&out, vals.len()).unwrap();

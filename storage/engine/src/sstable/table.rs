@@ -194,21 +194,7 @@ impl<'a> SSTableWriter<'a> {
                 self.close_current()?;
             }
         }
-        if self.current.is_none() {
-            let id = self.next_file_id.fetch_add(1, Ordering::Relaxed);
-            self.created.push(id);
-            self.current = Some(MacroblockWriter::create(
-                self.fs,
-                &self.dir,
-                id,
-                self.schema.clone(),
-                self.compression,
-            )?);
-        }
-        self.current
-            .as_mut()
-            .expect("just ensured")
-            .push(key, version, row)
+        self.ensure_current()?.push(key, version, row)
     }
 
     fn close_current(&mut self) -> Result<()> {
@@ -238,14 +224,11 @@ impl<'a> SSTableWriter<'a> {
         if self.current.as_ref().is_some_and(|c| c.is_full()) {
             self.close_current()?;
         }
-        self.ensure_current()?;
-        self.current
-            .as_mut()
-            .expect("just ensured")
-            .push_micro_copy(framed, block, index)
+        self.ensure_current()?.push_micro_copy(framed, block, index)
     }
 
-    fn ensure_current(&mut self) -> Result<()> {
+    /// The macroblock being written, opening a new file if none is.
+    fn ensure_current(&mut self) -> Result<&mut MacroblockWriter> {
         if self.current.is_none() {
             let id = self.next_file_id.fetch_add(1, Ordering::Relaxed);
             self.created.push(id);
@@ -257,7 +240,7 @@ impl<'a> SSTableWriter<'a> {
                 self.compression,
             )?);
         }
-        Ok(())
+        Ok(self.current.as_mut().expect("just opened"))
     }
 
     /// Appends an existing macroblock unchanged (it must sort after everything written).

@@ -356,16 +356,7 @@ fn interrupted_compaction_leaves_the_previous_state_and_no_orphans() {
         .collect();
     let t = open(Arc::new(RealFs), dir.path(), Cache::new(1 << 20));
     let live = t.manifest().live_files().len();
-    let blk_files = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".blk")
-        })
-        .count();
+    let blk_files = macroblock_files(dir.path());
     assert_eq!(blk_files, live, "files before reopen: {names_before:?}");
     assert_eq!(get_k(&t, 199, 200), Some(199));
     assert_eq!(get_k(&t, 0, 200), Some(0));
@@ -582,16 +573,7 @@ fn a_dump_whose_fsync_fails_keeps_the_memtable_and_succeeds_later() {
     );
     assert_eq!(t.stats().tables, (0, 0, 0));
     assert_eq!(get_k(&t, 123, 300), Some(123));
-    let leftovers = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".blk")
-        })
-        .count();
+    let leftovers = macroblock_files(dir.path());
     assert_eq!(leftovers, 0, "the failed dump's files are removed");
     assert!(t.dump_frozen().unwrap());
     assert_eq!(t.stats().frozen, 0);
@@ -627,4 +609,18 @@ fn the_background_compactor_dumps_and_merges_without_being_asked() {
         assert_eq!(get_k(&t, id, 3000), Some(id));
     }
     assert!(t.checkpoint().0 > 0);
+}
+
+/// Macroblock files in a tablet directory.
+fn macroblock_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".blk")
+        })
+        .count()
 }
