@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use reef_common::error;
 
 use crate::auth::{self, SCRAMBLE_BYTES};
-use crate::codec::{put_lenenc, Cursor, PacketReader, PacketWriter};
+use crate::codec::{put_lenenc, Cursor, PacketReader, PacketWriter, MAX_ALLOWED_PACKET};
 use crate::proto::{
     cap, charset, encode_eof, encode_ok, status, OkInfo, QueryError, Response, Value,
 };
@@ -161,7 +161,17 @@ struct Conn<B: Backend> {
 struct Stmt {
     params: u16,
     types: Vec<(u8, bool)>,
+    /// COM_STMT_SEND_LONG_DATA chunks per parameter, at most `MAX_ALLOWED_PACKET` in all.
     long_data: HashMap<u16, Vec<u8>>,
+    /// Long data went past the limit: the next execute fails and the data is gone.
+    long_data_overflow: bool,
+}
+
+impl Stmt {
+    fn clear_long_data(&mut self) {
+        self.long_data.clear();
+        self.long_data_overflow = false;
+    }
 }
 
 fn serve<B: Backend>(stream: TcpStream, id: u32, backend: &B, over_limit: bool) -> io::Result<()> {
@@ -401,7 +411,7 @@ impl<B: Backend> Conn<B> {
                 let id = Cursor::new(body).u32()?;
                 match self.stmts.get_mut(&id) {
                     Some(st) => {
-                        st.long_data.clear();
+                        st.clear_long_data();
                         self.ok(&OkInfo::default(), s.status())?;
                     }
                     None => self.err(&unknown_stmt(id, "mysqld_stmt_reset")),
@@ -543,6 +553,18 @@ impl<B: Backend> Conn<B> {
         };
         let _flags = c.u8()?;
         let _iterations = c.u32()?;
+        if st.long_data_overflow {
+            st.clear_long_data();
+            self.err(&QueryError::new(
+                error::ER_NET_PACKET_TOO_LARGE,
+                format!(
+                    "Parameter of prepared statement which is set through \
+                     mysql_send_long_data() is longer than 'max_allowed_packet' \
+                     ({MAX_ALLOWED_PACKET}) bytes"
+                ),
+            ));
+            return Ok(());
+        }
         let params = match decode_params(&mut c, st) {
             Ok(p) => p,
             Err(e) => {
@@ -553,7 +575,7 @@ impl<B: Backend> Conn<B> {
                 return Ok(());
             }
         };
-        st.long_data.clear();
+        st.clear_long_data();
         match s.execute(id, params) {
             Ok(resp) => self.respond(s, resp, true, 0),
             Err(e) => {
@@ -567,11 +589,20 @@ impl<B: Backend> Conn<B> {
         let mut c = Cursor::new(body);
         let id = c.u32()?;
         let param = c.u16()?;
+        let chunk = c.rest();
         if let Some(st) = self.stmts.get_mut(&id) {
-            st.long_data
-                .entry(param)
-                .or_default()
-                .extend_from_slice(c.rest());
+            let held: usize = st.long_data.values().map(Vec::len).sum();
+            if param >= st.params || st.long_data_overflow {
+                // Data for a parameter the statement does not have is dropped.
+            } else if held + chunk.len() > MAX_ALLOWED_PACKET {
+                st.long_data.clear();
+                st.long_data_overflow = true;
+            } else {
+                st.long_data
+                    .entry(param)
+                    .or_default()
+                    .extend_from_slice(chunk);
+            }
         }
         Ok(()) // no response, as the protocol says
     }

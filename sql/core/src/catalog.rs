@@ -102,14 +102,19 @@ impl TableDef {
     /// so entries sort by indexed values, then by primary key).
     pub fn index_key(&self, index: &IndexDef, values: &[Value], pk_key: &[u8]) -> Vec<u8> {
         let vals: Vec<Value> = index.columns.iter().map(|&i| values[i].clone()).collect();
-        let kinds: Vec<KeyKind> = index
+        let mut k =
+            encode_key(&vals, &self.index_kinds(index)).expect("stored values fit their columns");
+        k.extend_from_slice(pk_key);
+        k
+    }
+
+    /// The key encoding of `index`'s columns (its entries continue with the primary key).
+    pub fn index_kinds(&self, index: &IndexDef) -> Vec<KeyKind> {
+        index
             .columns
             .iter()
             .map(|&i| KeyKind::of(&self.columns[i].ty))
-            .collect();
-        let mut k = encode_key(&vals, &kinds).expect("stored values fit their columns");
-        k.extend_from_slice(pk_key);
-        k
+            .collect()
     }
 
     /// The engine's view of its rows.

@@ -803,15 +803,15 @@ impl KeyPlan {
     }
 }
 
-/// How to find the rows of `selection`, and for primary-key accesses (which yield rows in
-/// key order) how many leading key columns are fixed by equalities.
+/// How to find the rows of `selection`, and for accesses that yield rows in primary-key
+/// order how many leading key columns equalities fix (None for index accesses).
 fn access(
     def: &TableDef,
     selection: Option<&Expr>,
     s: &SessionInfo,
-) -> Result<(Access, usize), SqlError> {
+) -> Result<(Access, Option<usize>), SqlError> {
     let Some(w) = selection else {
-        return Ok((Access::Scan, 0));
+        return Ok((Access::Scan, Some(0)));
     };
     let mut parts = Vec::new();
     conjuncts(w, &mut parts);
@@ -963,7 +963,7 @@ fn access(
             .try_fold(1usize, |n, c| n.checked_mul(c.len()));
         if count.is_some_and(|n| n <= IN_KEYS_MAX) {
             if let Some(keys) = combinations(&choices)? {
-                return Ok((Access::Points(keys), def.pk.len()));
+                return Ok((Access::Points(keys), Some(def.pk.len())));
             }
         }
     }
@@ -994,10 +994,10 @@ fn access(
                 lo: p.lo,
                 hi: p.hi,
             },
-            0,
+            None,
         ),
-        (None, Some(p)) => (Access::Range(p.lo, p.hi), p.eq),
-        (None, None) => (Access::Scan, 0),
+        (None, Some(p)) => (Access::Range(p.lo, p.hi), Some(p.eq)),
+        (None, None) => (Access::Scan, Some(0)),
     })
 }
 
@@ -1048,42 +1048,21 @@ fn candidates(
 ) -> Result<Vec<KeyedRow>, SqlError> {
     let decoder = RowDecoder::new(def);
     let range = match acc {
-        Access::Points(keys) => {
-            let mut out = Vec::with_capacity(keys.len());
-            for k in keys {
-                if let Some(row) = txn.get(tablet, &k)? {
-                    out.push((k, decoder.decode(&row)?));
-                }
-            }
-            return Ok(out);
-        }
+        Access::Points(keys) => return rows_by_key(txn, tablet, &decoder, keys, None),
         Access::Index { index, lo, hi } => {
             let itablet = engine.tablet_by_id(index.id, &index.name)?;
-            let kinds: Vec<KeyKind> = index
-                .columns
-                .iter()
-                .map(|&slot| KeyKind::of(&def.columns[slot].ty))
-                .collect();
-            let entries: Vec<Vec<u8>> = txn
+            let kinds = def.index_kinds(&index);
+            let keys = txn
                 .scan(&itablet, (lo, hi))?
-                .map(|r| r.map(|(k, _)| k))
-                .collect::<Result<_, _>>()?;
-            let mut out = Vec::with_capacity(entries.len());
-            for entry in entries {
-                let at = key_columns_len(&entry, &kinds)
-                    .map_err(|e| SqlError::internal(format!("index {}: {e}", index.name)))?;
-                let key = entry[at..].to_vec();
-                match txn.get(tablet, &key)? {
-                    Some(row) => out.push((key, decoder.decode(&row)?)),
-                    None => {
-                        return Err(SqlError::internal(format!(
-                            "index {} names a row that table {} does not hold",
-                            index.name, def.name
-                        )))
-                    }
-                }
-            }
-            return Ok(out);
+                .map(|r| {
+                    let (entry, _) = r?;
+                    let at = key_columns_len(&entry, &kinds)
+                        .map_err(|e| SqlError::internal(format!("index {}: {e}", index.name)))?;
+                    Ok(entry[at..].to_vec())
+                })
+                .collect::<Result<Vec<_>, SqlError>>()?;
+            // The entries and the rows are read at one snapshot, so every entry has its row.
+            return rows_by_key(txn, tablet, &decoder, keys, Some(&index));
         }
         Access::Range(lo, hi) => (lo, hi),
         Access::Scan => full_range(),
@@ -1094,6 +1073,31 @@ fn candidates(
             Ok((k, decoder.decode(&row)?))
         })
         .collect()
+}
+
+/// The rows under `keys` at the statement's snapshot. Keys taken from `index` must all have
+/// a row (an internal error otherwise); plain keys without one are skipped.
+fn rows_by_key(
+    txn: &mut Transaction,
+    tablet: &Arc<Tablet>,
+    decoder: &RowDecoder<'_>,
+    keys: Vec<Vec<u8>>,
+    index: Option<&IndexDef>,
+) -> Result<Vec<KeyedRow>, SqlError> {
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        match (txn.get(tablet, &key)?, index) {
+            (Some(row), _) => out.push((key, decoder.decode(&row)?)),
+            (None, None) => {}
+            (None, Some(ix)) => {
+                return Err(SqlError::internal(format!(
+                    "index {} names a row that table {} does not hold",
+                    ix.name, decoder.def.name
+                )))
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn single_table(from: &[TableWithJoins]) -> Result<(&ObjectName, Option<&str>), SqlError> {
@@ -1375,11 +1379,11 @@ fn matching_rows(
     lock: Option<(LockMode, WaitPolicy)>,
     enough: Option<&Enough>,
 ) -> Result<Vec<KeyedRow>, SqlError> {
-    let (acc, pk_eq) = access(def, selection, s)?;
-    let key_ordered = !matches!(acc, Access::Index { .. });
-    let stop_at = enough
-        .filter(|e| key_ordered && def.pk.len() >= pk_eq && def.pk[pk_eq..].starts_with(&e.order))
-        .map_or(usize::MAX, |e| e.rows);
+    let (acc, pk_fixed) = access(def, selection, s)?;
+    let stop_at = match (enough, pk_fixed) {
+        (Some(e), Some(fixed)) if def.pk[fixed..].starts_with(&e.order) => e.rows,
+        _ => usize::MAX,
+    };
     let tablet = &engine.tablet_of(def)?;
     let mut out = Vec::new();
     for (key, row) in candidates(engine, txn, tablet, def, acc)? {

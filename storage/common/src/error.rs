@@ -78,6 +78,7 @@ codes! {
     ER_UNKNOWN_COM_ERROR = (1047, "08S01", false);
     ER_UNKNOWN_STMT_HANDLER = (1243, "HY000", false);
     ER_WRONG_ARGUMENTS = (1210, "HY000", false);
+    ER_NET_PACKET_TOO_LARGE = (1153, "08S01", false);
     ER_TRUNCATED_WRONG_VALUE_FOR_FIELD = (1366, "HY000", false);
     ER_NO_DEFAULT_FOR_FIELD = (1364, "HY000", false);
     ER_DB_CREATE_EXISTS = (1007, "HY000", false);

@@ -224,19 +224,11 @@ fn fifty_pipelined_commands_in_one_write_are_answered_in_order() {
         assert_eq!(end[0], 0xFE);
     }
     // A garbage command is answered with an error and the connection stays usable.
-    let mut buf = Vec::new();
-    let mut w = PacketWriter::new(&mut buf);
-    w.packet(&[0x7E, 1, 2, 3]);
-    w.flush().unwrap();
-    stream.write_all(&buf).unwrap();
+    command(&mut stream, &[0x7E, 1, 2, 3]);
     let (_, err) = r.read_packet().unwrap().unwrap();
     assert_eq!(err[0], 0xFF);
     assert_eq!(u16::from_le_bytes([err[1], err[2]]), 1047);
-    let mut quit = Vec::new();
-    let mut w = PacketWriter::new(&mut quit);
-    w.packet(&[0x01]);
-    w.flush().unwrap();
-    stream.write_all(&quit).unwrap();
+    command(&mut stream, &[0x01]);
     let mut rest = Vec::new();
     assert_eq!(
         stream.read_to_end(&mut rest).unwrap(),
@@ -255,4 +247,60 @@ fn kill_connection_closes_the_socket() {
         "the connection must be closed"
     );
     assert!(!server.kill_connection(999));
+}
+
+/// Sends one command packet (sequence 0).
+fn command(stream: &mut TcpStream, body: &[u8]) {
+    let mut buf = Vec::new();
+    let mut w = PacketWriter::new(&mut buf);
+    w.packet(body);
+    w.flush().unwrap();
+    stream.write_all(&buf).unwrap();
+}
+
+#[test]
+fn long_data_past_max_allowed_packet_fails_the_execute_instead_of_growing() {
+    let (server, _) = start_toy();
+    let (mut r, mut stream) = raw_login(server.local_addr().port());
+    command(&mut stream, b"\x16select ?");
+    let (_, ok) = r.read_packet().unwrap().unwrap();
+    assert_eq!(ok[0], 0x00, "prepared");
+    let id = u32::from_le_bytes(ok[1..5].try_into().unwrap());
+    // One parameter definition and EOF, one column definition and EOF.
+    for _ in 0..4 {
+        r.read_packet().unwrap().unwrap();
+    }
+    let long_data = |stream: &mut TcpStream, data: &[u8]| {
+        let mut body = vec![0x18];
+        body.extend_from_slice(&id.to_le_bytes());
+        body.extend_from_slice(&0u16.to_le_bytes());
+        body.extend_from_slice(data);
+        command(stream, &body);
+    };
+    let execute = |stream: &mut TcpStream| {
+        let mut body = vec![0x17];
+        body.extend_from_slice(&id.to_le_bytes());
+        body.push(0); // flags
+        body.extend_from_slice(&1u32.to_le_bytes());
+        body.extend_from_slice(&[0, 1, 0xFE, 0]); // null bitmap, types follow: VAR_STRING
+        command(stream, &body);
+    };
+    // 5 × 14 MiB: past the 64 MiB the server keeps for one statement's long data.
+    let chunk = vec![b'x'; 14 << 20];
+    for _ in 0..5 {
+        long_data(&mut stream, &chunk);
+    }
+    execute(&mut stream);
+    let (_, err) = r.read_packet().unwrap().unwrap();
+    assert_eq!(err[0], 0xFF);
+    assert_eq!(u16::from_le_bytes([err[1], err[2]]), 1153);
+    // The statement is usable again with data that fits.
+    long_data(&mut stream, b"abc");
+    execute(&mut stream);
+    let (_, count) = r.read_packet().unwrap().unwrap();
+    assert_eq!(count, vec![1]);
+    let _col = r.read_packet().unwrap().unwrap();
+    let _eof = r.read_packet().unwrap().unwrap();
+    let (_, row) = r.read_packet().unwrap().unwrap();
+    assert!(row.ends_with(b"bytes:abc"), "{row:?}");
 }

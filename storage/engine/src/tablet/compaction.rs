@@ -157,7 +157,7 @@ impl Tablet {
                 let lo = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
                 let rows = m.rows_after(lo, Bound::Unbounded, DUMP_BATCH_ROWS);
                 for (k, row) in &rows {
-                    for (v, val) in thin(row.committed_versions(), horizon) {
+                    for (v, val) in thin(row.committed_versions(), horizon, false) {
                         w.push(k, v, val.as_deref())?;
                     }
                 }
@@ -264,7 +264,7 @@ impl Tablet {
         let horizon = self.gc_horizon();
         let (mbs, created) = self.write_sstable(|w| {
             while let Some((key, versions)) = merge.next_upto(None)? {
-                for (v, row) in thin(versions, horizon) {
+                for (v, row) in thin(versions, horizon, false) {
                     w.push(&key, v, row.as_deref())?;
                 }
             }
@@ -444,12 +444,17 @@ impl Tablet {
 
 /// Of one key's versions (newest first), keeps those newer than `horizon` and the newest at
 /// or below it: no reader's snapshot is below the horizon, so no reader can see the others.
-/// A delete is kept even when it is the newest below the horizon, because older SSTables
-/// not part of this merge may still hold versions it hides.
-fn thin<T>(versions: Vec<(Version, T)>, horizon: Version) -> impl Iterator<Item = (Version, T)> {
+/// That newest one is dropped too if it is a delete and `whole` says every version of the
+/// key is in this merge; a dump or minor merge keeps it, as older SSTables outside the merge
+/// may hold versions it hides.
+fn thin<R>(
+    versions: Vec<(Version, Option<R>)>,
+    horizon: Version,
+    whole: bool,
+) -> impl Iterator<Item = (Version, Option<R>)> {
     let mut kept_old = false;
-    versions.into_iter().filter(move |(v, _)| {
-        let keep = *v > horizon || !kept_old;
+    versions.into_iter().filter(move |(v, row)| {
+        let keep = *v > horizon || (!kept_old && (row.is_some() || !whole));
         kept_old |= *v <= horizon;
         keep
     })
@@ -470,17 +475,14 @@ impl Major<'_, '_> {
     /// Writes the versions of `key` the compaction keeps: those newer than the horizon and
     /// the newest at or below it (unless that is a delete).
     fn gc(&mut self, key: &[u8], versions: Vec<VersionRow>) -> Result<()> {
-        let mut kept_old = false;
-        for (v, row) in versions {
-            let keep = v > self.horizon || (!kept_old && row.is_some());
-            kept_old |= v <= self.horizon;
-            if keep {
-                self.w.push(key, v, row.as_deref())?;
-                self.report.rows_written += 1;
-            } else {
-                self.report.versions_dropped += 1;
-            }
+        let all = versions.len() as u64;
+        let mut written = 0u64;
+        for (v, row) in thin(versions, self.horizon, true) {
+            self.w.push(key, v, row.as_deref())?;
+            written += 1;
         }
+        self.report.rows_written += written;
+        self.report.versions_dropped += all - written;
         Ok(())
     }
 
