@@ -21,7 +21,9 @@ pub mod vars;
 
 use reef_common::error::{self, ErrorCode, MysqlError};
 
-pub use session::{OutColumn, Output, SqlEngine, SqlSession, TabletSource};
+pub use session::{
+    OutColumn, Output, SqlEngine, SqlSession, TabletSource, PREPARED_PER_SESSION_MAX,
+};
 
 /// An error answered to the client.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -149,6 +149,10 @@ struct Prepared {
     params: usize,
 }
 
+/// Prepared statements one session may hold open (MySQL's default
+/// `max_prepared_stmt_count`, which MySQL counts server-wide).
+pub const PREPARED_PER_SESSION_MAX: usize = 16_382;
+
 /// One connection's session.
 pub struct SqlSession {
     engine: Arc<SqlEngine>,
@@ -308,6 +312,15 @@ impl SqlSession {
             return Err(SqlError::new(
                 error::ER_UNSUPPORTED_PS,
                 "This command is not supported in the prepared statement protocol yet",
+            ));
+        }
+        if self.prepared.len() >= PREPARED_PER_SESSION_MAX {
+            return Err(SqlError::new(
+                error::ER_MAX_PREPARED_STMT_COUNT_REACHED,
+                format!(
+                    "Can't create more than max_prepared_stmt_count statements \
+                     (current value: {PREPARED_PER_SESSION_MAX})"
+                ),
             ));
         }
         let stmt = stmts.remove(0);

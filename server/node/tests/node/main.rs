@@ -61,14 +61,18 @@ fn table_pairs(s: &mut SqlSession) -> BTreeSet<(i64, i64)> {
         .collect()
 }
 
+fn open_node(dir: &std::path::Path) -> Arc<Node> {
+    let cfg = NodeConfig {
+        data_dir: dir.to_path_buf(),
+        cache_bytes: 16 << 20,
+    };
+    Node::open(&cfg).unwrap()
+}
+
 #[test]
 fn an_index_built_during_concurrent_writes_matches_the_table() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = NodeConfig {
-        data_dir: dir.path().to_path_buf(),
-        cache_bytes: 16 << 20,
-    };
-    let node = Node::open(&cfg).unwrap();
+    let node = open_node(dir.path());
     let mut s = SqlSession::new(node.engine.clone(), 1, "root", false);
     for r in
         s.execute("CREATE DATABASE d; USE d; CREATE TABLE t (id INT PRIMARY KEY, k INT NOT NULL)")
@@ -125,7 +129,7 @@ fn an_index_built_during_concurrent_writes_matches_the_table() {
     // After a restart (recovery from the log), the index is still there and still exact.
     drop(s);
     drop(node);
-    let node = Node::open(&cfg).unwrap();
+    let node = open_node(dir.path());
     let mut s = session(&node, 2);
     assert_eq!(index_entries(&node), table_pairs(&mut s));
     s.execute("UPDATE t SET k = -1 WHERE id = 5; DELETE FROM t WHERE id = 6")
@@ -134,4 +138,21 @@ fn an_index_built_during_concurrent_writes_matches_the_table() {
             r.unwrap();
         });
     assert_eq!(index_entries(&node), table_pairs(&mut s));
+}
+
+#[test]
+fn a_session_holds_a_bounded_number_of_prepared_statements() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open_node(dir.path());
+    let mut s = SqlSession::new(node.engine.clone(), 1, "root", false);
+    let mut first = None;
+    for _ in 0..reef_sql::PREPARED_PER_SESSION_MAX {
+        let (id, _, _) = s.prepare("SELECT ?").unwrap();
+        first.get_or_insert(id);
+    }
+    let err = s.prepare("SELECT ?").unwrap_err();
+    assert_eq!(err.code.errno, 1461);
+    // Closing one makes room again.
+    s.close_prepared(first.unwrap());
+    s.prepare("SELECT ?").unwrap();
 }
