@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use reef_server::{Node, NodeConfig, ReefBackend};
+use reef_server::{Node, NodeConfig, OlapOptions, ReefBackend};
 
 /// Each statement allocates rows, datums and packets on many connection threads at once;
 /// glibc's allocator spent a third of a range-scan profile in malloc and free, mimalloc's
@@ -46,6 +46,14 @@ enum Command {
         /// Most concurrent client connections.
         #[arg(long, default_value_t = 512)]
         max_connections: usize,
+        /// Threads that run analytical queries (joins, subqueries, UNION), apart from the
+        /// connection threads.
+        #[arg(long, default_value_t = 2)]
+        olap_threads: usize,
+        /// Memory one analytical query may use for hash tables and sorts, in MiB; past it
+        /// the query fails with error 1041.
+        #[arg(long, default_value_t = 1024)]
+        olap_query_mib: usize,
     },
 }
 
@@ -64,7 +72,19 @@ fn main() -> anyhow::Result<()> {
             port,
             cache_mib,
             max_connections,
-        } => start(data_dir, &host, port, cache_mib, max_connections),
+            olap_threads,
+            olap_query_mib,
+        } => start(
+            data_dir,
+            &host,
+            port,
+            cache_mib,
+            max_connections,
+            OlapOptions {
+                threads: olap_threads,
+                query_memory_bytes: olap_query_mib << 20,
+            },
+        ),
     }
 }
 
@@ -74,10 +94,12 @@ fn start(
     port: u16,
     cache_mib: usize,
     max_connections: usize,
+    olap: OlapOptions,
 ) -> anyhow::Result<()> {
     let node = Node::open(&NodeConfig {
         data_dir: data_dir.clone(),
         cache_bytes: cache_mib << 20,
+        olap,
     })
     .with_context(|| format!("opening the data directory {}", data_dir.display()))?;
     let listener =

@@ -81,8 +81,12 @@ fn errors_carry_mysql_codes() {
         ("SELECT nope FROM t", "ERROR 1054 (42S22)"),
         ("CREATE TABLE t (x INT)", "ERROR 1050 (42S01)"),
         (
-            "SELECT a.id FROM t a JOIN t b ON a.id = b.id",
+            "SELECT CONCAT(a.s, 'x') FROM t a JOIN t b ON a.id = b.id",
             "ERROR 1235 (42000)",
+        ),
+        (
+            "SELECT a.id FROM t a JOIN nope b ON a.id = b.id",
+            "ERROR 1146 (42S02)",
         ),
         ("SET @@nonsense = 1", "ERROR 1193 (HY000)"),
     ];
@@ -95,6 +99,14 @@ fn errors_carry_mysql_codes() {
     }
     // The failed statements left nothing behind.
     assert_eq!(r.ok(Some("e"), "SELECT id, small, s FROM t"), "1\t1\ta\n");
+    // Joins run on the OLAP path over the same data.
+    assert_eq!(
+        r.ok(
+            Some("e"),
+            "SELECT a.id, b.s FROM t a JOIN t b ON a.id = b.id"
+        ),
+        "1\ta\n"
+    );
 }
 
 #[test]

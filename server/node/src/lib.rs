@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 use reef_common::ids::{TabletId, Version};
+use reef_olap::OlapEngine;
+pub use reef_olap::OlapOptions;
 use reef_sql::catalog::{catalog_schema, index_schema, Catalog, CATALOG_TABLET};
 use reef_sql::{SqlEngine, SqlError, TabletSource};
 use reef_storage::cache::Cache;
@@ -45,6 +47,9 @@ pub enum NodeError {
     /// The catalog could not be loaded.
     #[error("catalog: {0}")]
     Catalog(#[from] SqlError),
+    /// A thread pool could not start.
+    #[error("starting threads: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// What a node is configured with.
@@ -54,6 +59,8 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// Budget of the row and block caches.
     pub cache_bytes: usize,
+    /// The OLAP path's threads and per-query memory.
+    pub olap: OlapOptions,
 }
 
 struct Tablets {
@@ -176,6 +183,7 @@ impl Node {
             weak.upgrade().map_or(Version::ZERO, |t| t.gc_horizon())
         }));
         let engine = SqlEngine::new(catalog, tablets.clone(), txns, SERVER_VERSION.to_string());
+        engine.set_query_engine(OlapEngine::new(cfg.olap)?);
         tracing::info!(data_dir = %cfg.data_dir.display(), tables = engine.catalog.all_tables().len(), "node open");
         Ok(Arc::new(Node {
             engine,

@@ -16,7 +16,7 @@ use reef_common::types::{ColumnType, PhysicalKind};
 use reef_common::value::Value;
 use reef_storage::mvcc::ReadCtx;
 use reef_storage::tablet::{full_range, Tablet};
-use reef_txn::txn::{LockMode, Locked, Transaction, WaitPolicy};
+use reef_txn::txn::{Isolation, LockMode, Locked, Transaction, WaitPolicy};
 use reef_txn::TxnError;
 use sqlparser::ast::{
     BinaryOperator, CharacterLength, ColumnOption, CreateTable, DataType, Delete,
@@ -1100,6 +1100,33 @@ fn rows_by_key(
     Ok(out)
 }
 
+/// A query the OLTP path does not plan, run by the OLAP engine at the statement's snapshot.
+fn olap_select(
+    engine: &SqlEngine,
+    txn: &mut Transaction,
+    s: &SessionInfo,
+    q: &Query,
+) -> Result<Output, SqlError> {
+    if !q.locks.is_empty() {
+        return Err(SqlError::unsupported(
+            "FOR UPDATE / FOR SHARE with joins, subqueries or UNION",
+        ));
+    }
+    if s.isolation == Isolation::Serializable && !s.single_statement {
+        // MySQL turns these reads into shared-locking reads; the OLAP path takes no locks.
+        return Err(SqlError::unsupported(
+            "joins, subqueries or UNION inside a SERIALIZABLE transaction",
+        ));
+    }
+    let query = crate::olap::inline_session(q, s, false)?;
+    engine.query_engine()?.query(crate::olap::QueryRequest {
+        engine,
+        db: s.db.as_deref(),
+        query,
+        read: txn.read_ctx(),
+    })
+}
+
 fn single_table(from: &[TableWithJoins]) -> Result<(&ObjectName, Option<&str>), SqlError> {
     match from {
         [TableWithJoins {
@@ -1218,11 +1245,13 @@ fn select(
     s: &SessionInfo,
     q: &Query,
 ) -> Result<Output, SqlError> {
-    if q.with.is_some() {
-        return Err(SqlError::unsupported("WITH (common table expressions)"));
+    if crate::olap::needs_olap(q) {
+        return olap_select(engine, txn, s, q);
     }
     let SetExpr::Select(sel) = q.body.as_ref() else {
-        return Err(SqlError::unsupported("UNION and VALUES queries"));
+        return Err(SqlError::internal(
+            "the OLTP path got a query that is not a SELECT",
+        ));
     };
     let group_by: &[Expr] = match &sel.group_by {
         GroupByExpr::Expressions(v, mods) if mods.is_empty() => v,

@@ -5,7 +5,8 @@
 //!                                             ├─ session statements: SET, SHOW, USE, SELECT @@...
 //!                                             ├─ transactions: BEGIN/COMMIT/ROLLBACK/SAVEPOINT, autocommit
 //!                                             ├─ DDL: databases, tables (catalog in its own tablet)
-//!                                             └─ DML and OLTP queries on reef-txn transactions
+//!                                             ├─ DML and OLTP queries on reef-txn transactions
+//!                                             └─ other queries: handed to a QueryEngine (reef-olap)
 //! ```
 //!
 //! Statements and expressions ReefDB does not implement yet answer MySQL error 1235
@@ -16,11 +17,13 @@ pub mod catalog;
 pub mod datum;
 mod dml;
 pub mod expr;
+pub mod olap;
 pub mod session;
 pub mod vars;
 
 use reef_common::error::{self, ErrorCode, MysqlError};
 
+pub use olap::{QueryEngine, QueryRequest};
 pub use session::{
     OutColumn, Output, SqlEngine, SqlSession, TabletSource, PREPARED_PER_SESSION_MAX,
 };

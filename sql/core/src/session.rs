@@ -23,6 +23,7 @@ use sqlparser::parser::Parser;
 use crate::catalog::{index_schema, Catalog, IndexDef, IndexState, TableDef};
 use crate::datum::Datum;
 use crate::expr::{like, Scope};
+use crate::olap::QueryEngine;
 use crate::vars::{default_of, SYSTEM_VARS};
 use crate::{dml, SqlError};
 
@@ -107,6 +108,7 @@ pub struct SqlEngine {
     pub version: String,
     pub(crate) counters: Mutex<HashMap<TabletId, Arc<Mutex<Option<u64>>>>>,
     ddl: Mutex<()>,
+    olap: std::sync::OnceLock<Arc<dyn QueryEngine>>,
 }
 
 impl std::fmt::Debug for SqlEngine {
@@ -130,10 +132,25 @@ impl SqlEngine {
             version,
             counters: Mutex::new(HashMap::new()),
             ddl: Mutex::new(()),
+            olap: std::sync::OnceLock::new(),
         })
     }
 
-    pub(crate) fn tablet_of(&self, def: &TableDef) -> Result<Arc<Tablet>, SqlError> {
+    /// Installs the engine that runs queries the OLTP path does not plan; the first one
+    /// installed stays.
+    pub fn set_query_engine(&self, engine: Arc<dyn QueryEngine>) {
+        let _ = self.olap.set(engine);
+    }
+
+    /// The OLAP engine, or 1235 if this node runs without one.
+    pub(crate) fn query_engine(&self) -> Result<&Arc<dyn QueryEngine>, SqlError> {
+        self.olap.get().ok_or_else(|| {
+            SqlError::unsupported("joins, subqueries and UNION without the OLAP engine")
+        })
+    }
+
+    /// The open tablet holding `def`'s rows.
+    pub fn tablet_of(&self, def: &TableDef) -> Result<Arc<Tablet>, SqlError> {
         self.tablet_by_id(def.id, &def.name)
     }
 
@@ -337,6 +354,18 @@ impl SqlSession {
             ControlFlow::<()>::Continue(())
         });
         let columns = match &stmt {
+            Statement::Query(q) if crate::olap::needs_olap(q) => {
+                let scope = SessionInfo::of(self);
+                let query = crate::olap::inline_session(q, &scope, true)?;
+                self.engine
+                    .query_engine()?
+                    .describe(crate::olap::QueryRequest {
+                        engine: &self.engine,
+                        db: self.db.as_deref(),
+                        query,
+                        read: reef_storage::mvcc::ReadCtx::at(self.engine.txns.snapshot()),
+                    })?
+            }
             Statement::Query(q) => dml::describe_select(&self.engine, self.db.as_deref(), q)?,
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => Vec::new(),
             Statement::StartTransaction { .. }
@@ -512,7 +541,8 @@ impl SqlSession {
     /// failed statement undoes only itself; a deadlock ends the whole transaction.
     fn data(&mut self, stmt: &Statement) -> Result<Output, SqlError> {
         let implicit = self.txn.is_none() && self.autocommit;
-        let scope = SessionInfo::of(self);
+        let mut scope = SessionInfo::of(self);
+        scope.single_statement = implicit;
         let engine = self.engine.clone();
         let txn = self.ensure_txn()?;
         txn.begin_statement()?;
@@ -960,12 +990,14 @@ pub(crate) struct SessionInfo {
     conn_id: u32,
     last_insert_id: u64,
     autocommit: bool,
-    isolation: Isolation,
+    pub(crate) isolation: Isolation,
     warnings: u16,
     version: String,
     vars: HashMap<String, String>,
     user_vars: HashMap<String, Datum>,
     pub(crate) found_rows: bool,
+    /// The statement runs in its own (autocommit) transaction.
+    pub(crate) single_statement: bool,
 }
 
 impl SessionInfo {
@@ -982,6 +1014,7 @@ impl SessionInfo {
             vars: s.vars.clone(),
             user_vars: s.user_vars.clone(),
             found_rows: s.found_rows,
+            single_statement: false,
         }
     }
 }

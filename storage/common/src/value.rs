@@ -389,6 +389,58 @@ impl DateTime {
     }
 }
 
+/// Days from 1970-01-01 to a civil date (proleptic Gregorian; Howard Hinnant's
+/// `days_from_civil`).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil date `(year, month, day)` of a day count from 1970-01-01.
+pub fn civil_from_days(days: i64) -> (i64, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+impl DateTime {
+    /// Microseconds since 1970-01-01 00:00:00 (the value read as UTC).
+    pub fn unix_micros(&self) -> i64 {
+        let days = days_from_civil(self.year as i64, self.month as i64, self.day as i64);
+        ((days * 24 + self.hour as i64) * 60 + self.minute as i64) * 60_000_000
+            + self.second as i64 * 1_000_000
+            + self.micro as i64
+    }
+
+    /// The date and time `us` microseconds after 1970-01-01 00:00:00 (years clamped to
+    /// 0..=9999).
+    pub fn from_unix_micros(us: i64) -> DateTime {
+        let (year, month, day) = civil_from_days(us.div_euclid(86_400_000_000));
+        let rest = us.rem_euclid(86_400_000_000);
+        let secs = rest / 1_000_000;
+        DateTime {
+            year: year.clamp(0, 9999) as u16,
+            month,
+            day,
+            hour: (secs / 3600) as u8,
+            minute: (secs / 60 % 60) as u8,
+            second: (secs % 60) as u8,
+            micro: (rest % 1_000_000) as u32,
+        }
+    }
+}
+
 /// Days in a month of the proleptic Gregorian calendar.
 pub fn days_in_month(year: u16, month: u8) -> u8 {
     match month {
@@ -405,6 +457,16 @@ pub fn days_in_month(year: u16, month: u8) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_days_round_trip() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        for z in [-800_000, -1, 0, 1, 59, 11_016, 20_000, 2_932_896] {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m as i64, d as i64), z, "{z}");
+        }
+    }
 
     #[test]
     fn decimal_parse_print_and_order() {

@@ -13,6 +13,8 @@ use reef_sql::{Output, SqlSession};
 use reef_storage::mvcc::ReadCtx;
 use reef_storage::tablet::full_range;
 
+mod olap;
+
 fn session(node: &Arc<Node>, id: u32) -> SqlSession {
     let mut s = SqlSession::new(node.engine.clone(), id, "root", false);
     s.use_db("d").unwrap();
@@ -65,6 +67,7 @@ fn open_node(dir: &std::path::Path) -> Arc<Node> {
     let cfg = NodeConfig {
         data_dir: dir.to_path_buf(),
         cache_bytes: 16 << 20,
+        olap: Default::default(),
     };
     Node::open(&cfg).unwrap()
 }

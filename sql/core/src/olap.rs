@@ -1,0 +1,226 @@
+//! The hand-off to the OLAP path: queries the OLTP executor does not plan (joins, derived
+//! tables, subqueries, UNION, CTEs, window functions) go to a [`QueryEngine`], which the
+//! server wires in from `reef-olap` (the only crate that builds DataFusion).
+//!
+//! Before the hand-off the session inlines what only it knows: user and system variables,
+//! `DATABASE()`, `CONNECTION_ID()`, `NOW()` and the like become literals, so the OLAP engine
+//! sees a self-contained query over tables and a snapshot to read them at.
+
+use std::ops::ControlFlow;
+
+use reef_storage::mvcc::ReadCtx;
+use sqlparser::ast::{
+    visit_expressions, visit_expressions_mut, CastKind, DataType, Expr, FunctionArguments, Query,
+    SetExpr, TableFactor, Value as SqlValue, ValueWithSpan,
+};
+
+use crate::datum::Datum;
+use crate::expr::{eval, Scope};
+use crate::session::{OutColumn, Output, SqlEngine};
+use crate::SqlError;
+
+/// What the OLAP engine is asked to run.
+#[derive(Debug)]
+pub struct QueryRequest<'a> {
+    /// The node's catalog and tablets.
+    pub engine: &'a SqlEngine,
+    /// The session's current database.
+    pub db: Option<&'a str>,
+    /// The query, with session values inlined (placeholders, when describing, are NULL).
+    pub query: Query,
+    /// The snapshot (and own-write visibility) to read at.
+    pub read: ReadCtx,
+}
+
+/// Runs queries the OLTP path does not plan.
+pub trait QueryEngine: Send + Sync + std::fmt::Debug {
+    /// Runs the query and returns its rows.
+    fn query(&self, req: QueryRequest<'_>) -> Result<Output, SqlError>;
+    /// The result columns the query would have (for COM_STMT_PREPARE).
+    fn describe(&self, req: QueryRequest<'_>) -> Result<Vec<OutColumn>, SqlError>;
+}
+
+/// Whether `q` needs the OLAP path: anything beyond one table with plain expressions.
+pub fn needs_olap(q: &Query) -> bool {
+    if q.with.is_some() {
+        return true;
+    }
+    let SetExpr::Select(sel) = q.body.as_ref() else {
+        return true;
+    };
+    let complex_from = match sel.from.as_slice() {
+        [] => false,
+        [t] => !t.joins.is_empty() || !matches!(t.relation, TableFactor::Table { .. }),
+        _ => true,
+    };
+    if complex_from {
+        return true;
+    }
+    let found = visit_expressions(q, |e| match e {
+        Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => ControlFlow::Break(()),
+        Expr::Function(f)
+            if f.over.is_some() || matches!(f.args, FunctionArguments::Subquery(_)) =>
+        {
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    });
+    found.is_break()
+}
+
+/// Functions evaluated by the session, not by the OLAP engine, because their value comes
+/// from the session or must be the statement's one reading of the clock.
+const SESSION_FUNCTIONS: &[&str] = &[
+    "database",
+    "schema",
+    "user",
+    "current_user",
+    "session_user",
+    "system_user",
+    "connection_id",
+    "last_insert_id",
+    "version",
+    "now",
+    "current_timestamp",
+    "sysdate",
+    "localtime",
+    "localtimestamp",
+    "curdate",
+    "current_date",
+];
+
+fn is_variable(e: &Expr) -> bool {
+    match e {
+        Expr::Identifier(id) => id.value.starts_with('@'),
+        Expr::CompoundIdentifier(parts) => parts.first().is_some_and(|p| p.value.starts_with("@@")),
+        _ => false,
+    }
+}
+
+fn is_session_function(e: &Expr) -> bool {
+    match e {
+        Expr::Function(f) => {
+            let bare = match &f.args {
+                FunctionArguments::None => true,
+                FunctionArguments::List(l) => l.args.is_empty(),
+                FunctionArguments::Subquery(_) => false,
+            };
+            bare && f.name.0.len() == 1
+                && SESSION_FUNCTIONS.contains(&f.name.to_string().to_ascii_lowercase().as_str())
+        }
+        _ => false,
+    }
+}
+
+/// A literal the OLAP engine reads with the value's type.
+fn literal_expr(d: Datum) -> Expr {
+    let lit = |v: SqlValue| Expr::Value(ValueWithSpan::from(v));
+    match d {
+        Datum::Null => lit(SqlValue::Null),
+        Datum::Int(i) => lit(SqlValue::Number(i.to_string(), false)),
+        Datum::UInt(u) => lit(SqlValue::Number(u.to_string(), false)),
+        Datum::Double(f) => lit(SqlValue::Number(format!("{f:e}"), false)),
+        Datum::Decimal(d) => lit(SqlValue::Number(d.to_string(), false)),
+        Datum::Bytes(b) => lit(SqlValue::HexStringLiteral(
+            b.iter().map(|x| format!("{x:02X}")).collect(),
+        )),
+        Datum::Date(_) | Datum::DateTime(_) => {
+            let date = matches!(d, Datum::Date(_));
+            Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(lit(SqlValue::SingleQuotedString(
+                    d.to_text().unwrap_or_default(),
+                ))),
+                data_type: if date {
+                    DataType::Date
+                } else {
+                    DataType::Timestamp(None, sqlparser::ast::TimezoneInfo::None)
+                },
+                array: false,
+                format: None,
+            }
+        }
+        Datum::Str(..) => lit(SqlValue::SingleQuotedString(
+            d.to_text().unwrap_or_default(),
+        )),
+    }
+}
+
+/// `q` with variables and session functions replaced by their values, and, when
+/// `placeholders_null`, every `?` by NULL.
+pub(crate) fn inline_session(
+    q: &Query,
+    scope: &dyn Scope,
+    placeholders_null: bool,
+) -> Result<Query, SqlError> {
+    let mut q = q.clone();
+    let mut failure = None;
+    let _ = visit_expressions_mut(&mut q, |e| {
+        let placeholder = matches!(
+            e,
+            Expr::Value(ValueWithSpan {
+                value: SqlValue::Placeholder(_),
+                ..
+            })
+        );
+        if placeholder && placeholders_null {
+            *e = literal_expr(Datum::Null);
+        } else if is_variable(e) || is_session_function(e) {
+            match eval(e, scope) {
+                Ok(d) => *e = literal_expr(d),
+                Err(err) => {
+                    failure = Some(err);
+                    return ControlFlow::Break(());
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(q),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::parse;
+    use sqlparser::ast::Statement;
+
+    fn query(sql: &str) -> Query {
+        match parse(sql).expect("parses").remove(0) {
+            Statement::Query(q) => *q,
+            other => panic!("not a query: {other}"),
+        }
+    }
+
+    #[test]
+    fn plain_single_table_queries_stay_on_the_oltp_path() {
+        for sql in [
+            "SELECT c FROM t WHERE id = 1",
+            "SELECT k, COUNT(*) FROM t GROUP BY k HAVING COUNT(*) > 1 ORDER BY k LIMIT 3",
+            "SELECT 1 + 1",
+            "SELECT id FROM t WHERE id IN (1, 2, 3) FOR UPDATE",
+        ] {
+            assert!(!needs_olap(&query(sql)), "{sql}");
+        }
+    }
+
+    #[test]
+    fn joins_subqueries_unions_and_ctes_go_to_olap() {
+        for sql in [
+            "SELECT * FROM a JOIN b ON a.x = b.x",
+            "SELECT * FROM a, b",
+            "SELECT * FROM (SELECT 1 AS x) d",
+            "SELECT x FROM a WHERE x IN (SELECT y FROM b)",
+            "SELECT (SELECT MAX(y) FROM b) FROM a",
+            "SELECT x FROM a WHERE EXISTS (SELECT 1 FROM b WHERE b.y = a.x)",
+            "SELECT 1 UNION SELECT 2",
+            "WITH c AS (SELECT 1 AS x) SELECT x FROM c",
+            "SELECT x, ROW_NUMBER() OVER (ORDER BY x) FROM a",
+        ] {
+            assert!(needs_olap(&query(sql)), "{sql}");
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! `reef-olap`: ReefDB's OLAP path, the only crate that builds DataFusion.
+//!
+//! ```text
+//!  reef-sql session ──(query the OLTP path does not plan)──► OlapEngine::query
+//!     resolve the tables it names (catalog + tablets, at the statement's snapshot)
+//!     check functions (only those whose DataFusion semantics match MySQL's, or rewritten)
+//!     lower-case identifiers (MySQL column names are case-insensitive)
+//!     DataFusion: plan ─► analyzer (+ MysqlSemantics) ─► optimize ─► execute
+//!     on the OLAP runtime (its own threads), under a per-query memory limit
+//!  ◄── rows as MySQL values, columns named as MySQL names them
+//! ```
+
+pub mod provider;
+pub mod rewrite;
+pub mod types;
+pub mod udf;
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use datafusion::common::DataFusionError;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::GreedyMemoryPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use reef_common::error;
+use reef_sql::catalog::TableDef;
+use reef_sql::{OutColumn, Output, QueryEngine, QueryRequest, SqlError};
+use sqlparser::ast::{
+    visit_expressions, visit_relations, Expr, FunctionArguments, ObjectName, Query, SelectItem,
+    SetExpr, Statement, UnaryOperator, Value as SqlValue,
+};
+use sqlparser::dialect::MySqlDialect;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, Tokenizer};
+
+use crate::provider::{QueryCatalog, ReefTable};
+use crate::rewrite::MysqlSemantics;
+use crate::types::{out_column, rows_of};
+
+/// Limits of the OLAP path.
+#[derive(Debug, Clone, Copy)]
+pub struct OlapOptions {
+    /// Threads of the OLAP runtime (DataFusion's partitions run there, not on session
+    /// threads).
+    pub threads: usize,
+    /// Memory one query may hold in its operators (hash tables, sorts) before it fails.
+    pub query_memory_bytes: usize,
+}
+
+impl Default for OlapOptions {
+    fn default() -> Self {
+        OlapOptions {
+            threads: 2,
+            query_memory_bytes: 1 << 30,
+        }
+    }
+}
+
+/// Runs SELECTs through DataFusion.
+pub struct OlapEngine {
+    runtime: tokio::runtime::Runtime,
+    options: OlapOptions,
+    semantics: Arc<MysqlSemantics>,
+}
+
+impl std::fmt::Debug for OlapEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OlapEngine({:?})", self.options)
+    }
+}
+
+impl OlapEngine {
+    /// An engine with its own runtime.
+    pub fn new(options: OlapOptions) -> std::io::Result<Arc<OlapEngine>> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(options.threads.max(1))
+            .thread_name("reef-olap")
+            .enable_time()
+            .build()?;
+        Ok(Arc::new(OlapEngine {
+            runtime,
+            options,
+            semantics: Arc::new(MysqlSemantics::default()),
+        }))
+    }
+
+    fn context(
+        &self,
+        req: &QueryRequest<'_>,
+        catalog: QueryCatalog,
+    ) -> Result<SessionContext, SqlError> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(
+                self.options.query_memory_bytes,
+            )))
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+            )
+            .build_arc()
+            .map_err(df_error)?;
+        let config = SessionConfig::new()
+            .with_default_catalog_and_schema("reef", req.db.unwrap_or(""))
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(false)
+            .with_target_partitions(self.options.threads.max(1));
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_analyzer_rule(self.semantics.clone())
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        ctx.register_catalog("reef", Arc::new(catalog));
+        Ok(ctx)
+    }
+
+    /// Resolves, checks and plans `req`; returns the context, plan and column names.
+    fn plan(
+        &self,
+        req: &QueryRequest<'_>,
+    ) -> Result<(SessionContext, LogicalPlan, Vec<String>), SqlError> {
+        check_functions(&req.query)?;
+        let (catalog, defs) = resolve(req)?;
+        let names = column_names(&req.query, &defs);
+        let lowered = lower_identifiers(&req.query)?;
+        let ctx = self.context(req, catalog)?;
+        let statement = datafusion::sql::parser::Statement::Statement(Box::new(Statement::Query(
+            Box::new(lowered),
+        )));
+        let plan = self
+            .runtime
+            .block_on(ctx.state().statement_to_plan(statement))
+            .map_err(df_error)?;
+        Ok((ctx, plan, names))
+    }
+}
+
+impl QueryEngine for OlapEngine {
+    fn query(&self, req: QueryRequest<'_>) -> Result<Output, SqlError> {
+        let (ctx, plan, names) = self.plan(&req)?;
+        let schema = plan.schema().clone();
+        let batches = self
+            .runtime
+            .block_on(async move {
+                let df = ctx.execute_logical_plan(plan).await?;
+                df.collect().await
+            })
+            .map_err(df_error)?;
+        let columns = output_columns(schema.as_arrow(), names);
+        Ok(Output::Rows {
+            columns,
+            rows: rows_of(&batches)?,
+        })
+    }
+
+    fn describe(&self, req: QueryRequest<'_>) -> Result<Vec<OutColumn>, SqlError> {
+        let (_, plan, names) = self.plan(&req)?;
+        Ok(output_columns(plan.schema().as_arrow(), names))
+    }
+}
+
+fn output_columns(schema: &arrow_schema::Schema, names: Vec<String>) -> Vec<OutColumn> {
+    schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let name = names.get(i).cloned().unwrap_or_else(|| f.name().clone());
+            out_column(f, name)
+        })
+        .collect()
+}
+
+/// Maps a DataFusion error to the MySQL error a client should see.
+pub fn df_error(e: DataFusionError) -> SqlError {
+    let root = e.find_root();
+    if let DataFusionError::External(inner) = root {
+        if let Some(s) = inner.downcast_ref::<SqlError>() {
+            return s.clone();
+        }
+    }
+    match root {
+        DataFusionError::NotImplemented(m) => SqlError::unsupported(m),
+        DataFusionError::SchemaError(s, _) => match s.as_ref() {
+            datafusion::common::SchemaError::FieldNotFound { field, .. } => SqlError::new(
+                error::ER_BAD_FIELD_ERROR,
+                format!("Unknown column '{}' in 'field list'", field.name),
+            ),
+            other => SqlError::new(error::ER_UNKNOWN_ERROR, other.to_string()),
+        },
+        DataFusionError::ResourcesExhausted(m) => SqlError::new(
+            error::ER_OUT_OF_RESOURCES,
+            format!("Out of memory in an analytical query (per-query limit): {m}"),
+        ),
+        other => SqlError::new(error::ER_UNKNOWN_ERROR, other.to_string()),
+    }
+}
+
+/// `(database, table)` of a relation name, `db` when unqualified.
+fn split_name(n: &ObjectName, db: Option<&str>) -> Option<(String, String)> {
+    let parts: Vec<String> =
+        n.0.iter()
+            .map(|p| p.as_ident().map(|i| i.value.clone()).unwrap_or_default())
+            .collect();
+    match parts.as_slice() {
+        [t] => Some((db.unwrap_or("").to_string(), t.clone())),
+        [d, t] => Some((d.clone(), t.clone())),
+        _ => None,
+    }
+}
+
+/// The tables `req` names, opened at its snapshot. Names the catalog does not know are
+/// left for DataFusion (common table expressions), which answers 1146 for the rest.
+fn resolve(req: &QueryRequest<'_>) -> Result<(QueryCatalog, Vec<Arc<TableDef>>), SqlError> {
+    let mut names = Vec::new();
+    let _ = visit_relations(&req.query, |n| {
+        names.push(n.clone());
+        ControlFlow::<()>::Continue(())
+    });
+    let mut catalog = QueryCatalog::default();
+    let mut defs = Vec::new();
+    let mut seen = HashSet::new();
+    for n in names {
+        let Some((db, table)) = split_name(&n, req.db) else {
+            continue;
+        };
+        if !seen.insert((db.clone(), table.clone())) {
+            continue;
+        }
+        if let Some(def) = req.engine.catalog.table(&db, &table) {
+            let tablet = req.engine.tablet_of(&def)?;
+            catalog.add(
+                &db,
+                &table,
+                Arc::new(ReefTable::new(def.clone(), tablet, req.read.clone())),
+            );
+            defs.push(def);
+        }
+    }
+    Ok((catalog, defs))
+}
+
+/// The names MySQL gives the result columns: the alias, else the column name as
+/// written, else the expression's text; the first SELECT of a UNION names them.
+fn column_names(q: &Query, defs: &[Arc<TableDef>]) -> Vec<String> {
+    let mut body = q.body.as_ref();
+    loop {
+        match body {
+            SetExpr::SetOperation { left, .. } => body = left.as_ref(),
+            SetExpr::Query(inner) => body = inner.body.as_ref(),
+            _ => break,
+        }
+    }
+    let SetExpr::Select(sel) = body else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    for item in &sel.projection {
+        match item {
+            SelectItem::ExprWithAlias { alias, .. } => names.push(alias.value.clone()),
+            SelectItem::UnnamedExpr(Expr::Identifier(id)) => names.push(id.value.clone()),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
+                names.push(parts.last().map(|p| p.value.clone()).unwrap_or_default())
+            }
+            SelectItem::UnnamedExpr(e) => names.push(e.to_string()),
+            SelectItem::ExprWithAliases { expr, .. } => names.push(expr.to_string()),
+            // Wildcards: the table columns in their declared spelling, when one table is
+            // expanded; otherwise DataFusion's (lower-cased) names.
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
+                if sel.projection.len() == 1 && defs.len() == 1 {
+                    names.extend(defs[0].columns.iter().map(|c| c.name.clone()));
+                } else {
+                    return Vec::new();
+                }
+            }
+        }
+    }
+    names
+}
+
+/// Functions whose DataFusion behaviour matches MySQL's for the arguments MySQL accepts.
+/// Anything else answers 1235 on the OLAP path rather than a different answer.
+const SAME_FUNCTIONS: &[&str] = &[
+    "count",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "coalesce",
+    "nullif",
+    "abs",
+    "lower",
+    "lcase",
+    "upper",
+    "ucase",
+    "char_length",
+    "character_length",
+    "octet_length",
+    "ltrim",
+    "rtrim",
+    "trim",
+    "replace",
+    "concat_ws",
+    "floor",
+    "ceil",
+    "ceiling",
+    "sqrt",
+    "exp",
+    "ln",
+    "log10",
+    "log2",
+    "power",
+    "pow",
+    "sign",
+    "pi",
+    "row_number",
+    "rank",
+    "dense_rank",
+    "percent_rank",
+    "cume_dist",
+    "ntile",
+    "lag",
+    "lead",
+    "first_value",
+    "last_value",
+    "nth_value",
+];
+
+fn function_name(f: &sqlparser::ast::Function) -> String {
+    f.name.to_string().to_ascii_lowercase()
+}
+
+/// Rejects functions and forms whose DataFusion semantics differ from MySQL's.
+fn check_functions(q: &Query) -> Result<(), SqlError> {
+    let mut failure = None;
+    let _ = visit_expressions(q, |e| {
+        let bad = match e {
+            Expr::Function(f) => {
+                let name = function_name(f);
+                (!SAME_FUNCTIONS.contains(&name.as_str()))
+                    .then(|| format!("function {name} in joins, subqueries or UNION"))
+                    .or_else(|| {
+                        matches!(f.args, FunctionArguments::Subquery(_))
+                            .then(|| format!("{name}(subquery)"))
+                    })
+            }
+            Expr::Substring {
+                substring_from: Some(from),
+                ..
+            } if matches!(
+                from.as_ref(),
+                Expr::UnaryOp {
+                    op: UnaryOperator::Minus,
+                    ..
+                }
+            ) =>
+            {
+                Some("SUBSTRING from a negative position in joins, subqueries or UNION".into())
+            }
+            Expr::BinaryOp {
+                op: sqlparser::ast::BinaryOperator::MyIntegerDivide,
+                ..
+            } => Some("DIV in joins, subqueries or UNION".into()),
+            Expr::Value(v) if matches!(v.value, SqlValue::Placeholder(_)) => {
+                Some("parameters in this query shape".into())
+            }
+            _ => None,
+        };
+        match bad {
+            Some(b) => {
+                failure = Some(SqlError::unsupported(b));
+                ControlFlow::Break(())
+            }
+            None => ControlFlow::Continue(()),
+        }
+    });
+    failure.map_or(Ok(()), Err)
+}
+
+/// The query with every quoted identifier lower-cased (DataFusion lower-cases unquoted
+/// ones), so identifiers match the lower-cased column names whatever their spelling.
+fn lower_identifiers(q: &Query) -> Result<Query, SqlError> {
+    let text = q.to_string();
+    let dialect = MySqlDialect {};
+    let mut tokens = Tokenizer::new(&dialect, &text)
+        .tokenize_with_location()
+        .map_err(|e| SqlError::internal(format!("re-tokenizing a query: {e}")))?;
+    for t in &mut tokens {
+        if let Token::Word(w) = &mut t.token {
+            if w.quote_style.is_some() {
+                w.value = w.value.to_lowercase();
+            }
+        }
+    }
+    Parser::new(&dialect)
+        .with_tokens_with_locations(tokens)
+        .parse_query()
+        .map(|q| *q)
+        .map_err(|e| SqlError::internal(format!("re-parsing a query: {e}")))
+}

@@ -1,0 +1,222 @@
+//! Tables as DataFusion sees them: one catalog per query holding the tables the query names,
+//! each scanned through the storage engine's Arrow scan at the query's snapshot (MemTables
+//! and SSTables merged, the transaction's own writes included), with the projection pushed
+//! into the scan.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::{RecordBatch, RecordBatchOptions};
+use arrow_schema::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
+use datafusion::common::{DataFusionError, Result};
+use datafusion::datasource::TableType;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::ExecutionPlan;
+use reef_common::error;
+use reef_sql::catalog::TableDef;
+use reef_sql::SqlError;
+use reef_storage::mvcc::ReadCtx;
+use reef_storage::scan::ArrowScanRequest;
+use reef_storage::tablet::Tablet;
+
+use crate::types::{logical_batch, table_schema};
+
+/// A ReefDB error carried through DataFusion.
+pub fn external(e: SqlError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// One table at one snapshot.
+#[derive(Debug)]
+pub struct ReefTable {
+    def: Arc<TableDef>,
+    tablet: Arc<Tablet>,
+    schema: SchemaRef,
+    read: ReadCtx,
+}
+
+impl ReefTable {
+    /// `def`'s rows in `tablet`, read at `read`.
+    pub fn new(def: Arc<TableDef>, tablet: Arc<Tablet>, read: ReadCtx) -> ReefTable {
+        let schema = table_schema(&def);
+        ReefTable {
+            def,
+            tablet,
+            schema,
+            read,
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for ReefTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let projection: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.def.columns.len()).collect(),
+        };
+        let schema = Arc::new(self.schema.project(&projection)?);
+        let part = ScanPartition {
+            def: self.def.clone(),
+            tablet: self.tablet.clone(),
+            read: self.read.clone(),
+            projection,
+            schema: schema.clone(),
+        };
+        Ok(Arc::new(StreamingTableExec::try_new(
+            schema,
+            vec![Arc::new(part)],
+            None,
+            vec![],
+            false,
+            limit,
+        )?))
+    }
+}
+
+/// The stream of one table scan.
+#[derive(Debug)]
+struct ScanPartition {
+    def: Arc<TableDef>,
+    tablet: Arc<Tablet>,
+    read: ReadCtx,
+    projection: Vec<usize>,
+    schema: SchemaRef,
+}
+
+impl PartitionStream for ScanPartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        // A scan with no columns (COUNT(*)) reads the first column and keeps the counts.
+        let slots = if self.projection.is_empty() {
+            vec![0]
+        } else {
+            self.projection.clone()
+        };
+        let def = self.def.clone();
+        let schema = self.schema.clone();
+        let projection = self.projection.clone();
+        let batches: Box<dyn Iterator<Item = Result<RecordBatch>> + Send> = match self
+            .tablet
+            .scan_arrow(ArrowScanRequest::all(slots.clone()), self.read.clone())
+        {
+            Ok(scan) => Box::new(scan.map(move |b| {
+                let b = b.map_err(|e| external(SqlError::from(e)))?;
+                if projection.is_empty() {
+                    RecordBatch::try_new_with_options(
+                        schema.clone(),
+                        vec![],
+                        &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
+                    )
+                    .map_err(DataFusionError::from)
+                } else {
+                    logical_batch(&def, &slots, &schema, &b).map_err(external)
+                }
+            })),
+            Err(e) => Box::new(std::iter::once(Err(external(SqlError::from(e))))),
+        };
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            futures::stream::iter(batches),
+        ))
+    }
+}
+
+/// The databases and tables one query names, resolved before planning.
+#[derive(Debug, Default)]
+pub struct QueryCatalog {
+    schemas: HashMap<String, Arc<QuerySchema>>,
+}
+
+impl QueryCatalog {
+    /// Adds table `name` of database `db` (both as the query spells them, lower-cased).
+    pub fn add(&mut self, db: &str, name: &str, table: Arc<ReefTable>) {
+        let schema = self
+            .schemas
+            .entry(db.to_lowercase())
+            .or_insert_with(|| Arc::new(QuerySchema::new(db)));
+        Arc::get_mut(schema)
+            .expect("schemas are shared only after resolution")
+            .tables
+            .insert(name.to_lowercase(), table);
+    }
+}
+
+impl CatalogProvider for QueryCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        self.schemas.keys().cloned().collect()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        Some(match self.schemas.get(&name.to_lowercase()) {
+            Some(s) => s.clone(),
+            // A database the query names but the resolver did not find answers 1146 per table.
+            None => Arc::new(QuerySchema::new(name)),
+        })
+    }
+}
+
+/// One database's tables in a [`QueryCatalog`].
+#[derive(Debug)]
+pub struct QuerySchema {
+    db: String,
+    tables: HashMap<String, Arc<ReefTable>>,
+}
+
+impl QuerySchema {
+    fn new(db: &str) -> QuerySchema {
+        QuerySchema {
+            db: db.to_string(),
+            tables: HashMap::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for QuerySchema {
+    fn table_names(&self) -> Vec<String> {
+        self.tables.keys().cloned().collect()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if self.db.is_empty() {
+            return Err(external(SqlError::new(
+                error::ER_NO_DB_ERROR,
+                "No database selected",
+            )));
+        }
+        match self.tables.get(&name.to_lowercase()) {
+            Some(t) => Ok(Some(t.clone())),
+            None => Err(external(SqlError::new(
+                error::ER_NO_SUCH_TABLE,
+                format!("Table '{}.{name}' doesn't exist", self.db),
+            ))),
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables.contains_key(&name.to_lowercase())
+    }
+}

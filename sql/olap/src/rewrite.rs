@@ -1,0 +1,438 @@
+//! The analyzer rule that gives DataFusion plans MySQL's semantics. It runs after
+//! DataFusion's own type coercion, so every expression's type is known:
+//!
+//! - string comparisons (`=`, `<`, `IN`, `BETWEEN`, `CASE x WHEN`), join keys, ORDER BY,
+//!   window PARTITION/ORDER BY, `COUNT(DISTINCT s)`, MIN/MAX, GROUP BY and DISTINCT act on
+//!   collation weights (utf8mb4_general_ci unless a column says utf8mb4_bin), and a group
+//!   reports one of its original values, as MySQL does;
+//! - `LIKE` matches under utf8mb4_general_ci;
+//! - `/` on exact operands gives a DECIMAL with four more digits of scale, NULL on zero;
+//! - SUM and AVG over integers are exact DECIMALs (AVG with four more digits of scale).
+//!
+//! Expression names are preserved, so parents of a rewritten node still resolve.
+
+use std::sync::Arc;
+
+use arrow_schema::DataType;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, DFSchema, Result};
+use datafusion::functions_aggregate::first_last::first_value_udaf;
+use datafusion::logical_expr::expr::{AggregateFunction, InList, Like, WindowFunction};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::{
+    cast, Aggregate, Between, BinaryExpr, Case, Distinct, Expr, ExprFunctionExt, ExprSchemable,
+    LogicalPlan, Operator, Projection, ScalarUDF, Sort, SortExpr,
+};
+use datafusion::optimizer::AnalyzerRule;
+use reef_common::collation::Collation;
+
+use crate::types::COLLATION_KEY;
+use crate::udf::{Div, Like as LikeUdf, Weight};
+
+/// The rule (see the module documentation).
+#[derive(Debug)]
+pub struct MysqlSemantics {
+    weight_ci: Arc<ScalarUDF>,
+    weight_bin: Arc<ScalarUDF>,
+    like: Arc<ScalarUDF>,
+    div: Arc<ScalarUDF>,
+}
+
+impl Default for MysqlSemantics {
+    fn default() -> Self {
+        MysqlSemantics {
+            weight_ci: Arc::new(Weight::udf(Collation::Utf8mb4GeneralCi)),
+            weight_bin: Arc::new(Weight::udf(Collation::Utf8mb4Bin)),
+            like: Arc::new(LikeUdf::udf()),
+            div: Arc::new(Div::udf()),
+        }
+    }
+}
+
+fn is_string(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+fn is_integer(t: &DataType) -> bool {
+    t.is_integer()
+}
+
+fn is_exact(t: &DataType) -> bool {
+    is_integer(t) || matches!(t, DataType::Decimal128(..))
+}
+
+fn type_of(e: &Expr, schema: &DFSchema) -> Option<DataType> {
+    e.get_type(schema).ok()
+}
+
+fn string_expr(e: &Expr, schema: &DFSchema) -> bool {
+    type_of(e, schema).as_ref().is_some_and(is_string)
+}
+
+/// The collation `e` compares under: a column's own, else the connection's general_ci.
+fn collation_of(e: &Expr, schema: &DFSchema) -> Collation {
+    match e.to_field(schema) {
+        Ok((_, f)) if f.metadata().get(COLLATION_KEY).map(String::as_str) == Some("bin") => {
+            Collation::Utf8mb4Bin
+        }
+        _ => Collation::Utf8mb4GeneralCi,
+    }
+}
+
+impl MysqlSemantics {
+    fn weight(&self, e: Expr, c: Collation) -> Expr {
+        let f = match c {
+            Collation::Utf8mb4GeneralCi => &self.weight_ci,
+            _ => &self.weight_bin,
+        };
+        f.call(vec![e])
+    }
+
+    /// Weights of both sides of a comparison, under the stronger side's collation.
+    fn weigh_pair(&self, l: Expr, r: Expr, schema: &DFSchema) -> (Expr, Expr) {
+        let c = match (collation_of(&l, schema), collation_of(&r, schema)) {
+            (Collation::Utf8mb4GeneralCi, Collation::Utf8mb4GeneralCi) => {
+                Collation::Utf8mb4GeneralCi
+            }
+            _ => Collation::Utf8mb4Bin,
+        };
+        (self.weight(l, c), self.weight(r, c))
+    }
+
+    fn weigh_sort(&self, s: SortExpr, schema: &DFSchema) -> SortExpr {
+        if string_expr(&s.expr, schema) {
+            let c = collation_of(&s.expr, schema);
+            SortExpr {
+                expr: self.weight(s.expr, c),
+                ..s
+            }
+        } else {
+            s
+        }
+    }
+
+    fn weigh_one(&self, e: Expr, schema: &DFSchema) -> Expr {
+        if string_expr(&e, schema) {
+            let c = collation_of(&e, schema);
+            self.weight(e, c)
+        } else {
+            e
+        }
+    }
+
+    fn to_decimal(e: Expr, schema: &DFSchema) -> Expr {
+        match type_of(&e, schema) {
+            Some(t) if is_integer(&t) => cast(e, DataType::Decimal128(20, 0)),
+            _ => e,
+        }
+    }
+
+    /// One expression node (children already rewritten).
+    fn expr(&self, e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+        use Operator::*;
+        Ok(match e {
+            Expr::BinaryExpr(BinaryExpr { left, op, right })
+                if matches!(
+                    op,
+                    Eq | NotEq | Lt | LtEq | Gt | GtEq | IsDistinctFrom | IsNotDistinctFrom
+                ) && (string_expr(&left, schema) && string_expr(&right, schema)) =>
+            {
+                let (l, r) = self.weigh_pair(*left, *right, schema);
+                Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+                    Box::new(l),
+                    op,
+                    Box::new(r),
+                )))
+            }
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Divide,
+                right,
+            }) if type_of(&left, schema).as_ref().is_some_and(is_exact)
+                && type_of(&right, schema).as_ref().is_some_and(is_exact) =>
+            {
+                let l = Self::to_decimal(*left, schema);
+                let r = Self::to_decimal(*right, schema);
+                Transformed::yes(self.div.call(vec![l, r]))
+            }
+            Expr::Like(Like {
+                negated,
+                expr,
+                pattern,
+                escape_char,
+                case_insensitive: false,
+            }) if string_expr(&expr, schema)
+                && collation_of(&expr, schema) == Collation::Utf8mb4GeneralCi =>
+            {
+                let mut args = vec![*expr, *pattern];
+                if let Some(c) = escape_char {
+                    args.push(Expr::Literal(
+                        datafusion::common::ScalarValue::Utf8(Some(c.to_string())),
+                        None,
+                    ));
+                }
+                let m = self.like.call(args);
+                Transformed::yes(if negated { Expr::Not(Box::new(m)) } else { m })
+            }
+            Expr::InList(InList {
+                expr,
+                list,
+                negated,
+            }) if string_expr(&expr, schema) => {
+                let c = collation_of(&expr, schema);
+                let list = list.into_iter().map(|x| self.weight(x, c)).collect();
+                Transformed::yes(Expr::InList(InList::new(
+                    Box::new(self.weight(*expr, c)),
+                    list,
+                    negated,
+                )))
+            }
+            Expr::Between(Between {
+                expr,
+                negated,
+                low,
+                high,
+            }) if string_expr(&expr, schema) => {
+                let c = collation_of(&expr, schema);
+                Transformed::yes(Expr::Between(Between::new(
+                    Box::new(self.weight(*expr, c)),
+                    negated,
+                    Box::new(self.weight(*low, c)),
+                    Box::new(self.weight(*high, c)),
+                )))
+            }
+            Expr::Case(Case {
+                expr: Some(operand),
+                when_then_expr,
+                else_expr,
+            }) if string_expr(&operand, schema) => {
+                let c = collation_of(&operand, schema);
+                Transformed::yes(Expr::Case(Case {
+                    expr: Some(Box::new(self.weight(*operand, c))),
+                    when_then_expr: when_then_expr
+                        .into_iter()
+                        .map(|(w, t)| (Box::new(self.weight(*w, c)), t))
+                        .collect(),
+                    else_expr,
+                }))
+            }
+            Expr::AggregateFunction(af) => self.aggregate(af, schema)?,
+            Expr::WindowFunction(w) => {
+                let WindowFunction { fun, params } = *w;
+                let mut params = params;
+                params.partition_by = params
+                    .partition_by
+                    .into_iter()
+                    .map(|e| self.weigh_one(e, schema))
+                    .collect();
+                params.order_by = params
+                    .order_by
+                    .into_iter()
+                    .map(|s| self.weigh_sort(s, schema))
+                    .collect();
+                Transformed::yes(Expr::WindowFunction(Box::new(WindowFunction {
+                    fun,
+                    params,
+                })))
+            }
+            other => Transformed::no(other),
+        })
+    }
+
+    fn aggregate(&self, af: AggregateFunction, schema: &DFSchema) -> Result<Transformed<Expr>> {
+        let name = af.func.name().to_ascii_lowercase();
+        let mut af = af;
+        // Type coercion has already cast AVG's integer argument to a double: undo that.
+        if name == "avg" {
+            if let Some(Expr::Cast(c)) = af.params.args.first() {
+                if *c.field.data_type() == DataType::Float64
+                    && type_of(&c.expr, schema).as_ref().is_some_and(is_integer)
+                {
+                    let inner = (*c.expr).clone();
+                    af.params.args[0] = inner;
+                }
+            }
+        }
+        let arg_type = af.params.args.first().and_then(|a| type_of(a, schema));
+        match (name.as_str(), arg_type) {
+            ("min" | "max", Some(t)) if is_string(&t) && af.params.args.len() == 1 => {
+                let arg = af.params.args.remove(0);
+                let key = SortExpr::new(
+                    self.weight(arg.clone(), collation_of(&arg, schema)),
+                    name == "min",
+                    false,
+                );
+                let mut call = first_value_udaf().call(vec![arg]).order_by(vec![key]);
+                if let Some(f) = af.params.filter {
+                    call = call.filter(*f);
+                }
+                Ok(Transformed::yes(call.build()?))
+            }
+            ("count", Some(t)) if af.params.distinct && is_string(&t) => {
+                af.params.args = af
+                    .params
+                    .args
+                    .into_iter()
+                    .map(|a| self.weigh_one(a, schema))
+                    .collect();
+                Ok(Transformed::yes(Expr::AggregateFunction(af)))
+            }
+            ("sum" | "avg", Some(t)) if is_integer(&t) => {
+                af.params.args = af
+                    .params
+                    .args
+                    .into_iter()
+                    .map(|a| cast(a, DataType::Decimal128(20, 0)))
+                    .collect();
+                Ok(Transformed::yes(Expr::AggregateFunction(af)))
+            }
+            _ => Ok(Transformed::no(Expr::AggregateFunction(af))),
+        }
+    }
+
+    /// GROUP BY on case-insensitive strings: group on the weight, report the first value.
+    fn collate_groups(&self, agg: Aggregate) -> Result<Transformed<LogicalPlan>> {
+        let input_schema = agg.input.schema().clone();
+        if agg
+            .group_expr
+            .iter()
+            .any(|e| matches!(e, Expr::GroupingSet(_)))
+        {
+            return Ok(Transformed::no(LogicalPlan::Aggregate(agg)));
+        }
+        let ci: Vec<bool> = agg
+            .group_expr
+            .iter()
+            .map(|g| {
+                string_expr(g, &input_schema)
+                    && collation_of(g, &input_schema) == Collation::Utf8mb4GeneralCi
+            })
+            .collect();
+        if !ci.iter().any(|&c| c) {
+            return Ok(Transformed::no(LogicalPlan::Aggregate(agg)));
+        }
+        let mut group = Vec::with_capacity(agg.group_expr.len());
+        let mut aggr = agg.aggr_expr.clone();
+        for (i, g) in agg.group_expr.iter().enumerate() {
+            if ci[i] {
+                group.push(
+                    self.weight(g.clone(), Collation::Utf8mb4GeneralCi)
+                        .alias(format!("__reef_gk{i}")),
+                );
+                aggr.push(
+                    first_value_udaf()
+                        .call(vec![g.clone()])
+                        .alias(format!("__reef_gv{i}")),
+                );
+            } else {
+                group.push(g.clone());
+            }
+        }
+        let original = agg.schema.clone();
+        let rebuilt = Aggregate::try_new(agg.input.clone(), group, aggr)?;
+        let new_schema = rebuilt.schema.clone();
+        let n_group = agg.group_expr.len();
+        let exprs = (0..original.fields().len())
+            .map(|j| {
+                let (q, f) = original.qualified_field(j);
+                let source = if j < n_group && ci[j] {
+                    Expr::Column(Column::from_name(format!("__reef_gv{j}")))
+                } else {
+                    let (nq, nf) = new_schema.qualified_field(j);
+                    Expr::Column(Column::new(nq.cloned(), nf.name()))
+                };
+                source.alias_qualified(q.cloned(), f.name())
+            })
+            .collect::<Vec<_>>();
+        let projection = Projection::try_new(exprs, Arc::new(LogicalPlan::Aggregate(rebuilt)))?;
+        Ok(Transformed::yes(LogicalPlan::Projection(projection)))
+    }
+
+    fn node(&self, plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+        // DISTINCT over case-insensitive strings is a GROUP BY of every column.
+        let plan = match plan {
+            LogicalPlan::Distinct(Distinct::All(input))
+                if input.schema().fields().iter().any(|f| {
+                    is_string(f.data_type())
+                        && f.metadata().get(COLLATION_KEY).map(String::as_str) != Some("bin")
+                }) =>
+            {
+                let group = input
+                    .schema()
+                    .columns()
+                    .into_iter()
+                    .map(Expr::Column)
+                    .collect();
+                LogicalPlan::Aggregate(Aggregate::try_new(input, group, vec![])?)
+            }
+            other => other,
+        };
+        let mut schema = DFSchema::empty();
+        for input in plan.inputs() {
+            schema.merge(input.schema());
+        }
+        if plan.inputs().is_empty() {
+            schema = plan.schema().as_ref().clone();
+        }
+        let preserver = NamePreserver::new(&plan);
+        let rewritten = plan.map_expressions(|e| {
+            let saved = preserver.save(&e);
+            let t = e.transform_up(|x| self.expr(x, &schema))?;
+            Ok(t.update_data(|x| saved.restore(x)))
+        })?;
+        let changed = rewritten.transformed;
+        let plan = rewritten.data.recompute_schema()?;
+        let plan = match plan {
+            LogicalPlan::Aggregate(agg) => self.collate_groups(agg)?.data,
+            LogicalPlan::Sort(sort) => {
+                let input_schema = sort.input.schema().clone();
+                let expr = sort
+                    .expr
+                    .into_iter()
+                    .map(|s| self.weigh_sort(s, &input_schema))
+                    .collect();
+                LogicalPlan::Sort(Sort {
+                    expr,
+                    input: sort.input,
+                    fetch: sort.fetch,
+                })
+            }
+            LogicalPlan::Join(mut join) => {
+                let (ls, rs) = (join.left.schema().clone(), join.right.schema().clone());
+                join.on = join
+                    .on
+                    .into_iter()
+                    .map(|(l, r)| {
+                        if string_expr(&l, &ls) && string_expr(&r, &rs) {
+                            let c = match (collation_of(&l, &ls), collation_of(&r, &rs)) {
+                                (Collation::Utf8mb4GeneralCi, Collation::Utf8mb4GeneralCi) => {
+                                    Collation::Utf8mb4GeneralCi
+                                }
+                                _ => Collation::Utf8mb4Bin,
+                            };
+                            (self.weight(l, c), self.weight(r, c))
+                        } else {
+                            (l, r)
+                        }
+                    })
+                    .collect();
+                LogicalPlan::Join(join)
+            }
+            other => other,
+        };
+        let _ = changed;
+        Ok(Transformed::yes(plan))
+    }
+}
+
+impl AnalyzerRule for MysqlSemantics {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|p| self.node(p))
+            .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "reef_mysql_semantics"
+    }
+}

@@ -1,0 +1,394 @@
+//! MySQL types on the Arrow side: the logical Arrow type of each column type, the
+//! conversion of the storage engine's physical arrays (DECIMAL as text, temporal values
+//! packed into integers) into them, and the way back from result arrays to MySQL values.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Date32Type, Decimal128Type, Decimal256Type, Float32Type, Float64Type, Int16Type, Int32Type,
+    Int64Type, Int8Type, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
+use arrow_array::{
+    Array, ArrayRef, Date32Array, Decimal128Array, Decimal256Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use arrow_buffer::i256;
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use reef_common::collation::Collation;
+use reef_common::error;
+use reef_common::types::ColumnType;
+use reef_common::value::{civil_from_days, days_from_civil, DateTime, Decimal};
+use reef_sql::catalog::TableDef;
+use reef_sql::datum::Datum;
+use reef_sql::{OutColumn, SqlError};
+
+/// Field metadata key naming a string column's collation (`bin` or `general_ci`).
+pub const COLLATION_KEY: &str = "reef.collation";
+
+/// The widest DECIMAL held in a 128-bit Arrow decimal.
+const DECIMAL128_MAX_PRECISION: u8 = 38;
+
+/// The Arrow type a MySQL column is seen as on the OLAP path.
+pub fn arrow_type(ty: &ColumnType) -> DataType {
+    match *ty {
+        ColumnType::Int {
+            unsigned: false, ..
+        } => DataType::Int64,
+        ColumnType::Int { unsigned: true, .. } => DataType::UInt64,
+        ColumnType::Decimal { precision, scale } if precision <= DECIMAL128_MAX_PRECISION => {
+            DataType::Decimal128(precision, scale as i8)
+        }
+        ColumnType::Decimal { precision, scale } => DataType::Decimal256(precision, scale as i8),
+        ColumnType::Float | ColumnType::Double => DataType::Float64,
+        ColumnType::String { .. } => DataType::Utf8,
+        ColumnType::Binary { .. } => DataType::Binary,
+        ColumnType::Date => DataType::Date32,
+        ColumnType::DateTime { .. } | ColumnType::Timestamp { .. } => {
+            DataType::Timestamp(TimeUnit::Microsecond, None)
+        }
+    }
+}
+
+/// The Arrow schema of a table: lower-case column names (MySQL column names are
+/// case-insensitive; the OLAP path lower-cases identifiers), collations in field metadata.
+pub fn table_schema(def: &TableDef) -> SchemaRef {
+    Arc::new(Schema::new(
+        def.columns
+            .iter()
+            .map(|c| {
+                let f = Field::new(c.name.to_lowercase(), arrow_type(&c.ty), c.nullable);
+                match c.ty {
+                    ColumnType::String { collation, .. } => f.with_metadata(HashMap::from([(
+                        COLLATION_KEY.to_string(),
+                        collation_name(collation).to_string(),
+                    )])),
+                    _ => f,
+                }
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+fn collation_name(c: Collation) -> &'static str {
+    match c {
+        Collation::Utf8mb4GeneralCi => "general_ci",
+        Collation::Utf8mb4Bin | Collation::Binary => "bin",
+    }
+}
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> SqlError {
+    SqlError::new(
+        error::ER_FILE_CORRUPT,
+        format!("stored {what} value cannot be read: {detail}"),
+    )
+}
+
+/// A DECIMAL's stored text as the unscaled integer at `scale`.
+fn unscaled(text: &str, scale: u8) -> Option<String> {
+    let (neg, body) = match text.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, text),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut digits = String::with_capacity(int.len() + scale as usize + 1);
+    if neg {
+        digits.push('-');
+    }
+    digits.push_str(if int.is_empty() { "0" } else { int });
+    let frac: String = frac
+        .chars()
+        .chain(std::iter::repeat('0'))
+        .take(scale as usize)
+        .collect();
+    digits.push_str(&frac);
+    Some(digits)
+}
+
+/// Converts one physical column of a scan (see `reef_storage::scan::arrow_type`) into the
+/// column's logical Arrow array.
+pub fn logical_array(ty: &ColumnType, physical: &ArrayRef) -> Result<ArrayRef, SqlError> {
+    Ok(match *ty {
+        ColumnType::Int { .. } | ColumnType::Float | ColumnType::Double => physical.clone(),
+        ColumnType::Binary { .. } => physical.clone(),
+        ColumnType::String { .. } => {
+            let b = physical.as_binary::<i32>();
+            let s: StringArray = b
+                .iter()
+                .map(|v| v.map(std::str::from_utf8).transpose())
+                .collect::<Result<_, _>>()
+                .map_err(|e| corrupt("string", e))?;
+            Arc::new(s)
+        }
+        ColumnType::Decimal { precision, scale } => {
+            let b = physical.as_binary::<i32>();
+            let texts = b.iter().map(|v| {
+                v.map(|bytes| {
+                    std::str::from_utf8(bytes)
+                        .ok()
+                        .and_then(|t| unscaled(t, scale))
+                        .ok_or_else(|| corrupt("DECIMAL", String::from_utf8_lossy(bytes)))
+                })
+                .transpose()
+            });
+            if precision <= DECIMAL128_MAX_PRECISION {
+                let vals: Vec<Option<i128>> = texts
+                    .map(|t| {
+                        t?.map(|s| s.parse::<i128>().map_err(|e| corrupt("DECIMAL", e)))
+                            .transpose()
+                    })
+                    .collect::<Result<_, _>>()?;
+                Arc::new(
+                    Decimal128Array::from(vals)
+                        .with_precision_and_scale(precision, scale as i8)
+                        .map_err(|e| corrupt("DECIMAL", e))?,
+                )
+            } else {
+                let vals: Vec<Option<i256>> = texts
+                    .map(|t| {
+                        t?.map(|s| {
+                            i256::from_string(&s).ok_or_else(|| corrupt("DECIMAL", s.clone()))
+                        })
+                        .transpose()
+                    })
+                    .collect::<Result<_, _>>()?;
+                Arc::new(
+                    Decimal256Array::from(vals)
+                        .with_precision_and_scale(precision, scale as i8)
+                        .map_err(|e| corrupt("DECIMAL", e))?,
+                )
+            }
+        }
+        ColumnType::Date => {
+            let p = physical.as_primitive::<Int64Type>();
+            let d: Date32Array = p
+                .iter()
+                .map(|v| {
+                    v.map(|packed| {
+                        let dt = DateTime::unpack(packed);
+                        days_from_civil(dt.year as i64, dt.month as i64, dt.day as i64) as i32
+                    })
+                })
+                .collect();
+            Arc::new(d)
+        }
+        ColumnType::DateTime { .. } | ColumnType::Timestamp { .. } => {
+            let p = physical.as_primitive::<Int64Type>();
+            let t: TimestampMicrosecondArray = p
+                .iter()
+                .map(|v| v.map(|packed| DateTime::unpack(packed).unix_micros()))
+                .collect();
+            Arc::new(t)
+        }
+    })
+}
+
+/// Converts a scan batch (physical columns `projection` of `def`) to the table's logical
+/// schema projected the same way.
+pub fn logical_batch(
+    def: &TableDef,
+    projection: &[usize],
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+) -> Result<RecordBatch, SqlError> {
+    let cols = projection
+        .iter()
+        .zip(batch.columns())
+        .map(|(&slot, a)| logical_array(&def.columns[slot].ty, a))
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), cols)
+        .map_err(|e| SqlError::internal(format!("building an OLAP batch: {e}")))
+}
+
+/// The MySQL type a result column of Arrow type `dt` is reported as.
+pub fn mysql_type(field: &Field) -> Option<ColumnType> {
+    let int = |bytes: u8, unsigned: bool| Some(ColumnType::Int { bytes, unsigned });
+    match field.data_type() {
+        DataType::Boolean => int(1, false),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => int(8, false),
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => int(8, true),
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => Some(ColumnType::Double),
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => Some(ColumnType::Decimal {
+            precision: *p,
+            scale: (*s).max(0) as u8,
+        }),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Some(ColumnType::String {
+            len_chars: 65_535,
+            fixed: false,
+            collation: match field.metadata().get(COLLATION_KEY).map(String::as_str) {
+                Some("bin") => Collation::Utf8mb4Bin,
+                _ => Collation::Utf8mb4GeneralCi,
+            },
+        }),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
+            Some(ColumnType::Binary {
+                len_bytes: 65_535,
+                fixed: false,
+            })
+        }
+        DataType::Date32 | DataType::Date64 => Some(ColumnType::Date),
+        DataType::Timestamp(unit, _) => Some(ColumnType::DateTime {
+            fsp: if *unit == TimeUnit::Second { 0 } else { 6 },
+        }),
+        _ => None,
+    }
+}
+
+/// The result column for `field`, named `name`.
+pub fn out_column(field: &Field, name: String) -> OutColumn {
+    OutColumn {
+        name,
+        ty: mysql_type(field),
+        not_null: !field.is_nullable(),
+        ..OutColumn::default()
+    }
+}
+
+fn decimal_datum(text: String) -> Result<Datum, SqlError> {
+    Decimal::parse(&text)
+        .map(Datum::Decimal)
+        .map_err(|e| SqlError::internal(format!("DECIMAL result {text}: {e:?}")))
+}
+
+/// Value `row` of a result array as a MySQL value.
+pub fn datum_at(a: &dyn Array, row: usize) -> Result<Datum, SqlError> {
+    if a.is_null(row) {
+        return Ok(Datum::Null);
+    }
+    Ok(match a.data_type() {
+        DataType::Null => Datum::Null,
+        DataType::Boolean => Datum::Int(a.as_boolean().value(row) as i64),
+        DataType::Int8 => Datum::Int(a.as_primitive::<Int8Type>().value(row) as i64),
+        DataType::Int16 => Datum::Int(a.as_primitive::<Int16Type>().value(row) as i64),
+        DataType::Int32 => Datum::Int(a.as_primitive::<Int32Type>().value(row) as i64),
+        DataType::Int64 => Datum::Int(a.as_primitive::<Int64Type>().value(row)),
+        DataType::UInt8 => Datum::UInt(a.as_primitive::<UInt8Type>().value(row) as u64),
+        DataType::UInt16 => Datum::UInt(a.as_primitive::<UInt16Type>().value(row) as u64),
+        DataType::UInt32 => Datum::UInt(a.as_primitive::<UInt32Type>().value(row) as u64),
+        DataType::UInt64 => Datum::UInt(a.as_primitive::<UInt64Type>().value(row)),
+        DataType::Float32 => Datum::Double(a.as_primitive::<Float32Type>().value(row) as f64),
+        DataType::Float64 => Datum::Double(a.as_primitive::<Float64Type>().value(row)),
+        DataType::Decimal128(..) => {
+            decimal_datum(a.as_primitive::<Decimal128Type>().value_as_string(row))?
+        }
+        DataType::Decimal256(..) => {
+            decimal_datum(a.as_primitive::<Decimal256Type>().value_as_string(row))?
+        }
+        DataType::Utf8 => Datum::str(a.as_string::<i32>().value(row)),
+        DataType::LargeUtf8 => Datum::str(a.as_string::<i64>().value(row)),
+        DataType::Utf8View => Datum::str(a.as_string_view().value(row)),
+        DataType::Binary => Datum::Bytes(a.as_binary::<i32>().value(row).to_vec()),
+        DataType::LargeBinary => Datum::Bytes(a.as_binary::<i64>().value(row).to_vec()),
+        DataType::BinaryView => Datum::Bytes(a.as_binary_view().value(row).to_vec()),
+        DataType::Date32 => {
+            let (y, m, d) = civil_from_days(a.as_primitive::<Date32Type>().value(row) as i64);
+            Datum::Date(DateTime {
+                year: y.clamp(0, 9999) as u16,
+                month: m,
+                day: d,
+                ..DateTime::default()
+            })
+        }
+        DataType::Timestamp(unit, _) => {
+            let us = match unit {
+                TimeUnit::Second => a.as_primitive::<TimestampSecondType>().value(row) * 1_000_000,
+                TimeUnit::Millisecond => {
+                    a.as_primitive::<TimestampMillisecondType>().value(row) * 1000
+                }
+                TimeUnit::Microsecond => a.as_primitive::<TimestampMicrosecondType>().value(row),
+                TimeUnit::Nanosecond => {
+                    a.as_primitive::<TimestampNanosecondType>().value(row) / 1000
+                }
+            };
+            Datum::DateTime(DateTime::from_unix_micros(us))
+        }
+        other => {
+            return Err(SqlError::unsupported(format!(
+                "result values of type {other} on the OLAP path"
+            )))
+        }
+    })
+}
+
+/// All rows of `batches` as MySQL values.
+pub fn rows_of(batches: &[RecordBatch]) -> Result<Vec<Vec<Datum>>, SqlError> {
+    let mut rows = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
+    for b in batches {
+        for r in 0..b.num_rows() {
+            rows.push(
+                b.columns()
+                    .iter()
+                    .map(|c| datum_at(c.as_ref(), r))
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{BinaryArray, Int64Array};
+
+    #[test]
+    fn decimal_text_becomes_unscaled_integers() {
+        assert_eq!(unscaled("12.5", 2).as_deref(), Some("1250"));
+        assert_eq!(unscaled("-0.07", 2).as_deref(), Some("-007"));
+        assert_eq!(unscaled("3", 0).as_deref(), Some("3"));
+        assert_eq!(unscaled("1e5", 0), None);
+        let a: ArrayRef = Arc::new(BinaryArray::from(vec![
+            Some(b"12.50".as_slice()),
+            None,
+            Some(b"-3.01".as_slice()),
+        ]));
+        let out = logical_array(
+            &ColumnType::Decimal {
+                precision: 10,
+                scale: 2,
+            },
+            &a,
+        )
+        .expect("converts");
+        assert_eq!(
+            datum_at(out.as_ref(), 0).unwrap().to_text().unwrap(),
+            "12.50"
+        );
+        assert!(datum_at(out.as_ref(), 1).unwrap().is_null());
+        assert_eq!(
+            datum_at(out.as_ref(), 2).unwrap().to_text().unwrap(),
+            "-3.01"
+        );
+    }
+
+    #[test]
+    fn temporal_values_survive_the_trip() {
+        let dt = DateTime::parse("2026-11-21 13:45:07.000123").expect("parses");
+        let a: ArrayRef = Arc::new(Int64Array::from(vec![dt.pack()]));
+        let out = logical_array(&ColumnType::DateTime { fsp: 6 }, &a).expect("converts");
+        assert_eq!(datum_at(out.as_ref(), 0).unwrap(), Datum::DateTime(dt));
+        let d = DateTime::parse("1969-12-31").expect("parses");
+        let a: ArrayRef = Arc::new(Int64Array::from(vec![d.pack()]));
+        let out = logical_array(&ColumnType::Date, &a).expect("converts");
+        assert_eq!(datum_at(out.as_ref(), 0).unwrap(), Datum::Date(d));
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_error_not_a_panic() {
+        let a: ArrayRef = Arc::new(BinaryArray::from(vec![Some(&[0xff, 0xfe][..])]));
+        let ty = ColumnType::String {
+            len_chars: 10,
+            fixed: false,
+            collation: Collation::default(),
+        };
+        assert_eq!(
+            logical_array(&ty, &a).unwrap_err().code,
+            error::ER_FILE_CORRUPT
+        );
+    }
+}

@@ -1,0 +1,354 @@
+//! Scalar functions that give DataFusion MySQL's semantics where its own differ:
+//! collation weights (comparisons, grouping and ordering under utf8mb4_general_ci /
+//! utf8mb4_bin with PAD SPACE), LIKE under general_ci, and `/` on exact values giving a
+//! DECIMAL with four more digits of scale (MySQL's `div_precision_increment`).
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Decimal128Type;
+use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, Decimal128Array};
+use arrow_buffer::i256;
+use arrow_schema::DataType;
+#[cfg(test)]
+use datafusion::common::ScalarValue;
+use datafusion::common::{exec_err, Result};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use reef_common::collation::Collation;
+
+/// MySQL's `div_precision_increment` default: `/` adds this many digits of scale.
+pub const DIV_SCALE_INCREMENT: i8 = 4;
+
+fn arrays(args: &[ColumnarValue], rows: usize) -> Result<Vec<ArrayRef>> {
+    args.iter()
+        .map(|a| a.to_array(rows))
+        .collect::<Result<Vec<_>>>()
+}
+
+fn strings(a: &ArrayRef) -> Result<Vec<Option<&str>>> {
+    Ok(match a.data_type() {
+        DataType::Utf8 => a.as_string::<i32>().iter().collect(),
+        DataType::LargeUtf8 => a.as_string::<i64>().iter().collect(),
+        DataType::Utf8View => a.as_string_view().iter().collect(),
+        DataType::Null => vec![None; a.len()],
+        other => return exec_err!("expected a string, got {other}"),
+    })
+}
+
+/// `reef_weight_ci(s)` / `reef_weight_bin(s)`: the collation's sort key of `s`, so byte
+/// comparison of weights is the collation's comparison.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Weight {
+    name: &'static str,
+    collation: Collation,
+    signature: Signature,
+}
+
+impl Weight {
+    /// The weight function of `collation`.
+    pub fn udf(collation: Collation) -> ScalarUDF {
+        let name = match collation {
+            Collation::Utf8mb4GeneralCi => "reef_weight_ci",
+            Collation::Utf8mb4Bin | Collation::Binary => "reef_weight_bin",
+        };
+        ScalarUDF::new_from_impl(Weight {
+            name,
+            collation,
+            signature: Signature::string(1, Volatility::Immutable),
+        })
+    }
+}
+
+impl ScalarUDFImpl for Weight {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Binary)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let a = arrays(&args.args, args.number_rows)?;
+        let mut key = Vec::new();
+        let out: BinaryArray = strings(&a[0])?
+            .into_iter()
+            .map(|s| {
+                s.map(|s| {
+                    key.clear();
+                    self.collation.sort_key_into(s.as_bytes(), &mut key);
+                    key.clone()
+                })
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+/// `reef_like(s, pattern[, escape])`: LIKE under utf8mb4_general_ci.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Like {
+    signature: Signature,
+}
+
+impl Like {
+    /// The function.
+    pub fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(Like {
+            signature: Signature::one_of(
+                vec![
+                    datafusion::logical_expr::TypeSignature::String(2),
+                    datafusion::logical_expr::TypeSignature::String(3),
+                ],
+                Volatility::Immutable,
+            ),
+        })
+    }
+}
+
+impl ScalarUDFImpl for Like {
+    fn name(&self) -> &str {
+        "reef_like"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let a = arrays(&args.args, args.number_rows)?;
+        let text = strings(&a[0])?;
+        let pattern = strings(&a[1])?;
+        let escape = match a.get(2) {
+            Some(e) => strings(e)?,
+            None => vec![None; text.len()],
+        };
+        let out: BooleanArray = text
+            .iter()
+            .zip(&pattern)
+            .zip(&escape)
+            .map(|((t, p), e)| {
+                let esc = e.and_then(|e| e.chars().next()).unwrap_or('\\');
+                Some(reef_sql::expr::like((*t)?, (*p)?, esc))
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+/// `reef_div(a, b)` over DECIMAL128 operands: MySQL's `/` on exact values. The result has
+/// the dividend's scale plus [`DIV_SCALE_INCREMENT`], rounds half away from zero, and is
+/// NULL when dividing by zero (MySQL's answer in a SELECT).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Div {
+    signature: Signature,
+}
+
+impl Div {
+    /// The function.
+    pub fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(Div {
+            signature: Signature::any(2, Volatility::Immutable),
+        })
+    }
+
+    /// The result type for operand types `a` and `b` (both DECIMAL128).
+    pub fn result_type(a: &DataType, b: &DataType) -> Result<DataType> {
+        match (a, b) {
+            (DataType::Decimal128(pa, sa), DataType::Decimal128(..)) => {
+                let scale = (*sa + DIV_SCALE_INCREMENT).clamp(0, 38);
+                let precision = (*pa + DIV_SCALE_INCREMENT as u8).min(38).max(scale as u8);
+                Ok(DataType::Decimal128(precision, scale))
+            }
+            _ => exec_err!("reef_div takes DECIMAL operands, got {a} and {b}"),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Div {
+    fn name(&self) -> &str {
+        "reef_div"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Div::result_type(&args[0], &args[1])
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let out_type = args.return_field.data_type().clone();
+        let a = arrays(&args.args, args.number_rows)?;
+        let (DataType::Decimal128(_, sb), DataType::Decimal128(p, s)) =
+            (a[1].data_type().clone(), out_type.clone())
+        else {
+            return exec_err!("reef_div takes DECIMAL operands");
+        };
+        let x = a[0].as_primitive::<Decimal128Type>();
+        let y = a[1].as_primitive::<Decimal128Type>();
+        let DataType::Decimal128(_, sa) = a[0].data_type().clone() else {
+            return exec_err!("reef_div takes DECIMAL operands");
+        };
+        // a/b at scale s: A * 10^(sb + s - sa) / B, rounded half away from zero.
+        let shift = (sb as i32 + s as i32 - sa as i32).max(0) as u32;
+        let factor = i256::from_i128(10).wrapping_pow(shift);
+        let mut out = Vec::with_capacity(x.len());
+        for i in 0..x.len() {
+            if x.is_null(i) || y.is_null(i) || y.value(i) == 0 {
+                out.push(None);
+                continue;
+            }
+            let num = i256::from_i128(x.value(i)) * factor;
+            let den = i256::from_i128(y.value(i));
+            let q = num / den;
+            let r = num % den;
+            let twice = r.wrapping_abs() * i256::from_i128(2);
+            let q = if twice >= den.wrapping_abs() {
+                if (num < i256::ZERO) != (den < i256::ZERO) {
+                    q - i256::ONE
+                } else {
+                    q + i256::ONE
+                }
+            } else {
+                q
+            };
+            match q.to_i128() {
+                Some(v) => out.push(Some(v)),
+                None => return exec_err!("DECIMAL value is out of range in division"),
+            }
+        }
+        let arr = Decimal128Array::from(out).with_precision_and_scale(p, s)?;
+        Ok(ColumnarValue::Array(Arc::new(arr)))
+    }
+}
+
+/// A scalar value as a one-row array (tests).
+#[cfg(test)]
+fn scalar(v: ScalarValue) -> ColumnarValue {
+    ColumnarValue::Scalar(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_schema::Field;
+    use datafusion::common::config::ConfigOptions;
+
+    fn call(udf: &ScalarUDF, args: Vec<ColumnarValue>, ret: DataType) -> ArrayRef {
+        let fields = args
+            .iter()
+            .map(|a| Arc::new(Field::new("a", a.data_type(), true)))
+            .collect();
+        udf.invoke_with_args(ScalarFunctionArgs {
+            args,
+            arg_fields: fields,
+            number_rows: 1,
+            return_field: Arc::new(Field::new("r", ret, true)),
+            config_options: Arc::new(ConfigOptions::default()),
+        })
+        .expect("runs")
+        .to_array(1)
+        .expect("array")
+    }
+
+    fn dec(v: i128, p: u8, s: i8) -> ColumnarValue {
+        scalar(ScalarValue::Decimal128(Some(v), p, s))
+    }
+
+    #[test]
+    fn division_matches_mysql() {
+        let udf = Div::udf();
+        // 7 / 2 = 3.5000
+        let ty = Div::result_type(&DataType::Decimal128(20, 0), &DataType::Decimal128(20, 0))
+            .expect("type");
+        assert_eq!(ty, DataType::Decimal128(24, 4));
+        let r = call(&udf, vec![dec(7, 20, 0), dec(2, 20, 0)], ty.clone());
+        assert_eq!(
+            r.as_primitive::<Decimal128Type>().value_as_string(0),
+            "3.5000"
+        );
+        // 2 / 3 = 0.6667, -2 / 3 = -0.6667 (half away from zero)
+        let r = call(&udf, vec![dec(2, 20, 0), dec(3, 20, 0)], ty.clone());
+        assert_eq!(
+            r.as_primitive::<Decimal128Type>().value_as_string(0),
+            "0.6667"
+        );
+        let r = call(&udf, vec![dec(-2, 20, 0), dec(3, 20, 0)], ty.clone());
+        assert_eq!(
+            r.as_primitive::<Decimal128Type>().value_as_string(0),
+            "-0.6667"
+        );
+        // 1 / 0 is NULL
+        let r = call(&udf, vec![dec(1, 20, 0), dec(0, 20, 0)], ty);
+        assert!(r.is_null(0));
+        // 1.50 / 0.5 = 3.000000 (scale 2 + 4)
+        let ty = Div::result_type(&DataType::Decimal128(10, 2), &DataType::Decimal128(10, 1))
+            .expect("type");
+        let r = call(&udf, vec![dec(150, 10, 2), dec(5, 10, 1)], ty);
+        assert_eq!(
+            r.as_primitive::<Decimal128Type>().value_as_string(0),
+            "3.000000"
+        );
+    }
+
+    #[test]
+    fn weights_follow_the_collation() {
+        let ci = Weight::udf(Collation::Utf8mb4GeneralCi);
+        let w = |s: &str| {
+            let r = call(
+                &ci,
+                vec![scalar(ScalarValue::Utf8(Some(s.into())))],
+                DataType::Binary,
+            );
+            r.as_binary::<i32>().value(0).to_vec()
+        };
+        assert_eq!(w("Abc"), w("aBC  "));
+        assert!(w("abc") < w("abd"));
+        let bin = Weight::udf(Collation::Utf8mb4Bin);
+        let b = |s: &str| {
+            let r = call(
+                &bin,
+                vec![scalar(ScalarValue::Utf8(Some(s.into())))],
+                DataType::Binary,
+            );
+            r.as_binary::<i32>().value(0).to_vec()
+        };
+        assert_ne!(b("Abc"), b("abc"));
+        assert_eq!(b("abc"), b("abc "));
+    }
+
+    #[test]
+    fn like_is_case_insensitive_under_general_ci() {
+        let like = Like::udf();
+        let r = call(
+            &like,
+            vec![
+                scalar(ScalarValue::Utf8(Some("Hello World".into()))),
+                scalar(ScalarValue::Utf8(Some("hello%".into()))),
+            ],
+            DataType::Boolean,
+        );
+        assert!(r.as_boolean().value(0));
+        let r = call(
+            &like,
+            vec![
+                scalar(ScalarValue::Utf8(None)),
+                scalar(ScalarValue::Utf8(Some("%".into()))),
+            ],
+            DataType::Boolean,
+        );
+        assert!(r.is_null(0));
+    }
+}
