@@ -586,9 +586,8 @@ fn insert(
     };
     let def = lookup(engine, name, s.db.as_deref())?;
     let tablet = engine.tablet_of(&def)?;
-    let rows = match ins.source.as_deref().map(|q| q.body.as_ref()) {
-        Some(SetExpr::Values(v)) => &v.rows,
-        Some(_) => return Err(SqlError::unsupported("INSERT ... SELECT")),
+    let source = match ins.source.as_deref() {
+        Some(q) => q,
         None => return Err(SqlError::unsupported("INSERT ... SET")),
     };
     let slots: Vec<usize> = if ins.columns.is_empty() {
@@ -603,22 +602,31 @@ fn insert(
             })
             .collect::<Result<_, _>>()?
     };
+    // VALUES rows are evaluated one at a time; a SELECT runs first, at the statement's
+    // snapshot, so it never sees the rows this statement inserts.
+    let selected = match source.body.as_ref() {
+        SetExpr::Values(_) => None,
+        _ => match select(engine, txn, s, source)? {
+            Output::Rows { rows, .. } => Some(rows),
+            Output::Ok { .. } => return Err(SqlError::internal("a SELECT returned no rows")),
+        },
+    };
     let counter = if def.auto_increment().is_some() || def.pk.is_empty() {
         Some(counter(engine, &def, &tablet)?)
     } else {
         None
     };
     let (mut affected, mut first_id, mut warnings) = (0u64, 0u64, 0u16);
-    for (n, exprs) in rows.iter().enumerate() {
-        if exprs.len() != slots.len() {
+    let mut insert_row = |n: usize, datums: Vec<Datum>| -> Result<(), SqlError> {
+        if datums.len() != slots.len() {
             return Err(SqlError::new(
                 error::ER_WRONG_VALUE_COUNT_ON_ROW,
                 format!("Column count doesn't match value count at row {}", n + 1),
             ));
         }
         let mut row: Vec<Option<Datum>> = vec![None; def.columns.len()];
-        for (slot, e) in slots.iter().zip(exprs.iter()) {
-            row[*slot] = Some(eval(e, s)?);
+        for (slot, d) in slots.iter().zip(datums) {
+            row[*slot] = Some(d);
         }
         let (values, hidden, generated) = complete_row(&def, row, counter.as_deref())?;
         if generated != 0 && first_id == 0 {
@@ -633,6 +641,28 @@ fn insert(
             }
             Err(TxnError::Duplicate { .. }) if ins.ignore => warnings += 1,
             Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    };
+    match (selected, source.body.as_ref()) {
+        (Some(rows), _) => {
+            for (n, row) in rows.into_iter().enumerate() {
+                insert_row(n, row)?;
+            }
+        }
+        (None, SetExpr::Values(v)) => {
+            for (n, exprs) in v.rows.iter().enumerate() {
+                let datums = exprs
+                    .iter()
+                    .map(|e| eval(e, s))
+                    .collect::<Result<Vec<_>, _>>()?;
+                insert_row(n, datums)?;
+            }
+        }
+        (None, _) => {
+            return Err(SqlError::internal(
+                "INSERT source is neither VALUES nor a query",
+            ))
         }
     }
     Ok(Output::Ok {
@@ -1248,6 +1278,32 @@ fn select(
     if crate::olap::needs_olap(q) {
         return olap_select(engine, txn, s, q);
     }
+    match select_oltp(engine, txn, s, q) {
+        // What the OLTP executor cannot evaluate (DECIMAL arithmetic, some functions) the
+        // OLAP path may: a plain read has no effects to undo, so it simply runs there.
+        Err(e)
+            if e.code == error::ER_NOT_SUPPORTED_YET
+                && q.locks.is_empty()
+                && engine.query_engine().is_ok() =>
+        {
+            olap_select(engine, txn, s, q).map_err(|olap| {
+                if olap.code == error::ER_NOT_SUPPORTED_YET {
+                    e
+                } else {
+                    olap
+                }
+            })
+        }
+        other => other,
+    }
+}
+
+fn select_oltp(
+    engine: &SqlEngine,
+    txn: &mut Transaction,
+    s: &SessionInfo,
+    q: &Query,
+) -> Result<Output, SqlError> {
     let SetExpr::Select(sel) = q.body.as_ref() else {
         return Err(SqlError::internal(
             "the OLTP path got a query that is not a SELECT",

@@ -342,7 +342,7 @@ fn check_functions(q: &Query) -> Result<(), SqlError> {
             Expr::Function(f) => {
                 let name = function_name(f);
                 (!SAME_FUNCTIONS.contains(&name.as_str()))
-                    .then(|| format!("function {name} in joins, subqueries or UNION"))
+                    .then(|| format!("function {name} on the analytical path"))
                     .or_else(|| {
                         matches!(f.args, FunctionArguments::Subquery(_))
                             .then(|| format!("{name}(subquery)"))
@@ -359,12 +359,12 @@ fn check_functions(q: &Query) -> Result<(), SqlError> {
                 }
             ) =>
             {
-                Some("SUBSTRING from a negative position in joins, subqueries or UNION".into())
+                Some("SUBSTRING from a negative position on the analytical path".into())
             }
             Expr::BinaryOp {
                 op: sqlparser::ast::BinaryOperator::MyIntegerDivide,
                 ..
-            } => Some("DIV in joins, subqueries or UNION".into()),
+            } => Some("DIV on the analytical path".into()),
             Expr::Value(v) if matches!(v.value, SqlValue::Placeholder(_)) => {
                 Some("parameters in this query shape".into())
             }

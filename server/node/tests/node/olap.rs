@@ -272,3 +272,80 @@ fn olap_errors_are_mysql_errors() {
         1235
     );
 }
+
+#[test]
+fn insert_select_reads_the_statement_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open_node(dir.path());
+    let mut s = setup(&node);
+    s.execute("CREATE TABLE totals (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20), total DECIMAL(12,2))")
+        .pop()
+        .unwrap()
+        .unwrap();
+    // Through the OLAP path (a join) ...
+    let out = s
+        .execute(
+            "INSERT INTO totals (name, total) SELECT c.name, SUM(o.amount) FROM customer c \
+             JOIN orders o ON o.customer_id = c.id GROUP BY c.name ORDER BY c.name",
+        )
+        .pop()
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(
+            out,
+            Output::Ok {
+                affected: 3,
+                last_insert_id: 1,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    assert_eq!(
+        text(&mut s, "SELECT id, name, total FROM totals"),
+        ["1,Ann,10.00", "2,bob,7.00", "3,Cid,1.25"]
+    );
+    // ... and the OLTP path; a table copying itself doubles once, not forever.
+    let out = s
+        .execute("INSERT INTO totals (name, total) SELECT name, total * 2 FROM totals")
+        .pop()
+        .unwrap()
+        .unwrap();
+    assert!(matches!(out, Output::Ok { affected: 3, .. }), "{out:?}");
+    assert_eq!(
+        text(&mut s, "SELECT COUNT(*), SUM(total) FROM totals"),
+        ["6,54.75"]
+    );
+    // A duplicate key fails the whole statement; IGNORE skips it.
+    assert_eq!(
+        error_code(
+            &mut s,
+            "INSERT INTO totals SELECT id, name, total FROM totals WHERE id = 1"
+        ),
+        1062
+    );
+    let out = s
+        .execute("INSERT IGNORE INTO totals SELECT id + 5, name, total FROM totals WHERE id <= 2")
+        .pop()
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(
+            out,
+            Output::Ok {
+                affected: 1,
+                warnings: 1,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    assert_eq!(
+        error_code(
+            &mut s,
+            "INSERT INTO totals (name) SELECT name, id FROM customer"
+        ),
+        1136
+    );
+}
