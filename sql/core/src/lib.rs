@@ -19,6 +19,7 @@ mod dml;
 pub mod expr;
 pub mod olap;
 pub mod session;
+pub mod show;
 pub mod vars;
 
 use reef_common::error::{self, ErrorCode, MysqlError};

@@ -460,6 +460,20 @@ impl SqlSession {
                 Ok(self.show_databases())
             }
             Statement::ShowTables { .. } => self.show_tables(),
+            Statement::ShowCreate {
+                obj_type: sqlparser::ast::ShowCreateObject::Table,
+                obj_name,
+            } => {
+                let def = dml::lookup(&self.engine, obj_name, self.db.as_deref())?;
+                Ok(crate::show::show_create_table(&def))
+            }
+            Statement::ExplainTable { table_name, .. } => {
+                let def = dml::lookup(&self.engine, table_name, self.db.as_deref())?;
+                Ok(crate::show::show_columns(&def, false, None))
+            }
+            Statement::ShowColumns {
+                full, show_options, ..
+            } => self.show_columns(*full, show_options),
             Statement::ShowVariables { filter, .. } => Ok(self.show_variables(filter.as_ref())),
             Statement::CreateDatabase {
                 db_name,
@@ -895,6 +909,30 @@ impl SqlSession {
             }],
             rows,
         }
+    }
+
+    fn show_columns(
+        &self,
+        full: bool,
+        opts: &sqlparser::ast::ShowStatementOptions,
+    ) -> Result<Output, SqlError> {
+        let name = opts
+            .show_in
+            .as_ref()
+            .and_then(|i| i.parent_name.as_ref())
+            .ok_or_else(|| SqlError::new(error::ER_PARSE_ERROR, "SHOW COLUMNS needs FROM table"))?;
+        let def = dml::lookup(&self.engine, name, self.db.as_deref())?;
+        let pattern = match &opts.filter_position {
+            Some(
+                sqlparser::ast::ShowStatementFilterPosition::Infix(f)
+                | sqlparser::ast::ShowStatementFilterPosition::Suffix(f),
+            ) => match f {
+                ShowStatementFilter::Like(p) | ShowStatementFilter::ILike(p) => Some(p.clone()),
+                other => return Err(SqlError::unsupported(format!("SHOW COLUMNS {other}"))),
+            },
+            None => None,
+        };
+        Ok(crate::show::show_columns(&def, full, pattern.as_deref()))
     }
 
     fn show_tables(&self) -> Result<Output, SqlError> {

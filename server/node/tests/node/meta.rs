@@ -1,0 +1,83 @@
+//! Table metadata statements: SHOW CREATE TABLE (whose output recreates the table),
+//! DESCRIBE and SHOW [FULL] COLUMNS.
+
+use reef_sql::{Output, SqlSession};
+
+use crate::open_node;
+
+fn rows(s: &mut SqlSession, sql: &str) -> Vec<Vec<String>> {
+    match s.execute(sql).pop().unwrap() {
+        Ok(Output::Rows { rows, .. }) => rows
+            .into_iter()
+            .map(|r| {
+                r.iter()
+                    .map(|d| d.to_text().unwrap_or_else(|| "NULL".into()))
+                    .collect()
+            })
+            .collect(),
+        other => panic!("{sql}: {other:?}"),
+    }
+}
+
+const TABLE: &str = "CREATE TABLE `Acct` (
+  `id` bigint unsigned NOT NULL AUTO_INCREMENT,
+  `k` int NOT NULL DEFAULT '0',
+  `name` varchar(40) COLLATE utf8mb4_bin DEFAULT NULL,
+  `note` text,
+  `bal` decimal(12,2) NOT NULL DEFAULT '0.00',
+  `at` datetime(3) DEFAULT NULL,
+  `raw` varbinary(16) DEFAULT NULL,
+  `it's` char(3) DEFAULT 'a''b',
+  PRIMARY KEY (`id`),
+  KEY `k_1` (`k`,`name`)
+) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci";
+
+#[test]
+fn show_create_table_recreates_the_same_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open_node(dir.path());
+    let mut s = SqlSession::new(node.engine.clone(), 1, "root", false);
+    for sql in ["CREATE DATABASE a", "CREATE DATABASE b", "USE a", TABLE] {
+        s.execute(sql).pop().unwrap().unwrap();
+    }
+    let shown = rows(&mut s, "SHOW CREATE TABLE Acct");
+    assert_eq!(shown, [vec!["Acct".to_string(), TABLE.to_string()]]);
+    // The text recreates an identical table in another database.
+    s.execute("USE b").pop().unwrap().unwrap();
+    s.execute(&shown[0][1]).pop().unwrap().unwrap();
+    assert_eq!(rows(&mut s, "SHOW CREATE TABLE b.Acct"), shown);
+    assert_eq!(
+        rows(&mut s, "DESCRIBE a.Acct")[..3],
+        [
+            [
+                "id",
+                "bigint unsigned",
+                "NO",
+                "PRI",
+                "NULL",
+                "auto_increment"
+            ],
+            ["k", "int", "NO", "MUL", "0", ""],
+            ["name", "varchar(40)", "YES", "", "NULL", ""],
+        ]
+    );
+    assert_eq!(
+        rows(&mut s, "SHOW FULL COLUMNS FROM Acct LIKE 'na%'"),
+        [[
+            "name",
+            "varchar(40)",
+            "utf8mb4_bin",
+            "YES",
+            "",
+            "NULL",
+            "",
+            "select,insert,update,references",
+            ""
+        ]]
+    );
+    assert_eq!(rows(&mut s, "SHOW COLUMNS FROM a.Acct").len(), 8);
+    match s.execute("SHOW CREATE TABLE nope").pop().unwrap() {
+        Err(e) => assert_eq!(e.code.errno, 1146),
+        Ok(o) => panic!("{o:?}"),
+    }
+}
