@@ -29,6 +29,21 @@ fn rows(s: &mut SqlSession, sql: &str) -> Vec<Vec<Datum>> {
     }
 }
 
+/// The rows of `sql` as text, NULL as "NULL".
+fn text_rows(s: &mut SqlSession, sql: &str) -> Vec<Vec<String>> {
+    match s.execute(sql).pop().unwrap() {
+        Ok(Output::Rows { rows, .. }) => rows
+            .into_iter()
+            .map(|r| {
+                r.iter()
+                    .map(|d| d.to_text().unwrap_or_else(|| "NULL".into()))
+                    .collect()
+            })
+            .collect(),
+        other => panic!("{sql}: {other:?}"),
+    }
+}
+
 /// Every (k, id) pair the index on `k` holds, decoded from its keys.
 fn index_entries(node: &Arc<Node>) -> BTreeSet<(i64, i64)> {
     let def = node.engine.catalog.table("d", "t").unwrap();

@@ -1,22 +1,12 @@
 //! Table metadata statements: SHOW CREATE TABLE (whose output recreates the table),
 //! DESCRIBE and SHOW [FULL] COLUMNS.
 
-use reef_sql::{Output, SqlSession};
+use reef_sql::SqlSession;
 
 use crate::open_node;
 
 fn rows(s: &mut SqlSession, sql: &str) -> Vec<Vec<String>> {
-    match s.execute(sql).pop().unwrap() {
-        Ok(Output::Rows { rows, .. }) => rows
-            .into_iter()
-            .map(|r| {
-                r.iter()
-                    .map(|d| d.to_text().unwrap_or_else(|| "NULL".into()))
-                    .collect()
-            })
-            .collect(),
-        other => panic!("{sql}: {other:?}"),
-    }
+    crate::text_rows(s, sql)
 }
 
 const TABLE: &str = "CREATE TABLE `Acct` (

@@ -9,18 +9,10 @@ use crate::{open_node, session};
 
 /// The rows of `sql` as text (NULL as "NULL"), in the order returned.
 fn text(s: &mut SqlSession, sql: &str) -> Vec<String> {
-    match s.execute(sql).pop().unwrap() {
-        Ok(Output::Rows { rows, .. }) => rows
-            .into_iter()
-            .map(|r| {
-                r.iter()
-                    .map(|d| d.to_text().unwrap_or_else(|| "NULL".into()))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .collect(),
-        other => panic!("{sql}: {other:?}"),
-    }
+    crate::text_rows(s, sql)
+        .into_iter()
+        .map(|r| r.join(","))
+        .collect()
 }
 
 fn error_code(s: &mut SqlSession, sql: &str) -> u16 {
