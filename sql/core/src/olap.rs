@@ -50,7 +50,17 @@ pub fn needs_olap(q: &Query) -> bool {
     };
     let complex_from = match sel.from.as_slice() {
         [] => false,
-        [t] => !t.joins.is_empty() || !matches!(t.relation, TableFactor::Table { .. }),
+        [t] => match &t.relation {
+            // information_schema tables exist only on the OLAP path.
+            TableFactor::Table { name, .. } => {
+                !t.joins.is_empty()
+                    || (name.0.len() == 2
+                        && name.0[0]
+                            .as_ident()
+                            .is_some_and(|i| i.value.eq_ignore_ascii_case("information_schema")))
+            }
+            _ => true,
+        },
         _ => true,
     };
     if complex_from {
@@ -218,6 +228,7 @@ mod tests {
             "SELECT x FROM a WHERE EXISTS (SELECT 1 FROM b WHERE b.y = a.x)",
             "SELECT 1 UNION SELECT 2",
             "WITH c AS (SELECT 1 AS x) SELECT x FROM c",
+            "SELECT table_name FROM information_schema.tables",
             "SELECT x, ROW_NUMBER() OVER (ORDER BY x) FROM a",
         ] {
             assert!(needs_olap(&query(sql)), "{sql}");

@@ -10,6 +10,7 @@
 //!  ◄── rows as MySQL values, columns named as MySQL names them
 //! ```
 
+pub mod infoschema;
 pub mod provider;
 pub mod rewrite;
 pub mod types;
@@ -229,6 +230,12 @@ fn resolve(req: &QueryRequest<'_>) -> Result<(QueryCatalog, Vec<Arc<TableDef>>),
             continue;
         };
         if !seen.insert((db.clone(), table.clone())) {
+            continue;
+        }
+        if db.eq_ignore_ascii_case(infoschema::INFORMATION_SCHEMA) {
+            if let Some(t) = infoschema::table(req.engine, &table)? {
+                catalog.add(&db, &table, Arc::new(t));
+            }
             continue;
         }
         if let Some(def) = req.engine.catalog.table(&db, &table) {

@@ -152,7 +152,7 @@ pub struct QueryCatalog {
 
 impl QueryCatalog {
     /// Adds table `name` of database `db` (both as the query spells them, lower-cased).
-    pub fn add(&mut self, db: &str, name: &str, table: Arc<ReefTable>) {
+    pub fn add(&mut self, db: &str, name: &str, table: Arc<dyn TableProvider>) {
         let schema = self
             .schemas
             .entry(db.to_lowercase())
@@ -182,7 +182,7 @@ impl CatalogProvider for QueryCatalog {
 #[derive(Debug)]
 pub struct QuerySchema {
     db: String,
-    tables: HashMap<String, Arc<ReefTable>>,
+    tables: HashMap<String, Arc<dyn TableProvider>>,
 }
 
 impl QuerySchema {

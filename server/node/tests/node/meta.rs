@@ -71,3 +71,55 @@ fn show_create_table_recreates_the_same_table() {
         Ok(o) => panic!("{o:?}"),
     }
 }
+
+#[test]
+fn information_schema_describes_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open_node(dir.path());
+    let mut s = SqlSession::new(node.engine.clone(), 1, "root", false);
+    for sql in [
+        "CREATE DATABASE a",
+        "USE a",
+        TABLE,
+        "CREATE TABLE two (x INT)",
+    ] {
+        s.execute(sql).pop().unwrap().unwrap();
+    }
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = 'a' ORDER BY TABLE_NAME"
+        ),
+        [["Acct", "BASE TABLE"], ["two", "BASE TABLE"]]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT column_name, data_type, column_type, is_nullable, column_key, \
+             numeric_precision, numeric_scale FROM information_schema.columns \
+             WHERE table_schema = 'a' AND table_name = 'Acct' AND ordinal_position IN (1, 5)"
+        ),
+        [
+            ["id", "bigint", "bigint unsigned", "NO", "PRI", "20", "0"],
+            ["bal", "decimal", "decimal(12,2)", "NO", "", "12", "2"],
+        ]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT index_name, seq_in_index, column_name FROM information_schema.statistics \
+             WHERE table_name = 'Acct' ORDER BY index_name, seq_in_index"
+        ),
+        [
+            ["k_1", "1", "k"],
+            ["k_1", "2", "name"],
+            ["PRIMARY", "1", "id"]
+        ]
+    );
+    assert!(rows(
+        &mut s,
+        "SELECT schema_name FROM information_schema.schemata"
+    )
+    .contains(&vec!["a".to_string()]));
+}

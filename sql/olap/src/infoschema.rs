@@ -1,0 +1,304 @@
+//! `information_schema` SCHEMATA, TABLES, COLUMNS and STATISTICS, built from the catalog
+//! for the one query that reads them and queried with full SQL on the OLAP path. Column
+//! names are MySQL's, lower-cased as every column on this path is.
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use datafusion::datasource::MemTable;
+use reef_common::types::ColumnType;
+use reef_sql::catalog::{IndexState, TableDef};
+use reef_sql::show::sql_type;
+use reef_sql::{SqlEngine, SqlError};
+
+/// The database name, as MySQL spells it.
+pub const INFORMATION_SCHEMA: &str = "information_schema";
+
+enum Col {
+    Text(Vec<Option<String>>),
+    Int(Vec<Option<i64>>),
+}
+
+struct Builder {
+    fields: Vec<Field>,
+    cols: Vec<Col>,
+}
+
+impl Builder {
+    fn new(spec: &[(&str, bool)]) -> Builder {
+        Builder {
+            fields: spec
+                .iter()
+                .map(|(n, int)| {
+                    Field::new(
+                        *n,
+                        if *int {
+                            DataType::Int64
+                        } else {
+                            DataType::Utf8
+                        },
+                        true,
+                    )
+                })
+                .collect(),
+            cols: spec
+                .iter()
+                .map(|(_, int)| {
+                    if *int {
+                        Col::Int(Vec::new())
+                    } else {
+                        Col::Text(Vec::new())
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    fn row(&mut self, values: Vec<Value>) {
+        for (c, v) in self.cols.iter_mut().zip(values) {
+            match (c, v) {
+                (Col::Text(t), Value::Text(s)) => t.push(Some(s)),
+                (Col::Int(t), Value::Int(i)) => t.push(Some(i)),
+                (Col::Text(t), _) => t.push(None),
+                (Col::Int(t), _) => t.push(None),
+            }
+        }
+    }
+
+    fn table(self) -> Result<MemTable, SqlError> {
+        let schema = Arc::new(Schema::new(self.fields));
+        let arrays: Vec<ArrayRef> = self
+            .cols
+            .into_iter()
+            .map(|c| -> ArrayRef {
+                match c {
+                    Col::Text(v) => Arc::new(StringArray::from(v)),
+                    Col::Int(v) => Arc::new(Int64Array::from(v)),
+                }
+            })
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), arrays)
+            .map_err(|e| SqlError::internal(format!("information_schema batch: {e}")))?;
+        MemTable::try_new(schema, vec![vec![batch]])
+            .map_err(|e| SqlError::internal(format!("information_schema table: {e}")))
+    }
+}
+
+enum Value {
+    Text(String),
+    Int(i64),
+    Null,
+}
+
+fn t(s: impl Into<String>) -> Value {
+    Value::Text(s.into())
+}
+
+fn opt_int(v: Option<i64>) -> Value {
+    v.map_or(Value::Null, Value::Int)
+}
+
+/// The table `name` of information_schema, if it is one ReefDB provides.
+pub fn table(engine: &SqlEngine, name: &str) -> Result<Option<MemTable>, SqlError> {
+    let tables: Vec<Arc<TableDef>> = engine.catalog.all_tables();
+    Ok(Some(match name.to_ascii_lowercase().as_str() {
+        "schemata" => {
+            let mut b = Builder::new(&[
+                ("catalog_name", false),
+                ("schema_name", false),
+                ("default_character_set_name", false),
+                ("default_collation_name", false),
+                ("sql_path", false),
+            ]);
+            for db in engine.catalog.databases() {
+                b.row(vec![
+                    t("def"),
+                    t(db),
+                    t("utf8mb4"),
+                    t("utf8mb4_general_ci"),
+                    Value::Null,
+                ]);
+            }
+            b.table()?
+        }
+        "tables" => {
+            let mut b = Builder::new(&[
+                ("table_catalog", false),
+                ("table_schema", false),
+                ("table_name", false),
+                ("table_type", false),
+                ("engine", false),
+                ("table_rows", true),
+                ("table_collation", false),
+                ("table_comment", false),
+            ]);
+            for d in &tables {
+                b.row(vec![
+                    t("def"),
+                    t(d.db.clone()),
+                    t(d.name.clone()),
+                    t("BASE TABLE"),
+                    t("ReefDB"),
+                    Value::Null,
+                    t("utf8mb4_general_ci"),
+                    t(""),
+                ]);
+            }
+            b.table()?
+        }
+        "columns" => {
+            let mut b = Builder::new(&[
+                ("table_catalog", false),
+                ("table_schema", false),
+                ("table_name", false),
+                ("column_name", false),
+                ("ordinal_position", true),
+                ("column_default", false),
+                ("is_nullable", false),
+                ("data_type", false),
+                ("character_maximum_length", true),
+                ("numeric_precision", true),
+                ("numeric_scale", true),
+                ("datetime_precision", true),
+                ("character_set_name", false),
+                ("collation_name", false),
+                ("column_type", false),
+                ("column_key", false),
+                ("extra", false),
+                ("column_comment", false),
+            ]);
+            for d in &tables {
+                for (slot, c) in d.columns.iter().enumerate() {
+                    let full = sql_type(&c.ty);
+                    let base = full
+                        .split(['(', ' '])
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    let (chars, precision, scale, dt_precision) = match c.ty {
+                        ColumnType::String { len_chars, .. } => {
+                            (Some(len_chars as i64), None, None, None)
+                        }
+                        ColumnType::Binary { len_bytes, .. } => {
+                            (Some(len_bytes as i64), None, None, None)
+                        }
+                        ColumnType::Int { bytes, unsigned } => {
+                            let digits = match (bytes, unsigned) {
+                                (1, _) => 3,
+                                (2, _) => 5,
+                                (3, _) => 7,
+                                (4, _) => 10,
+                                (_, false) => 19,
+                                (_, true) => 20,
+                            };
+                            (None, Some(digits), Some(0), None)
+                        }
+                        ColumnType::Decimal { precision, scale } => {
+                            (None, Some(precision as i64), Some(scale as i64), None)
+                        }
+                        ColumnType::Float => (None, Some(12), None, None),
+                        ColumnType::Double => (None, Some(22), None, None),
+                        ColumnType::Date => (None, None, None, None),
+                        ColumnType::DateTime { fsp } | ColumnType::Timestamp { fsp } => {
+                            (None, None, None, Some(fsp as i64))
+                        }
+                    };
+                    let (charset, collation) = match c.ty {
+                        ColumnType::String { collation, .. } => (
+                            t("utf8mb4"),
+                            t(match collation {
+                                reef_common::collation::Collation::Utf8mb4Bin => "utf8mb4_bin",
+                                _ => "utf8mb4_general_ci",
+                            }),
+                        ),
+                        _ => (Value::Null, Value::Null),
+                    };
+                    let key =
+                        if d.pk.contains(&slot) {
+                            "PRI"
+                        } else if d.indexes.iter().any(|i| {
+                            i.state == IndexState::Public && i.columns.first() == Some(&slot)
+                        }) {
+                            "MUL"
+                        } else {
+                            ""
+                        };
+                    b.row(vec![
+                        t("def"),
+                        t(d.db.clone()),
+                        t(d.name.clone()),
+                        t(c.name.clone()),
+                        Value::Int(slot as i64 + 1),
+                        c.default
+                            .as_ref()
+                            .and_then(|x| x.to_text())
+                            .map_or(Value::Null, Value::Text),
+                        t(if c.nullable { "YES" } else { "NO" }),
+                        t(base),
+                        opt_int(chars),
+                        opt_int(precision),
+                        opt_int(scale),
+                        opt_int(dt_precision),
+                        charset,
+                        collation,
+                        t(full),
+                        t(key),
+                        t(if c.auto_increment {
+                            "auto_increment"
+                        } else {
+                            ""
+                        }),
+                        t(""),
+                    ]);
+                }
+            }
+            b.table()?
+        }
+        "statistics" => {
+            let mut b = Builder::new(&[
+                ("table_catalog", false),
+                ("table_schema", false),
+                ("table_name", false),
+                ("non_unique", true),
+                ("index_schema", false),
+                ("index_name", false),
+                ("seq_in_index", true),
+                ("column_name", false),
+                ("collation", false),
+                ("cardinality", true),
+                ("nullable", false),
+                ("index_type", false),
+            ]);
+            for d in &tables {
+                let mut indexes: Vec<(&str, bool, &[usize])> = Vec::new();
+                if !d.pk.is_empty() {
+                    indexes.push(("PRIMARY", false, &d.pk));
+                }
+                for ix in d.indexes.iter().filter(|i| i.state == IndexState::Public) {
+                    indexes.push((&ix.name, true, &ix.columns));
+                }
+                for (name, non_unique, cols) in indexes {
+                    for (seq, &slot) in cols.iter().enumerate() {
+                        b.row(vec![
+                            t("def"),
+                            t(d.db.clone()),
+                            t(d.name.clone()),
+                            Value::Int(non_unique as i64),
+                            t(d.db.clone()),
+                            t(name),
+                            Value::Int(seq as i64 + 1),
+                            t(d.columns[slot].name.clone()),
+                            t("A"),
+                            Value::Null,
+                            t(if d.columns[slot].nullable { "YES" } else { "" }),
+                            t("BTREE"),
+                        ]);
+                    }
+                }
+            }
+            b.table()?
+        }
+        _ => return Ok(None),
+    }))
+}
