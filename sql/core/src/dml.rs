@@ -602,12 +602,16 @@ fn insert(
             })
             .collect::<Result<_, _>>()?
     };
-    // VALUES rows are evaluated one at a time; a SELECT runs first, at the statement's
-    // snapshot, so it never sees the rows this statement inserts.
-    let selected = match source.body.as_ref() {
-        SetExpr::Values(_) => None,
+    // The source rows are complete before the first insert: a SELECT reads at the
+    // statement's snapshot, so it never sees the rows this statement inserts.
+    let source_rows: Vec<Vec<Datum>> = match source.body.as_ref() {
+        SetExpr::Values(v) => v
+            .rows
+            .iter()
+            .map(|exprs| exprs.iter().map(|e| eval(e, s)).collect())
+            .collect::<Result<_, _>>()?,
         _ => match select(engine, txn, s, source)? {
-            Output::Rows { rows, .. } => Some(rows),
+            Output::Rows { rows, .. } => rows,
             Output::Ok { .. } => return Err(SqlError::internal("a SELECT returned no rows")),
         },
     };
@@ -617,7 +621,7 @@ fn insert(
         None
     };
     let (mut affected, mut first_id, mut warnings) = (0u64, 0u64, 0u16);
-    let mut insert_row = |n: usize, datums: Vec<Datum>| -> Result<(), SqlError> {
+    for (n, datums) in source_rows.into_iter().enumerate() {
         if datums.len() != slots.len() {
             return Err(SqlError::new(
                 error::ER_WRONG_VALUE_COUNT_ON_ROW,
@@ -641,28 +645,6 @@ fn insert(
             }
             Err(TxnError::Duplicate { .. }) if ins.ignore => warnings += 1,
             Err(e) => return Err(e.into()),
-        }
-        Ok(())
-    };
-    match (selected, source.body.as_ref()) {
-        (Some(rows), _) => {
-            for (n, row) in rows.into_iter().enumerate() {
-                insert_row(n, row)?;
-            }
-        }
-        (None, SetExpr::Values(v)) => {
-            for (n, exprs) in v.rows.iter().enumerate() {
-                let datums = exprs
-                    .iter()
-                    .map(|e| eval(e, s))
-                    .collect::<Result<Vec<_>, _>>()?;
-                insert_row(n, datums)?;
-            }
-        }
-        (None, _) => {
-            return Err(SqlError::internal(
-                "INSERT source is neither VALUES nor a query",
-            ))
         }
     }
     Ok(Output::Ok {
@@ -1280,12 +1262,9 @@ fn select(
     }
     match select_oltp(engine, txn, s, q) {
         // What the OLTP executor cannot evaluate (DECIMAL arithmetic, some functions) the
-        // OLAP path may: a plain read has no effects to undo, so it simply runs there.
-        Err(e)
-            if e.code == error::ER_NOT_SUPPORTED_YET
-                && q.locks.is_empty()
-                && engine.query_engine().is_ok() =>
-        {
+        // OLAP path may: a plain read has no effects to undo, so it simply runs there. Where
+        // that path refuses too (locking reads, no OLAP engine), the first answer stands.
+        Err(e) if e.code == error::ER_NOT_SUPPORTED_YET => {
             olap_select(engine, txn, s, q).map_err(|olap| {
                 if olap.code == error::ER_NOT_SUPPORTED_YET {
                     e

@@ -16,7 +16,7 @@ use sqlparser::ast::{
 
 use crate::datum::Datum;
 use crate::expr::{eval, Scope};
-use crate::session::{OutColumn, Output, SqlEngine};
+use crate::session::{to_literal, OutColumn, Output, SqlEngine};
 use crate::SqlError;
 
 /// What the OLAP engine is asked to run.
@@ -122,37 +122,22 @@ fn is_session_function(e: &Expr) -> bool {
     }
 }
 
-/// A literal the OLAP engine reads with the value's type.
+/// A literal the OLAP engine reads with the value's type: temporal values as typed casts
+/// (so date arithmetic works on them), everything else as the session writes literals.
 fn literal_expr(d: Datum) -> Expr {
-    let lit = |v: SqlValue| Expr::Value(ValueWithSpan::from(v));
-    match d {
-        Datum::Null => lit(SqlValue::Null),
-        Datum::Int(i) => lit(SqlValue::Number(i.to_string(), false)),
-        Datum::UInt(u) => lit(SqlValue::Number(u.to_string(), false)),
-        Datum::Double(f) => lit(SqlValue::Number(format!("{f:e}"), false)),
-        Datum::Decimal(d) => lit(SqlValue::Number(d.to_string(), false)),
-        Datum::Bytes(b) => lit(SqlValue::HexStringLiteral(
-            b.iter().map(|x| format!("{x:02X}")).collect(),
-        )),
-        Datum::Date(_) | Datum::DateTime(_) => {
-            let date = matches!(d, Datum::Date(_));
-            Expr::Cast {
-                kind: CastKind::Cast,
-                expr: Box::new(lit(SqlValue::SingleQuotedString(
-                    d.to_text().unwrap_or_default(),
-                ))),
-                data_type: if date {
-                    DataType::Date
-                } else {
-                    DataType::Timestamp(None, sqlparser::ast::TimezoneInfo::None)
-                },
-                array: false,
-                format: None,
-            }
-        }
-        Datum::Str(..) => lit(SqlValue::SingleQuotedString(
-            d.to_text().unwrap_or_default(),
-        )),
+    let temporal = match d {
+        Datum::Date(_) => DataType::Date,
+        Datum::DateTime(_) => DataType::Timestamp(None, sqlparser::ast::TimezoneInfo::None),
+        other => return Expr::Value(ValueWithSpan::from(to_literal(other))),
+    };
+    Expr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(Expr::Value(ValueWithSpan::from(
+            SqlValue::SingleQuotedString(d.to_text().unwrap_or_default()),
+        ))),
+        data_type: temporal,
+        array: false,
+        format: None,
     }
 }
 

@@ -1006,7 +1006,8 @@ fn unquote(s: &str) -> String {
     s.trim_matches('`').to_string()
 }
 
-fn to_literal(d: Datum) -> SqlValue {
+/// A value as a SQL literal (how bound parameters and inlined session values are written).
+pub(crate) fn to_literal(d: Datum) -> SqlValue {
     match d {
         Datum::Null => SqlValue::Null,
         Datum::Int(i) => SqlValue::Number(i.to_string(), false),

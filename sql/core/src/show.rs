@@ -61,11 +61,28 @@ fn collation_of(ty: &ColumnType) -> Option<Collation> {
     }
 }
 
-fn collation_name(c: Collation) -> &'static str {
+/// A collation's MySQL name.
+pub fn collation_name(c: Collation) -> &'static str {
     match c {
         Collation::Utf8mb4GeneralCi => "utf8mb4_general_ci",
         Collation::Utf8mb4Bin => "utf8mb4_bin",
         Collation::Binary => "binary",
+    }
+}
+
+/// The `Key` of column `slot` as DESCRIBE and information_schema.COLUMNS show it: PRI for
+/// primary-key columns, MUL for the first column of a (non-unique) index.
+pub fn column_key(def: &TableDef, slot: usize) -> &'static str {
+    if def.pk.contains(&slot) {
+        "PRI"
+    } else if def
+        .indexes
+        .iter()
+        .any(|i| i.state == IndexState::Public && i.columns.first() == Some(&slot))
+    {
+        "MUL"
+    } else {
+        ""
     }
 }
 
@@ -181,24 +198,12 @@ pub fn show_columns(def: &TableDef, full: bool, pattern: Option<&str>) -> Output
             ..OutColumn::default()
         })
         .collect();
-    let first_of_index = |slot: usize| {
-        def.indexes
-            .iter()
-            .any(|i| i.state == IndexState::Public && i.columns.first() == Some(&slot))
-    };
     let rows = def
         .columns
         .iter()
         .enumerate()
         .filter(|(_, c)| pattern.is_none_or(|p| like(&c.name, p, '\\')))
         .map(|(slot, c)| {
-            let key = if def.pk.contains(&slot) {
-                "PRI"
-            } else if first_of_index(slot) {
-                "MUL"
-            } else {
-                ""
-            };
             let mut row = vec![Datum::str(c.name.clone()), Datum::str(sql_type(&c.ty))];
             if full {
                 row.push(
@@ -207,7 +212,7 @@ pub fn show_columns(def: &TableDef, full: bool, pattern: Option<&str>) -> Output
             }
             row.extend([
                 Datum::str(if c.nullable { "YES" } else { "NO" }),
-                Datum::str(key),
+                Datum::str(column_key(def, slot)),
                 c.default
                     .as_ref()
                     .and_then(Datum::to_text)

@@ -9,7 +9,7 @@ use arrow_schema::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
 use reef_common::types::ColumnType;
 use reef_sql::catalog::{IndexState, TableDef};
-use reef_sql::show::sql_type;
+use reef_sql::show::{collation_name, column_key, sql_type};
 use reef_sql::{SqlEngine, SqlError};
 
 /// The database name, as MySQL spells it.
@@ -205,25 +205,11 @@ pub fn table(engine: &SqlEngine, name: &str) -> Result<Option<MemTable>, SqlErro
                         }
                     };
                     let (charset, collation) = match c.ty {
-                        ColumnType::String { collation, .. } => (
-                            t("utf8mb4"),
-                            t(match collation {
-                                reef_common::collation::Collation::Utf8mb4Bin => "utf8mb4_bin",
-                                _ => "utf8mb4_general_ci",
-                            }),
-                        ),
+                        ColumnType::String { collation, .. } => {
+                            (t("utf8mb4"), t(collation_name(collation)))
+                        }
                         _ => (Value::Null, Value::Null),
                     };
-                    let key =
-                        if d.pk.contains(&slot) {
-                            "PRI"
-                        } else if d.indexes.iter().any(|i| {
-                            i.state == IndexState::Public && i.columns.first() == Some(&slot)
-                        }) {
-                            "MUL"
-                        } else {
-                            ""
-                        };
                     b.row(vec![
                         t("def"),
                         t(d.db.clone()),
@@ -243,7 +229,7 @@ pub fn table(engine: &SqlEngine, name: &str) -> Result<Option<MemTable>, SqlErro
                         charset,
                         collation,
                         t(full),
-                        t(key),
+                        t(column_key(d, slot)),
                         t(if c.auto_increment {
                             "auto_increment"
                         } else {

@@ -147,18 +147,15 @@ impl PartitionStream for ScanPartition {
 /// The databases and tables one query names, resolved before planning.
 #[derive(Debug, Default)]
 pub struct QueryCatalog {
-    schemas: HashMap<String, Arc<QuerySchema>>,
+    schemas: HashMap<String, QuerySchema>,
 }
 
 impl QueryCatalog {
     /// Adds table `name` of database `db` (both as the query spells them, lower-cased).
     pub fn add(&mut self, db: &str, name: &str, table: Arc<dyn TableProvider>) {
-        let schema = self
-            .schemas
+        self.schemas
             .entry(db.to_lowercase())
-            .or_insert_with(|| Arc::new(QuerySchema::new(db)));
-        Arc::get_mut(schema)
-            .expect("schemas are shared only after resolution")
+            .or_insert_with(|| QuerySchema::new(db))
             .tables
             .insert(name.to_lowercase(), table);
     }
@@ -171,7 +168,7 @@ impl CatalogProvider for QueryCatalog {
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         Some(match self.schemas.get(&name.to_lowercase()) {
-            Some(s) => s.clone(),
+            Some(s) => Arc::new(s.clone()),
             // A database the query names but the resolver did not find answers 1146 per table.
             None => Arc::new(QuerySchema::new(name)),
         })
@@ -179,7 +176,7 @@ impl CatalogProvider for QueryCatalog {
 }
 
 /// One database's tables in a [`QueryCatalog`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct QuerySchema {
     db: String,
     tables: HashMap<String, Arc<dyn TableProvider>>,

@@ -27,7 +27,7 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::AnalyzerRule;
 use reef_common::collation::Collation;
 
-use crate::types::COLLATION_KEY;
+use crate::types::field_collation;
 use crate::udf::{Div, Like as LikeUdf, Weight};
 
 /// The rule (see the module documentation).
@@ -72,12 +72,8 @@ fn string_expr(e: &Expr, schema: &DFSchema) -> bool {
 
 /// The collation `e` compares under: a column's own, else the connection's general_ci.
 fn collation_of(e: &Expr, schema: &DFSchema) -> Collation {
-    match e.to_field(schema) {
-        Ok((_, f)) if f.metadata().get(COLLATION_KEY).map(String::as_str) == Some("bin") => {
-            Collation::Utf8mb4Bin
-        }
-        _ => Collation::Utf8mb4GeneralCi,
-    }
+    e.to_field(schema)
+        .map_or(Collation::Utf8mb4GeneralCi, |(_, f)| field_collation(&f))
 }
 
 impl MysqlSemantics {
@@ -89,9 +85,10 @@ impl MysqlSemantics {
         f.call(vec![e])
     }
 
-    /// Weights of both sides of a comparison, under the stronger side's collation.
-    fn weigh_pair(&self, l: Expr, r: Expr, schema: &DFSchema) -> (Expr, Expr) {
-        let c = match (collation_of(&l, schema), collation_of(&r, schema)) {
+    /// Weights of both sides of a comparison (`l` typed in `ls`, `r` in `rs`), under the
+    /// stronger side's collation: a binary one wins over general_ci.
+    fn weigh_pair(&self, l: Expr, ls: &DFSchema, r: Expr, rs: &DFSchema) -> (Expr, Expr) {
+        let c = match (collation_of(&l, ls), collation_of(&r, rs)) {
             (Collation::Utf8mb4GeneralCi, Collation::Utf8mb4GeneralCi) => {
                 Collation::Utf8mb4GeneralCi
             }
@@ -138,7 +135,7 @@ impl MysqlSemantics {
                     Eq | NotEq | Lt | LtEq | Gt | GtEq | IsDistinctFrom | IsNotDistinctFrom
                 ) && (string_expr(&left, schema) && string_expr(&right, schema)) =>
             {
-                let (l, r) = self.weigh_pair(*left, *right, schema);
+                let (l, r) = self.weigh_pair(*left, schema, *right, schema);
                 Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
                     Box::new(l),
                     op,
@@ -354,8 +351,7 @@ impl MysqlSemantics {
         let plan = match plan {
             LogicalPlan::Distinct(Distinct::All(input))
                 if input.schema().fields().iter().any(|f| {
-                    is_string(f.data_type())
-                        && f.metadata().get(COLLATION_KEY).map(String::as_str) != Some("bin")
+                    is_string(f.data_type()) && field_collation(f) == Collation::Utf8mb4GeneralCi
                 }) =>
             {
                 let group = input
@@ -381,7 +377,6 @@ impl MysqlSemantics {
             let t = e.transform_up(|x| self.expr(x, &schema))?;
             Ok(t.update_data(|x| saved.restore(x)))
         })?;
-        let changed = rewritten.transformed;
         let plan = rewritten.data.recompute_schema()?;
         let plan = match plan {
             LogicalPlan::Aggregate(agg) => self.collate_groups(agg)?.data,
@@ -405,13 +400,7 @@ impl MysqlSemantics {
                     .into_iter()
                     .map(|(l, r)| {
                         if string_expr(&l, &ls) && string_expr(&r, &rs) {
-                            let c = match (collation_of(&l, &ls), collation_of(&r, &rs)) {
-                                (Collation::Utf8mb4GeneralCi, Collation::Utf8mb4GeneralCi) => {
-                                    Collation::Utf8mb4GeneralCi
-                                }
-                                _ => Collation::Utf8mb4Bin,
-                            };
-                            (self.weight(l, c), self.weight(r, c))
+                            self.weigh_pair(l, &ls, r, &rs)
                         } else {
                             (l, r)
                         }
@@ -421,7 +410,6 @@ impl MysqlSemantics {
             }
             other => other,
         };
-        let _ = changed;
         Ok(Transformed::yes(plan))
     }
 }

@@ -23,10 +23,21 @@ use reef_common::types::ColumnType;
 use reef_common::value::{civil_from_days, days_from_civil, DateTime, Decimal};
 use reef_sql::catalog::TableDef;
 use reef_sql::datum::Datum;
+use reef_sql::show::collation_name;
 use reef_sql::{OutColumn, SqlError};
 
-/// Field metadata key naming a string column's collation (`bin` or `general_ci`).
-pub const COLLATION_KEY: &str = "reef.collation";
+/// Field metadata key naming a string column's collation (its MySQL name).
+const COLLATION_KEY: &str = "reef.collation";
+
+/// The collation a string field compares under: its column's, or the connection's
+/// utf8mb4_general_ci for computed values.
+pub fn field_collation(f: &Field) -> Collation {
+    match f.metadata().get(COLLATION_KEY).map(String::as_str) {
+        Some(name) if name == collation_name(Collation::Utf8mb4Bin) => Collation::Utf8mb4Bin,
+        Some(name) if name == collation_name(Collation::Binary) => Collation::Binary,
+        _ => Collation::Utf8mb4GeneralCi,
+    }
+}
 
 /// The widest DECIMAL held in a 128-bit Arrow decimal.
 const DECIMAL128_MAX_PRECISION: u8 = 38;
@@ -72,13 +83,6 @@ pub fn table_schema(def: &TableDef) -> SchemaRef {
     ))
 }
 
-fn collation_name(c: Collation) -> &'static str {
-    match c {
-        Collation::Utf8mb4GeneralCi => "general_ci",
-        Collation::Utf8mb4Bin | Collation::Binary => "bin",
-    }
-}
-
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> SqlError {
     SqlError::new(
         error::ER_FILE_CORRUPT,
@@ -114,8 +118,10 @@ fn unscaled(text: &str, scale: u8) -> Option<String> {
 /// column's logical Arrow array.
 pub fn logical_array(ty: &ColumnType, physical: &ArrayRef) -> Result<ArrayRef, SqlError> {
     Ok(match *ty {
-        ColumnType::Int { .. } | ColumnType::Float | ColumnType::Double => physical.clone(),
-        ColumnType::Binary { .. } => physical.clone(),
+        ColumnType::Int { .. }
+        | ColumnType::Float
+        | ColumnType::Double
+        | ColumnType::Binary { .. } => physical.clone(),
         ColumnType::String { .. } => {
             let b = physical.as_binary::<i32>();
             let s: StringArray = b
@@ -220,10 +226,7 @@ pub fn mysql_type(field: &Field) -> Option<ColumnType> {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Some(ColumnType::String {
             len_chars: 65_535,
             fixed: false,
-            collation: match field.metadata().get(COLLATION_KEY).map(String::as_str) {
-                Some("bin") => Collation::Utf8mb4Bin,
-                _ => Collation::Utf8mb4GeneralCi,
-            },
+            collation: field_collation(field),
         }),
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
             Some(ColumnType::Binary {

@@ -10,8 +10,6 @@ use arrow_array::types::Decimal128Type;
 use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, Decimal128Array};
 use arrow_buffer::i256;
 use arrow_schema::DataType;
-#[cfg(test)]
-use datafusion::common::ScalarValue;
 use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -234,17 +232,16 @@ impl ScalarUDFImpl for Div {
     }
 }
 
-/// A scalar value as a one-row array (tests).
-#[cfg(test)]
-fn scalar(v: ScalarValue) -> ColumnarValue {
-    ColumnarValue::Scalar(v)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use arrow_schema::Field;
     use datafusion::common::config::ConfigOptions;
+    use datafusion::common::ScalarValue;
+
+    fn scalar(v: ScalarValue) -> ColumnarValue {
+        ColumnarValue::Scalar(v)
+    }
 
     fn call(udf: &ScalarUDF, args: Vec<ColumnarValue>, ret: DataType) -> ArrayRef {
         let fields = args

@@ -3,11 +3,7 @@
 
 use reef_sql::SqlSession;
 
-use crate::open_node;
-
-fn rows(s: &mut SqlSession, sql: &str) -> Vec<Vec<String>> {
-    crate::text_rows(s, sql)
-}
+use crate::{open_node, text_rows as rows};
 
 const TABLE: &str = "CREATE TABLE `Acct` (
   `id` bigint unsigned NOT NULL AUTO_INCREMENT,
