@@ -648,7 +648,13 @@ impl LogStore {
 
 impl Drop for LogStore {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Release);
+        // Raised under the mutex: the syncer checks the flag and parks in one critical
+        // section, so a flag raised outside it could land between the two and the wakeup
+        // would be lost (the syncer parked for good, this join waiting on it).
+        {
+            let _st = self.shared.state.lock();
+            self.shared.stop.store(true, Ordering::Release);
+        }
         self.shared.work.notify_all();
         if let Some(h) = self.syncer.lock().take() {
             let _ = h.join();

@@ -90,6 +90,19 @@ fn concurrent_writers_share_fsyncs_and_lose_nothing() {
 }
 
 #[test]
+fn dropping_a_store_always_stops_its_syncer() {
+    // The syncer checks its stop flag and parks in one critical section; a store dropped
+    // while the syncer is between the two must still wake it (this hung CI once).
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..2000u64 {
+        let store = LogStore::open(Arc::new(RealFs), dir.path()).unwrap();
+        if i % 100 == 0 {
+            store.append_sync(1, &[entry(i / 100 + 1, 1, "x")]).unwrap();
+        }
+    }
+}
+
+#[test]
 fn truncated_suffix_is_replaced_after_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
