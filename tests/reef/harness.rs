@@ -85,6 +85,49 @@ impl Reef {
         )
     }
 
+    /// `mysqldump` with `args`; returns the dump (which must succeed).
+    pub fn mysqldump(&self, args: &[&str]) -> Vec<u8> {
+        let out = Command::new("mysqldump")
+            .args(["-h127.0.0.1", &format!("-P{}", self.port), "-uroot"])
+            .args(args)
+            .output()
+            .expect("mysqldump runs (scripts/test.sh installs it)");
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "mysqldump {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// Feeds `script` to the mysql CLI on stdin, as `mysql db < dump.sql` does.
+    pub fn mysql_script(&self, db: Option<&str>, script: &[u8]) {
+        use std::io::Write;
+        let mut cmd = Command::new("mysql");
+        cmd.args(["-h127.0.0.1", &format!("-P{}", self.port), "-uroot"]);
+        if let Some(db) = db {
+            cmd.arg(format!("-D{db}"));
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the mysql client runs");
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(script)
+            .expect("script written");
+        let out = child.wait_with_output().expect("mysql exits");
+        assert!(
+            out.status.success(),
+            "script failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Runs SQL that must succeed; returns its output.
     pub fn ok(&self, db: Option<&str>, sql: &str) -> String {
         let (ok, out, err) = self.mysql(db, sql);

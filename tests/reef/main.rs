@@ -1,4 +1,5 @@
 //! End-to-end tests: the real `reef` binary, real MySQL clients over TCP.
 
+mod dump;
 mod harness;
 mod sql;

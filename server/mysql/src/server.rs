@@ -388,7 +388,7 @@ impl<B: Backend> Conn<B> {
         };
         match cmd {
             COM_QUIT => return Ok(false),
-            COM_QUERY => self.query(s, &String::from_utf8_lossy(body))?,
+            COM_QUERY => self.query(s, &reef_common::sqltext::decode(body))?,
             COM_INIT_DB => match s.init_db(&String::from_utf8_lossy(body)) {
                 Ok(()) => self.ok(&OkInfo::default(), s.status())?,
                 Err(e) => self.err(&e),
@@ -397,7 +397,7 @@ impl<B: Backend> Conn<B> {
             COM_FIELD_LIST => self.eof(0, s.status()),
             COM_STATISTICS => self.writer.packet(b"Uptime: 1  Threads: 1  Questions: 0  Slow queries: 0  Opens: 0  Flush tables: 0  Open tables: 0  Queries per second avg: 0.000"),
             COM_SET_OPTION => self.eof(0, s.status()),
-            COM_STMT_PREPARE => self.prepare(s, &String::from_utf8_lossy(body)),
+            COM_STMT_PREPARE => self.prepare(s, &reef_common::sqltext::decode(body)),
             COM_STMT_EXECUTE => self.execute(s, body)?,
             COM_STMT_SEND_LONG_DATA => self.long_data(body)?,
             COM_STMT_CLOSE => {

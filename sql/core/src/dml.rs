@@ -68,7 +68,7 @@ fn ident_name(n: &ObjectName) -> Vec<String> {
 }
 
 /// (database, table) of a possibly qualified name.
-fn table_name(n: &ObjectName, db: Option<&str>) -> Result<(String, String), SqlError> {
+pub(crate) fn table_name(n: &ObjectName, db: Option<&str>) -> Result<(String, String), SqlError> {
     match ident_name(n).as_slice() {
         [t] => {
             let db =
@@ -569,6 +569,21 @@ fn counter(
     Ok(c)
 }
 
+/// The value the next AUTO_INCREMENT insert into `def` takes (`SHOW TABLE STATUS`), or
+/// `None` if the table has no AUTO_INCREMENT column.
+pub(crate) fn next_auto_increment(
+    engine: &SqlEngine,
+    def: &TableDef,
+) -> Result<Option<u64>, SqlError> {
+    if def.auto_increment().is_none() {
+        return Ok(None);
+    }
+    let tablet = engine.tablet_of(def)?;
+    let c = counter(engine, def, &tablet)?;
+    let next = *c.lock();
+    Ok(next)
+}
+
 fn insert(
     engine: &SqlEngine,
     txn: &mut Transaction,
@@ -620,7 +635,8 @@ fn insert(
     } else {
         None
     };
-    let (mut affected, mut first_id, mut warnings) = (0u64, 0u64, 0u16);
+    let (mut affected, mut first_id, mut duplicates) = (0u64, 0u64, 0u64);
+    let records = source_rows.len();
     for (n, datums) in source_rows.into_iter().enumerate() {
         if datums.len() != slots.len() {
             return Err(SqlError::new(
@@ -643,15 +659,27 @@ fn insert(
                 index_entries(engine, txn, &def, &values, &key, true)?;
                 affected += 1;
             }
-            Err(TxnError::Duplicate { .. }) if ins.ignore => warnings += 1,
+            Err(e @ TxnError::Duplicate { .. }) if ins.ignore => {
+                duplicates += 1;
+                s.warn(error::ER_DUP_ENTRY, SqlError::from(e).message);
+            }
             Err(e) => return Err(e.into()),
         }
     }
+    // MySQL reports counts for every INSERT but a single-row VALUES list.
+    let info = if records > 1 || !matches!(source.body.as_ref(), SetExpr::Values(_)) {
+        format!(
+            "Records: {records}  Duplicates: {duplicates}  Warnings: {}",
+            s.note_count()
+        )
+    } else {
+        String::new()
+    };
     Ok(Output::Ok {
         affected,
         last_insert_id: first_id,
-        info: String::new(),
-        warnings,
+        info,
+        warnings: 0,
     })
 }
 

@@ -38,7 +38,12 @@ pub fn literal(v: &SqlValue) -> Result<Datum, SqlError> {
         SqlValue::Null => Datum::Null,
         SqlValue::Boolean(b) => Datum::Int(*b as i64),
         SqlValue::Number(n, _) => number(n)?,
-        SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => Datum::str(s.clone()),
+        SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => {
+            match reef_common::sqltext::raw_bytes(s) {
+                Some(bytes) => Datum::Bytes(bytes),
+                None => Datum::str(s.clone()),
+            }
+        }
         SqlValue::HexStringLiteral(h) => {
             let bytes = (0..h.len())
                 .step_by(2)

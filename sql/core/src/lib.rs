@@ -17,6 +17,8 @@ pub mod catalog;
 pub mod datum;
 mod dml;
 pub mod expr;
+pub mod mdl;
+mod mysql_only;
 pub mod olap;
 pub mod session;
 pub mod show;

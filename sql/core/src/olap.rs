@@ -10,8 +10,10 @@ use std::ops::ControlFlow;
 
 use reef_storage::mvcc::ReadCtx;
 use sqlparser::ast::{
-    visit_expressions, visit_expressions_mut, CastKind, DataType, Expr, FunctionArguments, Query,
-    SetExpr, TableFactor, Value as SqlValue, ValueWithSpan,
+    visit_expressions, visit_expressions_mut, CastKind, DataType, Expr, Function, FunctionArg,
+    FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName,
+    Query, SelectItem, SetExpr, TableFactor, Value as SqlValue, ValueWithSpan, VisitMut,
+    VisitorMut,
 };
 
 use crate::datum::Datum;
@@ -171,9 +173,93 @@ pub(crate) fn inline_session(
         }
         ControlFlow::Continue(())
     });
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(q),
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let full_group_by = scope
+        .system_var("sql_mode")
+        .ok()
+        .and_then(|d| d.to_text())
+        .is_none_or(|m| {
+            m.split(',')
+                .any(|x| x.trim().eq_ignore_ascii_case("ONLY_FULL_GROUP_BY"))
+        });
+    if !full_group_by {
+        let _ = q.visit(&mut UngroupedAnyValue);
+    }
+    Ok(q)
+}
+
+/// Without ONLY_FULL_GROUP_BY in `sql_mode`, MySQL lets a grouped SELECT name columns that
+/// are neither grouped nor aggregated and answers with any value of the group (mysqldump
+/// and older applications rely on it). Such columns become `ANY_VALUE(col)`, still named
+/// as written.
+struct UngroupedAnyValue;
+
+impl VisitorMut for UngroupedAnyValue {
+    type Break = ();
+
+    fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        any_value_for_ungrouped(&mut q.body);
+        ControlFlow::Continue(())
+    }
+}
+
+fn any_value_for_ungrouped(body: &mut SetExpr) {
+    let select = match body {
+        SetExpr::Select(s) => s,
+        SetExpr::SetOperation { left, right, .. } => {
+            any_value_for_ungrouped(left);
+            any_value_for_ungrouped(right);
+            return;
+        }
+        _ => return,
+    };
+    let GroupByExpr::Expressions(groups, _) = &select.group_by else {
+        return;
+    };
+    if groups.is_empty() {
+        return;
+    }
+    let last = |e: &Expr| match e {
+        Expr::Identifier(i) => Some(i.value.to_ascii_lowercase()),
+        Expr::CompoundIdentifier(p) => p.last().map(|i| i.value.to_ascii_lowercase()),
+        _ => None,
+    };
+    let grouped: Vec<String> = groups.iter().filter_map(last).collect();
+    for item in &mut select.projection {
+        let (expr, alias) = match item {
+            SelectItem::UnnamedExpr(e) => (e, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.clone())),
+            _ => continue,
+        };
+        let Some(name) = last(expr) else { continue };
+        if grouped.contains(&name) {
+            continue;
+        }
+        let shown = alias.unwrap_or_else(|| match expr {
+            Expr::Identifier(i) => i.clone(),
+            Expr::CompoundIdentifier(p) => p.last().cloned().unwrap_or_else(|| Ident::new(name)),
+            _ => Ident::new(name),
+        });
+        let wrapped = Expr::Function(Function {
+            name: ObjectName::from(vec![Ident::new("any_value")]),
+            uses_odbc_syntax: false,
+            parameters: FunctionArguments::None,
+            args: FunctionArguments::List(FunctionArgumentList {
+                duplicate_treatment: None,
+                args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(expr.clone()))],
+                clauses: Vec::new(),
+            }),
+            filter: None,
+            null_treatment: None,
+            over: None,
+            within_group: Vec::new(),
+        });
+        *item = SelectItem::ExprWithAlias {
+            expr: wrapped,
+            alias: shown,
+        };
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -23,6 +24,7 @@ use sqlparser::parser::Parser;
 use crate::catalog::{index_schema, Catalog, IndexDef, IndexState, TableDef};
 use crate::datum::Datum;
 use crate::expr::{like, Scope};
+use crate::mdl::{MdlMode, MetadataLocks, TableKey};
 use crate::olap::QueryEngine;
 use crate::vars::{default_of, SYSTEM_VARS};
 use crate::{dml, SqlError};
@@ -109,6 +111,9 @@ pub struct SqlEngine {
     pub(crate) counters: Mutex<HashMap<TabletId, Arc<Mutex<Option<u64>>>>>,
     ddl: Mutex<()>,
     olap: std::sync::OnceLock<Arc<dyn QueryEngine>>,
+    /// Table-level locks of transactions, `LOCK TABLES` and DDL.
+    pub mdl: MetadataLocks,
+    next_lock_owner: AtomicU32,
 }
 
 impl std::fmt::Debug for SqlEngine {
@@ -133,6 +138,8 @@ impl SqlEngine {
             counters: Mutex::new(HashMap::new()),
             ddl: Mutex::new(()),
             olap: std::sync::OnceLock::new(),
+            mdl: MetadataLocks::default(),
+            next_lock_owner: AtomicU32::new(1),
         })
     }
 
@@ -187,6 +194,23 @@ pub struct SqlSession {
     found_rows: bool,
     prepared: HashMap<u32, Prepared>,
     next_prepared: u32,
+    /// This session's identity in the metadata locks.
+    lock_owner: u32,
+    /// Metadata locks the open transaction holds until it ends.
+    txn_mdl: Vec<(TableKey, MdlMode)>,
+    /// `LOCK TABLES` in effect: only these tables may be used, until `UNLOCK TABLES`.
+    table_locks: Vec<(TableKey, MdlMode)>,
+    /// What `SHOW WARNINGS` shows: the last statement's notes, warnings or error.
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Drop for SqlSession {
+    fn drop(&mut self) {
+        if let Some(t) = self.txn.take() {
+            t.rollback();
+        }
+        self.engine.mdl.release_owner(self.lock_owner);
+    }
 }
 
 impl std::fmt::Debug for SqlSession {
@@ -228,6 +252,7 @@ impl SqlSession {
     /// A session for connection `conn_id` of `user`; `found_rows` if the client asked for
     /// matched rather than changed rows (`CLIENT_FOUND_ROWS`).
     pub fn new(engine: Arc<SqlEngine>, conn_id: u32, user: &str, found_rows: bool) -> SqlSession {
+        let engine_owner = engine.next_lock_owner.fetch_add(1, Ordering::Relaxed);
         SqlSession {
             engine,
             conn_id,
@@ -244,6 +269,10 @@ impl SqlSession {
             found_rows,
             prepared: HashMap::new(),
             next_prepared: 1,
+            lock_owner: engine_owner,
+            txn_mdl: Vec::new(),
+            table_locks: Vec::new(),
+            diagnostics: Vec::new(),
         }
     }
 
@@ -284,6 +313,8 @@ impl SqlSession {
         if let Some(t) = self.txn.take() {
             t.rollback();
         }
+        self.release_txn_locks();
+        self.release_table_locks();
         self.autocommit = true;
         self.isolation = Isolation::RepeatableRead;
         self.vars.clear();
@@ -308,8 +339,24 @@ impl SqlSession {
     pub fn execute(&mut self, sql: &str) -> Vec<Result<Output, SqlError>> {
         let stmts = match parse(sql) {
             Ok(s) => s,
-            Err(e) => return vec![Err(e)],
+            Err(e) => {
+                if let Some(x) = crate::mysql_only::parse(sql) {
+                    return vec![self.run_mysql_only(x)];
+                }
+                self.diagnostics = vec![Diagnostic {
+                    level: "Error",
+                    code: e.code.errno,
+                    message: e.message.clone(),
+                }];
+                return vec![Err(e)];
+            }
         };
+        // `SHOW WARNINGS` and friends parse as `SHOW <variable>` with tokens dropped.
+        if let [Statement::ShowVariable { .. }] = stmts.as_slice() {
+            if let Some(x) = crate::mysql_only::parse(sql) {
+                return vec![self.run_mysql_only(x)];
+            }
+        }
         let mut out = Vec::with_capacity(stmts.len());
         for stmt in stmts {
             let r = self.run(&stmt);
@@ -420,6 +467,127 @@ impl SqlSession {
 
     fn run(&mut self, stmt: &Statement) -> Result<Output, SqlError> {
         self.warnings = 0;
+        self.diagnostics.clear();
+        let result = self.run_statement(stmt);
+        self.finish(result)
+    }
+
+    /// Records the statement's outcome for `SHOW WARNINGS`: its warnings, or its error.
+    fn finish(&mut self, result: Result<Output, SqlError>) -> Result<Output, SqlError> {
+        match &result {
+            Err(e) => {
+                self.diagnostics.push(Diagnostic {
+                    level: "Error",
+                    code: e.code.errno,
+                    message: e.message.clone(),
+                });
+                self.warnings = 0;
+            }
+            Ok(_) => self.warnings = self.diagnostics.len().min(u16::MAX as usize) as u16,
+        }
+        result.map(|mut out| {
+            if let Output::Ok { warnings, .. } = &mut out {
+                *warnings = self.warnings;
+            }
+            out
+        })
+    }
+
+    /// Statements only [`crate::mysql_only`] recognises.
+    fn run_mysql_only(&mut self, stmt: crate::mysql_only::MysqlOnly) -> Result<Output, SqlError> {
+        use crate::mysql_only::MysqlOnly;
+        if let MysqlOnly::Diagnostics { errors, count } = stmt {
+            let shown: Vec<&Diagnostic> = self
+                .diagnostics
+                .iter()
+                .filter(|d| !errors || d.level == "Error")
+                .collect();
+            return Ok(if count {
+                crate::show::count_diagnostics(errors, shown.len())
+            } else {
+                crate::show::diagnostics(&shown)
+            });
+        }
+        self.warnings = 0;
+        self.diagnostics.clear();
+        let result = match stmt {
+            MysqlOnly::Diagnostics { .. } => unreachable!("answered above"),
+            MysqlOnly::TableStatus { db, like } => {
+                let db = self.named_db(db)?;
+                let defs = self.engine.catalog.all_tables();
+                let mut shown = Vec::new();
+                for d in defs.iter().filter(|d| d.db == db) {
+                    if like
+                        .as_ref()
+                        .is_none_or(|p| crate::expr::like(&d.name, p, '\\'))
+                    {
+                        shown.push((d.as_ref(), dml::next_auto_increment(&self.engine, d)?));
+                    }
+                }
+                Ok(crate::show::table_status(&shown))
+            }
+            MysqlOnly::Triggers { db, .. } => {
+                self.named_db(db)?;
+                Ok(crate::show::triggers())
+            }
+            MysqlOnly::Index { db, table } => {
+                let def = self.named_table(db, table)?;
+                Ok(crate::show::show_index(&def))
+            }
+            MysqlOnly::StartConsistent { read_only } => {
+                self.commit()?;
+                self.release_table_locks();
+                self.next_read_only = read_only;
+                let t = self.begin_txn_with(true);
+                self.txn = Some(t);
+                Ok(Output::ok(0))
+            }
+            MysqlOnly::ToggleKeys { db, table } => {
+                let def = self.named_table(db, table)?;
+                // Indexes are always maintained; MySQL's InnoDB answers the same way.
+                self.diagnostics.push(Diagnostic {
+                    level: "Note",
+                    code: error::ER_ILLEGAL_HA.errno,
+                    message: format!(
+                        "Table storage engine for '{}' doesn't have this option",
+                        def.name
+                    ),
+                });
+                Ok(Output::ok(0))
+            }
+        };
+        self.finish(result)
+    }
+
+    /// Table `table` of `db` (or of the current database).
+    fn named_table(&self, db: Option<String>, table: String) -> Result<Arc<TableDef>, SqlError> {
+        let db = self.named_db(db)?;
+        dml::lookup(
+            &self.engine,
+            &ObjectName::from(vec![sqlparser::ast::Ident::new(table)]),
+            Some(&db),
+        )
+    }
+
+    /// `db` if given, else the current database; 1046 / 1049 if there is none.
+    fn named_db(&self, db: Option<String>) -> Result<String, SqlError> {
+        let db = match db {
+            Some(d) => d,
+            None => self
+                .db
+                .clone()
+                .ok_or_else(|| SqlError::new(error::ER_NO_DB_ERROR, "No database selected"))?,
+        };
+        if !self.engine.catalog.has_database(&db) {
+            return Err(SqlError::new(
+                error::ER_BAD_DB_ERROR,
+                format!("Unknown database '{db}'"),
+            ));
+        }
+        Ok(db)
+    }
+
+    fn run_statement(&mut self, stmt: &Statement) -> Result<Output, SqlError> {
         match stmt {
             Statement::StartTransaction { modes, .. } => self.begin(modes),
             Statement::Commit { .. } => self.commit().map(|_| Output::ok(0)),
@@ -429,6 +597,7 @@ impl SqlSession {
                 if let Some(t) = self.txn.take() {
                     t.rollback();
                 }
+                self.release_txn_locks();
                 Ok(Output::ok(0))
             }
             Statement::Rollback {
@@ -449,6 +618,8 @@ impl SqlSession {
                 Ok(Output::ok(0))
             }
             Statement::Set(set) => self.set(set),
+            Statement::LockTables { tables } => self.lock_tables(tables),
+            Statement::UnlockTables => self.unlock_tables(),
             Statement::Use(u) => {
                 let name = match u {
                     Use::Object(n) | Use::Database(n) | Use::Schema(n) => unquote(&n.to_string()),
@@ -459,7 +630,9 @@ impl SqlSession {
             Statement::ShowDatabases { .. } | Statement::ShowSchemas { .. } => {
                 Ok(self.show_databases())
             }
-            Statement::ShowTables { .. } => self.show_tables(),
+            Statement::ShowTables {
+                full, show_options, ..
+            } => self.show_tables(*full, show_options),
             Statement::ShowCreate {
                 obj_type: sqlparser::ast::ShowCreateObject::Table,
                 obj_name,
@@ -506,13 +679,19 @@ impl SqlSession {
     }
 
     fn begin_txn(&mut self) -> Transaction {
+        self.begin_txn_with(false)
+    }
+
+    /// A new transaction; `consistent_snapshot` fixes its snapshot now rather than at its
+    /// first read (`START TRANSACTION WITH CONSISTENT SNAPSHOT`).
+    fn begin_txn_with(&mut self, consistent_snapshot: bool) -> Transaction {
         let opts = TxnOptions {
+            consistent_snapshot,
             isolation: self.isolation,
             read_only: std::mem::take(&mut self.next_read_only),
             lock_wait_timeout: std::time::Duration::from_secs(
                 self.var_u64("innodb_lock_wait_timeout").unwrap_or(50),
             ),
-            ..TxnOptions::default()
         };
         self.engine.txns.begin(opts)
     }
@@ -527,6 +706,7 @@ impl SqlSession {
 
     fn begin(&mut self, modes: &[TransactionMode]) -> Result<Output, SqlError> {
         self.commit()?;
+        self.release_table_locks(); // as in MySQL, a transaction ends LOCK TABLES
         for m in modes {
             match m {
                 TransactionMode::AccessMode(TransactionAccessMode::ReadOnly) => {
@@ -545,31 +725,136 @@ impl SqlSession {
 
     /// Commits the open transaction, if any (also the implicit commit before DDL).
     fn commit(&mut self) -> Result<(), SqlError> {
-        if let Some(t) = self.txn.take() {
-            t.commit()?;
+        let committed = match self.txn.take() {
+            Some(t) => t.commit().map(|_| ()),
+            None => Ok(()),
+        };
+        self.release_txn_locks();
+        Ok(committed?)
+    }
+
+    /// Gives back the metadata locks of the transaction that just ended.
+    fn release_txn_locks(&mut self) {
+        for (k, m) in self.txn_mdl.drain(..) {
+            self.engine.mdl.release(self.lock_owner, &k, m);
+        }
+    }
+
+    fn release_table_locks(&mut self) {
+        for (k, m) in self.table_locks.drain(..) {
+            self.engine.mdl.release(self.lock_owner, &k, m);
+        }
+    }
+
+    fn mdl_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.var_u64("lock_wait_timeout").unwrap_or(31_536_000))
+    }
+
+    /// Takes the metadata locks `stmt` needs for the rest of the transaction, or under
+    /// `LOCK TABLES` checks that it stays within the locked tables (1100, 1099).
+    fn lock_statement_tables(&mut self, stmt: &Statement) -> Result<(), SqlError> {
+        let wanted = crate::mdl::statement_tables(stmt, self.db.as_deref());
+        if !self.table_locks.is_empty() {
+            for ((d, t), mode) in &wanted {
+                let held = self
+                    .table_locks
+                    .iter()
+                    .find(|((hd, ht), _)| hd == d && ht == t)
+                    .map(|(_, m)| *m);
+                match held {
+                    None => {
+                        return Err(SqlError::new(
+                            error::ER_TABLE_NOT_LOCKED,
+                            format!("Table '{t}' was not locked with LOCK TABLES"),
+                        ))
+                    }
+                    Some(MdlMode::ReadOnly) if *mode == MdlMode::Write => {
+                        return Err(SqlError::new(
+                            error::ER_TABLE_NOT_LOCKED_FOR_WRITE,
+                            format!("Table '{t}' was locked with a READ lock and can't be updated"),
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+            return Ok(());
+        }
+        let timeout = self.mdl_timeout();
+        for (k, m) in wanted {
+            if self.txn_mdl.iter().any(|(hk, hm)| *hk == k && hm.covers(m)) {
+                continue;
+            }
+            if let Err(e) = self.engine.mdl.acquire(self.lock_owner, &k, m, timeout) {
+                if self.txn.is_none() {
+                    self.release_txn_locks();
+                }
+                return Err(e);
+            }
+            self.txn_mdl.push((k, m));
         }
         Ok(())
+    }
+
+    /// `LOCK TABLES`: commits the open transaction, gives back earlier table locks, then
+    /// takes the new ones (READ keeps writers out, WRITE everyone else).
+    fn lock_tables(&mut self, tables: &[sqlparser::ast::LockTable]) -> Result<Output, SqlError> {
+        self.commit()?;
+        self.release_table_locks();
+        let db = self.db.clone();
+        let mut wanted: Vec<(TableKey, MdlMode)> = Vec::new();
+        for lt in tables {
+            let name = ObjectName::from(vec![lt.table.clone()]);
+            let def = dml::lookup(&self.engine, &name, db.as_deref())?;
+            let key = crate::mdl::table_key(&def.db, &def.name);
+            let mode = match lt.lock_type {
+                sqlparser::ast::LockTableType::Read { .. } => MdlMode::ReadOnly,
+                sqlparser::ast::LockTableType::Write { .. } => MdlMode::Exclusive,
+            };
+            match wanted.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, m)) => *m = (*m).max(mode),
+                None => wanted.push((key, mode)),
+            }
+        }
+        wanted.sort();
+        let timeout = self.mdl_timeout();
+        for (k, m) in wanted {
+            if let Err(e) = self.engine.mdl.acquire(self.lock_owner, &k, m, timeout) {
+                self.release_table_locks();
+                return Err(e);
+            }
+            self.table_locks.push((k, m));
+        }
+        Ok(Output::ok(0))
+    }
+
+    /// `UNLOCK TABLES`: under `LOCK TABLES` commits the open transaction, then gives the
+    /// table locks back.
+    fn unlock_tables(&mut self) -> Result<Output, SqlError> {
+        if !self.table_locks.is_empty() {
+            self.commit()?;
+        }
+        self.release_table_locks();
+        Ok(Output::ok(0))
     }
 
     /// Runs a data statement in the open transaction, or in its own under autocommit. A
     /// failed statement undoes only itself; a deadlock ends the whole transaction.
     fn data(&mut self, stmt: &Statement) -> Result<Output, SqlError> {
         let implicit = self.txn.is_none() && self.autocommit;
+        self.lock_statement_tables(stmt)?;
         let mut scope = SessionInfo::of(self);
         scope.single_statement = implicit;
         let engine = self.engine.clone();
         let txn = self.ensure_txn()?;
         txn.begin_statement()?;
         let result = dml::run(&engine, txn, &scope, stmt);
+        self.diagnostics = scope.take_notes();
         match result {
-            Ok(mut out) => {
+            Ok(out) => {
                 if let Output::Ok { last_insert_id, .. } = &out {
                     if *last_insert_id != 0 {
                         self.last_insert_id = *last_insert_id;
                     }
-                }
-                if let Output::Ok { warnings, .. } = &mut out {
-                    self.warnings = *warnings;
                 }
                 if implicit {
                     self.commit()?;
@@ -579,12 +864,15 @@ impl SqlSession {
             Err(e) => {
                 let ended = matches!(e.code.errno, 1213) || e.message.contains("no longer active");
                 match self.txn.take() {
-                    Some(t) if ended || implicit => drop(t),
+                    Some(t) if ended || implicit => {
+                        drop(t);
+                        self.release_txn_locks();
+                    }
                     Some(mut t) => {
                         t.statement_failed();
                         self.txn = Some(t);
                     }
-                    None => {}
+                    None => self.release_txn_locks(),
                 }
                 Err(e)
             }
@@ -593,6 +881,49 @@ impl SqlSession {
 
     fn ddl(&mut self, stmt: &Statement) -> Result<Output, SqlError> {
         self.commit()?; // DDL commits the open transaction first, as in MySQL.
+                        // A dropped table is first held exclusively: transactions still using it finish.
+        let mut dropped: Vec<TableKey> = match stmt {
+            Statement::Drop {
+                object_type: ObjectType::Table,
+                names,
+                ..
+            } => names
+                .iter()
+                .filter_map(|n| dml::table_name(n, self.db.as_deref()).ok())
+                .map(|(d, t)| crate::mdl::table_key(&d, &t))
+                .collect(),
+            _ => Vec::new(),
+        };
+        dropped.sort();
+        dropped.dedup();
+        let timeout = self.mdl_timeout();
+        let mut held = Vec::new();
+        let mut result = Ok(Output::ok(0));
+        for k in dropped {
+            match self
+                .engine
+                .mdl
+                .acquire(self.lock_owner, &k, MdlMode::Exclusive, timeout)
+            {
+                Ok(()) => held.push(k),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if result.is_ok() {
+            result = self.ddl_locked(stmt);
+        }
+        for k in held {
+            self.engine
+                .mdl
+                .release(self.lock_owner, &k, MdlMode::Exclusive);
+        }
+        result
+    }
+
+    fn ddl_locked(&mut self, stmt: &Statement) -> Result<Output, SqlError> {
         let engine = self.engine.clone();
         let _ddl = engine.ddl.lock();
         let mut t = engine.txns.begin(TxnOptions::default());
@@ -835,6 +1166,7 @@ impl SqlSession {
 
     fn assign(&mut self, name: &str, value: &Expr) -> Result<(), SqlError> {
         let scope = SessionInfo::of(self);
+        let user_var = name.strip_prefix('@').filter(|n| !n.starts_with('@'));
         let v = match value {
             Expr::Identifier(id)
                 if matches!(
@@ -844,9 +1176,14 @@ impl SqlSession {
             {
                 Datum::str(id.value.to_ascii_uppercase())
             }
+            // A system variable takes a bare word as its text (`SET character_set_client =
+            // utf8mb4`, as mysqldump writes it).
+            Expr::Identifier(id) if user_var.is_none() && id.quote_style.is_none() => {
+                Datum::str(id.value.clone())
+            }
             e => crate::expr::eval(e, &scope)?,
         };
-        if let Some(user_var) = name.strip_prefix('@').filter(|n| !n.starts_with('@')) {
+        if let Some(user_var) = user_var {
             self.user_vars.insert(user_var.to_ascii_lowercase(), v);
             return Ok(());
         }
@@ -856,7 +1193,12 @@ impl SqlSession {
             .trim_start_matches("session.")
             .trim_start_matches("global.")
             .trim_start_matches("local.");
-        let text = v.to_text().unwrap_or_default();
+        let is_default =
+            matches!(value, Expr::Identifier(id) if id.value.eq_ignore_ascii_case("DEFAULT"));
+        let text = match default_of(var) {
+            Some(d) if is_default => d.to_string(),
+            _ => v.to_text().unwrap_or_default(),
+        };
         match var {
             "autocommit" => {
                 let on = matches!(text.to_ascii_uppercase().as_str(), "1" | "ON" | "TRUE");
@@ -872,6 +1214,9 @@ impl SqlSession {
                         format!("Variable '{var}' can't be set to the value of '{text}'"),
                     )
                 })?;
+            }
+            _ if is_default && default_of(var).is_some() => {
+                self.vars.remove(var);
             }
             _ if default_of(var).is_some() => {
                 self.vars.insert(var.to_string(), text);
@@ -922,38 +1267,57 @@ impl SqlSession {
             .and_then(|i| i.parent_name.as_ref())
             .ok_or_else(|| SqlError::new(error::ER_PARSE_ERROR, "SHOW COLUMNS needs FROM table"))?;
         let def = dml::lookup(&self.engine, name, self.db.as_deref())?;
-        let pattern = match &opts.filter_position {
-            Some(
-                sqlparser::ast::ShowStatementFilterPosition::Infix(f)
-                | sqlparser::ast::ShowStatementFilterPosition::Suffix(f),
-            ) => match f {
-                ShowStatementFilter::Like(p) | ShowStatementFilter::ILike(p) => Some(p.clone()),
-                other => return Err(SqlError::unsupported(format!("SHOW COLUMNS {other}"))),
-            },
-            None => None,
-        };
+        let pattern = like_pattern(opts, "SHOW COLUMNS")?;
         Ok(crate::show::show_columns(&def, full, pattern.as_deref()))
     }
 
-    fn show_tables(&self) -> Result<Output, SqlError> {
-        let db = self
-            .db
-            .clone()
-            .ok_or_else(|| SqlError::new(error::ER_NO_DB_ERROR, "No database selected"))?;
+    /// The database a `SHOW ... [FROM db]` is about.
+    fn show_db(&self, opts: &sqlparser::ast::ShowStatementOptions) -> Result<String, SqlError> {
+        let named = opts
+            .show_in
+            .as_ref()
+            .and_then(|i| i.parent_name.as_ref())
+            .map(|n| unquote(&n.to_string()));
+        self.named_db(named)
+    }
+
+    /// `SHOW [FULL] TABLES [FROM db] [LIKE 'pattern']`.
+    fn show_tables(
+        &self,
+        full: bool,
+        opts: &sqlparser::ast::ShowStatementOptions,
+    ) -> Result<Output, SqlError> {
+        let db = self.show_db(opts)?;
+        let pattern = like_pattern(opts, "SHOW TABLES")?;
         let rows = self
             .engine
             .catalog
             .tables(&db)
             .into_iter()
-            .map(|t| vec![Datum::str(t)])
+            .filter(|t| pattern.as_ref().is_none_or(|p| like(t, p, '\\')))
+            .map(|t| {
+                let mut row = vec![Datum::str(t)];
+                if full {
+                    row.push(Datum::str("BASE TABLE"));
+                }
+                row
+            })
             .collect();
-        Ok(Output::Rows {
-            columns: vec![OutColumn {
-                name: format!("Tables_in_{db}"),
+        let mut name = format!("Tables_in_{db}");
+        if let Some(p) = &pattern {
+            name.push_str(&format!(" ({p})"));
+        }
+        let mut columns = vec![OutColumn {
+            name,
+            ..OutColumn::default()
+        }];
+        if full {
+            columns.push(OutColumn {
+                name: "Table_type".into(),
                 ..OutColumn::default()
-            }],
-            rows,
-        })
+            });
+        }
+        Ok(Output::Rows { columns, rows })
     }
 
     fn show_variables(&self, filter: Option<&ShowStatementFilter>) -> Output {
@@ -1002,6 +1366,23 @@ fn no_savepoint(name: &str) -> SqlError {
     )
 }
 
+/// The `LIKE` pattern of a `SHOW` statement, if any (`WHERE` is not supported there yet).
+fn like_pattern(
+    opts: &sqlparser::ast::ShowStatementOptions,
+    what: &str,
+) -> Result<Option<String>, SqlError> {
+    match &opts.filter_position {
+        Some(
+            sqlparser::ast::ShowStatementFilterPosition::Infix(f)
+            | sqlparser::ast::ShowStatementFilterPosition::Suffix(f),
+        ) => match f {
+            ShowStatementFilter::Like(p) | ShowStatementFilter::ILike(p) => Ok(Some(p.clone())),
+            other => Err(SqlError::unsupported(format!("{what} {other}"))),
+        },
+        None => Ok(None),
+    }
+}
+
 fn unquote(s: &str) -> String {
     s.trim_matches('`').to_string()
 }
@@ -1037,6 +1418,8 @@ pub(crate) struct SessionInfo {
     pub(crate) found_rows: bool,
     /// The statement runs in its own (autocommit) transaction.
     pub(crate) single_statement: bool,
+    /// Notes and warnings the statement raises (`SHOW WARNINGS`).
+    notes: std::cell::RefCell<Vec<Diagnostic>>,
 }
 
 impl SessionInfo {
@@ -1054,8 +1437,38 @@ impl SessionInfo {
             user_vars: s.user_vars.clone(),
             found_rows: s.found_rows,
             single_statement: false,
+            notes: std::cell::RefCell::new(Vec::new()),
         }
     }
+
+    /// Records a warning of the running statement.
+    pub(crate) fn warn(&self, code: error::ErrorCode, message: impl Into<String>) {
+        self.notes.borrow_mut().push(Diagnostic {
+            level: "Warning",
+            code: code.errno,
+            message: message.into(),
+        });
+    }
+
+    /// Warnings recorded so far by the running statement.
+    pub(crate) fn note_count(&self) -> usize {
+        self.notes.borrow().len()
+    }
+
+    fn take_notes(&self) -> Vec<Diagnostic> {
+        std::mem::take(&mut *self.notes.borrow_mut())
+    }
+}
+
+/// One row of `SHOW WARNINGS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// `Note`, `Warning` or `Error`.
+    pub level: &'static str,
+    /// The MySQL error number.
+    pub code: u16,
+    /// The message.
+    pub message: String,
 }
 
 impl Scope for SessionInfo {

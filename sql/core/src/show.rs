@@ -1,5 +1,6 @@
 //! Table metadata as MySQL shows it: `SHOW CREATE TABLE`, `DESCRIBE` / `SHOW [FULL]
-//! COLUMNS`, and the SQL spelling of column types they share.
+//! COLUMNS`, `SHOW INDEX`, `SHOW TABLE STATUS`, `SHOW TRIGGERS`, `SHOW WARNINGS`, and the SQL
+//! spelling of column types they share.
 
 use reef_common::collation::Collation;
 use reef_common::types::ColumnType;
@@ -7,7 +8,7 @@ use reef_common::types::ColumnType;
 use crate::catalog::{IndexState, TableDef};
 use crate::datum::Datum;
 use crate::expr::like;
-use crate::session::{OutColumn, Output};
+use crate::session::{Diagnostic, OutColumn, Output};
 
 /// A column type as `SHOW CREATE TABLE` spells it (MySQL 8: no integer display widths).
 pub fn sql_type(ty: &ColumnType) -> String {
@@ -233,4 +234,181 @@ pub fn show_columns(def: &TableDef, full: bool, pattern: Option<&str>) -> Output
         })
         .collect();
     Output::Rows { columns, rows }
+}
+
+fn text_column(name: &str) -> OutColumn {
+    OutColumn {
+        name: name.to_string(),
+        ..OutColumn::default()
+    }
+}
+
+fn int_column(name: &str) -> OutColumn {
+    OutColumn {
+        name: name.to_string(),
+        ty: Some(ColumnType::Int {
+            bytes: 8,
+            unsigned: true,
+        }),
+        ..OutColumn::default()
+    }
+}
+
+fn columns(spec: &[(&str, bool)]) -> Vec<OutColumn> {
+    spec.iter()
+        .map(|(n, int)| if *int { int_column(n) } else { text_column(n) })
+        .collect()
+}
+
+/// `SHOW WARNINGS` / `SHOW ERRORS`.
+pub fn diagnostics(shown: &[&Diagnostic]) -> Output {
+    Output::Rows {
+        columns: columns(&[("Level", false), ("Code", true), ("Message", false)]),
+        rows: shown
+            .iter()
+            .map(|d| {
+                vec![
+                    Datum::str(d.level),
+                    Datum::UInt(d.code as u64),
+                    Datum::str(d.message.clone()),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// `SHOW COUNT(*) WARNINGS` / `SHOW COUNT(*) ERRORS`.
+pub fn count_diagnostics(errors: bool, n: usize) -> Output {
+    let name = if errors {
+        "@@session.error_count"
+    } else {
+        "@@session.warning_count"
+    };
+    Output::Rows {
+        columns: vec![int_column(name)],
+        rows: vec![vec![Datum::UInt(n as u64)]],
+    }
+}
+
+/// `SHOW INDEX FROM t`: one row per indexed column, primary key first.
+pub fn show_index(def: &TableDef) -> Output {
+    let mut indexes: Vec<(&str, bool, &[usize])> = Vec::new();
+    if !def.pk.is_empty() {
+        indexes.push(("PRIMARY", false, &def.pk));
+    }
+    for ix in def.indexes.iter().filter(|i| i.state == IndexState::Public) {
+        indexes.push((&ix.name, true, &ix.columns));
+    }
+    let mut rows = Vec::new();
+    for (name, non_unique, cols) in indexes {
+        for (seq, &slot) in cols.iter().enumerate() {
+            let c = &def.columns[slot];
+            rows.push(vec![
+                Datum::str(def.name.clone()),
+                Datum::UInt(non_unique as u64),
+                Datum::str(name),
+                Datum::UInt(seq as u64 + 1),
+                Datum::str(c.name.clone()),
+                Datum::str("A"),
+                Datum::Null,
+                Datum::Null,
+                Datum::Null,
+                Datum::str(if c.nullable { "YES" } else { "" }),
+                Datum::str("BTREE"),
+                Datum::str(""),
+                Datum::str(""),
+                Datum::str("YES"),
+                Datum::Null,
+            ]);
+        }
+    }
+    Output::Rows {
+        columns: columns(&[
+            ("Table", false),
+            ("Non_unique", true),
+            ("Key_name", false),
+            ("Seq_in_index", true),
+            ("Column_name", false),
+            ("Collation", false),
+            ("Cardinality", true),
+            ("Sub_part", true),
+            ("Packed", false),
+            ("Null", false),
+            ("Index_type", false),
+            ("Comment", false),
+            ("Index_comment", false),
+            ("Visible", false),
+            ("Expression", false),
+        ]),
+        rows,
+    }
+}
+
+/// `SHOW TABLE STATUS`: each table with its next AUTO_INCREMENT value. ReefDB keeps no
+/// row-count or size estimates per table yet, so those columns are NULL rather than made up.
+pub fn table_status(tables: &[(&TableDef, Option<u64>)]) -> Output {
+    let rows = tables
+        .iter()
+        .map(|(def, next_id)| {
+            let mut row = vec![
+                Datum::str(def.name.clone()),
+                Datum::str("ReefDB"),
+                Datum::UInt(10),
+                Datum::str("Dynamic"),
+            ];
+            row.extend(std::iter::repeat_n(Datum::Null, 6));
+            row.push(next_id.map_or(Datum::Null, Datum::UInt));
+            row.extend([Datum::Null, Datum::Null, Datum::Null]);
+            row.extend([
+                Datum::str("utf8mb4_general_ci"),
+                Datum::Null,
+                Datum::str(""),
+                Datum::str(""),
+            ]);
+            row
+        })
+        .collect();
+    Output::Rows {
+        columns: columns(&[
+            ("Name", false),
+            ("Engine", false),
+            ("Version", true),
+            ("Row_format", false),
+            ("Rows", true),
+            ("Avg_row_length", true),
+            ("Data_length", true),
+            ("Max_data_length", true),
+            ("Index_length", true),
+            ("Data_free", true),
+            ("Auto_increment", true),
+            ("Create_time", false),
+            ("Update_time", false),
+            ("Check_time", false),
+            ("Collation", false),
+            ("Checksum", true),
+            ("Create_options", false),
+            ("Comment", false),
+        ]),
+        rows,
+    }
+}
+
+/// `SHOW TRIGGERS`: ReefDB has no triggers, so the list is empty.
+pub fn triggers() -> Output {
+    Output::Rows {
+        columns: columns(&[
+            ("Trigger", false),
+            ("Event", false),
+            ("Table", false),
+            ("Statement", false),
+            ("Timing", false),
+            ("Created", false),
+            ("sql_mode", false),
+            ("Definer", false),
+            ("character_set_client", false),
+            ("collation_connection", false),
+            ("Database Collation", false),
+        ]),
+        rows: Vec::new(),
+    }
 }

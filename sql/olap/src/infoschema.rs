@@ -1,4 +1,5 @@
-//! `information_schema` SCHEMATA, TABLES, COLUMNS and STATISTICS, built from the catalog
+//! `information_schema` SCHEMATA, TABLES, COLUMNS and STATISTICS (and the empty TRIGGERS,
+//! VIEWS, ROUTINES, EVENTS and FILES), built from the catalog
 //! for the one query that reads them and queried with full SQL on the OLAP path. Column
 //! names are MySQL's, lower-cased as every column on this path is.
 
@@ -167,6 +168,7 @@ pub fn table(engine: &SqlEngine, name: &str) -> Result<Option<MemTable>, SqlErro
                 ("column_key", false),
                 ("extra", false),
                 ("column_comment", false),
+                ("generation_expression", false),
             ]);
             for d in &tables {
                 for (slot, c) in d.columns.iter().enumerate() {
@@ -236,6 +238,7 @@ pub fn table(engine: &SqlEngine, name: &str) -> Result<Option<MemTable>, SqlErro
                             ""
                         }),
                         t(""),
+                        t(""),
                     ]);
                 }
             }
@@ -285,6 +288,134 @@ pub fn table(engine: &SqlEngine, name: &str) -> Result<Option<MemTable>, SqlErro
             }
             b.table()?
         }
+        "partitions" => {
+            // No table is partitioned by the user: one row per table, as MySQL shows it.
+            let mut b = Builder::new(&[
+                ("table_catalog", false),
+                ("table_schema", false),
+                ("table_name", false),
+                ("partition_name", false),
+                ("subpartition_name", false),
+                ("partition_ordinal_position", true),
+                ("subpartition_ordinal_position", true),
+                ("partition_method", false),
+                ("subpartition_method", false),
+                ("partition_expression", false),
+                ("subpartition_expression", false),
+                ("partition_description", false),
+                ("table_rows", true),
+                ("partition_comment", false),
+                ("nodegroup", false),
+                ("tablespace_name", false),
+            ]);
+            for d in &tables {
+                let mut row = vec![t("def"), t(d.db.clone()), t(d.name.clone())];
+                row.extend((0..10).map(|_| Value::Null));
+                row.push(t(""));
+                row.extend([Value::Null, Value::Null]);
+                b.row(row);
+            }
+            b.table()?
+        }
+        // ReefDB has no triggers, views, stored routines, events or tablespace files: these
+        // views exist (clients and mysqldump read them) and are truthfully empty.
+        "triggers" => Builder::new(&text_columns(&[
+            "trigger_catalog",
+            "trigger_schema",
+            "trigger_name",
+            "event_manipulation",
+            "event_object_catalog",
+            "event_object_schema",
+            "event_object_table",
+            "action_order",
+            "action_condition",
+            "action_statement",
+            "action_orientation",
+            "action_timing",
+            "action_reference_old_table",
+            "action_reference_new_table",
+            "action_reference_old_row",
+            "action_reference_new_row",
+            "created",
+            "sql_mode",
+            "definer",
+            "character_set_client",
+            "collation_connection",
+            "database_collation",
+        ]))
+        .table()?,
+        "views" => Builder::new(&text_columns(&[
+            "table_catalog",
+            "table_schema",
+            "table_name",
+            "view_definition",
+            "check_option",
+            "is_updatable",
+            "definer",
+            "security_type",
+            "character_set_client",
+            "collation_connection",
+        ]))
+        .table()?,
+        "routines" => Builder::new(&text_columns(&[
+            "specific_name",
+            "routine_catalog",
+            "routine_schema",
+            "routine_name",
+            "routine_type",
+            "data_type",
+            "routine_body",
+            "routine_definition",
+            "external_name",
+            "parameter_style",
+            "is_deterministic",
+            "sql_data_access",
+            "sql_path",
+            "security_type",
+            "created",
+            "last_altered",
+            "sql_mode",
+            "routine_comment",
+            "definer",
+        ]))
+        .table()?,
+        "events" => Builder::new(&text_columns(&[
+            "event_catalog",
+            "event_schema",
+            "event_name",
+            "definer",
+            "time_zone",
+            "event_body",
+            "event_definition",
+            "event_type",
+            "execute_at",
+            "status",
+        ]))
+        .table()?,
+        "files" => Builder::new(&[
+            ("file_id", true),
+            ("file_name", false),
+            ("file_type", false),
+            ("tablespace_name", false),
+            ("table_catalog", false),
+            ("table_schema", false),
+            ("table_name", false),
+            ("logfile_group_name", false),
+            ("logfile_group_number", true),
+            ("engine", false),
+            ("total_extents", true),
+            ("extent_size", true),
+            ("initial_size", true),
+            ("maximum_size", true),
+            ("autoextend_size", true),
+            ("status", false),
+            ("extra", false),
+        ])
+        .table()?,
         _ => return Ok(None),
     }))
+}
+
+fn text_columns<'a>(names: &[&'a str]) -> Vec<(&'a str, bool)> {
+    names.iter().map(|n| (*n, false)).collect()
 }

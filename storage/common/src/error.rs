@@ -97,6 +97,9 @@ codes! {
     ER_DUP_KEYNAME = (1061, "42000", false);
     ER_CANT_DROP_FIELD_OR_KEY = (1091, "42000", false);
     ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION = (1792, "25006", false);
+    ER_TABLE_NOT_LOCKED = (1100, "HY000", false);
+    ER_TABLE_NOT_LOCKED_FOR_WRITE = (1099, "HY000", false);
+    ER_ILLEGAL_HA = (1031, "HY000", false);
 }
 
 /// Looks a code up by its MySQL number.

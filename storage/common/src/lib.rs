@@ -18,6 +18,7 @@ pub mod ids;
 pub mod keycodec;
 pub mod limits;
 pub mod rowcodec;
+pub mod sqltext;
 pub mod types;
 pub mod value;
 
