@@ -578,3 +578,68 @@ fn a_table_created_after_a_drop_and_restart_starts_empty() {
         "0\n"
     );
 }
+
+/// ON DUPLICATE KEY UPDATE and REPLACE: rows, indexes and affected-row counts. The
+/// expected output is what MariaDB 10.11 printed for the same script.
+#[test]
+fn on_duplicate_key_update_and_replace_match_mysql() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    let out = r.python(
+        r#"import os, pymysql
+port = int(os.environ["PORT"])
+c = pymysql.connect(host="127.0.0.1", port=port, user="root", autocommit=True)
+cur = c.cursor()
+def run(sql):
+    try:
+        n = cur.execute(sql)
+        rows = cur.fetchall()
+        print(n, list(rows) if rows else "")
+    except pymysql.MySQLError as e:
+        print("err", e.args[0])
+run("drop database if exists odku"); run("create database odku"); run("use odku")
+run("create table t (id int primary key, name varchar(10), n int not null default 0, key kn (name))")
+run("insert into t values (1, 'a', 1), (2, 'b', 2)")
+run("insert into t values (1, 'x', 10) on duplicate key update n = n + values(n), name = values(name)")
+run("insert into t values (1, 'x', 10) on duplicate key update name = values(name)")
+run("insert into t values (3, 'c', 3), (2, 'B', 5) on duplicate key update n = values(n) + n")
+run("insert into t (id, name) values (1, 'q') on duplicate key update id = 7")
+run("select * from t order by id")
+run("select id from t where name = 'x'")
+run("replace into t values (2, 'r', 0)")
+run("replace into t values (2, 'r', 0), (9, 'nine', 9)")
+run("replace into t (id, name) values (3, 'rr')")
+run("select * from t order by id")
+run("select id from t where name = 'b'")
+run("select id from t where name = 'rr'")
+run("insert into t values (7, 'z', 0) on duplicate key update id = 9")
+run("insert into t values (7, 'z', 0) on duplicate key update n = null")
+run("insert into t values (7, 'z', 0) on duplicate key update n = values(nope)")
+"#,
+    );
+    let out: Vec<&str> = out.lines().map(str::trim_end).collect();
+    assert_eq!(
+        out.join("\n"),
+        "0
+1
+0
+0
+2
+2
+0
+3
+2
+3 [(2, 'b', 7), (3, 'c', 3), (7, 'x', 11)]
+1 [(7,)]
+2
+2
+2
+4 [(2, 'r', 0), (3, 'rr', 0), (7, 'x', 11), (9, 'nine', 9)]
+0
+1 [(3,)]
+err 1062
+err 1048
+err 1054"
+    );
+    r.stop();
+}

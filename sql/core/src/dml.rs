@@ -4,6 +4,7 @@
 
 use std::cmp::Ordering;
 use std::ops::Bound;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -590,16 +591,19 @@ fn insert(
     s: &SessionInfo,
     ins: &Insert,
 ) -> Result<Output, SqlError> {
-    if ins.on.is_some() {
-        return Err(SqlError::unsupported("INSERT ... ON DUPLICATE KEY UPDATE"));
-    }
-    if ins.replace_into {
-        return Err(SqlError::unsupported("REPLACE"));
-    }
     let TableObject::TableName(name) = &ins.table else {
         return Err(SqlError::unsupported("INSERT INTO TABLE FUNCTION"));
     };
     let def = lookup(engine, name, s.db.as_deref())?;
+    let on_dup = match &ins.on {
+        _ if ins.replace_into => OnDuplicate::Replace,
+        Some(sqlparser::ast::OnInsert::DuplicateKeyUpdate(a)) => {
+            OnDuplicate::Update(assignment_targets(&def, a)?)
+        }
+        Some(other) => return Err(SqlError::unsupported(format!("INSERT ... {other}"))),
+        None if ins.ignore => OnDuplicate::Ignore,
+        None => OnDuplicate::Fail,
+    };
     let tablet = engine.tablet_of(&def)?;
     let source = match ins.source.as_deref() {
         Some(q) => q,
@@ -659,10 +663,42 @@ fn insert(
                 index_entries(engine, txn, &def, &values, &key, true)?;
                 affected += 1;
             }
-            Err(e @ TxnError::Duplicate { .. }) if ins.ignore => {
-                duplicates += 1;
-                s.warn(error::ER_DUP_ENTRY, SqlError::from(e).message);
-            }
+            Err(e @ TxnError::Duplicate { .. }) => match &on_dup {
+                OnDuplicate::Fail => return Err(e.into()),
+                OnDuplicate::Ignore => {
+                    duplicates += 1;
+                    s.warn(error::ER_DUP_ENTRY, SqlError::from(e).message);
+                }
+                OnDuplicate::Replace | OnDuplicate::Update(_) => {
+                    duplicates += 1;
+                    let old = match txn.get_locked(
+                        &tablet,
+                        &key,
+                        LockMode::Exclusive,
+                        WaitPolicy::Wait,
+                    )? {
+                        Locked::Row(Some(r)) => decode(&def, &r)?,
+                        _ => return Err(SqlError::internal("the duplicate row is gone")),
+                    };
+                    let old_v = stored(&def, &old)?;
+                    let new_v = match &on_dup {
+                        OnDuplicate::Update(targets) => {
+                            let new = assign_row((&def, None), targets, &old, Some(&values), s)?;
+                            stored(&def, &new)?
+                        }
+                        _ => values.clone(),
+                    };
+                    let changed = rewrite_row(engine, txn, (&def, &tablet), &key, &old_v, &new_v)?;
+                    // As MySQL counts them: a changed row twice (delete and insert, or
+                    // update); a row REPLACE left as it was once; a row ON DUPLICATE KEY
+                    // UPDATE left as it was not at all (once with CLIENT_FOUND_ROWS).
+                    affected += match &on_dup {
+                        _ if changed => 2,
+                        OnDuplicate::Replace => 1,
+                        _ => s.found_rows as u64,
+                    };
+                }
+            },
             Err(e) => return Err(e.into()),
         }
     }
@@ -681,6 +717,121 @@ fn insert(
         info,
         warnings: 0,
     })
+}
+
+/// What an INSERT does with a row whose primary key is taken.
+enum OnDuplicate<'a> {
+    /// 1062.
+    Fail,
+    /// `INSERT IGNORE`: skip the row with a warning.
+    Ignore,
+    /// `REPLACE`: the new row replaces the old one.
+    Replace,
+    /// `ON DUPLICATE KEY UPDATE`: these assignments update the old row.
+    Update(Vec<(usize, &'a Expr)>),
+}
+
+/// The column slots and values of `SET`-style assignments.
+fn assignment_targets<'a>(
+    def: &TableDef,
+    assignments: &'a [sqlparser::ast::Assignment],
+) -> Result<Vec<(usize, &'a Expr)>, SqlError> {
+    assignments
+        .iter()
+        .map(|a| {
+            let sqlparser::ast::AssignmentTarget::ColumnName(n) = &a.target else {
+                return Err(SqlError::unsupported("tuple assignments"));
+            };
+            let col =
+                n.0.last()
+                    .map(|p| p.to_string().trim_matches('`').to_string())
+                    .unwrap_or_default();
+            let slot = def
+                .column(&col)
+                .ok_or_else(|| unknown_column(&col, "field list"))?;
+            Ok((slot, &a.value))
+        })
+        .collect()
+}
+
+/// Evaluates assignments left to right over `row`, each seeing the ones before it, as
+/// UPDATE and ON DUPLICATE KEY UPDATE do; `inserted` answers `VALUES(col)`.
+fn assign_row(
+    (def, alias): (&TableDef, Option<&str>),
+    targets: &[(usize, &Expr)],
+    row: &[Datum],
+    inserted: Option<&[Value]>,
+    s: &SessionInfo,
+) -> Result<Vec<Datum>, SqlError> {
+    let mut new = row.to_vec();
+    for (slot, e) in targets {
+        let expr = match inserted {
+            Some(ins) => with_inserted_values(def, e, ins)?,
+            None => (*e).clone(),
+        };
+        let v = eval(
+            &expr,
+            &RowScope {
+                def,
+                alias,
+                row: &new,
+                session: s,
+            },
+        )?;
+        let c = &def.columns[*slot];
+        if v.is_null() && !c.nullable {
+            return Err(SqlError::new(
+                error::ER_BAD_NULL_ERROR,
+                format!("Column '{}' cannot be null", c.name),
+            ));
+        }
+        new[*slot] = Datum::from_stored(&v.to_stored(&c.ty, &c.name)?, &c.ty);
+    }
+    Ok(new)
+}
+
+/// `e` with each `VALUES(col)` replaced by the value the INSERT would have written.
+fn with_inserted_values(def: &TableDef, e: &Expr, inserted: &[Value]) -> Result<Expr, SqlError> {
+    let mut e = e.clone();
+    let mut failure = None;
+    let _ = sqlparser::ast::visit_expressions_mut(&mut e, |x| {
+        let Expr::Function(f) = x else {
+            return ControlFlow::Continue(());
+        };
+        if !f.name.to_string().eq_ignore_ascii_case("values") {
+            return ControlFlow::Continue(());
+        }
+        let col = match &f.args {
+            FunctionArguments::List(l) => match l.args.as_slice() {
+                [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i)))] => {
+                    Some(i.value.clone())
+                }
+                [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::CompoundIdentifier(p)))] => {
+                    p.last().map(|i| i.value.clone())
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        match col.and_then(|c| def.column(&c)) {
+            Some(slot) => {
+                let d = Datum::from_stored(&inserted[slot], &def.columns[slot].ty);
+                *x = Expr::Value(crate::session::to_literal(d).into());
+                ControlFlow::Continue(())
+            }
+            None => {
+                failure = Some(SqlError::new(
+                    error::ER_BAD_FIELD_ERROR,
+                    format!("Unknown column in VALUES(): {f}"),
+                ));
+                ControlFlow::Break(())
+            }
+        }
+    });
+    match failure {
+        Some(err) => Err(err),
+        None => Ok(e),
+    }
 }
 
 /// Adds (`put`) or removes the index entries of a row.
@@ -2034,73 +2185,15 @@ fn update(
     let (name, alias) = single_table(std::slice::from_ref(&u.table))?;
     let def = lookup(engine, name, s.db.as_deref())?;
     let tablet = engine.tablet_of(&def)?;
-    let mut targets = Vec::with_capacity(u.assignments.len());
-    for a in &u.assignments {
-        let sqlparser::ast::AssignmentTarget::ColumnName(n) = &a.target else {
-            return Err(SqlError::unsupported("tuple assignments"));
-        };
-        let col =
-            n.0.last()
-                .map(|p| p.to_string().trim_matches('`').to_string())
-                .unwrap_or_default();
-        let slot = def
-            .column(&col)
-            .ok_or_else(|| unknown_column(&col, "field list"))?;
-        targets.push((slot, &a.value));
-    }
+    let targets = assignment_targets(&def, &u.assignments)?;
     let rows = rows_to_change(engine, txn, (&def, alias), u.selection.as_ref(), s)?;
     let (mut matched, mut changed) = (0u64, 0u64);
     for (key, old) in rows {
-        let mut new = old.clone();
-        for (slot, e) in &targets {
-            let v = eval(
-                e,
-                &RowScope {
-                    def: &def,
-                    alias,
-                    row: &new,
-                    session: s,
-                },
-            )?;
-            let c = &def.columns[*slot];
-            if v.is_null() && !c.nullable {
-                return Err(SqlError::new(
-                    error::ER_BAD_NULL_ERROR,
-                    format!("Column '{}' cannot be null", c.name),
-                ));
-            }
-            new[*slot] = Datum::from_stored(&v.to_stored(&c.ty, &c.name)?, &c.ty);
-        }
+        let new = assign_row((&def, alias), &targets, &old, None, s)?;
         matched += 1;
         let (old_v, new_v) = (stored(&def, &old)?, stored(&def, &new)?);
-        if old_v == new_v {
-            continue;
-        }
-        changed += 1;
-        let new_key = if def.pk.is_empty() {
-            key.clone()
-        } else {
-            key_of(&def, &new_v, None)?
-        };
-        let row = encode_row(1, &new_v);
-        if new_key == key {
-            txn.put(&tablet, &key, row.into())?;
-        } else {
-            txn.delete(&tablet, &key)?;
-            txn.insert(&tablet, &new_key, row.into(), || {
-                (dup_text(&def, &new_v), format!("{}.PRIMARY", def.name))
-            })?;
-        }
-        for ix in &def.indexes {
-            let (old_k, new_k) = (
-                def.index_key(ix, &old_v, &key),
-                def.index_key(ix, &new_v, &new_key),
-            );
-            if old_k != new_k {
-                let t = engine.tablet_by_id(ix.id, &ix.name)?;
-                txn.delete(&t, &old_k)?;
-                txn.put(&t, &new_k, index_entry_row())?;
-            }
+        if rewrite_row(engine, txn, (&def, &tablet), &key, &old_v, &new_v)? {
+            changed += 1;
         }
     }
     let affected = if s.found_rows { matched } else { changed };
@@ -2110,6 +2203,47 @@ fn update(
         info: format!("Rows matched: {matched}  Changed: {changed}  Warnings: 0"),
         warnings: 0,
     })
+}
+
+/// Replaces the row under `key` (stored values `old_v`) with `new_v`, moving it if its
+/// primary key changes and keeping every index; returns whether anything changed.
+fn rewrite_row(
+    engine: &SqlEngine,
+    txn: &mut Transaction,
+    (def, tablet): (&TableDef, &Arc<Tablet>),
+    key: &[u8],
+    old_v: &[Value],
+    new_v: &[Value],
+) -> Result<bool, SqlError> {
+    if old_v == new_v {
+        return Ok(false);
+    }
+    let new_key = if def.pk.is_empty() {
+        key.to_vec()
+    } else {
+        key_of(def, new_v, None)?
+    };
+    let row = encode_row(1, new_v);
+    if new_key == key {
+        txn.put(tablet, key, row.into())?;
+    } else {
+        txn.delete(tablet, key)?;
+        txn.insert(tablet, &new_key, row.into(), || {
+            (dup_text(def, new_v), format!("{}.PRIMARY", def.name))
+        })?;
+    }
+    for ix in &def.indexes {
+        let (old_k, new_k) = (
+            def.index_key(ix, old_v, key),
+            def.index_key(ix, new_v, &new_key),
+        );
+        if old_k != new_k {
+            let t = engine.tablet_by_id(ix.id, &ix.name)?;
+            txn.delete(&t, &old_k)?;
+            txn.put(&t, &new_k, index_entry_row())?;
+        }
+    }
+    Ok(true)
 }
 
 fn delete(
