@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -111,6 +111,11 @@ pub fn start<B: Backend>(
     let stop = Arc::new(AtomicBool::new(false));
     let conns: Arc<Mutex<HashMap<u32, TcpStream>>> = Arc::new(Mutex::new(HashMap::new()));
     let (stop2, conns2) = (stop.clone(), conns.clone());
+    let stats = Arc::new(Stats {
+        started: std::time::Instant::now(),
+        questions: AtomicU64::new(0),
+        conns: conns.clone(),
+    });
     let accept = std::thread::Builder::new()
         .name("reef-mysql-accept".into())
         .spawn(move || {
@@ -125,11 +130,11 @@ pub fn start<B: Backend>(
                 if let Ok(clone) = stream.try_clone() {
                     conns2.lock().insert(id, clone);
                 }
-                let (backend, conns) = (backend.clone(), conns2.clone());
+                let (backend, conns, stats) = (backend.clone(), conns2.clone(), stats.clone());
                 let spawned = std::thread::Builder::new()
                     .name(format!("reef-conn-{id}"))
                     .spawn(move || {
-                        if let Err(e) = serve(stream, id, backend.as_ref(), over) {
+                        if let Err(e) = serve(stream, id, backend.as_ref(), over, stats) {
                             tracing::debug!(conn = id, error = %e, "connection ended");
                         }
                         conns.lock().remove(&id);
@@ -148,7 +153,29 @@ pub fn start<B: Backend>(
     })
 }
 
+/// What `COM_STATISTICS` (`mysqladmin status`) reports.
+struct Stats {
+    started: std::time::Instant,
+    /// Commands received from every client.
+    questions: AtomicU64,
+    conns: Arc<Mutex<HashMap<u32, TcpStream>>>,
+}
+
+impl Stats {
+    fn line(&self) -> String {
+        let up = self.started.elapsed().as_secs_f64();
+        let q = self.questions.load(Ordering::Relaxed);
+        format!(
+            "Uptime: {}  Threads: {}  Questions: {q}  Queries per second avg: {:.3}",
+            up as u64,
+            self.conns.lock().len(),
+            q as f64 / up.max(1.0)
+        )
+    }
+}
+
 struct Conn<B: Backend> {
+    stats: Arc<Stats>,
     reader: PacketReader<TcpStream>,
     writer: PacketWriter<TcpStream>,
     caps: u32,
@@ -174,10 +201,17 @@ impl Stmt {
     }
 }
 
-fn serve<B: Backend>(stream: TcpStream, id: u32, backend: &B, over_limit: bool) -> io::Result<()> {
+fn serve<B: Backend>(
+    stream: TcpStream,
+    id: u32,
+    backend: &B,
+    over_limit: bool,
+    stats: Arc<Stats>,
+) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let peer = stream.peer_addr()?;
     let mut c: Conn<B> = Conn {
+        stats,
         reader: PacketReader::new(stream.try_clone()?),
         writer: PacketWriter::new(stream),
         caps: 0,
@@ -386,6 +420,7 @@ impl<B: Backend> Conn<B> {
             ));
             return Ok(true);
         };
+        self.stats.questions.fetch_add(1, Ordering::Relaxed);
         match cmd {
             COM_QUIT => return Ok(false),
             COM_QUERY => self.query(s, &reef_common::sqltext::decode(body))?,
@@ -395,7 +430,7 @@ impl<B: Backend> Conn<B> {
             },
             COM_PING => self.ok(&OkInfo::default(), s.status())?,
             COM_FIELD_LIST => self.eof(0, s.status()),
-            COM_STATISTICS => self.writer.packet(b"Uptime: 1  Threads: 1  Questions: 0  Slow queries: 0  Opens: 0  Flush tables: 0  Open tables: 0  Queries per second avg: 0.000"),
+            COM_STATISTICS => self.writer.packet(self.stats.line().as_bytes()),
             COM_SET_OPTION => self.eof(0, s.status()),
             COM_STMT_PREPARE => self.prepare(s, &reef_common::sqltext::decode(body)),
             COM_STMT_EXECUTE => self.execute(s, body)?,
@@ -425,7 +460,10 @@ impl<B: Backend> Conn<B> {
                 self.ok(&OkInfo::default(), s.status())?;
             }
             COM_CHANGE_USER => self.change_user(backend, s, info, body)?,
-            _ => self.err(&QueryError::new(error::ER_UNKNOWN_COM_ERROR, "Unknown command")),
+            _ => self.err(&QueryError::new(
+                error::ER_UNKNOWN_COM_ERROR,
+                "Unknown command",
+            )),
         }
         Ok(true)
     }

@@ -304,3 +304,28 @@ fn long_data_past_max_allowed_packet_fails_the_execute_instead_of_growing() {
     let (_, row) = r.read_packet().unwrap().unwrap();
     assert!(row.ends_with(b"bytes:abc"), "{row:?}");
 }
+
+#[test]
+fn mysqladmin_status_reports_real_counts() {
+    let (server, _) = start_toy();
+    let port = server.local_addr().port();
+    let (ok, _, err) = mysql_cli(port, &["-uroot", "-e", "select 1; select 2; select 3"]);
+    assert!(ok, "{err}");
+    let out = std::process::Command::new("mysqladmin")
+        .args(["-h127.0.0.1", &format!("-P{port}"), "-uroot", "status"])
+        .output()
+        .expect("mysqladmin runs (mariadb-client)");
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{line}");
+    let field = |name: &str| -> u64 {
+        line.split(&format!("{name}: "))
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {line:?}"))
+    };
+    // mysqladmin's own connection is open (the CLI's may still be closing); the CLI sent
+    // its three statements and whatever it asks on connect, mysqladmin its status request.
+    assert!((1..=2).contains(&field("Threads")), "{line}");
+    assert!(field("Questions") >= 4, "{line}");
+}
