@@ -97,6 +97,23 @@ pub struct TableDef {
 }
 
 impl TableDef {
+    /// The indexes readers can see, as `SHOW INDEX` and `information_schema.STATISTICS`
+    /// list them: (name, non-unique, column slots), the primary key first.
+    pub fn visible_indexes(&self) -> Vec<(&str, bool, &[usize])> {
+        let mut out: Vec<(&str, bool, &[usize])> = Vec::new();
+        if !self.pk.is_empty() {
+            out.push(("PRIMARY", false, &self.pk));
+        }
+        for ix in self
+            .indexes
+            .iter()
+            .filter(|i| i.state == IndexState::Public)
+        {
+            out.push((&ix.name, true, &ix.columns));
+        }
+        out
+    }
+
     /// The key of `index`'s entry for a row with stored `values` and primary key `pk_key`:
     /// the indexed columns' memcomparable encoding, then the primary key (both prefix-free,
     /// so entries sort by indexed values, then by primary key).

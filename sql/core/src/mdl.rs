@@ -18,10 +18,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use reef_common::error;
-use sqlparser::ast::{
-    visit_relations, visit_statements, FromTable, ObjectName, Query, Statement, TableFactor,
-    TableObject,
-};
+use sqlparser::ast::{visit_relations, FromTable, ObjectName, Statement, TableFactor, TableObject};
 
 use crate::SqlError;
 
@@ -96,7 +93,17 @@ impl MetadataLocks {
         let deadline = Instant::now() + timeout;
         let mut held = self.held.lock();
         loop {
-            let holders = held.entry(table.clone()).or_default();
+            let Some(holders) = held.get_mut(table) else {
+                held.insert(
+                    table.clone(),
+                    vec![Holder {
+                        owner,
+                        mode,
+                        count: 1,
+                    }],
+                );
+                return Ok(());
+            };
             let blocked = holders
                 .iter()
                 .any(|h| h.owner != owner && !h.mode.compatible(mode));
@@ -114,9 +121,6 @@ impl MetadataLocks {
                 }
                 return Ok(());
             }
-            if holders.is_empty() {
-                held.remove(table);
-            }
             if self.released.wait_until(&mut held, deadline).timed_out() {
                 return Err(SqlError::new(
                     error::ER_LOCK_WAIT_TIMEOUT,
@@ -128,6 +132,25 @@ impl MetadataLocks {
                 ));
             }
         }
+    }
+
+    /// Takes every lock of `wanted` (in its order) or none: on a failure those already
+    /// taken are given back.
+    pub fn acquire_all(
+        &self,
+        owner: u32,
+        wanted: &[(TableKey, MdlMode)],
+        timeout: Duration,
+    ) -> Result<(), SqlError> {
+        for (i, (k, m)) in wanted.iter().enumerate() {
+            if let Err(e) = self.acquire(owner, k, *m, timeout) {
+                for (k, m) in &wanted[..i] {
+                    self.release(owner, k, *m);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Gives back one `mode` lock of `owner` on `table`.
@@ -177,13 +200,20 @@ impl MetadataLocks {
 /// `information_schema` and names that do not resolve (CTE names, a missing database) are
 /// left out; the statement reports those itself.
 pub(crate) fn statement_tables(stmt: &Statement, db: Option<&str>) -> Vec<(TableKey, MdlMode)> {
-    let mut ctes: Vec<String> = Vec::new();
-    let _ = visit_statements(stmt, |s| {
-        if let Statement::Query(q) = s {
-            collect_ctes(q, &mut ctes);
-        }
-        ControlFlow::<()>::Continue(())
-    });
+    let query = match stmt {
+        Statement::Query(q) => Some(q.as_ref()),
+        Statement::Insert(i) => i.source.as_deref(),
+        _ => None,
+    };
+    let ctes: Vec<&str> = query
+        .and_then(|q| q.with.as_ref())
+        .map(|w| {
+            w.cte_tables
+                .iter()
+                .map(|c| c.alias.name.value.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
     let target: Option<&ObjectName> = match stmt {
         Statement::Insert(i) => match &i.table {
             TableObject::TableName(n) => Some(n),
@@ -211,16 +241,13 @@ pub(crate) fn statement_tables(stmt: &Statement, db: Option<&str>) -> Vec<(Table
         (!cte && !k.0.eq_ignore_ascii_case("information_schema")).then_some(k)
     };
     let mut out: Vec<(TableKey, MdlMode)> = Vec::new();
-    let mut add = |k: TableKey, m: MdlMode| match out.iter_mut().find(|(o, _)| *o == k) {
-        Some((_, have)) => *have = (*have).max(m),
-        None => out.push((k, m)),
-    };
     if let Some(k) = target.and_then(key) {
-        add(k, MdlMode::Write);
+        merge(&mut out, k, MdlMode::Write);
     }
     let _ = visit_relations(stmt, |n| {
         if let Some(k) = key(n) {
-            add(
+            merge(
+                &mut out,
                 k,
                 if locking_read {
                     MdlMode::Write
@@ -235,9 +262,11 @@ pub(crate) fn statement_tables(stmt: &Statement, db: Option<&str>) -> Vec<(Table
     out
 }
 
-fn collect_ctes(q: &Query, into: &mut Vec<String>) {
-    if let Some(w) = &q.with {
-        into.extend(w.cte_tables.iter().map(|c| c.alias.name.value.clone()));
+/// Adds `k` in mode `m` to a lock list, keeping one entry per table in the stronger mode.
+pub(crate) fn merge(out: &mut Vec<(TableKey, MdlMode)>, k: TableKey, m: MdlMode) {
+    match out.iter_mut().find(|(o, _)| *o == k) {
+        Some((_, have)) => *have = (*have).max(m),
+        None => out.push((k, m)),
     }
 }
 

@@ -343,11 +343,7 @@ impl SqlSession {
                 if let Some(x) = crate::mysql_only::parse(sql) {
                     return vec![self.run_mysql_only(x)];
                 }
-                self.diagnostics = vec![Diagnostic {
-                    level: "Error",
-                    code: e.code.errno,
-                    message: e.message.clone(),
-                }];
+                self.diagnostics = vec![Diagnostic::error(&e)];
                 return vec![Err(e)];
             }
         };
@@ -466,21 +462,20 @@ impl SqlSession {
     }
 
     fn run(&mut self, stmt: &Statement) -> Result<Output, SqlError> {
-        self.warnings = 0;
-        self.diagnostics.clear();
-        let result = self.run_statement(stmt);
-        self.finish(result)
+        self.tracked(|s| s.run_statement(stmt))
     }
 
-    /// Records the statement's outcome for `SHOW WARNINGS`: its warnings, or its error.
-    fn finish(&mut self, result: Result<Output, SqlError>) -> Result<Output, SqlError> {
+    /// Runs one statement with a fresh diagnostics area and records its outcome for `SHOW
+    /// WARNINGS`: the warnings it raised, or its error.
+    fn tracked(
+        &mut self,
+        statement: impl FnOnce(&mut Self) -> Result<Output, SqlError>,
+    ) -> Result<Output, SqlError> {
+        self.diagnostics.clear();
+        let result = statement(self);
         match &result {
             Err(e) => {
-                self.diagnostics.push(Diagnostic {
-                    level: "Error",
-                    code: e.code.errno,
-                    message: e.message.clone(),
-                });
+                self.diagnostics.push(Diagnostic::error(e));
                 self.warnings = 0;
             }
             Ok(_) => self.warnings = self.diagnostics.len().min(u16::MAX as usize) as u16,
@@ -508,10 +503,13 @@ impl SqlSession {
                 crate::show::diagnostics(&shown)
             });
         }
-        self.warnings = 0;
-        self.diagnostics.clear();
-        let result = match stmt {
-            MysqlOnly::Diagnostics { .. } => unreachable!("answered above"),
+        self.tracked(|s| s.run_recognised(stmt))
+    }
+
+    fn run_recognised(&mut self, stmt: crate::mysql_only::MysqlOnly) -> Result<Output, SqlError> {
+        use crate::mysql_only::MysqlOnly;
+        match stmt {
+            MysqlOnly::Diagnostics { .. } => unreachable!("answered without a statement"),
             MysqlOnly::TableStatus { db, like } => {
                 let db = self.named_db(db)?;
                 let defs = self.engine.catalog.all_tables();
@@ -535,12 +533,7 @@ impl SqlSession {
                 Ok(crate::show::show_index(&def))
             }
             MysqlOnly::StartConsistent { read_only } => {
-                self.commit()?;
-                self.release_table_locks();
-                self.next_read_only = read_only;
-                let t = self.begin_txn_with(true);
-                self.txn = Some(t);
-                Ok(Output::ok(0))
+                self.start_transaction(Some(read_only), true)
             }
             MysqlOnly::ToggleKeys { db, table } => {
                 let def = self.named_table(db, table)?;
@@ -555,8 +548,7 @@ impl SqlSession {
                 });
                 Ok(Output::ok(0))
             }
-        };
-        self.finish(result)
+        }
     }
 
     /// Table `table` of `db` (or of the current database).
@@ -706,19 +698,34 @@ impl SqlSession {
 
     fn begin(&mut self, modes: &[TransactionMode]) -> Result<Output, SqlError> {
         self.commit()?;
-        self.release_table_locks(); // as in MySQL, a transaction ends LOCK TABLES
+        let mut read_only = None;
         for m in modes {
             match m {
                 TransactionMode::AccessMode(TransactionAccessMode::ReadOnly) => {
-                    self.next_read_only = true
+                    read_only = Some(true)
                 }
                 TransactionMode::AccessMode(TransactionAccessMode::ReadWrite) => {
-                    self.next_read_only = false
+                    read_only = Some(false)
                 }
                 other => return Err(SqlError::unsupported(format!("START TRANSACTION {other}"))),
             }
         }
-        let t = self.begin_txn();
+        self.start_transaction(read_only, false)
+    }
+
+    /// `START TRANSACTION`: commits the open transaction, ends `LOCK TABLES` (as in MySQL)
+    /// and opens a new one; `read_only` overrides `SET TRANSACTION`'s access mode.
+    fn start_transaction(
+        &mut self,
+        read_only: Option<bool>,
+        consistent_snapshot: bool,
+    ) -> Result<Output, SqlError> {
+        self.commit()?;
+        self.release_table_locks();
+        if let Some(r) = read_only {
+            self.next_read_only = r;
+        }
+        let t = self.begin_txn_with(consistent_snapshot);
         self.txn = Some(t);
         Ok(Output::ok(0))
     }
@@ -810,20 +817,13 @@ impl SqlSession {
                 sqlparser::ast::LockTableType::Read { .. } => MdlMode::ReadOnly,
                 sqlparser::ast::LockTableType::Write { .. } => MdlMode::Exclusive,
             };
-            match wanted.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, m)) => *m = (*m).max(mode),
-                None => wanted.push((key, mode)),
-            }
+            crate::mdl::merge(&mut wanted, key, mode);
         }
         wanted.sort();
-        let timeout = self.mdl_timeout();
-        for (k, m) in wanted {
-            if let Err(e) = self.engine.mdl.acquire(self.lock_owner, &k, m, timeout) {
-                self.release_table_locks();
-                return Err(e);
-            }
-            self.table_locks.push((k, m));
-        }
+        self.engine
+            .mdl
+            .acquire_all(self.lock_owner, &wanted, self.mdl_timeout())?;
+        self.table_locks = wanted;
         Ok(Output::ok(0))
     }
 
@@ -882,7 +882,7 @@ impl SqlSession {
     fn ddl(&mut self, stmt: &Statement) -> Result<Output, SqlError> {
         self.commit()?; // DDL commits the open transaction first, as in MySQL.
                         // A dropped table is first held exclusively: transactions still using it finish.
-        let mut dropped: Vec<TableKey> = match stmt {
+        let mut dropped: Vec<(TableKey, MdlMode)> = match stmt {
             Statement::Drop {
                 object_type: ObjectType::Table,
                 names,
@@ -890,35 +890,18 @@ impl SqlSession {
             } => names
                 .iter()
                 .filter_map(|n| dml::table_name(n, self.db.as_deref()).ok())
-                .map(|(d, t)| crate::mdl::table_key(&d, &t))
+                .map(|(d, t)| (crate::mdl::table_key(&d, &t), MdlMode::Exclusive))
                 .collect(),
             _ => Vec::new(),
         };
         dropped.sort();
         dropped.dedup();
-        let timeout = self.mdl_timeout();
-        let mut held = Vec::new();
-        let mut result = Ok(Output::ok(0));
-        for k in dropped {
-            match self
-                .engine
-                .mdl
-                .acquire(self.lock_owner, &k, MdlMode::Exclusive, timeout)
-            {
-                Ok(()) => held.push(k),
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        if result.is_ok() {
-            result = self.ddl_locked(stmt);
-        }
-        for k in held {
-            self.engine
-                .mdl
-                .release(self.lock_owner, &k, MdlMode::Exclusive);
+        self.engine
+            .mdl
+            .acquire_all(self.lock_owner, &dropped, self.mdl_timeout())?;
+        let result = self.ddl_locked(stmt);
+        for (k, m) in &dropped {
+            self.engine.mdl.release(self.lock_owner, k, *m);
         }
         result
     }
@@ -1081,13 +1064,12 @@ impl SqlSession {
         let engine = self.engine.clone();
         let _ddl = engine.ddl.lock();
         if if_not_exists && engine.catalog.has_database(name) {
-            self.warnings = 1;
-            return Ok(Output::Ok {
-                affected: 0,
-                last_insert_id: 0,
-                info: String::new(),
-                warnings: 1,
+            self.diagnostics.push(Diagnostic {
+                level: "Note",
+                code: error::ER_DB_CREATE_EXISTS.errno,
+                message: format!("Can't create database '{name}'; database exists"),
             });
+            return Ok(Output::ok(0));
         }
         let mut t = engine.txns.begin(TxnOptions::default());
         t.begin_statement()?;
@@ -1307,15 +1289,9 @@ impl SqlSession {
         if let Some(p) = &pattern {
             name.push_str(&format!(" ({p})"));
         }
-        let mut columns = vec![OutColumn {
-            name,
-            ..OutColumn::default()
-        }];
+        let mut columns = vec![crate::show::text_column(&name)];
         if full {
-            columns.push(OutColumn {
-                name: "Table_type".into(),
-                ..OutColumn::default()
-            });
+            columns.push(crate::show::text_column("Table_type"));
         }
         Ok(Output::Rows { columns, rows })
     }
@@ -1469,6 +1445,17 @@ pub struct Diagnostic {
     pub code: u16,
     /// The message.
     pub message: String,
+}
+
+impl Diagnostic {
+    /// The entry a failed statement leaves.
+    fn error(e: &SqlError) -> Diagnostic {
+        Diagnostic {
+            level: "Error",
+            code: e.code.errno,
+            message: e.message.clone(),
+        }
+    }
 }
 
 impl Scope for SessionInfo {

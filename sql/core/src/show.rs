@@ -169,12 +169,8 @@ pub fn create_table(def: &TableDef) -> String {
 
 /// `SHOW CREATE TABLE`.
 pub fn show_create_table(def: &TableDef) -> Output {
-    let text = |name: &str| OutColumn {
-        name: name.to_string(),
-        ..OutColumn::default()
-    };
     Output::Rows {
-        columns: vec![text("Table"), text("Create Table")],
+        columns: vec![text_column("Table"), text_column("Create Table")],
         rows: vec![vec![
             Datum::str(def.name.clone()),
             Datum::str(create_table(def)),
@@ -236,7 +232,8 @@ pub fn show_columns(def: &TableDef, full: bool, pattern: Option<&str>) -> Output
     Output::Rows { columns, rows }
 }
 
-fn text_column(name: &str) -> OutColumn {
+/// A text result column named `name`.
+pub(crate) fn text_column(name: &str) -> OutColumn {
     OutColumn {
         name: name.to_string(),
         ..OutColumn::default()
@@ -292,15 +289,8 @@ pub fn count_diagnostics(errors: bool, n: usize) -> Output {
 
 /// `SHOW INDEX FROM t`: one row per indexed column, primary key first.
 pub fn show_index(def: &TableDef) -> Output {
-    let mut indexes: Vec<(&str, bool, &[usize])> = Vec::new();
-    if !def.pk.is_empty() {
-        indexes.push(("PRIMARY", false, &def.pk));
-    }
-    for ix in def.indexes.iter().filter(|i| i.state == IndexState::Public) {
-        indexes.push((&ix.name, true, &ix.columns));
-    }
     let mut rows = Vec::new();
-    for (name, non_unique, cols) in indexes {
+    for (name, non_unique, cols) in def.visible_indexes() {
         for (seq, &slot) in cols.iter().enumerate() {
             let c = &def.columns[slot];
             rows.push(vec![

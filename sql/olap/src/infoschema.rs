@@ -9,7 +9,7 @@ use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
 use reef_common::types::ColumnType;
-use reef_sql::catalog::{IndexState, TableDef};
+use reef_sql::catalog::TableDef;
 use reef_sql::show::{collation_name, column_key, sql_type};
 use reef_sql::{SqlEngine, SqlError};
 
@@ -260,14 +260,7 @@ pub fn table(engine: &SqlEngine, name: &str) -> Result<Option<MemTable>, SqlErro
                 ("index_type", false),
             ]);
             for d in &tables {
-                let mut indexes: Vec<(&str, bool, &[usize])> = Vec::new();
-                if !d.pk.is_empty() {
-                    indexes.push(("PRIMARY", false, &d.pk));
-                }
-                for ix in d.indexes.iter().filter(|i| i.state == IndexState::Public) {
-                    indexes.push((&ix.name, true, &ix.columns));
-                }
-                for (name, non_unique, cols) in indexes {
+                for (name, non_unique, cols) in d.visible_indexes() {
                     for (seq, &slot) in cols.iter().enumerate() {
                         b.row(vec![
                             t("def"),
