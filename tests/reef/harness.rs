@@ -135,6 +135,12 @@ impl Reef {
         out
     }
 
+    /// Runs `script` after a prelude that connects with PyMySQL (autocommit) and defines
+    /// `run(sql)`: it prints the affected or returned row count and the rows, or `err <errno>`.
+    pub fn python_run(&self, script: &str) -> String {
+        self.python(&format!("{RUN_PRELUDE}{script}"))
+    }
+
     /// Runs a Python snippet with `PORT` set; returns stdout (the snippet must succeed).
     pub fn python(&self, script: &str) -> String {
         let out = Command::new("python3")
@@ -159,3 +165,17 @@ impl Drop for Reef {
         let _ = self.child.wait();
     }
 }
+
+/// The prelude of [`Reef::python_run`] scripts.
+const RUN_PRELUDE: &str = r#"import os, pymysql
+port = int(os.environ["PORT"])
+c = pymysql.connect(host="127.0.0.1", port=port, user="root", autocommit=True)
+cur = c.cursor()
+def run(sql):
+    try:
+        n = cur.execute(sql)
+        rows = cur.fetchall()
+        print(n, list(rows) if rows else "")
+    except pymysql.MySQLError as e:
+        print("err", e.args[0])
+"#;

@@ -585,19 +585,8 @@ fn a_table_created_after_a_drop_and_restart_starts_empty() {
 fn on_duplicate_key_update_and_replace_match_mysql() {
     let dir = tempfile::tempdir().unwrap();
     let r = Reef::start(dir.path());
-    let out = r.python(
-        r#"import os, pymysql
-port = int(os.environ["PORT"])
-c = pymysql.connect(host="127.0.0.1", port=port, user="root", autocommit=True)
-cur = c.cursor()
-def run(sql):
-    try:
-        n = cur.execute(sql)
-        rows = cur.fetchall()
-        print(n, list(rows) if rows else "")
-    except pymysql.MySQLError as e:
-        print("err", e.args[0])
-run("drop database if exists odku"); run("create database odku"); run("use odku")
+    let out = r.python_run(
+        r#"run("drop database if exists odku"); run("create database odku"); run("use odku")
 run("create table t (id int primary key, name varchar(10), n int not null default 0, key kn (name))")
 run("insert into t values (1, 'a', 1), (2, 'b', 2)")
 run("insert into t values (1, 'x', 10) on duplicate key update n = n + values(n), name = values(name)")
@@ -640,6 +629,149 @@ run("insert into t values (7, 'z', 0) on duplicate key update n = values(nope)")
 err 1062
 err 1048
 err 1054"
+    );
+    r.stop();
+}
+
+/// Unique secondary keys: NULLs never collide, INSERT IGNORE / ON DUPLICATE KEY UPDATE /
+/// REPLACE act on the row holding the key, REPLACE counts rows as MySQL does (a collision on
+/// the last unique key updates in place), a DELETE then INSERT of one key in a transaction
+/// works, and CREATE UNIQUE INDEX over duplicates fails and leaves no index. The expected
+/// output is what MariaDB 10.11 printed for the same script (its first line, the count of a
+/// DROP DATABASE of an existing database, aside).
+#[test]
+fn unique_keys_match_mysql() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    let out = r.python_run(
+        r#"run("drop database if exists uq"); run("create database uq"); run("use uq")
+run("create table t (id int primary key, email varchar(20) unique, a int, b int, n int not null default 0, unique key ab (a, b))")
+run("insert into t values (1, 'x@a', 1, 1, 0), (2, 'y@a', 1, 2, 0)")
+run("insert into t values (3, 'X@A', 5, 5, 0)")
+run("insert into t values (3, 'z@a', 1, 2, 0)")
+run("insert into t values (3, null, null, 2, 0), (4, null, null, 2, 0), (5, null, 1, null, 0)")
+run("select id from t where email is null order by id")
+run("insert ignore into t values (6, 'x@a', 9, 9, 0), (7, 'w@a', 9, 9, 0), (8, 'v@a', 9, 9, 0)")
+run("select id, email from t where a = 9 and b = 9")
+run("update t set email = 'y@a' where id = 1")
+run("update t set email = 'q@a' where id = 1")
+run("select id from t where email = 'x@a'")
+run("select id from t where email = 'q@a'")
+run("insert into t values (10, 'q@a', 0, 0, 0) on duplicate key update n = n + 1")
+run("select id, n from t where email = 'q@a'")
+run("insert into t values (11, 'new', 1, 2, 0) on duplicate key update n = n + 10")
+run("select id, n from t where a = 1 and b = 2")
+run("replace into t values (12, 'q@a', 1, 2, 7)")
+run("select id, email, a, b, n from t order by id")
+run("replace into t values (12, 'q@a', 1, 2, 7)")
+run("begin")
+run("delete from t where id = 12")
+run("insert into t values (13, 'q@a', 1, 2, 0)")
+run("commit")
+run("select id from t where email = 'q@a'")
+run("update t set id = 20 where id = 13")
+run("select id, email from t where email = 'q@a'")
+run("select id, email from t where a = 1 and b = 2")
+run("create unique index ua on t (a)")
+run("create unique index un on t (email, n)")
+cur.execute("show index from t"); print([(r[2], r[1], r[3], r[4]) for r in cur.fetchall()])
+cur.execute("describe t"); print([(r[0], r[3]) for r in cur.fetchall()])
+run("insert into t values (30, 'q@a', 0, 0, 0)")
+run("create table u (id int primary key, k int)")
+run("insert into u values (1, 1), (2, 1)")
+run("create unique index uk on u (k)")
+cur.execute("show index from u"); print([(r[2], r[1], r[3], r[4]) for r in cur.fetchall()])
+run("insert into u values (3, 1)")
+"#,
+    );
+    let out: Vec<&str> = out.lines().map(str::trim_end).collect();
+    assert_eq!(
+        out.join("\n"),
+        r#"0
+1
+0
+0
+2
+err 1062
+err 1062
+3
+3 [(3,), (4,), (5,)]
+1
+1 [(7, 'w@a')]
+err 1062
+1
+0
+1 [(1,)]
+2
+1 [(1, 1)]
+2
+1 [(2, 10)]
+3
+5 [(3, None, None, 2, 0), (4, None, None, 2, 0), (5, None, 1, None, 0), (7, 'w@a', 9, 9, 0), (12, 'q@a', 1, 2, 7)]
+2
+0
+1
+1
+0
+1 [(13,)]
+1
+1 [(20, 'q@a')]
+1 [(20, 'q@a')]
+err 1062
+0
+[('PRIMARY', 0, 1, 'id'), ('email', 0, 1, 'email'), ('ab', 0, 1, 'a'), ('ab', 0, 2, 'b'), ('un', 0, 1, 'email'), ('un', 0, 2, 'n')]
+[('id', 'PRI'), ('email', 'UNI'), ('a', 'MUL'), ('b', ''), ('n', '')]
+err 1062
+0
+2
+err 1062
+[('PRIMARY', 0, 1, 'id')]
+1"#
+    );
+    r.stop();
+}
+
+/// An insert of a unique value another transaction holds waits for it: it fails with 1062
+/// if that transaction commits and succeeds if it rolls back.
+#[test]
+fn a_unique_insert_waits_for_the_transaction_holding_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    let out = r.python(
+        r#"import os, threading, time, pymysql
+port = int(os.environ["PORT"])
+def conn():
+    return pymysql.connect(host="127.0.0.1", port=port, user="root", database="ur", autocommit=True)
+setup = pymysql.connect(host="127.0.0.1", port=port, user="root", autocommit=True)
+setup.cursor().execute("create database ur")
+setup.cursor().execute("create table ur.t (id int primary key, k varchar(10), unique key (k))")
+a, b = conn(), conn()
+for end, new_id, k in (("rollback", 1, "one"), ("commit", 3, "two")):
+    ca = a.cursor()
+    ca.execute("begin")
+    ca.execute("insert into t values (%s, %s)", (new_id + 1, k))
+    result = []
+    def insert():
+        try:
+            b.cursor().execute("insert into t values (%s, %s)", (new_id, k))
+            result.append("ok")
+        except pymysql.MySQLError as e:
+            result.append(e.args[0])
+    th = threading.Thread(target=insert)
+    th.start()
+    time.sleep(0.5)
+    waited = th.is_alive()
+    ca.execute(end)
+    th.join()
+    print(end, waited, result[0])
+cb = b.cursor()
+cb.execute("select id, k from t order by id")
+print(cb.fetchall())
+"#,
+    );
+    assert_eq!(
+        out.trim_end(),
+        "rollback True ok\ncommit True 1062\n((1, 'one'), (4, 'two'))"
     );
     r.stop();
 }

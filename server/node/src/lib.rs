@@ -50,6 +50,9 @@ pub enum NodeError {
     /// A thread pool could not start.
     #[error("starting threads: {0}")]
     Io(#[from] std::io::Error),
+    /// Another process has the data directory open.
+    #[error("data directory {0} is in use by another reef process (it holds {0}/LOCK)")]
+    DataDirInUse(String),
 }
 
 /// What a node is configured with.
@@ -134,6 +137,9 @@ pub struct Node {
     log: Arc<LocalLog>,
     tablets: Arc<Tablets>,
     dir: PathBuf,
+    /// `<data dir>/LOCK`, locked exclusively while the node is open: two processes on one
+    /// data directory would interleave their logs and files.
+    _dir_lock: std::fs::File,
 }
 
 impl std::fmt::Debug for Node {
@@ -146,6 +152,20 @@ impl Node {
     /// Opens (or creates) the node in `cfg.data_dir`, recovering from its log: first the
     /// catalog, then every table the catalog names.
     pub fn open(cfg: &NodeConfig) -> Result<Arc<Node>, NodeError> {
+        std::fs::create_dir_all(&cfg.data_dir)?;
+        let dir_lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(cfg.data_dir.join("LOCK"))?;
+        if let Err(e) = dir_lock.try_lock() {
+            return Err(match e {
+                std::fs::TryLockError::WouldBlock => {
+                    NodeError::DataDirInUse(cfg.data_dir.display().to_string())
+                }
+                std::fs::TryLockError::Error(e) => e.into(),
+            });
+        }
         let fs: Arc<dyn FileSystem> = Arc::new(RealFs);
         let tablets = Arc::new(Tablets {
             dir: cfg.data_dir.join("tablets"),
@@ -172,7 +192,7 @@ impl Node {
         for def in catalog.all_tables() {
             user.push(tablets.open_tablet(def.id, def.row_schema())?);
             for ix in &def.indexes {
-                user.push(tablets.open_tablet(ix.id, index_schema())?);
+                user.push(tablets.open_tablet(ix.id, index_schema(ix.unique))?);
             }
         }
         log.add_tablets(user, ts.as_ref())?;
@@ -190,6 +210,7 @@ impl Node {
             log,
             tablets,
             dir: cfg.data_dir.clone(),
+            _dir_lock: dir_lock,
         }))
     }
 

@@ -55,8 +55,14 @@ pub enum IndexState {
     Public,
 }
 
-/// A (non-unique) secondary index: its own tablet, colocated with the table, keyed by the
-/// indexed columns followed by the row's primary key.
+/// A secondary index: its own tablet, colocated with the table.
+///
+/// A non-unique index's entry is keyed by the indexed columns followed by the row's primary
+/// key, and holds no columns. A unique index's entry is keyed by the indexed columns alone
+/// and holds the primary key as its one column, so two rows with equal values meet at one
+/// key and the transaction layer's unique insert keeps them apart; an entry with a NULL among
+/// its values is not unique (MySQL allows any number of them), so it is keyed like a
+/// non-unique one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IndexDef {
     /// Its name.
@@ -67,16 +73,51 @@ pub struct IndexDef {
     pub columns: Vec<usize>,
     /// Whether it is complete.
     pub state: IndexState,
+    /// UNIQUE.
+    pub unique: bool,
 }
 
-/// Index tablets hold keys only.
-pub fn index_schema() -> RowSchema {
-    RowSchema::new(1, Vec::new())
+/// The rows of an index tablet: none for a non-unique index, the primary key for a unique one.
+pub fn index_schema(unique: bool) -> RowSchema {
+    RowSchema::new(
+        1,
+        if unique {
+            vec![PhysicalKind::Bytes]
+        } else {
+            Vec::new()
+        },
+    )
 }
 
-/// The row stored under every index entry: no columns (the key says everything).
-pub fn index_entry_row() -> std::sync::Arc<[u8]> {
-    reef_common::rowcodec::encode_row(1, &[]).into()
+/// One index entry of a row.
+#[derive(Debug, PartialEq)]
+pub struct IndexEntry {
+    /// Its key.
+    pub key: Vec<u8>,
+    /// What it holds.
+    pub row: Arc<[u8]>,
+    /// Whether no other row may have this key (a unique index's entry without NULLs).
+    pub unique: bool,
+}
+
+/// The primary key an index entry points at: the end of its key, or for a unique index's
+/// entry without NULLs, the column it holds.
+pub fn indexed_primary_key(
+    entry_key: &[u8],
+    entry_row: &[u8],
+    kinds: &[KeyKind],
+) -> Result<Vec<u8>, String> {
+    let at = reef_common::keycodec::key_columns_len(entry_key, kinds).map_err(|e| e.to_string())?;
+    if at < entry_key.len() {
+        return Ok(entry_key[at..].to_vec());
+    }
+    match decode_row(entry_row, &[PhysicalKind::Bytes], &[Value::Null])
+        .map_err(|e| e.to_string())?
+        .pop()
+    {
+        Some(Value::Bytes(pk)) => Ok(pk),
+        _ => Err("a unique index entry without its primary key".into()),
+    }
 }
 
 /// A table.
@@ -98,7 +139,8 @@ pub struct TableDef {
 
 impl TableDef {
     /// The indexes readers can see, as `SHOW INDEX` and `information_schema.STATISTICS`
-    /// list them: (name, non-unique, column slots), the primary key first.
+    /// list them: (name, non-unique, column slots), the primary key first, then the unique
+    /// keys.
     pub fn visible_indexes(&self) -> Vec<(&str, bool, &[usize])> {
         let mut out: Vec<(&str, bool, &[usize])> = Vec::new();
         if !self.pk.is_empty() {
@@ -109,20 +151,34 @@ impl TableDef {
             .iter()
             .filter(|i| i.state == IndexState::Public)
         {
-            out.push((&ix.name, true, &ix.columns));
+            out.push((&ix.name, !ix.unique, &ix.columns));
         }
+        // MySQL lists unique keys before the others, each kind in creation order.
+        out.sort_by_key(|&(_, non_unique, _)| non_unique);
         out
     }
 
-    /// The key of `index`'s entry for a row with stored `values` and primary key `pk_key`:
-    /// the indexed columns' memcomparable encoding, then the primary key (both prefix-free,
-    /// so entries sort by indexed values, then by primary key).
-    pub fn index_key(&self, index: &IndexDef, values: &[Value], pk_key: &[u8]) -> Vec<u8> {
+    /// `index`'s entry for a row with stored `values` and primary key `pk_key`: the indexed
+    /// columns' memcomparable encoding, then (unless the entry is unique) the primary key;
+    /// both are prefix-free, so entries sort by indexed values, then by primary key.
+    pub fn index_entry(&self, index: &IndexDef, values: &[Value], pk_key: &[u8]) -> IndexEntry {
         let vals: Vec<Value> = index.columns.iter().map(|&i| values[i].clone()).collect();
-        let mut k =
+        let unique = index.unique && !vals.iter().any(|v| matches!(v, Value::Null));
+        let mut key =
             encode_key(&vals, &self.index_kinds(index)).expect("stored values fit their columns");
-        k.extend_from_slice(pk_key);
-        k
+        if !unique {
+            key.extend_from_slice(pk_key);
+        }
+        let row = if index.unique {
+            encode_row(1, &[Value::Bytes(pk_key.to_vec())])
+        } else {
+            encode_row(1, &[])
+        };
+        IndexEntry {
+            key,
+            row: row.into(),
+            unique,
+        }
     }
 
     /// The key encoding of `index`'s columns (its entries continue with the primary key).
@@ -187,7 +243,8 @@ impl TableDef {
         for ix in &self.indexes {
             put_str(&mut out, &ix.name);
             put_varint(&mut out, ix.id.0);
-            out.push(matches!(ix.state, IndexState::Public) as u8);
+            // Bit 0: public; bit 1: unique.
+            out.push(matches!(ix.state, IndexState::Public) as u8 | (ix.unique as u8) << 1);
             put_varint(&mut out, ix.columns.len() as u64);
             for &c in &ix.columns {
                 put_varint(&mut out, c as u64);
@@ -266,7 +323,11 @@ fn decode_indexes(
     for _ in 0..n {
         let name = get_str(buf, pos)?;
         let id = TabletId(v(pos)?);
-        let public = *buf.get(*pos).ok_or("truncated")? == 1;
+        let flags = *buf.get(*pos).ok_or("truncated")?;
+        if flags > 3 {
+            return Err(format!("unknown index flags {flags}"));
+        }
+        let (public, unique) = (flags & 1 != 0, flags & 2 != 0);
         *pos += 1;
         let nc = v(pos)? as usize;
         let cols = (0..nc)
@@ -285,6 +346,7 @@ fn decode_indexes(
             id,
             columns: cols,
             state,
+            unique,
         });
     }
     Ok(indexes)
@@ -638,6 +700,7 @@ mod tests {
                 id: TabletId(1002),
                 columns: vec![2],
                 state: IndexState::WriteOnly,
+                unique: true,
             }],
         };
         let back = TableDef::decode(&def.encode()).unwrap();

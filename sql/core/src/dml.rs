@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use reef_common::collation::Collation;
 use reef_common::error;
 use reef_common::ids::Version;
-use reef_common::keycodec::{encode_key, key_columns_len, KeyKind};
+use reef_common::keycodec::{encode_key, KeyKind};
 use reef_common::rowcodec::{decode_row_with, encode_row};
 use reef_common::types::{ColumnType, PhysicalKind};
 use reef_common::value::Value;
@@ -27,7 +27,9 @@ use sqlparser::ast::{
     TableFactor, TableObject, TableWithJoins, Update, Value as SqlValue,
 };
 
-use crate::catalog::{index_entry_row, index_schema, ColumnDef, IndexDef, IndexState, TableDef};
+use crate::catalog::{
+    index_schema, indexed_primary_key, ColumnDef, IndexDef, IndexEntry, IndexState, TableDef,
+};
 use crate::datum::Datum;
 use crate::expr::{eval, Scope};
 use crate::session::{OutColumn, Output, SessionInfo, SqlEngine};
@@ -258,9 +260,12 @@ impl Scope for NoRow {
     }
 }
 
+/// One column's definition; `pk` collects a column-level PRIMARY KEY, `unique` says whether
+/// the column is declared UNIQUE.
 fn column_def(
     c: &sqlparser::ast::ColumnDef,
     pk: &mut Vec<usize>,
+    unique: &mut bool,
     slot: usize,
 ) -> Result<ColumnDef, SqlError> {
     let mut collation = Collation::default();
@@ -295,9 +300,7 @@ fn column_def(
                 pk.push(slot);
                 nullable = false;
             }
-            ColumnOption::Unique(_) => {
-                return Err(SqlError::unsupported("UNIQUE keys (secondary indexes)"))
-            }
+            ColumnOption::Unique(_) => *unique = true,
             ColumnOption::DialectSpecific(tokens) => {
                 if tokens
                     .iter()
@@ -355,8 +358,13 @@ fn create_table(
     }
     let mut pk = Vec::new();
     let mut columns: Vec<ColumnDef> = Vec::with_capacity(ct.columns.len());
+    let mut index_cols: Vec<(Option<String>, Vec<usize>, bool)> = Vec::new();
     for (slot, c) in ct.columns.iter().enumerate() {
-        let def = column_def(c, &mut pk, slot)?;
+        let mut unique = false;
+        let def = column_def(c, &mut pk, &mut unique, slot)?;
+        if unique {
+            index_cols.push((None, vec![slot], true));
+        }
         if columns
             .iter()
             .any(|x| x.name.eq_ignore_ascii_case(&def.name))
@@ -379,7 +387,6 @@ fn create_table(
                 )
             })
     };
-    let mut index_cols: Vec<(String, Vec<usize>)> = Vec::new();
     for cons in &ct.constraints {
         match cons {
             TableConstraint::PrimaryKey(p) => {
@@ -395,12 +402,16 @@ fn create_table(
                     .iter()
                     .map(|ic| slot_of(&columns, ic.column.expr.to_string().trim_matches('`')))
                     .collect::<Result<Vec<_>, _>>()?;
-                let name = ix
-                    .name
-                    .as_ref()
-                    .map(|n| n.value.clone())
-                    .unwrap_or_else(|| columns[cols[0]].name.clone());
-                index_cols.push((name, cols));
+                index_cols.push((ix.name.as_ref().map(|n| n.value.clone()), cols, false));
+            }
+            TableConstraint::Unique(u) => {
+                let cols = u
+                    .columns
+                    .iter()
+                    .map(|ic| slot_of(&columns, ic.column.expr.to_string().trim_matches('`')))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let name = u.index_name.as_ref().or(u.name.as_ref());
+                index_cols.push((name.map(|n| n.value.clone()), cols, true));
             }
             other => {
                 return Err(SqlError::unsupported(format!(
@@ -410,15 +421,26 @@ fn create_table(
         }
     }
     let id = engine.catalog.next_tablet_id();
-    let mut indexes = Vec::with_capacity(index_cols.len());
-    for (iname, cols) in index_cols {
+    let mut indexes: Vec<IndexDef> = Vec::with_capacity(index_cols.len());
+    for (iname, cols, unique) in index_cols {
+        let name = match iname {
+            Some(n) if indexes.iter().any(|i| i.name.eq_ignore_ascii_case(&n)) => {
+                return Err(SqlError::new(
+                    error::ER_DUP_KEYNAME,
+                    format!("Duplicate key name '{n}'"),
+                ))
+            }
+            Some(n) => n,
+            None => index_name_for(&indexes, &columns[cols[0]].name),
+        };
         let ix = IndexDef {
-            name: iname,
+            name,
             id: engine.catalog.next_tablet_id(),
             columns: cols,
             state: IndexState::Public,
+            unique,
         };
-        engine.tablets.create_tablet(ix.id, index_schema())?;
+        engine.tablets.create_tablet(ix.id, index_schema(unique))?;
         indexes.push(ix);
     }
     let def = TableDef {
@@ -432,6 +454,21 @@ fn create_table(
     engine.tablets.create_tablet(def.id, def.row_schema())?;
     engine.catalog.create_table(txn, &def)?;
     Ok(Applied::CreateTable(def))
+}
+
+/// The name MySQL gives an unnamed index whose first column is `column`: the column's name,
+/// or with `_2`, `_3`, ... appended while that is taken.
+pub(crate) fn index_name_for(indexes: &[IndexDef], column: &str) -> String {
+    let taken = |n: &str| {
+        n.eq_ignore_ascii_case("PRIMARY") || indexes.iter().any(|i| i.name.eq_ignore_ascii_case(n))
+    };
+    if !taken(column) {
+        return column.to_string();
+    }
+    (2..)
+        .map(|i| format!("{column}_{i}"))
+        .find(|n| !taken(n))
+        .expect("some suffix is free")
 }
 
 /// Runs a data statement in `txn`.
@@ -657,23 +694,24 @@ fn insert(
             first_id = generated;
         }
         let key = key_of(&def, &values, hidden)?;
-        let describe = || (dup_text(&def, &values), format!("{}.PRIMARY", def.name));
-        match txn.insert(&tablet, &key, encode_row(1, &values).into(), describe) {
-            Ok(()) => {
-                index_entries(engine, txn, &def, &values, &key, true)?;
+        // REPLACE may have to remove several rows (one per unique key) before its row fits.
+        loop {
+            let Some(conflict) = insert_row(engine, txn, (&def, &tablet), &key, &values)? else {
                 affected += 1;
-            }
-            Err(e @ TxnError::Duplicate { .. }) => match &on_dup {
-                OnDuplicate::Fail => return Err(e.into()),
+                break;
+            };
+            let error = SqlError::from(conflict.error);
+            let new_v = match &on_dup {
+                OnDuplicate::Fail => return Err(error),
                 OnDuplicate::Ignore => {
                     duplicates += 1;
-                    s.warn(error::ER_DUP_ENTRY, SqlError::from(e).message);
+                    s.warn(error::ER_DUP_ENTRY, error.message);
+                    break;
                 }
                 OnDuplicate::Replace | OnDuplicate::Update(_) => {
-                    duplicates += 1;
-                    let old = match txn.get_locked(
+                    let old = match txn.get_locked_newest(
                         &tablet,
-                        &key,
+                        &conflict.pk,
                         LockMode::Exclusive,
                         WaitPolicy::Wait,
                     )? {
@@ -681,25 +719,37 @@ fn insert(
                         _ => return Err(SqlError::internal("the duplicate row is gone")),
                     };
                     let old_v = stored(&def, &old)?;
-                    let new_v = match &on_dup {
+                    match &on_dup {
                         OnDuplicate::Update(targets) => {
                             let new = assign_row((&def, None), targets, &old, Some(&values), s)?;
-                            stored(&def, &new)?
+                            (old_v, stored(&def, &new)?)
                         }
-                        _ => values.clone(),
-                    };
-                    let changed = rewrite_row(engine, txn, (&def, &tablet), &key, &old_v, &new_v)?;
-                    // As MySQL counts them: a changed row twice (delete and insert, or
-                    // update); a row REPLACE left as it was once; a row ON DUPLICATE KEY
-                    // UPDATE left as it was not at all (once with CLIENT_FOUND_ROWS).
-                    affected += match &on_dup {
-                        _ if changed => 2,
-                        OnDuplicate::Replace => 1,
-                        _ => s.found_rows as u64,
-                    };
+                        // As MySQL does: a collision on the table's last unique key
+                        // updates the row in its place...
+                        _ if conflict.last_unique_key => (old_v, values.clone()),
+                        _ => {
+                            // ... one on another removes the row and tries again.
+                            txn.delete(&tablet, &conflict.pk)?;
+                            index_entries(engine, txn, &def, &old_v, &conflict.pk, false)?;
+                            affected += 1;
+                            duplicates += 1;
+                            continue;
+                        }
+                    }
                 }
-            },
-            Err(e) => return Err(e.into()),
+            };
+            duplicates += 1;
+            let (old_v, new_v) = new_v;
+            let changed = rewrite_row(engine, txn, (&def, &tablet), &conflict.pk, &old_v, &new_v)?;
+            // As MySQL counts them: a changed row twice (delete and insert, or update); a
+            // row REPLACE left as it was once; a row ON DUPLICATE KEY UPDATE left as it was
+            // not at all (once with CLIENT_FOUND_ROWS).
+            affected += match &on_dup {
+                _ if changed => 2,
+                OnDuplicate::Replace => 1,
+                _ => s.found_rows as u64,
+            };
+            break;
         }
     }
     // MySQL reports counts for every INSERT but a single-row VALUES list.
@@ -834,7 +884,103 @@ fn with_inserted_values(def: &TableDef, e: &Expr, inserted: &[Value]) -> Result<
     }
 }
 
-/// Adds (`put`) or removes the index entries of a row.
+/// A row an INSERT cannot add because another row holds one of its unique keys.
+struct Conflict {
+    /// The primary key of the row in the way.
+    pk: Vec<u8>,
+    /// The 1062 error naming the value and the key.
+    error: TxnError,
+    /// Whether the key is the table's last unique one (the primary key counts as the first).
+    last_unique_key: bool,
+}
+
+/// Inserts a new row (stored `values` under primary key `key`) and its index entries. If
+/// the primary key or a unique key is taken (after waiting for a transaction that holds
+/// it), everything this row wrote is undone and the row in the way is named.
+fn insert_row(
+    engine: &SqlEngine,
+    txn: &mut Transaction,
+    (def, tablet): (&TableDef, &Arc<Tablet>),
+    key: &[u8],
+    values: &[Value],
+) -> Result<Option<Conflict>, SqlError> {
+    let mark = txn.write_mark();
+    let describe = || (dup_text(values, &def.pk), format!("{}.PRIMARY", def.name));
+    match txn.insert(tablet, key, encode_row(1, values).into(), describe) {
+        Ok(()) => {}
+        Err(error @ TxnError::Duplicate { .. }) => {
+            return Ok(Some(Conflict {
+                pk: key.to_vec(),
+                error,
+                last_unique_key: !def.indexes.iter().any(|i| i.unique),
+            }))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    for (n, ix) in def.indexes.iter().enumerate() {
+        let t = engine.tablet_by_id(ix.id, &ix.name)?;
+        let entry = def.index_entry(ix, values, key);
+        if let Some(error) = add_index_entry(txn, def, ix, &t, entry, values)? {
+            let pk = holder_of_entry(txn, def, ix, &t, &def.index_entry(ix, values, key).key)?;
+            txn.undo_to(mark);
+            return Ok(Some(Conflict {
+                pk,
+                error,
+                last_unique_key: !def.indexes[n + 1..].iter().any(|i| i.unique),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// Adds one index entry: a unique one through the transaction's unique insert, which
+/// answers a duplicate (its own write undone) instead of adding it.
+fn add_index_entry(
+    txn: &mut Transaction,
+    def: &TableDef,
+    ix: &IndexDef,
+    itablet: &Arc<Tablet>,
+    entry: IndexEntry,
+    values: &[Value],
+) -> Result<Option<TxnError>, SqlError> {
+    if !entry.unique {
+        txn.put(itablet, &entry.key, entry.row)?;
+        return Ok(None);
+    }
+    let describe = || {
+        (
+            dup_text(values, &ix.columns),
+            format!("{}.{}", def.name, ix.name),
+        )
+    };
+    match txn.insert(itablet, &entry.key, entry.row, describe) {
+        Ok(()) => Ok(None),
+        Err(e @ TxnError::Duplicate { .. }) => Ok(Some(e)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The primary key of the row that holds unique entry `key` of `ix`, read under a shared
+/// lock (as InnoDB locks the duplicate it reports) and seeing the statement's own rows.
+fn holder_of_entry(
+    txn: &mut Transaction,
+    def: &TableDef,
+    ix: &IndexDef,
+    itablet: &Arc<Tablet>,
+    key: &[u8],
+) -> Result<Vec<u8>, SqlError> {
+    match txn.get_locked_newest(itablet, key, LockMode::Shared, WaitPolicy::Wait)? {
+        Locked::Row(Some(row)) => indexed_primary_key(key, &row, &def.index_kinds(ix))
+            .map_err(|e| SqlError::internal(format!("index {}: {e}", ix.name))),
+        _ => Err(SqlError::internal(format!(
+            "the entry of index {} that collided is gone",
+            ix.name
+        ))),
+    }
+}
+
+/// Adds (`put`, no uniqueness checks: a backfill checks its own) or removes the index
+/// entries of a row.
 fn index_entries(
     engine: &SqlEngine,
     txn: &mut Transaction,
@@ -845,18 +991,19 @@ fn index_entries(
 ) -> Result<(), SqlError> {
     for ix in &def.indexes {
         let t = engine.tablet_by_id(ix.id, &ix.name)?;
-        let k = def.index_key(ix, values, pk_key);
+        let entry = def.index_entry(ix, values, pk_key);
         if put {
-            txn.put(&t, &k, index_entry_row())?;
+            txn.put(&t, &entry.key, entry.row)?;
         } else {
-            txn.delete(&t, &k)?;
+            txn.delete(&t, &entry.key)?;
         }
     }
     Ok(())
 }
 
-fn dup_text(def: &TableDef, values: &[Value]) -> String {
-    def.pk
+/// A duplicate key's value as MySQL's 1062 message shows it: the key's columns joined by `-`.
+fn dup_text(values: &[Value], slots: &[usize]) -> String {
+    slots
         .iter()
         .map(|&i| match &values[i] {
             Value::Null => "NULL".to_string(),
@@ -1246,10 +1393,9 @@ fn candidates(
             let keys = txn
                 .scan(&itablet, (lo, hi))?
                 .map(|r| {
-                    let (entry, _) = r?;
-                    let at = key_columns_len(&entry, &kinds)
-                        .map_err(|e| SqlError::internal(format!("index {}: {e}", index.name)))?;
-                    Ok(entry[at..].to_vec())
+                    let (entry, row) = r?;
+                    indexed_primary_key(&entry, &row, &kinds)
+                        .map_err(|e| SqlError::internal(format!("index {}: {e}", index.name)))
                 })
                 .collect::<Result<Vec<_>, SqlError>>()?;
             // The entries and the rows are read at one snapshot, so every entry has its row.
@@ -2229,18 +2375,26 @@ fn rewrite_row(
     } else {
         txn.delete(tablet, key)?;
         txn.insert(tablet, &new_key, row.into(), || {
-            (dup_text(def, new_v), format!("{}.PRIMARY", def.name))
+            (dup_text(new_v, &def.pk), format!("{}.PRIMARY", def.name))
         })?;
     }
     for ix in &def.indexes {
-        let (old_k, new_k) = (
-            def.index_key(ix, old_v, key),
-            def.index_key(ix, new_v, &new_key),
+        let (old_e, new_e) = (
+            def.index_entry(ix, old_v, key),
+            def.index_entry(ix, new_v, &new_key),
         );
-        if old_k != new_k {
-            let t = engine.tablet_by_id(ix.id, &ix.name)?;
-            txn.delete(&t, &old_k)?;
-            txn.put(&t, &new_k, index_entry_row())?;
+        if old_e == new_e {
+            continue;
+        }
+        let t = engine.tablet_by_id(ix.id, &ix.name)?;
+        if old_e.key == new_e.key {
+            // A unique entry whose row moved to another primary key.
+            txn.put(&t, &new_e.key, new_e.row)?;
+            continue;
+        }
+        txn.delete(&t, &old_e.key)?;
+        if let Some(e) = add_index_entry(txn, def, ix, &t, new_e, new_v)? {
+            return Err(e.into());
         }
     }
     Ok(true)
@@ -2304,11 +2458,10 @@ pub(crate) fn backfill(engine: &SqlEngine, def: &TableDef, ix: &IndexDef) -> Res
                 txn.get_locked(&tablet, key, LockMode::Shared, WaitPolicy::Wait)?
             {
                 let values = stored(def, &decode(def, &row)?)?;
-                txn.put(
-                    &itablet,
-                    &def.index_key(ix, &values, key),
-                    index_entry_row(),
-                )?;
+                let entry = def.index_entry(ix, &values, key);
+                if let Some(e) = add_index_entry(&mut txn, def, ix, &itablet, entry, &values)? {
+                    return Err(e.into());
+                }
                 done += 1;
             }
         }

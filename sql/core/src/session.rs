@@ -922,9 +922,6 @@ impl SqlSession {
     /// under shared row locks, and only then is the index published for reads.
     fn create_index(&mut self, ci: &sqlparser::ast::CreateIndex) -> Result<Output, SqlError> {
         self.commit()?;
-        if ci.unique {
-            return Err(SqlError::unsupported("UNIQUE secondary indexes"));
-        }
         let engine = self.engine.clone();
         let (def, ix) = {
             let _ddl = engine.ddl.lock();
@@ -946,11 +943,12 @@ impl SqlSession {
                 .name
                 .as_ref()
                 .map(|n| n.to_string().trim_matches('`').to_string())
-                .unwrap_or_else(|| def.columns[cols[0]].name.clone());
-            if def
-                .indexes
-                .iter()
-                .any(|i| i.name.eq_ignore_ascii_case(&name))
+                .unwrap_or_else(|| dml::index_name_for(&def.indexes, &def.columns[cols[0]].name));
+            if name.eq_ignore_ascii_case("PRIMARY")
+                || def
+                    .indexes
+                    .iter()
+                    .any(|i| i.name.eq_ignore_ascii_case(&name))
             {
                 if ci.if_not_exists {
                     return Ok(Output::ok(0));
@@ -965,17 +963,30 @@ impl SqlSession {
                 id: engine.catalog.next_tablet_id(),
                 columns: cols,
                 state: IndexState::WriteOnly,
+                unique: ci.unique,
             };
-            engine.tablets.create_tablet(ix.id, index_schema())?;
+            engine
+                .tablets
+                .create_tablet(ix.id, index_schema(ix.unique))?;
             let mut new_def = (*def).clone();
             new_def.indexes.push(ix.clone());
             self.publish(&new_def)?;
             (new_def, ix)
         };
-        self.wait_for_older_transactions()?;
-        let rows = dml::backfill(&engine, &def, &ix)?;
+        let built = self
+            .wait_for_older_transactions()
+            .and_then(|()| dml::backfill(&engine, &def, &ix));
         let _ddl = engine.ddl.lock();
         let mut cur = (*dml::lookup(&engine, &ci.table_name, self.db.as_deref())?).clone();
+        let rows = match built {
+            Ok(rows) => rows,
+            Err(e) => {
+                // A duplicate among existing rows (or a timeout) withdraws the index.
+                cur.indexes.retain(|i| i.id != ix.id);
+                self.publish(&cur)?;
+                return Err(e);
+            }
+        };
         for i in &mut cur.indexes {
             if i.id == ix.id {
                 i.state = IndexState::Public;

@@ -72,15 +72,18 @@ pub fn collation_name(c: Collation) -> &'static str {
 }
 
 /// The `Key` of column `slot` as DESCRIBE and information_schema.COLUMNS show it: PRI for
-/// primary-key columns, MUL for the first column of a (non-unique) index.
+/// primary-key columns, UNI for the column of a one-column unique index, MUL for the first
+/// column of any other index (values may repeat in it).
 pub fn column_key(def: &TableDef, slot: usize) -> &'static str {
-    if def.pk.contains(&slot) {
-        "PRI"
-    } else if def
+    let leading = def
         .indexes
         .iter()
-        .any(|i| i.state == IndexState::Public && i.columns.first() == Some(&slot))
-    {
+        .filter(|i| i.state == IndexState::Public && i.columns.first() == Some(&slot));
+    if def.pk.contains(&slot) {
+        "PRI"
+    } else if leading.clone().any(|i| i.unique && i.columns.len() == 1) {
+        "UNI"
+    } else if leading.count() > 0 {
         "MUL"
     } else {
         ""
@@ -153,9 +156,15 @@ pub fn create_table(def: &TableDef) -> String {
     if !def.pk.is_empty() {
         lines.push(format!("  PRIMARY KEY ({})", names(&def.pk)));
     }
-    for ix in def.indexes.iter().filter(|i| i.state == IndexState::Public) {
+    // MySQL lists unique keys before the others.
+    let public = || def.indexes.iter().filter(|i| i.state == IndexState::Public);
+    for ix in public()
+        .filter(|i| i.unique)
+        .chain(public().filter(|i| !i.unique))
+    {
         lines.push(format!(
-            "  KEY {} ({})",
+            "  {}KEY {} ({})",
+            if ix.unique { "UNIQUE " } else { "" },
             quote_ident(&ix.name),
             names(&ix.columns)
         ));

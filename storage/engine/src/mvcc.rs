@@ -267,7 +267,24 @@ impl TxnCtx {
         for w in inner.writes.iter().rev().filter(|w| w.seq >= from) {
             w.row.unlink(self.id, from);
         }
-        inner.writes.retain(|w| w.seq < from);
+        let (kept, undone): (Vec<WriteRef>, Vec<WriteRef>) =
+            inner.writes.drain(..).partition(|w| w.seq < from);
+        inner.writes = kept;
+        // A MemTable left with no version of this transaction has nothing to wait for: the
+        // decision would never be reported to it (only MemTables holding writes hear it), and
+        // a dump of it would wait forever. A later write there registers the transaction again.
+        let mut seen: Vec<&Arc<MemTable>> = Vec::new();
+        for w in &undone {
+            if !seen.iter().any(|m| Arc::ptr_eq(m, &w.memtable))
+                && !inner
+                    .writes
+                    .iter()
+                    .any(|k| Arc::ptr_eq(&k.memtable, &w.memtable))
+            {
+                w.memtable.note_decided(self.id, None);
+                seen.push(&w.memtable);
+            }
+        }
     }
 
     /// Blocks until the transaction commits or aborts, or `timeout` passes.

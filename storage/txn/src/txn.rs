@@ -298,6 +298,17 @@ impl Transaction {
         self.undo_from(self.stmt);
     }
 
+    /// A mark before the transaction's next write, to undo back to with [`Self::undo_to`]
+    /// (one row of a statement: its row and index entries go or stay together).
+    pub fn write_mark(&self) -> StmtSeq {
+        StmtSeq(self.next_seq)
+    }
+
+    /// Undoes every write made since `mark` (their row locks go with them).
+    pub fn undo_to(&mut self, mark: StmtSeq) {
+        self.undo_from(mark);
+    }
+
     fn undo_from(&mut self, seq: StmtSeq) {
         self.ctx.rollback_statements(seq);
         let mut bytes = self.redo_bytes;
@@ -354,6 +365,31 @@ impl Transaction {
         mode: LockMode,
         wait: WaitPolicy,
     ) -> Result<Locked> {
+        let seq = self.stmt;
+        self.get_locked_as_of(tablet, key, mode, wait, seq)
+    }
+
+    /// A locking read that also sees the running statement's own writes so far: the row an
+    /// earlier row of the same INSERT put under a key a later one collides with.
+    pub fn get_locked_newest(
+        &mut self,
+        tablet: &Arc<Tablet>,
+        key: &[u8],
+        mode: LockMode,
+        wait: WaitPolicy,
+    ) -> Result<Locked> {
+        let seq = self.write_mark();
+        self.get_locked_as_of(tablet, key, mode, wait, seq)
+    }
+
+    fn get_locked_as_of(
+        &mut self,
+        tablet: &Arc<Tablet>,
+        key: &[u8],
+        mode: LockMode,
+        wait: WaitPolicy,
+        seq: StmtSeq,
+    ) -> Result<Locked> {
         self.check_active()?;
         let acquired = match mode {
             LockMode::Exclusive => {
@@ -367,7 +403,7 @@ impl Transaction {
         Ok(Locked::Row(current(&tablet.latest(
             key,
             Some(self.ctx.id()),
-            self.stmt,
+            seq,
         )?)))
     }
 

@@ -175,3 +175,19 @@ fn a_session_holds_a_bounded_number_of_prepared_statements() {
     s.close_prepared(first.unwrap());
     s.prepare("SELECT ?").unwrap();
 }
+
+#[test]
+fn a_data_directory_opens_in_one_node_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open_node(dir.path());
+    let cfg = NodeConfig {
+        data_dir: dir.path().to_path_buf(),
+        cache_bytes: 16 << 20,
+        olap: Default::default(),
+    };
+    let err = Node::open(&cfg).unwrap_err().to_string();
+    assert!(err.contains("in use by another reef process"), "{err}");
+    drop(node);
+    let again = Node::open(&cfg).expect("the lock goes with the node");
+    drop(again);
+}

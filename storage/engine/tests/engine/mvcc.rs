@@ -112,6 +112,30 @@ fn statement_rollback_removes_only_that_statement() {
     assert_eq!(a.write_count(), 0);
 }
 
+/// A transaction whose every write to a MemTable was rolled back by statement rollback
+/// (a failed INSERT of a duplicate key) no longer holds that MemTable's dump back, however
+/// the transaction ends afterwards.
+#[test]
+fn a_statement_rollback_of_all_writes_releases_the_memtable_dump() {
+    let (_d, t) = tablet();
+    commit(&t, 1, 10, 1, &[(1, Some(1))]);
+    let a = TxnCtx::new(TxnId(2));
+    t.write(&a, StmtSeq(1), &key(2), RowOp::Put(row(2, 2, "undone")))
+        .unwrap();
+    a.rollback_statements(StmtSeq(1));
+    a.abort();
+    assert!(t.freeze());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t2 = t.clone();
+    std::thread::spawn(move || tx.send(t2.dump_frozen().map_err(|e| e.to_string())));
+    let dumped = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the dump waits for a transaction with nothing left in its MemTable");
+    assert!(dumped.unwrap());
+    assert_eq!(get_k(&t, 1, 10), Some(1));
+    assert_eq!(get_k(&t, 2, 100), None);
+}
+
 #[test]
 fn readers_wait_for_a_committing_writer_below_their_snapshot() {
     let (_d, t) = tablet();
