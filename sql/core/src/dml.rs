@@ -260,9 +260,19 @@ impl Scope for NoRow {
     }
 }
 
+/// A column's DEFAULT given as `e` (a constant the column's type accepts).
+pub(crate) fn default_value(e: &Expr, ty: &ColumnType, column: &str) -> Result<Datum, SqlError> {
+    if let Expr::Function(f) = e {
+        return Err(SqlError::unsupported(format!("DEFAULT {f}")));
+    }
+    let d = eval(e, &NoRow)?;
+    d.to_stored(ty, column)?;
+    Ok(d)
+}
+
 /// One column's definition; `pk` collects a column-level PRIMARY KEY, `unique` says whether
 /// the column is declared UNIQUE.
-fn column_def(
+pub(crate) fn column_def(
     c: &sqlparser::ast::ColumnDef,
     pk: &mut Vec<usize>,
     unique: &mut bool,
@@ -288,14 +298,7 @@ fn column_def(
         match &opt.option {
             ColumnOption::Null => nullable = true,
             ColumnOption::NotNull => nullable = false,
-            ColumnOption::Default(Expr::Function(f)) => {
-                return Err(SqlError::unsupported(format!("DEFAULT {f}")))
-            }
-            ColumnOption::Default(e) => {
-                let d = eval(e, &NoRow)?;
-                d.to_stored(&ty, &c.name.value)?;
-                default = Some(d);
-            }
+            ColumnOption::Default(e) => default = Some(default_value(e, &ty, &c.name.value)?),
             ColumnOption::PrimaryKey(_) => {
                 pk.push(slot);
                 nullable = false;
@@ -520,7 +523,7 @@ impl Scope for RowScope<'_> {
     }
 }
 
-fn decode(def: &TableDef, row: &[u8]) -> Result<Vec<Datum>, SqlError> {
+pub(crate) fn decode(def: &TableDef, row: &[u8]) -> Result<Vec<Datum>, SqlError> {
     RowDecoder::new(def).decode(row)
 }
 
@@ -552,14 +555,18 @@ impl<'a> RowDecoder<'a> {
     }
 }
 
-fn stored(def: &TableDef, row: &[Datum]) -> Result<Vec<Value>, SqlError> {
+pub(crate) fn stored(def: &TableDef, row: &[Datum]) -> Result<Vec<Value>, SqlError> {
     row.iter()
         .zip(&def.columns)
         .map(|(d, c)| d.to_stored(&c.ty, &c.name))
         .collect()
 }
 
-fn key_of(def: &TableDef, values: &[Value], hidden: Option<u64>) -> Result<Vec<u8>, SqlError> {
+pub(crate) fn key_of(
+    def: &TableDef,
+    values: &[Value],
+    hidden: Option<u64>,
+) -> Result<Vec<u8>, SqlError> {
     if def.pk.is_empty() {
         let id = hidden.ok_or_else(|| SqlError::internal("row without a hidden key"))?;
         return encode_key(&[Value::UInt(id)], &[KeyKind::UInt])
@@ -885,11 +892,11 @@ fn with_inserted_values(def: &TableDef, e: &Expr, inserted: &[Value]) -> Result<
 }
 
 /// A row an INSERT cannot add because another row holds one of its unique keys.
-struct Conflict {
+pub(crate) struct Conflict {
     /// The primary key of the row in the way.
     pk: Vec<u8>,
     /// The 1062 error naming the value and the key.
-    error: TxnError,
+    pub(crate) error: TxnError,
     /// Whether the key is the table's last unique one (the primary key counts as the first).
     last_unique_key: bool,
 }
@@ -897,7 +904,7 @@ struct Conflict {
 /// Inserts a new row (stored `values` under primary key `key`) and its index entries. If
 /// the primary key or a unique key is taken (after waiting for a transaction that holds
 /// it), everything this row wrote is undone and the row in the way is named.
-fn insert_row(
+pub(crate) fn insert_row(
     engine: &SqlEngine,
     txn: &mut Transaction,
     (def, tablet): (&TableDef, &Arc<Tablet>),

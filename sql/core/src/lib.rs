@@ -13,6 +13,7 @@
 //! (`ER_NOT_SUPPORTED_YET`) naming what is missing; nothing is silently approximated.
 //! Must not depend on DataFusion (the OLAP crate builds on this one) or on the network.
 
+mod alter;
 pub mod catalog;
 pub mod datum;
 mod dml;

@@ -31,6 +31,14 @@ pub fn table_key(db: &str, table: &str) -> TableKey {
     (db.to_ascii_lowercase(), table.to_ascii_lowercase())
 }
 
+/// The key DDL statements on table `table` hold exclusively for their whole run, so two of
+/// them never interleave (an online index build holds it, not the table's own key, while it
+/// backfills). It cannot collide with a table's key: database names never start with NUL.
+pub fn ddl_key(db: &str, table: &str) -> TableKey {
+    let (d, t) = table_key(db, table);
+    (format!("\0ddl:{d}"), t)
+}
+
 /// How a table is held.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MdlMode {

@@ -654,6 +654,8 @@ impl SqlSession {
             } => self.drop_index(names, table.as_ref(), *if_exists),
             Statement::Drop { .. } | Statement::CreateTable(_) => self.ddl(stmt),
             Statement::CreateIndex(ci) => self.create_index(ci),
+            Statement::AlterTable(at) => self.alter_table(at),
+            Statement::Truncate(t) => self.truncate(t),
             Statement::Query(_)
             | Statement::Insert(_)
             | Statement::Update(_)
@@ -1029,6 +1031,167 @@ impl SqlSession {
         self.publish(&def)?;
         tracing::info!(table = %def.name, index = %name, "index dropped");
         Ok(Output::ok(0))
+    }
+
+    /// Runs `f` holding `keys` exclusively (each DDL statement on a table holds its
+    /// [`crate::mdl::ddl_key`], and the table's own key while it changes rows or publishes).
+    fn exclusively<T>(
+        &mut self,
+        keys: &[TableKey],
+        f: impl FnOnce(&mut Self) -> Result<T, SqlError>,
+    ) -> Result<T, SqlError> {
+        let held: Vec<(TableKey, MdlMode)> = keys
+            .iter()
+            .map(|k| (k.clone(), MdlMode::Exclusive))
+            .collect();
+        self.engine
+            .mdl
+            .acquire_all(self.lock_owner, &held, self.mdl_timeout())?;
+        let result = f(self);
+        for (k, m) in &held {
+            self.engine.mdl.release(self.lock_owner, k, *m);
+        }
+        result
+    }
+
+    /// `ALTER TABLE`: see [`crate::alter`] for which changes copy the rows and which do not.
+    fn alter_table(&mut self, at: &sqlparser::ast::AlterTable) -> Result<Output, SqlError> {
+        self.commit()?;
+        let (db, name) = dml::table_name(&at.name, self.db.as_deref())?;
+        let ddl = crate::mdl::ddl_key(&db, &name);
+        self.exclusively(&[ddl], |s| {
+            let old = match dml::lookup(&s.engine, &at.name, s.db.as_deref()) {
+                Err(_) if at.if_exists => return Ok(Output::ok(0)),
+                r => r?,
+            };
+            let plan = crate::alter::plan(&old, &at.operations)?;
+            let table = crate::mdl::table_key(&old.db, &old.name);
+            let retyped = plan.retyped;
+            let copied = if plan.copy {
+                s.exclusively(&[table], |s| s.alter_by_copy(&old, plan))?
+            } else {
+                s.alter_in_place(&table, &old, plan)?;
+                0
+            };
+            // MySQL counts rows only when it copies the table, which among the changes
+            // ReefDB makes means a column changing type; adding, dropping and moving columns
+            // it does in place (INSTANT, INPLACE) and reports none.
+            let affected = if retyped { copied } else { 0 };
+            Ok(Output::Ok {
+                affected,
+                last_insert_id: 0,
+                info: format!("Records: {affected}  Duplicates: 0  Warnings: 0"),
+                warnings: 0,
+            })
+        })
+    }
+
+    /// An ALTER that keeps the rows where they are: new indexes are built online (published
+    /// write-only, backfilled), then the whole new definition is published at once.
+    fn alter_in_place(
+        &mut self,
+        table: &TableKey,
+        old: &TableDef,
+        mut plan: crate::alter::AlterPlan,
+    ) -> Result<(), SqlError> {
+        let engine = self.engine.clone();
+        let mut added = Vec::new();
+        for ix in plan.def.indexes.iter_mut().filter(|i| i.id == TabletId(0)) {
+            ix.id = engine.catalog.next_tablet_id();
+            engine
+                .tablets
+                .create_tablet(ix.id, index_schema(ix.unique))?;
+            added.push(IndexDef {
+                state: IndexState::WriteOnly,
+                ..ix.clone()
+            });
+        }
+        if !added.is_empty() {
+            let mut building = old.clone();
+            building.indexes.extend(added.iter().cloned());
+            self.publish_ddl(&building)?;
+            let built = self.wait_for_older_transactions().and_then(|()| {
+                added
+                    .iter()
+                    .try_for_each(|ix| dml::backfill(&engine, &building, ix).map(|_| ()))
+            });
+            if let Err(e) = built {
+                // A duplicate among existing rows (or a timeout) withdraws the new indexes.
+                self.publish_ddl(old)?;
+                return Err(e);
+            }
+        }
+        self.exclusively(std::slice::from_ref(table), |s| {
+            if s.engine.catalog.table(&old.db, &old.name).map(|d| d.id) != Some(old.id) {
+                return Err(SqlError::new(
+                    error::ER_NO_SUCH_TABLE,
+                    format!(
+                        "Table '{}.{}' was dropped during ALTER TABLE",
+                        old.db, old.name
+                    ),
+                ));
+            }
+            s.publish_ddl(&plan.def)
+        })?;
+        tracing::info!(table = %old.name, indexes_built = added.len(), "table altered in place");
+        Ok(())
+    }
+
+    /// An ALTER that rewrites the rows into new tablets (the caller holds the table
+    /// exclusively); returns the number of rows copied.
+    fn alter_by_copy(
+        &mut self,
+        old: &TableDef,
+        plan: crate::alter::AlterPlan,
+    ) -> Result<u64, SqlError> {
+        let engine = self.engine.clone();
+        let new = self.fresh_tablets(plan.def)?;
+        let rows = crate::alter::copy_rows(&engine, old, &new, &plan.sources)?;
+        self.publish_ddl(&new)?;
+        tracing::info!(table = %old.name, rows, "table altered by copy");
+        Ok(rows)
+    }
+
+    /// `def` with new, empty tablets for its rows and each of its indexes.
+    fn fresh_tablets(&self, mut def: TableDef) -> Result<TableDef, SqlError> {
+        let engine = &self.engine;
+        def.id = engine.catalog.next_tablet_id();
+        engine.tablets.create_tablet(def.id, def.row_schema())?;
+        for ix in &mut def.indexes {
+            ix.id = engine.catalog.next_tablet_id();
+            ix.state = IndexState::Public;
+            engine
+                .tablets
+                .create_tablet(ix.id, index_schema(ix.unique))?;
+        }
+        Ok(def)
+    }
+
+    /// `TRUNCATE [TABLE] t`: the table switches to new, empty tablets in one catalog write
+    /// (its AUTO_INCREMENT starts again at 1), once transactions using it have ended.
+    fn truncate(&mut self, t: &sqlparser::ast::Truncate) -> Result<Output, SqlError> {
+        let [target] = t.table_names.as_slice() else {
+            return Err(SqlError::unsupported("TRUNCATE of several tables"));
+        };
+        self.commit()?;
+        let (db, name) = dml::table_name(&target.name, self.db.as_deref())?;
+        let keys = [
+            crate::mdl::ddl_key(&db, &name),
+            crate::mdl::table_key(&db, &name),
+        ];
+        self.exclusively(&keys, |s| {
+            let old = dml::lookup(&s.engine, &target.name, s.db.as_deref())?;
+            let new = s.fresh_tablets((*old).clone())?;
+            s.publish_ddl(&new)?;
+            tracing::info!(table = %old.name, "table truncated");
+            Ok(Output::ok(0))
+        })
+    }
+
+    /// [`Self::publish`] under the catalog's DDL mutex.
+    fn publish_ddl(&self, def: &TableDef) -> Result<(), SqlError> {
+        let _ddl = self.engine.ddl.lock();
+        self.publish(def)
     }
 
     /// Commits a changed table definition and makes it visible.

@@ -100,6 +100,9 @@ codes! {
     ER_TABLE_NOT_LOCKED = (1100, "HY000", false);
     ER_TABLE_NOT_LOCKED_FOR_WRITE = (1099, "HY000", false);
     ER_ILLEGAL_HA = (1031, "HY000", false);
+    ER_CANT_REMOVE_ALL_FIELDS = (1090, "42000", false);
+    ER_KEY_COLUMN_DOES_NOT_EXITS = (1072, "42000", false);
+    ER_INVALID_USE_OF_NULL = (1138, "22004", false);
 }
 
 /// Looks a code up by its MySQL number.
