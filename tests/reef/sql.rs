@@ -900,3 +900,96 @@ err 1091
     );
     r.stop();
 }
+
+/// Accounts: CREATE/ALTER/DROP USER and SET PASSWORD change who may log in (checked by
+/// mysql_native_password over real connections), all-or-nothing per statement, with MySQL's
+/// errors and notes; GRANT ALL and SHOW GRANTS answer truthfully (every account holds every
+/// privilege); accounts survive a restart.
+#[test]
+fn accounts_are_created_checked_changed_and_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    let script = r#"
+def login(user, password):
+    try:
+        k = pymysql.connect(host="127.0.0.1", port=port, user=user, password=password)
+        kc = k.cursor()
+        kc.execute("select current_user()")
+        who = kc.fetchone()[0]
+        k.close()
+        return who
+    except pymysql.MySQLError as e:
+        return "err %d" % e.args[0]
+def warnings():
+    cur.execute("show warnings")
+    print([(r[0], r[1]) for r in cur.fetchall()])
+run("create user 'bob'@'%' identified by 'pw', alice@localhost")
+print(login("bob", "pw"), login("bob", "nope"), login("bob", ""), login("alice", ""), login("carol", ""))
+run("create user bob, carol")
+print(login("carol", ""))
+run("create user if not exists bob, carol identified by 'c'")
+warnings()
+print(login("carol", "c"))
+run("alter user bob identified by 'pw2'")
+print(login("bob", "pw"), login("bob", "pw2"))
+run("alter user nobody identified by 'x'")
+run("alter user if exists nobody identified by 'x'")
+warnings()
+b = pymysql.connect(host="127.0.0.1", port=port, user="bob", password="pw2", autocommit=True)
+b.cursor().execute("set password = 'pw3'")
+b.close()
+print(login("bob", "pw2"), login("bob", "pw3"))
+run("set password for 'nobody'@'%' = 'x'")
+run("grant all privileges on *.* to 'bob'@'%' with grant option")
+run("grant all on shop.* to nobody")
+run("grant select on *.* to bob")
+run("show grants for bob")
+run("drop user bob, nobody")
+print(login("bob", "pw3"))
+run("drop user if exists bob, nobody")
+warnings()
+print(login("bob", "pw3"), login("carol", "c"))
+"#;
+    let out = r.python_run(script);
+    let out: Vec<&str> = out.lines().map(str::trim_end).collect();
+    assert_eq!(
+        out.join("\n"),
+        "0
+bob@% err 1045 err 1045 alice@localhost err 1045
+err 1396
+err 1045
+0
+[('Note', 3163)]
+carol@%
+0
+err 1045 bob@%
+err 1396
+0
+[('Note', 3162)]
+err 1045 bob@%
+err 1133
+0
+err 1410
+err 1235
+1 [('GRANT ALL PRIVILEGES ON *.* TO `bob`@`%` WITH GRANT OPTION',)]
+err 1396
+bob@%
+0
+[('Note', 3162)]
+err 1045 carol@%"
+    );
+    r.stop();
+    let r = Reef::start(dir.path());
+    let out = r.python_run(
+        r#"
+for user, pw in (("carol", "c"), ("alice", ""), ("root", ""), ("bob", "pw3")):
+    try:
+        pymysql.connect(host="127.0.0.1", port=port, user=user, password=pw).close()
+        print(user, "in")
+    except pymysql.MySQLError as e:
+        print(user, e.args[0])
+"#,
+    );
+    assert_eq!(out, "carol in\nalice in\nroot in\nbob 1045\n");
+    r.stop();
+}

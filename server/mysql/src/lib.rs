@@ -81,8 +81,9 @@ pub trait Backend: Send + Sync + 'static {
     type Session: Session + 'static;
     /// The version string in the greeting (`8.0.x-ReefDB-...`).
     fn server_version(&self) -> String;
-    /// A user's credentials, or `None` if there is no such user.
-    fn user(&self, name: &str) -> Option<UserAuth>;
+    /// The credentials of the account user `name` connecting from `peer` logs in as, or
+    /// `None` if no account admits it.
+    fn user(&self, name: &str, peer: std::net::IpAddr) -> Option<UserAuth>;
     /// Opens the session of an authenticated connection (fails, for example, on an unknown
     /// database named at connect).
     fn session(&self, conn: &ConnInfo) -> Result<Self::Session, QueryError>;

@@ -392,7 +392,7 @@ impl<B: Backend> Conn<B> {
         token: &[u8],
     ) -> io::Result<bool> {
         let ok = backend
-            .user(user)
+            .user(user, peer.ip())
             .is_some_and(|u| auth::verify(u.stage2.as_ref(), &self.scramble, token));
         if !ok {
             let msg = format!(

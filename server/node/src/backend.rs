@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use reef_common::error;
 use reef_common::types::ColumnType as SqlType;
 use reef_mysql::proto::{cap, charset, flags, status};
 use reef_mysql::{
@@ -29,7 +28,7 @@ impl ReefBackend {
 
 /// One client connection's session.
 #[derive(Debug)]
-pub struct ReefSession(SqlSession);
+pub struct ReefSession(SqlSession, std::net::IpAddr);
 
 fn qerr(e: SqlError) -> QueryError {
     QueryError::new(e.code, e.message)
@@ -42,18 +41,21 @@ impl Backend for ReefBackend {
         SERVER_VERSION.to_string()
     }
 
-    fn user(&self, name: &str) -> Option<UserAuth> {
-        // Until CREATE USER lands (issue 3), the playground has root with an empty password.
-        (name == "root").then_some(UserAuth { stage2: None })
+    fn user(&self, name: &str, peer: std::net::IpAddr) -> Option<UserAuth> {
+        let account = self.node.engine.catalog.login(name, peer)?;
+        Some(UserAuth {
+            stage2: account.stage2,
+        })
     }
 
     fn session(&self, conn: &ConnInfo) -> Result<ReefSession, QueryError> {
         let found_rows = conn.capabilities & cap::FOUND_ROWS != 0;
         let mut s = SqlSession::new(self.node.engine.clone(), conn.id, &conn.user, found_rows);
+        s.logged_in_from(conn.peer.ip());
         if let Some(db) = &conn.db {
             s.use_db(db).map_err(qerr)?;
         }
-        Ok(ReefSession(s))
+        Ok(ReefSession(s, conn.peer.ip()))
     }
 }
 
@@ -277,13 +279,9 @@ impl Session for ReefSession {
     }
 
     fn change_user(&mut self, user: &str, db: Option<&str>) -> Result<(), QueryError> {
-        if user != "root" {
-            return Err(QueryError::new(
-                error::ER_ACCESS_DENIED_ERROR,
-                format!("Access denied for user '{user}'"),
-            ));
-        }
-        self.0.change_user(user, db).map_err(qerr)
+        self.0.change_user(user, db).map_err(qerr)?;
+        self.0.logged_in_from(self.1);
+        Ok(())
     }
 
     fn status(&self) -> u16 {

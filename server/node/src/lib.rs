@@ -202,6 +202,14 @@ impl Node {
         tablets.compactor.set_horizon_source(Arc::new(move || {
             weak.upgrade().map_or(Version::ZERO, |t| t.gc_horizon())
         }));
+        if !catalog.users_bootstrapped() {
+            let mut t = txns.begin(reef_txn::txn::TxnOptions::default());
+            t.begin_statement()?;
+            let root = catalog.bootstrap_users(&mut t)?;
+            t.commit()?;
+            catalog.apply_bootstrap_users(root);
+            tracing::info!("created the first account, 'root'@'%' without a password");
+        }
         let engine = SqlEngine::new(catalog, tablets.clone(), txns, SERVER_VERSION.to_string());
         engine.set_query_engine(OlapEngine::new(cfg.olap)?);
         tracing::info!(data_dir = %cfg.data_dir.display(), tables = engine.catalog.all_tables().len(), "node open");

@@ -21,6 +21,9 @@ use reef_txn::txn::Transaction;
 use crate::datum::Datum;
 use crate::SqlError;
 
+/// The body of the row that records that the first account was created.
+const USERS_BOOTSTRAPPED: &[u8] = b"users:bootstrapped";
+
 /// The tablet holding the catalog.
 pub const CATALOG_TABLET: TabletId = TabletId(1);
 /// The first tablet id given to user tables.
@@ -441,11 +444,90 @@ fn bytes_key(parts: &[&str]) -> Vec<u8> {
     encode_key(&values, &vec![KeyKind::Binary; parts.len()]).expect("byte keys encode")
 }
 
+/// A user account: `'name'@'host'` (host: a name, an address, or a LIKE pattern such as
+/// `%`) and `SHA1(SHA1(password))` for `mysql_native_password` (`None`: empty password).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserDef {
+    /// The user name.
+    pub name: String,
+    /// The host part.
+    pub host: String,
+    /// `SHA1(SHA1(password))`, or `None` for an empty password.
+    pub stage2: Option<[u8; 20]>,
+}
+
+impl UserDef {
+    /// What `mysql_native_password` keeps of `password`: `SHA1(SHA1(password))`, or
+    /// `None` for the empty password.
+    pub fn hash_password(password: &[u8]) -> Option<[u8; 20]> {
+        use sha1::{Digest, Sha1};
+        (!password.is_empty()).then(|| Sha1::digest(Sha1::digest(password)).into())
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = b"user:".to_vec();
+        put_str(&mut out, &self.name);
+        put_str(&mut out, &self.host);
+        match &self.stage2 {
+            Some(h) => {
+                out.push(1);
+                out.extend_from_slice(h);
+            }
+            None => out.push(0),
+        }
+        out
+    }
+
+    fn decode(body: &[u8]) -> Result<UserDef, String> {
+        let mut pos = 0;
+        let name = get_str(body, &mut pos)?;
+        let host = get_str(body, &mut pos)?;
+        let stage2 = match body.get(pos) {
+            Some(0) => None,
+            Some(1) => Some(
+                body.get(pos + 1..pos + 21)
+                    .and_then(|h| h.try_into().ok())
+                    .ok_or("truncated password hash")?,
+            ),
+            _ => return Err("bad user row".into()),
+        };
+        Ok(UserDef { name, host, stage2 })
+    }
+
+    /// Whether the host part admits a client connecting from `peer`.
+    pub fn admits(&self, peer: std::net::IpAddr) -> bool {
+        let ip = peer.to_string();
+        let host = self.host.to_ascii_lowercase();
+        (host == "localhost" && peer.is_loopback()) || crate::expr::like(&ip, &host, '\\')
+    }
+
+    /// How specific the host part is (MySQL tries the most specific first): a literal
+    /// before a pattern, `%` last.
+    fn specificity(&self) -> u8 {
+        if self.host == "%" {
+            0
+        } else if self.host.contains(['%', '_']) {
+            1
+        } else {
+            2
+        }
+    }
+}
+
+/// The key of user account rows (and of the row recording that the first account exists).
+fn user_key(name: &str, host: &str) -> Vec<u8> {
+    bytes_key(&["user", name, &host.to_ascii_lowercase()])
+}
+
 #[derive(Default)]
 struct State {
     dbs: BTreeSet<String>,
     tables: BTreeMap<(String, String), Arc<TableDef>>,
     next_tablet: u64,
+    users: BTreeMap<(String, String), UserDef>,
+    /// Whether the first account (root) was ever created: a data directory whose users
+    /// were all dropped stays without them.
+    users_bootstrapped: bool,
 }
 
 /// Databases and tables.
@@ -484,6 +566,17 @@ impl Catalog {
             // Database rows hold `db:<name>`; table rows hold an encoded definition.
             if let Some(name) = body.strip_prefix(b"db:") {
                 st.dbs.insert(String::from_utf8_lossy(name).into_owned());
+                continue;
+            }
+            if body.as_slice() == USERS_BOOTSTRAPPED {
+                st.users_bootstrapped = true;
+                continue;
+            }
+            if let Some(user) = body.strip_prefix(b"user:") {
+                let u = UserDef::decode(user)
+                    .map_err(|e| SqlError::internal(format!("catalog row {key:?}: {e}")))?;
+                st.users
+                    .insert((u.name.clone(), u.host.to_ascii_lowercase()), u);
                 continue;
             }
             let def = TableDef::decode(body)
@@ -634,6 +727,83 @@ impl Catalog {
             row.into(),
         )?;
         Ok(())
+    }
+
+    /// Whether the first account was ever created.
+    pub fn users_bootstrapped(&self) -> bool {
+        self.state.read().users_bootstrapped
+    }
+
+    /// Records the first account, `'root'@'%'` with an empty password, in `txn` (a new
+    /// data directory: the playground lets root in without a password, as issue 3 asks).
+    pub fn bootstrap_users(&self, txn: &mut Transaction) -> Result<UserDef, SqlError> {
+        let root = UserDef {
+            name: "root".into(),
+            host: "%".into(),
+            stage2: None,
+        };
+        self.put_user(txn, &root)?;
+        let row = encode_row(1, &[Value::Bytes(USERS_BOOTSTRAPPED.to_vec())]);
+        txn.put(&self.tablet, &bytes_key(&["users"]), row.into())?;
+        Ok(root)
+    }
+
+    /// Makes a committed bootstrap visible.
+    pub fn apply_bootstrap_users(&self, root: UserDef) {
+        let mut st = self.state.write();
+        st.users_bootstrapped = true;
+        st.users
+            .insert((root.name.clone(), root.host.to_ascii_lowercase()), root);
+    }
+
+    /// The account `'name'@'host'`.
+    pub fn user(&self, name: &str, host: &str) -> Option<UserDef> {
+        self.state
+            .read()
+            .users
+            .get(&(name.to_string(), host.to_ascii_lowercase()))
+            .cloned()
+    }
+
+    /// Every account, ordered by name and host.
+    pub fn users(&self) -> Vec<UserDef> {
+        self.state.read().users.values().cloned().collect()
+    }
+
+    /// The account a client named `name` connecting from `peer` logs in as: of the
+    /// accounts with that name whose host admits it, the most specific.
+    pub fn login(&self, name: &str, peer: std::net::IpAddr) -> Option<UserDef> {
+        self.state
+            .read()
+            .users
+            .values()
+            .filter(|u| u.name == name && u.admits(peer))
+            .max_by_key(|u| u.specificity())
+            .cloned()
+    }
+
+    /// Records an account (new or changed) in `txn`; applied by [`Catalog::apply_user`].
+    pub fn put_user(&self, txn: &mut Transaction, user: &UserDef) -> Result<(), SqlError> {
+        let row = encode_row(1, &[Value::Bytes(user.encode())]);
+        txn.put(&self.tablet, &user_key(&user.name, &user.host), row.into())?;
+        Ok(())
+    }
+
+    /// Records dropping an account in `txn`.
+    pub fn drop_user(&self, txn: &mut Transaction, name: &str, host: &str) -> Result<(), SqlError> {
+        txn.delete(&self.tablet, &user_key(name, host))?;
+        Ok(())
+    }
+
+    /// Makes a committed account change visible: `Some` puts it, `None` drops
+    /// `'name'@'host'`.
+    pub fn apply_user(&self, name: &str, host: &str, user: Option<UserDef>) {
+        let mut st = self.state.write();
+        let key = (name.to_string(), host.to_ascii_lowercase());
+        match user {
+            Some(u) => st.users.insert(key, u),
+            None => st.users.remove(&key),
+        };
     }
 
     /// Records dropping a table in `txn`.

@@ -27,6 +27,39 @@ pub(crate) enum MysqlOnly {
     ToggleKeys { db: Option<String>, table: String },
     /// `START TRANSACTION WITH CONSISTENT SNAPSHOT [, READ ONLY | READ WRITE]`.
     StartConsistent { read_only: bool },
+    /// `CREATE USER [IF NOT EXISTS] account [IDENTIFIED BY 'pw'] [, ...]`.
+    CreateUser {
+        if_not_exists: bool,
+        users: Vec<(Account, Option<String>)>,
+    },
+    /// `ALTER USER [IF EXISTS] account IDENTIFIED BY 'pw' [, ...]`.
+    AlterUser {
+        if_exists: bool,
+        users: Vec<(Account, Option<String>)>,
+    },
+    /// `DROP USER [IF EXISTS] account [, ...]`.
+    DropUser {
+        if_exists: bool,
+        users: Vec<Account>,
+    },
+    /// `GRANT ALL [PRIVILEGES] ON ... TO account [, ...] [WITH GRANT OPTION]`.
+    GrantAll { users: Vec<Account> },
+    /// `SHOW GRANTS [FOR account]`.
+    ShowGrants { user: Option<Account> },
+    /// `SET PASSWORD [FOR account] = 'pw'`.
+    SetPassword {
+        user: Option<Account>,
+        password: String,
+    },
+}
+
+/// An account named in a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Account {
+    /// `'name'@'host'` (`'name'` alone means host `%`).
+    Named { name: String, host: String },
+    /// `CURRENT_USER` or `CURRENT_USER()`.
+    Current,
 }
 
 enum Tok {
@@ -109,6 +142,80 @@ impl Cursor {
         self.at == self.toks.len()
     }
 
+    /// `'name'[@'host']` or `CURRENT_USER[()]`.
+    fn account(&mut self) -> Option<Account> {
+        if self.keyword("CURRENT_USER") {
+            if self.symbol("(") && !self.symbol(")") {
+                return None;
+            }
+            return Some(Account::Current);
+        }
+        let bare = matches!(self.toks.get(self.at), Some(Tok::Word(_)));
+        let name = self.name()?;
+        // The tokenizer reads an unquoted `name@host` as one word, and `name@'host'` as the
+        // word `name@` and a string.
+        if let Some((name, host)) = name.split_once('@').filter(|_| bare) {
+            let host = if host.is_empty() {
+                self.name()?
+            } else {
+                host.to_string()
+            };
+            return Some(Account::Named {
+                name: name.into(),
+                host,
+            });
+        }
+        // It reads `@'host'` as `@` and a string, or as one `@host` word.
+        let host = if self.symbol("@") {
+            self.name()?
+        } else if let Some(Tok::Word(w)) = self.toks.get(self.at) {
+            match w.strip_prefix('@') {
+                Some(h) => {
+                    let h = h.trim_matches(['\'', '`', '"']).to_string();
+                    self.at += 1;
+                    h
+                }
+                None => "%".into(),
+            }
+        } else {
+            "%".into()
+        };
+        Some(Account::Named { name, host })
+    }
+
+    /// `account [IDENTIFIED [WITH mysql_native_password] BY 'pw'] [, ...]`.
+    fn accounts_with_passwords(&mut self) -> Option<Vec<(Account, Option<String>)>> {
+        let mut out = Vec::new();
+        loop {
+            let a = self.account()?;
+            let pw = if self.keyword("IDENTIFIED") {
+                if self.keyword("WITH") {
+                    let plugin = self.name()?;
+                    if !plugin.eq_ignore_ascii_case("mysql_native_password") {
+                        return None;
+                    }
+                }
+                if !self.keyword("BY") {
+                    return None;
+                }
+                Some(self.string()?)
+            } else {
+                None
+            };
+            out.push((a, pw));
+            if !self.symbol(",") {
+                return Some(out);
+            }
+        }
+    }
+
+    fn if_exists(&mut self) -> Option<bool> {
+        if self.keyword("IF") {
+            return self.keyword("EXISTS").then_some(true);
+        }
+        Some(false)
+    }
+
     /// `[{FROM|IN} db] [LIKE 'pattern']`.
     fn db_and_like(&mut self) -> Option<(Option<String>, Option<String>)> {
         let db = if self.keyword("FROM") || self.keyword("IN") {
@@ -164,6 +271,13 @@ pub(crate) fn parse(sql: &str) -> Option<MysqlOnly> {
             }
             let (db, like) = c.db_and_like()?;
             MysqlOnly::TableStatus { db, like }
+        } else if c.keyword("GRANTS") {
+            let user = if c.keyword("FOR") {
+                Some(c.account()?)
+            } else {
+                None
+            };
+            MysqlOnly::ShowGrants { user }
         } else if c.keyword("TRIGGERS") {
             let (db, like) = c.db_and_like()?;
             MysqlOnly::Triggers { db, like }
@@ -201,12 +315,82 @@ pub(crate) fn parse(sql: &str) -> Option<MysqlOnly> {
             };
         }
         MysqlOnly::StartConsistent { read_only }
-    } else if c.keyword("ALTER") && c.keyword("TABLE") {
-        let (db, table) = c.qualified()?;
-        if !(c.keyword("DISABLE") || c.keyword("ENABLE")) || !c.keyword("KEYS") {
+    } else if c.keyword("ALTER") {
+        if c.keyword("USER") {
+            let if_exists = c.if_exists()?;
+            let users = c.accounts_with_passwords()?;
+            MysqlOnly::AlterUser { if_exists, users }
+        } else {
+            if !c.keyword("TABLE") {
+                return None;
+            }
+            let (db, table) = c.qualified()?;
+            if !(c.keyword("DISABLE") || c.keyword("ENABLE")) || !c.keyword("KEYS") {
+                return None;
+            }
+            MysqlOnly::ToggleKeys { db, table }
+        }
+    } else if c.keyword("CREATE") {
+        if !c.keyword("USER") {
             return None;
         }
-        MysqlOnly::ToggleKeys { db, table }
+        let if_not_exists = if c.keyword("IF") {
+            if !(c.keyword("NOT") && c.keyword("EXISTS")) {
+                return None;
+            }
+            true
+        } else {
+            false
+        };
+        let users = c.accounts_with_passwords()?;
+        MysqlOnly::CreateUser {
+            if_not_exists,
+            users,
+        }
+    } else if c.keyword("DROP") {
+        if !c.keyword("USER") {
+            return None;
+        }
+        let if_exists = c.if_exists()?;
+        let mut users = vec![c.account()?];
+        while c.symbol(",") {
+            users.push(c.account()?);
+        }
+        MysqlOnly::DropUser { if_exists, users }
+    } else if c.keyword("GRANT") {
+        if !c.keyword("ALL") {
+            return None;
+        }
+        c.keyword("PRIVILEGES");
+        if !c.keyword("ON") {
+            return None;
+        }
+        // The object (`*.*`, `db.*`, `db.t`): every account holds everything anyway.
+        while !c.done() && !c.keyword("TO") {
+            c.at += 1;
+        }
+        let mut users = vec![c.account()?];
+        while c.symbol(",") {
+            users.push(c.account()?);
+        }
+        if c.keyword("WITH") && !(c.keyword("GRANT") && c.keyword("OPTION")) {
+            return None;
+        }
+        MysqlOnly::GrantAll { users }
+    } else if c.keyword("SET") {
+        if !c.keyword("PASSWORD") {
+            return None;
+        }
+        let user = if c.keyword("FOR") {
+            Some(c.account()?)
+        } else {
+            None
+        };
+        if !c.symbol("=") {
+            return None;
+        }
+        let password = c.string()?;
+        MysqlOnly::SetPassword { user, password }
     } else {
         return None;
     };
@@ -268,6 +452,60 @@ mod tests {
         assert_eq!(
             parse("start transaction with consistent snapshot, read only"),
             Some(MysqlOnly::StartConsistent { read_only: true })
+        );
+        let bob = |host: &str| Account::Named {
+            name: "bob".into(),
+            host: host.into(),
+        };
+        assert_eq!(
+            parse("CREATE USER 'bob'@'%' IDENTIFIED BY 'pw', `bob`@localhost"),
+            Some(MysqlOnly::CreateUser {
+                if_not_exists: false,
+                users: vec![(bob("%"), Some("pw".into())), (bob("localhost"), None)]
+            })
+        );
+        assert_eq!(
+            parse("create user if not exists bob identified with mysql_native_password by 'x'"),
+            Some(MysqlOnly::CreateUser {
+                if_not_exists: true,
+                users: vec![(bob("%"), Some("x".into()))]
+            })
+        );
+        assert_eq!(
+            parse("ALTER USER IF EXISTS 'bob'@'10.0.%' IDENTIFIED BY ''"),
+            Some(MysqlOnly::AlterUser {
+                if_exists: true,
+                users: vec![(bob("10.0.%"), Some(String::new()))]
+            })
+        );
+        assert_eq!(
+            parse("DROP USER 'bob'@'%', bob@'localhost', bob@localhost"),
+            Some(MysqlOnly::DropUser {
+                if_exists: false,
+                users: vec![bob("%"), bob("localhost"), bob("localhost")]
+            })
+        );
+        assert_eq!(
+            parse("SET PASSWORD FOR CURRENT_USER() = 'n'"),
+            Some(MysqlOnly::SetPassword {
+                user: Some(Account::Current),
+                password: "n".into()
+            })
+        );
+        assert_eq!(
+            parse("CREATE USER bob IDENTIFIED WITH caching_sha2_password BY 'x'"),
+            None
+        );
+        assert_eq!(
+            parse("GRANT ALL PRIVILEGES ON shop.* TO 'bob'@'%' WITH GRANT OPTION"),
+            Some(MysqlOnly::GrantAll {
+                users: vec![bob("%")]
+            })
+        );
+        assert_eq!(parse("GRANT SELECT ON *.* TO bob"), None);
+        assert_eq!(
+            parse("SHOW GRANTS"),
+            Some(MysqlOnly::ShowGrants { user: None })
         );
         assert_eq!(parse("SHOW WARNINGS LIMIT"), None);
         assert_eq!(parse("ALTER TABLE t DISABLE TRIGGER x"), None);

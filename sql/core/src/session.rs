@@ -182,6 +182,8 @@ pub struct SqlSession {
     engine: Arc<SqlEngine>,
     conn_id: u32,
     user: String,
+    /// The host part of the account the session logged in as (`CURRENT_USER()`).
+    account_host: String,
     db: Option<String>,
     autocommit: bool,
     isolation: Isolation,
@@ -257,6 +259,7 @@ impl SqlSession {
             engine,
             conn_id,
             user: user.to_string(),
+            account_host: "%".to_string(),
             db: None,
             autocommit: true,
             isolation: Isolation::RepeatableRead,
@@ -324,6 +327,14 @@ impl SqlSession {
         self.warnings = 0;
     }
 
+    /// Notes which account the session's user logged in as, connecting from `peer`
+    /// (`CURRENT_USER()` names it; `SET PASSWORD` without `FOR` changes it).
+    pub fn logged_in_from(&mut self, peer: std::net::IpAddr) {
+        if let Some(u) = self.engine.catalog.login(&self.user, peer) {
+            self.account_host = u.host;
+        }
+    }
+
     /// `COM_CHANGE_USER` after authentication.
     pub fn change_user(&mut self, user: &str, db: Option<&str>) -> Result<(), SqlError> {
         self.reset();
@@ -347,8 +358,24 @@ impl SqlSession {
                 return vec![Err(e)];
             }
         };
-        // `SHOW WARNINGS` and friends parse as `SHOW <variable>` with tokens dropped.
-        if let [Statement::ShowVariable { .. }] = stmts.as_slice() {
+        // `SHOW WARNINGS` and friends parse as `SHOW <variable>` with tokens dropped; the
+        // parser reads account statements without MySQL's `'user'@'host'` forms, and
+        // `SET PASSWORD = 'pw'` as a variable.
+        let recognise = match stmts.as_slice() {
+            [Statement::ShowVariable { .. }
+            | Statement::Grant(_)
+            | Statement::CreateUser(_)
+            | Statement::AlterUser(_)
+            | Statement::Drop {
+                object_type: ObjectType::User,
+                ..
+            }] => true,
+            [Statement::Set(Set::SingleAssignment { variable, .. })] => {
+                variable.to_string().eq_ignore_ascii_case("password")
+            }
+            _ => false,
+        };
+        if recognise {
             if let Some(x) = crate::mysql_only::parse(sql) {
                 return vec![self.run_mysql_only(x)];
             }
@@ -535,6 +562,68 @@ impl SqlSession {
             MysqlOnly::StartConsistent { read_only } => {
                 self.start_transaction(Some(read_only), true)
             }
+            MysqlOnly::CreateUser {
+                if_not_exists,
+                users,
+            } => self.change_users("CREATE USER", if_not_exists, users, true),
+            MysqlOnly::AlterUser { if_exists, users } => {
+                self.change_users("ALTER USER", if_exists, users, false)
+            }
+            MysqlOnly::DropUser { if_exists, users } => self.drop_users(if_exists, users),
+            MysqlOnly::GrantAll { users } => {
+                // Every ReefDB account holds every privilege (there is no privilege system
+                // yet), so granting them all changes nothing; the accounts must exist.
+                for a in users {
+                    let (name, host) = self.account(a);
+                    if self.engine.catalog.user(&name, &host).is_none() {
+                        return Err(SqlError::new(
+                            error::ER_CANT_CREATE_USER_WITH_GRANT,
+                            "You are not allowed to create a user with GRANT",
+                        ));
+                    }
+                }
+                Ok(Output::ok(0))
+            }
+            MysqlOnly::ShowGrants { user } => {
+                let (name, host) =
+                    self.account(user.unwrap_or(crate::mysql_only::Account::Current));
+                if self.engine.catalog.user(&name, &host).is_none() {
+                    return Err(SqlError::new(
+                        error::ER_NONEXISTING_GRANT,
+                        format!(
+                            "There is no such grant defined for user '{name}' on host '{host}'"
+                        ),
+                    ));
+                }
+                let q = crate::show::quote_ident;
+                Ok(Output::Rows {
+                    columns: vec![crate::show::text_column(&format!(
+                        "Grants for {name}@{host}"
+                    ))],
+                    rows: vec![vec![Datum::str(format!(
+                        "GRANT ALL PRIVILEGES ON *.* TO {}@{} WITH GRANT OPTION",
+                        q(&name),
+                        q(&host)
+                    ))]],
+                })
+            }
+            MysqlOnly::SetPassword { user, password } => {
+                let account = user.unwrap_or(crate::mysql_only::Account::Current);
+                let (name, host) = self.account(account);
+                if self.engine.catalog.user(&name, &host).is_none() {
+                    return Err(SqlError::new(
+                        error::ER_PASSWORD_NO_MATCH,
+                        "Can't find any matching row in the user table",
+                    ));
+                }
+                let account = crate::mysql_only::Account::Named { name, host };
+                self.change_users(
+                    "SET PASSWORD",
+                    false,
+                    vec![(account, Some(password))],
+                    false,
+                )
+            }
             MysqlOnly::ToggleKeys { db, table } => {
                 let def = self.named_table(db, table)?;
                 // Indexes are always maintained; MySQL's InnoDB answers the same way.
@@ -549,6 +638,123 @@ impl SqlSession {
                 Ok(Output::ok(0))
             }
         }
+    }
+
+    /// (name, host) of an account a statement names.
+    fn account(&self, a: crate::mysql_only::Account) -> (String, String) {
+        match a {
+            crate::mysql_only::Account::Named { name, host } => (name, host),
+            crate::mysql_only::Account::Current => (self.user.clone(), self.account_host.clone()),
+        }
+    }
+
+    /// `CREATE USER` (`create`) or `ALTER USER` / `SET PASSWORD`: all accounts change in
+    /// one catalog transaction or none does (1396 names the ones in the way, as MySQL 8);
+    /// `if_flag` (IF NOT EXISTS / IF EXISTS) turns those into notes instead.
+    fn change_users(
+        &mut self,
+        what: &str,
+        if_flag: bool,
+        users: Vec<(crate::mysql_only::Account, Option<String>)>,
+        create: bool,
+    ) -> Result<Output, SqlError> {
+        use crate::catalog::UserDef;
+        self.commit()?; // An implicit commit, as for DDL.
+        let engine = self.engine.clone();
+        let _ddl = engine.ddl.lock();
+        let mut txn = engine.txns.begin(TxnOptions::default());
+        txn.begin_statement()?;
+        let (mut changed, mut failed) = (Vec::<UserDef>::new(), Vec::new());
+        for (account, password) in users {
+            let (name, host) = self.account(account);
+            let old = engine.catalog.user(&name, &host);
+            let seen = changed
+                .iter()
+                .any(|u| u.name == name && u.host.eq_ignore_ascii_case(&host));
+            if create == (old.is_some() || seen) {
+                if if_flag {
+                    self.note_account(create, &name, &host);
+                } else {
+                    failed.push(format!("'{name}'@'{host}'"));
+                }
+                continue;
+            }
+            let mut u = old.unwrap_or(UserDef {
+                name,
+                host,
+                stage2: None,
+            });
+            if let Some(p) = password {
+                u.stage2 = UserDef::hash_password(p.as_bytes());
+            }
+            engine.catalog.put_user(&mut txn, &u)?;
+            changed.push(u);
+        }
+        if !failed.is_empty() {
+            return Err(SqlError::new(
+                error::ER_CANNOT_USER,
+                format!("Operation {what} failed for {}", failed.join(",")),
+            ));
+        }
+        txn.commit()?;
+        for u in changed {
+            let (name, host) = (u.name.clone(), u.host.clone());
+            engine.catalog.apply_user(&name, &host, Some(u));
+        }
+        Ok(Output::ok(0))
+    }
+
+    /// `DROP USER`: all accounts go in one catalog transaction, or none does.
+    fn drop_users(
+        &mut self,
+        if_exists: bool,
+        users: Vec<crate::mysql_only::Account>,
+    ) -> Result<Output, SqlError> {
+        self.commit()?;
+        let engine = self.engine.clone();
+        let _ddl = engine.ddl.lock();
+        let mut txn = engine.txns.begin(TxnOptions::default());
+        txn.begin_statement()?;
+        let (mut dropped, mut failed) = (Vec::new(), Vec::new());
+        for account in users {
+            let (name, host) = self.account(account);
+            if engine.catalog.user(&name, &host).is_none() {
+                if if_exists {
+                    self.note_account(false, &name, &host);
+                } else {
+                    failed.push(format!("'{name}'@'{host}'"));
+                }
+                continue;
+            }
+            engine.catalog.drop_user(&mut txn, &name, &host)?;
+            dropped.push((name, host));
+        }
+        if !failed.is_empty() {
+            return Err(SqlError::new(
+                error::ER_CANNOT_USER,
+                format!("Operation DROP USER failed for {}", failed.join(",")),
+            ));
+        }
+        txn.commit()?;
+        for (name, host) in dropped {
+            engine.catalog.apply_user(&name, &host, None);
+        }
+        Ok(Output::ok(0))
+    }
+
+    /// The note of an account statement's IF [NOT] EXISTS: the account exists (`exists`)
+    /// or does not.
+    fn note_account(&mut self, exists: bool, name: &str, host: &str) {
+        let (code, state) = if exists {
+            (error::ER_USER_ALREADY_EXISTS, "already exists")
+        } else {
+            (error::ER_USER_DOES_NOT_EXIST, "does not exist")
+        };
+        self.diagnostics.push(Diagnostic {
+            level: "Note",
+            code: code.errno,
+            message: format!("Authorization ID '{name}'@'{host}' {state}."),
+        });
     }
 
     /// Table `table` of `db` (or of the current database).
@@ -1557,6 +1763,7 @@ pub(crate) fn to_literal(d: Datum) -> SqlValue {
 pub(crate) struct SessionInfo {
     pub(crate) db: Option<String>,
     user: String,
+    account_host: String,
     conn_id: u32,
     last_insert_id: u64,
     autocommit: bool,
@@ -1577,6 +1784,7 @@ impl SessionInfo {
         SessionInfo {
             db: s.db.clone(),
             user: s.user.clone(),
+            account_host: s.account_host.clone(),
             conn_id: s.conn_id,
             last_insert_id: s.last_insert_id,
             autocommit: s.autocommit,
@@ -1677,9 +1885,10 @@ impl Scope for SessionInfo {
     fn session_fn(&self, name: &str) -> Option<Datum> {
         Some(match name {
             "database" | "schema" => self.db.clone().map_or(Datum::Null, Datum::str),
-            "user" | "current_user" | "session_user" | "system_user" => {
+            "user" | "session_user" | "system_user" => {
                 Datum::str(format!("{}@localhost", self.user))
             }
+            "current_user" => Datum::str(format!("{}@{}", self.user, self.account_host)),
             "connection_id" => Datum::UInt(self.conn_id as u64),
             "last_insert_id" => Datum::UInt(self.last_insert_id),
             "version" => Datum::str(self.version.clone()),

@@ -103,6 +103,12 @@ codes! {
     ER_CANT_REMOVE_ALL_FIELDS = (1090, "42000", false);
     ER_KEY_COLUMN_DOES_NOT_EXITS = (1072, "42000", false);
     ER_INVALID_USE_OF_NULL = (1138, "22004", false);
+    ER_CANNOT_USER = (1396, "HY000", false);
+    ER_PASSWORD_NO_MATCH = (1133, "42000", false);
+    ER_USER_DOES_NOT_EXIST = (3162, "HY000", false);
+    ER_USER_ALREADY_EXISTS = (3163, "HY000", false);
+    ER_CANT_CREATE_USER_WITH_GRANT = (1410, "42000", false);
+    ER_NONEXISTING_GRANT = (1141, "42000", false);
 }
 
 /// Looks a code up by its MySQL number.

@@ -207,7 +207,7 @@ impl Backend for ToyBackend {
         "8.0.36-ReefDB-test".into()
     }
 
-    fn user(&self, name: &str) -> Option<UserAuth> {
+    fn user(&self, name: &str, _peer: std::net::IpAddr) -> Option<UserAuth> {
         match name {
             "root" => Some(UserAuth { stage2: None }),
             "alice" => Some(UserAuth {
