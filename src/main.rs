@@ -106,6 +106,9 @@ fn start(
         TcpListener::bind((host, port)).with_context(|| format!("binding {host}:{port}"))?;
     let opts = reef_mysql::ServerOptions { max_connections };
     let server = reef_mysql::start(listener, Arc::new(ReefBackend::new(node.clone())), opts)?;
+    node.engine
+        .processes
+        .set_connection_killer(Box::new(server.connection_killer()));
     let addr = server.local_addr();
     let (tx, rx) = std::sync::mpsc::channel();
     ctrlc::set_handler(move || {

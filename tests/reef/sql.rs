@@ -993,3 +993,82 @@ for user, pw in (("carol", "c"), ("alice", ""), ("root", ""), ("bob", "pw3")):
     assert_eq!(out, "carol in\nalice in\nroot in\nbob 1045\n");
     r.stop();
 }
+
+/// SHOW PROCESSLIST shows each session and its running statement (and SHOW STATUS counts
+/// them: the blocked one and the one asking are running); KILL QUERY stops a
+/// statement waiting for a row lock (1317) and leaves the connection usable; KILL ends a
+/// connection; an unknown id answers 1094.
+#[test]
+fn kill_query_and_kill_connection_stop_a_waiting_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    let out = r.python(
+        r#"import os, threading, time, pymysql
+port = int(os.environ["PORT"])
+def conn():
+    return pymysql.connect(host="127.0.0.1", port=port, user="root", autocommit=True)
+a, b, c = conn(), conn(), conn()
+ca, cb, cc = a.cursor(), b.cursor(), c.cursor()
+ca.execute("create database k")
+ca.execute("create table k.t (id int primary key, v int)")
+ca.execute("insert into k.t values (1, 0)")
+cb.execute("select connection_id()")
+b_id = cb.fetchone()[0]
+ca.execute("begin")
+ca.execute("select v from k.t where id = 1 for update")
+result = []
+def blocked():
+    try:
+        cb.execute("update k.t set v = v + 1 where id = 1")
+        result.append("ok")
+    except pymysql.MySQLError as e:
+        result.append(e.args[0])
+th = threading.Thread(target=blocked)
+th.start()
+seen = None
+for _ in range(100):
+    cc.execute("show full processlist")
+    rows = {r[0]: r for r in cc.fetchall()}
+    if rows.get(b_id) and rows[b_id][4] == "Query":
+        seen = rows[b_id]
+        break
+    time.sleep(0.05)
+print(seen[1], seen[4], seen[7])
+cc.execute("show global status like 'threads_%'")
+print(cc.fetchall())
+cc.execute("kill query %d" % b_id)
+th.join(10)
+print("killed query:", result)
+cb.execute("select v from k.t where id = 1")
+print("b still works:", cb.fetchone())
+ca.execute("commit")
+cc.execute("kill %d" % b_id)
+try:
+    cb.execute("select 1")
+    print("b survived")
+except pymysql.MySQLError as e:
+    print("b gone")
+for _ in range(100):
+    cc.execute("show processlist")
+    if b_id not in [r[0] for r in cc.fetchall()]:
+        print("b left the process list")
+        break
+    time.sleep(0.05)
+try:
+    cc.execute("kill 999999")
+except pymysql.MySQLError as e:
+    print(e.args[0])
+"#,
+    );
+    assert_eq!(
+        out,
+        "root Query update k.t set v = v + 1 where id = 1\n\
+         (('Threads_connected', '3'), ('Threads_running', '2'))\n\
+         killed query: [1317]\n\
+         b still works: (0,)\n\
+         b gone\n\
+         b left the process list\n\
+         1094\n"
+    );
+    r.stop();
+}

@@ -72,10 +72,13 @@ impl Server {
 
     /// Closes connection `id`'s socket (`KILL CONNECTION`); false if there is none.
     pub fn kill_connection(&self, id: u32) -> bool {
-        match self.conns.lock().get(&id) {
-            Some(s) => s.shutdown(Shutdown::Both).is_ok(),
-            None => false,
-        }
+        close_connection(&self.conns, id)
+    }
+
+    /// [`Server::kill_connection`] as a function the SQL layer can keep.
+    pub fn connection_killer(&self) -> impl Fn(u32) -> bool + Send + Sync + 'static {
+        let conns = self.conns.clone();
+        move |id| close_connection(&conns, id)
     }
 
     /// Stops accepting and closes every open connection.
@@ -98,6 +101,13 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop_now();
+    }
+}
+
+fn close_connection(conns: &Mutex<HashMap<u32, TcpStream>>, id: u32) -> bool {
+    match conns.lock().get(&id) {
+        Some(s) => s.shutdown(Shutdown::Both).is_ok(),
+        None => false,
     }
 }
 

@@ -1399,7 +1399,9 @@ fn candidates(
             let kinds = def.index_kinds(&index);
             let keys = txn
                 .scan(&itablet, (lo, hi))?
-                .map(|r| {
+                .enumerate()
+                .map(|(n, r)| {
+                    interrupt_point(txn, n)?;
                     let (entry, row) = r?;
                     indexed_primary_key(&entry, &row, &kinds)
                         .map_err(|e| SqlError::internal(format!("index {}: {e}", index.name)))
@@ -1412,11 +1414,24 @@ fn candidates(
         Access::Scan => full_range(),
     };
     txn.scan(tablet, range)?
-        .map(|r| {
+        .enumerate()
+        .map(|(n, r)| {
+            interrupt_point(txn, n)?;
             let (k, row) = r?;
             Ok((k, decoder.decode(&row)?))
         })
         .collect()
+}
+
+/// Rows between looks for a `KILL QUERY` in long loops.
+const INTERRUPT_ROWS: usize = 4096;
+
+/// Fails with 1317 if the statement was killed; looks every [`INTERRUPT_ROWS`]-th row.
+fn interrupt_point(txn: &Transaction, n: usize) -> Result<(), SqlError> {
+    if n.is_multiple_of(INTERRUPT_ROWS) {
+        txn.check_interrupt()?;
+    }
+    Ok(())
 }
 
 /// The rows under `keys` at the statement's snapshot. Keys taken from `index` must all have

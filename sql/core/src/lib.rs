@@ -21,6 +21,7 @@ pub mod expr;
 pub mod mdl;
 mod mysql_only;
 pub mod olap;
+pub mod process;
 pub mod session;
 pub mod show;
 pub mod vars;

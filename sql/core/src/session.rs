@@ -114,6 +114,12 @@ pub struct SqlEngine {
     /// Table-level locks of transactions, `LOCK TABLES` and DDL.
     pub mdl: MetadataLocks,
     next_lock_owner: AtomicU32,
+    /// Every session, for `SHOW PROCESSLIST` and `KILL`.
+    pub processes: crate::process::ProcessList,
+    /// Statements clients sent (`Questions`).
+    pub(crate) questions: std::sync::atomic::AtomicU64,
+    /// When the engine started (`Uptime`).
+    started: std::time::Instant,
 }
 
 impl std::fmt::Debug for SqlEngine {
@@ -140,6 +146,9 @@ impl SqlEngine {
             olap: std::sync::OnceLock::new(),
             mdl: MetadataLocks::default(),
             next_lock_owner: AtomicU32::new(1),
+            processes: Default::default(),
+            questions: Default::default(),
+            started: std::time::Instant::now(),
         })
     }
 
@@ -171,6 +180,8 @@ impl SqlEngine {
 struct Prepared {
     stmt: Statement,
     params: usize,
+    /// Its text, for `SHOW PROCESSLIST`.
+    text: String,
 }
 
 /// Prepared statements one session may hold open (MySQL's default
@@ -184,6 +195,8 @@ pub struct SqlSession {
     user: String,
     /// The host part of the account the session logged in as (`CURRENT_USER()`).
     account_host: String,
+    /// Its entry in the process list.
+    process: Arc<crate::process::Process>,
     db: Option<String>,
     autocommit: bool,
     isolation: Isolation,
@@ -212,6 +225,7 @@ impl Drop for SqlSession {
             t.rollback();
         }
         self.engine.mdl.release_owner(self.lock_owner);
+        self.engine.processes.remove(&self.process);
     }
 }
 
@@ -255,7 +269,9 @@ impl SqlSession {
     /// matched rather than changed rows (`CLIENT_FOUND_ROWS`).
     pub fn new(engine: Arc<SqlEngine>, conn_id: u32, user: &str, found_rows: bool) -> SqlSession {
         let engine_owner = engine.next_lock_owner.fetch_add(1, Ordering::Relaxed);
+        let process = engine.processes.register(conn_id, user);
         SqlSession {
+            process,
             engine,
             conn_id,
             user: user.to_string(),
@@ -330,6 +346,7 @@ impl SqlSession {
     /// Notes which account the session's user logged in as, connecting from `peer`
     /// (`CURRENT_USER()` names it; `SET PASSWORD` without `FOR` changes it).
     pub fn logged_in_from(&mut self, peer: std::net::IpAddr) {
+        self.process.set_host(peer.to_string());
         if let Some(u) = self.engine.catalog.login(&self.user, peer) {
             self.account_host = u.host;
         }
@@ -348,6 +365,14 @@ impl SqlSession {
 
     /// Runs SQL text (possibly several statements); stops after the first error.
     pub fn execute(&mut self, sql: &str) -> Vec<Result<Output, SqlError>> {
+        self.engine.questions.fetch_add(1, Ordering::Relaxed);
+        self.process.begin(sql, self.db.as_deref());
+        let out = self.execute_text(sql);
+        self.process.end();
+        out
+    }
+
+    fn execute_text(&mut self, sql: &str) -> Vec<Result<Output, SqlError>> {
         let stmts = match parse(sql) {
             Ok(s) => s,
             Err(e) => {
@@ -450,7 +475,14 @@ impl SqlSession {
         };
         let id = self.next_prepared;
         self.next_prepared += 1;
-        self.prepared.insert(id, Prepared { stmt, params });
+        self.prepared.insert(
+            id,
+            Prepared {
+                stmt,
+                params,
+                text: sql.to_string(),
+            },
+        );
         Ok((id, params, columns))
     }
 
@@ -480,7 +512,11 @@ impl SqlSession {
             }
             ControlFlow::<()>::Continue(())
         });
-        self.run(&stmt)
+        self.engine.questions.fetch_add(1, Ordering::Relaxed);
+        self.process.begin(&p.text, self.db.as_deref());
+        let out = self.run(&stmt);
+        self.process.end();
+        out
     }
 
     /// Forgets prepared statement `id`.
@@ -846,6 +882,7 @@ impl SqlSession {
                 full, show_options, ..
             } => self.show_columns(*full, show_options),
             Statement::ShowVariables { filter, .. } => Ok(self.show_variables(filter.as_ref())),
+            Statement::ShowStatus { filter, .. } => Ok(self.show_status(filter.as_ref())),
             Statement::CreateDatabase {
                 db_name,
                 if_not_exists,
@@ -860,6 +897,15 @@ impl SqlSession {
             } => self.drop_index(names, table.as_ref(), *if_exists),
             Statement::Drop { .. } | Statement::CreateTable(_) => self.ddl(stmt),
             Statement::CreateIndex(ci) => self.create_index(ci),
+            Statement::Kill { modifier, id } => {
+                let connection = !matches!(modifier, Some(sqlparser::ast::KillType::Query));
+                self.engine.processes.kill(*id, connection)?;
+                Ok(Output::ok(0))
+            }
+            Statement::ShowProcessList { full } => Ok(crate::show::processlist(
+                &self.engine.processes.rows(),
+                *full,
+            )),
             Statement::AlterTable(at) => self.alter_table(at),
             Statement::Truncate(t) => self.truncate(t),
             Statement::Query(_)
@@ -893,7 +939,9 @@ impl SqlSession {
                 self.var_u64("innodb_lock_wait_timeout").unwrap_or(50),
             ),
         };
-        self.engine.txns.begin(opts)
+        let mut t = self.engine.txns.begin(opts);
+        t.set_interrupt(self.process.interrupt.clone());
+        t
     }
 
     fn ensure_txn(&mut self) -> Result<&mut Transaction, SqlError> {
@@ -1678,40 +1726,76 @@ impl SqlSession {
 
     fn show_variables(&self, filter: Option<&ShowStatementFilter>) -> Output {
         let info = SessionInfo::of(self);
-        let pattern = match filter {
-            Some(
-                ShowStatementFilter::Like(p)
-                | ShowStatementFilter::ILike(p)
-                | ShowStatementFilter::NoKeyword(p),
-            ) => Some(p.clone()),
-            _ => None,
-        };
         let mut names: Vec<&str> = SYSTEM_VARS
             .iter()
             .map(|(n, _)| *n)
             .chain(["version"])
             .collect();
         names.sort_unstable();
-        let rows = names
-            .into_iter()
-            .filter(|n| pattern.as_ref().is_none_or(|p| like(n, p, '\\')))
-            .map(|n| {
-                let v = info
-                    .system_var(n)
-                    .ok()
-                    .and_then(|d| d.to_text())
-                    .unwrap_or_default();
-                vec![Datum::str(n), Datum::str(v)]
-            })
-            .collect();
-        let col = |n: &str| OutColumn {
-            name: n.into(),
-            ..OutColumn::default()
-        };
-        Output::Rows {
-            columns: vec![col("Variable_name"), col("Value")],
-            rows,
-        }
+        let pairs = names.into_iter().map(|n| {
+            let v = info
+                .system_var(n)
+                .ok()
+                .and_then(|d| d.to_text())
+                .unwrap_or_default();
+            (n.to_string(), v)
+        });
+        name_value_rows(pairs, filter)
+    }
+
+    /// `SHOW [GLOBAL|SESSION] STATUS [LIKE 'p']`: the counters ReefDB keeps, under MySQL's
+    /// names.
+    fn show_status(&self, filter: Option<&ShowStatementFilter>) -> Output {
+        let procs = self.engine.processes.rows();
+        let running = procs.iter().filter(|p| p.command == "Query").count();
+        let questions = self.engine.questions.load(Ordering::Relaxed);
+        let pairs = [
+            (
+                "Open_tables",
+                self.engine.catalog.all_tables().len().to_string(),
+            ),
+            ("Queries", questions.to_string()),
+            ("Questions", questions.to_string()),
+            ("Threads_connected", procs.len().to_string()),
+            ("Threads_running", running.to_string()),
+            (
+                "Uptime",
+                self.engine.started.elapsed().as_secs().to_string(),
+            ),
+        ];
+        name_value_rows(pairs.into_iter().map(|(n, v)| (n.to_string(), v)), filter)
+    }
+}
+
+/// `Variable_name`/`Value` rows of `pairs` whose name matches the LIKE of `filter`
+/// (case-insensitively, as MySQL matches them).
+fn name_value_rows(
+    pairs: impl Iterator<Item = (String, String)>,
+    filter: Option<&ShowStatementFilter>,
+) -> Output {
+    let pattern = match filter {
+        Some(
+            ShowStatementFilter::Like(p)
+            | ShowStatementFilter::ILike(p)
+            | ShowStatementFilter::NoKeyword(p),
+        ) => Some(p.to_ascii_lowercase()),
+        _ => None,
+    };
+    let rows = pairs
+        .filter(|(n, _)| {
+            pattern
+                .as_ref()
+                .is_none_or(|p| like(&n.to_ascii_lowercase(), p, '\\'))
+        })
+        .map(|(n, v)| vec![Datum::str(n), Datum::str(v)])
+        .collect();
+    let col = |n: &str| OutColumn {
+        name: n.into(),
+        ..OutColumn::default()
+    };
+    Output::Rows {
+        columns: vec![col("Variable_name"), col("Value")],
+        rows,
     }
 }
 

@@ -283,6 +283,46 @@ pub fn diagnostics(shown: &[&Diagnostic]) -> Output {
     }
 }
 
+/// `SHOW [FULL] PROCESSLIST`: without FULL, statements are cut to 100 characters.
+pub fn processlist(rows: &[crate::process::ProcessRow], full: bool) -> Output {
+    let opt = |s: &Option<String>| s.clone().map_or(Datum::Null, Datum::str);
+    Output::Rows {
+        columns: columns(&[
+            ("Id", true),
+            ("User", false),
+            ("Host", false),
+            ("db", false),
+            ("Command", false),
+            ("Time", true),
+            ("State", false),
+            ("Info", false),
+        ]),
+        rows: rows
+            .iter()
+            .map(|r| {
+                let info = r.info.as_ref().map(|i| match full {
+                    true => i.clone(),
+                    false => i.chars().take(100).collect(),
+                });
+                vec![
+                    Datum::UInt(r.id as u64),
+                    Datum::str(r.user.clone()),
+                    Datum::str(r.host.clone()),
+                    opt(&r.db),
+                    Datum::str(r.command),
+                    Datum::UInt(r.time),
+                    Datum::str(if r.command == "Query" {
+                        "executing"
+                    } else {
+                        ""
+                    }),
+                    opt(&info),
+                ]
+            })
+            .collect(),
+    }
+}
+
 /// `SHOW COUNT(*) WARNINGS` / `SHOW COUNT(*) ERRORS`.
 pub fn count_diagnostics(errors: bool, n: usize) -> Output {
     let name = if errors {

@@ -109,6 +109,7 @@ codes! {
     ER_USER_ALREADY_EXISTS = (3163, "HY000", false);
     ER_CANT_CREATE_USER_WITH_GRANT = (1410, "42000", false);
     ER_NONEXISTING_GRANT = (1141, "42000", false);
+    ER_NO_SUCH_THREAD = (1094, "HY000", false);
 }
 
 /// Looks a code up by its MySQL number.

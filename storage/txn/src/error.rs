@@ -42,6 +42,9 @@ pub enum TxnError {
     /// the replica recovers.
     #[error("commit failed: {0}")]
     CommitFailed(String),
+    /// `KILL QUERY` (or `KILL CONNECTION`) stopped the statement.
+    #[error("Query execution was interrupted")]
+    Interrupted,
     /// The storage engine failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -59,6 +62,7 @@ impl MysqlError for TxnError {
             TxnError::NotActive(_) => error::ER_LOCK_DEADLOCK,
             TxnError::TooLarge(_) => error::ER_TRANS_CACHE_FULL,
             TxnError::CommitFailed(_) => error::ER_ERROR_ON_WRITE,
+            TxnError::Interrupted => error::ER_QUERY_INTERRUPTED,
             TxnError::Storage(e) => e.code(),
         }
     }

@@ -12,16 +12,20 @@
 //! pick the one that closed the cycle, which is deterministic and needs no bookkeeping).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use reef_common::ids::{TabletId, TxnId};
-use reef_storage::mvcc::{TxnCtx, TxnStatus};
+use reef_storage::mvcc::TxnCtx;
 use reef_storage::StorageError;
 use xxhash::hash_key;
 
 use crate::error::{Result, TxnError};
+
+/// How often a lock wait looks for a `KILL QUERY`.
+const INTERRUPT_CHECK: Duration = Duration::from_millis(100);
 
 const LATCH_STRIPES: usize = 256;
 const SHARED_STRIPES: usize = 64;
@@ -148,7 +152,13 @@ impl LockTable {
 
     /// Waits until `holder` commits or rolls back, or `deadline` passes. Fails with
     /// [`TxnError::Deadlock`] at once if waiting would close a cycle.
-    pub fn wait_for(&self, waiter: TxnId, holder: TxnId, deadline: Instant) -> Result<()> {
+    pub fn wait_for(
+        &self,
+        waiter: TxnId,
+        holder: TxnId,
+        deadline: Instant,
+        interrupt: Option<&AtomicBool>,
+    ) -> Result<()> {
         let Some(target) = self.active.read().get(&holder).cloned() else {
             return Ok(()); // finished already: retry
         };
@@ -171,17 +181,28 @@ impl LockTable {
         if let Some(me) = &me {
             *me.waiting.lock() = Some((holder, Instant::now()));
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        let result = target.ctx.wait_decided(left);
+        // Wait in slices, so that a KILL QUERY ends the wait within one.
+        let result = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match target.ctx.wait_decided(left.min(INTERRUPT_CHECK)) {
+                Err(StorageError::DecisionTimeout { .. }) if left > INTERRUPT_CHECK => {
+                    if interrupt.is_some_and(|f| f.load(Ordering::Relaxed)) {
+                        break Err(TxnError::Interrupted);
+                    }
+                }
+                r => break r.map_err(TxnError::from),
+            }
+        };
         self.waits.lock().remove(&waiter);
         if let Some(me) = &me {
             *me.waiting.lock() = None;
         }
         match result {
-            Ok(TxnStatus::Committed(_) | TxnStatus::Aborted) => Ok(()),
             Ok(_) => Ok(()),
-            Err(StorageError::DecisionTimeout { .. }) => Err(TxnError::LockWaitTimeout),
-            Err(e) => Err(e.into()),
+            Err(TxnError::Storage(StorageError::DecisionTimeout { .. })) => {
+                Err(TxnError::LockWaitTimeout)
+            }
+            Err(e) => Err(e),
         }
     }
 

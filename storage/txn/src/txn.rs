@@ -12,7 +12,7 @@
 //! statement never reads its own output, a failed statement rolls back alone, and `INSERT
 //! IGNORE` can undo a single duplicate row.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -157,6 +157,7 @@ impl TxnManager {
             savepoints: Vec::new(),
             shared: Vec::new(),
             ended: None,
+            interrupt: None,
         }
     }
 
@@ -244,6 +245,9 @@ pub struct Transaction {
     shared: Vec<(TabletId, Vec<u8>)>,
     /// Why the transaction ended, once it has.
     ended: Option<String>,
+    /// Raised by `KILL QUERY`: lock waits and long statements stop with
+    /// [`TxnError::Interrupted`].
+    interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -296,6 +300,21 @@ impl Transaction {
     /// Undoes the current statement's changes after it failed; the transaction goes on.
     pub fn statement_failed(&mut self) {
         self.undo_from(self.stmt);
+    }
+
+    /// Lets `flag` interrupt the transaction's statements: a lock wait or a long statement
+    /// that sees it raised fails with [`TxnError::Interrupted`] (the statement is rolled
+    /// back; the transaction goes on, as in MySQL).
+    pub fn set_interrupt(&mut self, flag: Arc<AtomicBool>) {
+        self.interrupt = Some(flag);
+    }
+
+    /// Fails with [`TxnError::Interrupted`] if the statement was killed.
+    pub fn check_interrupt(&self) -> Result<()> {
+        match &self.interrupt {
+            Some(f) if f.load(Ordering::Relaxed) => Err(TxnError::Interrupted),
+            _ => Ok(()),
+        }
     }
 
     /// A mark before the transaction's next write, to undo back to with [`Self::undo_to`]
@@ -528,7 +547,12 @@ impl Transaction {
         match wait {
             WaitPolicy::NoWait => Err(TxnError::LockNowait),
             WaitPolicy::SkipLocked => Ok(()),
-            WaitPolicy::Wait => match self.mgr.locks.wait_for(self.ctx.id(), holder, deadline) {
+            WaitPolicy::Wait => match self.mgr.locks.wait_for(
+                self.ctx.id(),
+                holder,
+                deadline,
+                self.interrupt.as_deref(),
+            ) {
                 Err(TxnError::Deadlock) => {
                     self.end("rolled back as a deadlock victim");
                     Err(TxnError::Deadlock)

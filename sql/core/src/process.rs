@@ -1,0 +1,176 @@
+//! The process list: one entry per session, as `SHOW PROCESSLIST` lists them, and `KILL`.
+//!
+//! `KILL QUERY id` raises the session's interrupt flag: its transaction's lock waits look at
+//! it every 100 ms and the executor's scans every few thousand rows, and the statement fails
+//! with 1317 (rolled back; the transaction goes on). `KILL [CONNECTION] id` does the same
+//! and has the protocol layer close the connection, which rolls its transaction back.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use reef_common::error;
+
+use crate::SqlError;
+
+/// What a session is doing.
+#[derive(Debug)]
+struct State {
+    host: String,
+    db: Option<String>,
+    /// `Query` while a statement runs, `Sleep` between statements.
+    command: &'static str,
+    since: Instant,
+    /// The running statement's text.
+    info: Option<String>,
+}
+
+/// One session's entry.
+#[derive(Debug)]
+pub struct Process {
+    id: u32,
+    user: String,
+    state: Mutex<State>,
+    /// Raised by `KILL`; lowered when the next statement starts.
+    pub(crate) interrupt: Arc<AtomicBool>,
+}
+
+impl Process {
+    /// A statement starts.
+    pub(crate) fn begin(&self, sql: &str, db: Option<&str>) {
+        self.interrupt.store(false, Ordering::Relaxed);
+        let mut st = self.state.lock();
+        st.command = "Query";
+        st.since = Instant::now();
+        st.info = Some(sql.to_string());
+        if st.db.as_deref() != db {
+            st.db = db.map(str::to_string);
+        }
+    }
+
+    /// The statement ended.
+    pub(crate) fn end(&self) {
+        let mut st = self.state.lock();
+        st.command = "Sleep";
+        st.since = Instant::now();
+        st.info = None;
+    }
+
+    /// The client's address, once known.
+    pub(crate) fn set_host(&self, host: String) {
+        self.state.lock().host = host;
+    }
+}
+
+/// A row of `SHOW PROCESSLIST`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessRow {
+    /// `CONNECTION_ID()`.
+    pub id: u32,
+    /// The user.
+    pub user: String,
+    /// The client's address.
+    pub host: String,
+    /// The current database.
+    pub db: Option<String>,
+    /// `Query` or `Sleep`.
+    pub command: &'static str,
+    /// Seconds in this command.
+    pub time: u64,
+    /// The running statement.
+    pub info: Option<String>,
+}
+
+/// Closes connection `id` (the protocol layer's `KILL CONNECTION`); false if there is none.
+pub type ConnectionKiller = Box<dyn Fn(u32) -> bool + Send + Sync>;
+
+/// Every session of the node.
+#[derive(Default)]
+pub struct ProcessList {
+    procs: Mutex<HashMap<u32, Arc<Process>>>,
+    killer: OnceLock<ConnectionKiller>,
+}
+
+impl std::fmt::Debug for ProcessList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ProcessList({} sessions)", self.procs.lock().len())
+    }
+}
+
+impl ProcessList {
+    /// Registers session `id` of `user`.
+    pub(crate) fn register(&self, id: u32, user: &str) -> Arc<Process> {
+        let p = Arc::new(Process {
+            id,
+            user: user.to_string(),
+            state: Mutex::new(State {
+                host: "localhost".into(),
+                db: None,
+                command: "Sleep",
+                since: Instant::now(),
+                info: None,
+            }),
+            interrupt: Arc::new(AtomicBool::new(false)),
+        });
+        self.procs.lock().insert(id, p.clone());
+        p
+    }
+
+    /// Forgets session `id` (its session ended).
+    pub(crate) fn remove(&self, process: &Arc<Process>) {
+        let mut procs = self.procs.lock();
+        if procs
+            .get(&process.id)
+            .is_some_and(|p| Arc::ptr_eq(p, process))
+        {
+            procs.remove(&process.id);
+        }
+    }
+
+    /// Lets `KILL CONNECTION` close connections (set once, by the server that owns them).
+    pub fn set_connection_killer(&self, killer: ConnectionKiller) {
+        let _ = self.killer.set(killer);
+    }
+
+    /// The sessions, by id.
+    pub fn rows(&self) -> Vec<ProcessRow> {
+        let procs: Vec<Arc<Process>> = self.procs.lock().values().cloned().collect();
+        let mut rows: Vec<ProcessRow> = procs
+            .iter()
+            .map(|p| {
+                let st = p.state.lock();
+                ProcessRow {
+                    id: p.id,
+                    user: p.user.clone(),
+                    host: st.host.clone(),
+                    db: st.db.clone(),
+                    command: st.command,
+                    time: st.since.elapsed().as_secs(),
+                    info: st.info.clone(),
+                }
+            })
+            .collect();
+        rows.sort_by_key(|r| r.id);
+        rows
+    }
+
+    /// `KILL QUERY id` (`connection`: `KILL [CONNECTION] id`).
+    pub(crate) fn kill(&self, id: u64, connection: bool) -> Result<(), SqlError> {
+        let p = u32::try_from(id)
+            .ok()
+            .and_then(|id| self.procs.lock().get(&id).cloned())
+            .ok_or_else(|| {
+                SqlError::new(error::ER_NO_SUCH_THREAD, format!("Unknown thread id: {id}"))
+            })?;
+        p.interrupt.store(true, Ordering::Relaxed);
+        if connection {
+            if let Some(kill) = self.killer.get() {
+                kill(p.id);
+            }
+        }
+        tracing::info!(id, connection, "killed");
+        Ok(())
+    }
+}
