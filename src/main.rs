@@ -125,6 +125,9 @@ fn start(
     let _ = rx.recv();
     tracing::info!("stopping");
     server.shutdown();
+    node.engine
+        .settle_counters()
+        .context("saving AUTO_INCREMENT counters")?;
     node.checkpoint()
         .context("writing MemTables out before stopping")?;
     println!("{{\"event\":\"stopped\"}}");

@@ -525,6 +525,8 @@ struct State {
     tables: BTreeMap<(String, String), Arc<TableDef>>,
     next_tablet: u64,
     users: BTreeMap<(String, String), UserDef>,
+    /// Per table tablet: AUTO_INCREMENT values below this one may have been handed out.
+    autoinc: std::collections::HashMap<u64, u64>,
     /// Whether the first account (root) was ever created: a data directory whose users
     /// were all dropped stays without them.
     users_bootstrapped: bool,
@@ -566,6 +568,14 @@ impl Catalog {
             // Database rows hold `db:<name>`; table rows hold an encoded definition.
             if let Some(name) = body.strip_prefix(b"db:") {
                 st.dbs.insert(String::from_utf8_lossy(name).into_owned());
+                continue;
+            }
+            if let Some(rest) = body.strip_prefix(b"autoinc:") {
+                let mut pos = 0;
+                let mut v =
+                    || get_varint(rest, &mut pos).map_err(|e| SqlError::internal(e.to_string()));
+                let (id, upto) = (v()?, v()?);
+                st.autoinc.insert(id, upto);
                 continue;
             }
             if body.as_slice() == USERS_BOOTSTRAPPED {
@@ -727,6 +737,37 @@ impl Catalog {
             row.into(),
         )?;
         Ok(())
+    }
+
+    /// The persisted AUTO_INCREMENT reservation of table tablet `id`: values below it may
+    /// have been handed out, so a restart continues from it.
+    pub fn autoinc_reserved(&self, id: TabletId) -> Option<u64> {
+        self.state.read().autoinc.get(&id.0).copied()
+    }
+
+    /// Records in `txn` that AUTO_INCREMENT values of table tablet `id` below `upto` may be
+    /// handed out; applied by [`Catalog::apply_autoinc`].
+    pub fn reserve_autoinc(
+        &self,
+        txn: &mut Transaction,
+        id: TabletId,
+        upto: u64,
+    ) -> Result<(), SqlError> {
+        let mut body = b"autoinc:".to_vec();
+        put_varint(&mut body, id.0);
+        put_varint(&mut body, upto);
+        let row = encode_row(1, &[Value::Bytes(body)]);
+        txn.put(
+            &self.tablet,
+            &bytes_key(&["autoinc", &id.0.to_string()]),
+            row.into(),
+        )?;
+        Ok(())
+    }
+
+    /// Makes a committed reservation visible.
+    pub fn apply_autoinc(&self, id: TabletId, upto: u64) {
+        self.state.write().autoinc.insert(id.0, upto);
     }
 
     /// Whether the first account was ever created.

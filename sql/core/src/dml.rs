@@ -46,7 +46,8 @@ type SortRow = (Vec<Vec<u8>>, Vec<Datum>, Vec<Datum>);
 /// What a committed DDL statement changes in memory.
 pub(crate) enum Applied {
     Nothing,
-    CreateTable(TableDef),
+    /// A new table, and the AUTO_INCREMENT value it starts from if given.
+    CreateTable(TableDef, Option<u64>),
     DropTables(Vec<Arc<TableDef>>),
     DropDatabase(String),
 }
@@ -55,7 +56,12 @@ impl Applied {
     pub(crate) fn apply(self, engine: &SqlEngine) {
         match self {
             Applied::Nothing => {}
-            Applied::CreateTable(def) => engine.catalog.apply_create_table(def),
+            Applied::CreateTable(def, autoinc) => {
+                if let Some(n) = autoinc {
+                    engine.catalog.apply_autoinc(def.id, n);
+                }
+                engine.catalog.apply_create_table(def)
+            }
             Applied::DropTables(defs) => {
                 defs.iter().for_each(|d| engine.catalog.apply_drop_table(d))
             }
@@ -456,7 +462,35 @@ fn create_table(
     };
     engine.tablets.create_tablet(def.id, def.row_schema())?;
     engine.catalog.create_table(txn, &def)?;
-    Ok(Applied::CreateTable(def))
+    // `AUTO_INCREMENT = n` (mysqldump writes it): the counter starts there.
+    let autoinc = table_option(&ct.table_options, "AUTO_INCREMENT")
+        .map(|e| match eval(e, &NoRow)? {
+            Datum::Int(i) if i > 0 => Ok(i as u64),
+            Datum::UInt(u) if u > 0 => Ok(u),
+            other => Err(SqlError::new(
+                error::ER_WRONG_ARGUMENTS,
+                format!("Invalid AUTO_INCREMENT value {other:?}"),
+            )),
+        })
+        .transpose()?
+        .filter(|_| def.auto_increment().is_some());
+    if let Some(n) = autoinc {
+        engine.catalog.reserve_autoinc(txn, def.id, n)?;
+    }
+    Ok(Applied::CreateTable(def, autoinc))
+}
+
+/// The value of table option `name` (`ENGINE=...`, `AUTO_INCREMENT=...`), if given.
+fn table_option<'a>(opts: &'a sqlparser::ast::CreateTableOptions, name: &str) -> Option<&'a Expr> {
+    use sqlparser::ast::{CreateTableOptions as O, SqlOption};
+    let list = match opts {
+        O::None => return None,
+        O::With(v) | O::Options(v) | O::Plain(v) | O::TableProperties(v) => v,
+    };
+    list.iter().find_map(|o| match o {
+        SqlOption::KeyValue { key, value } if key.value.eq_ignore_ascii_case(name) => Some(value),
+        _ => None,
+    })
 }
 
 /// The name MySQL gives an unnamed index whose first column is `column`: the column's name,
@@ -576,21 +610,33 @@ pub(crate) fn key_of(
     encode_key(&pk, &def.key_kinds()).map_err(|e| SqlError::internal(e.to_string()))
 }
 
-/// The table's counter: next AUTO_INCREMENT value, or next hidden row id; initialised from
-/// the largest value stored (ReefDB does not persist the counter separately, as MySQL 5.7).
-fn counter(
-    engine: &SqlEngine,
-    def: &TableDef,
-    tablet: &Tablet,
-) -> Result<Arc<Mutex<Option<u64>>>, SqlError> {
-    let c = engine
-        .counters
-        .lock()
-        .entry(def.id)
-        .or_insert_with(|| Arc::new(Mutex::new(None)))
-        .clone();
-    let mut g = c.lock();
+/// AUTO_INCREMENT values reserved per catalog write: a restart continues after the last
+/// reservation, so at most this many values are skipped then (MySQL does not promise
+/// gapless values either).
+const AUTOINC_BLOCK: u64 = 1000;
+
+/// A table's counter: the next AUTO_INCREMENT value or hidden row id.
+#[derive(Debug, Default)]
+pub(crate) struct Counter {
+    /// The next value (`None` until first used).
+    next: Mutex<Option<u64>>,
+    /// Values below this one are covered by the catalog's persisted reservation.
+    reserved: Mutex<u64>,
+}
+
+/// The table's counter. An AUTO_INCREMENT counter starts from the catalog's reservation
+/// (values persist across restarts, as in MySQL 8), else (a table from before reservations
+/// existed, or one without AUTO_INCREMENT) from the largest value stored.
+fn counter(engine: &SqlEngine, def: &TableDef, tablet: &Tablet) -> Result<Arc<Counter>, SqlError> {
+    let c = engine.counters.lock().entry(def.id).or_default().clone();
+    let mut g = c.next.lock();
     if g.is_none() {
+        if let Some(r) = engine.catalog.autoinc_reserved(def.id) {
+            *c.reserved.lock() = r;
+            *g = Some(r);
+            drop(g);
+            return Ok(c);
+        }
         let mut max = 0u64;
         for item in tablet.scan(full_range(), ReadCtx::at(Version::MAX))? {
             let (key, row) = item?;
@@ -614,6 +660,62 @@ fn counter(
     Ok(c)
 }
 
+/// Persists a new AUTO_INCREMENT reservation once the counter has passed the last one, in
+/// its own catalog transaction, before the values are used in a row that commits.
+fn keep_reservation(engine: &SqlEngine, def: &TableDef, c: &Counter) -> Result<(), SqlError> {
+    if def.auto_increment().is_none() {
+        return Ok(());
+    }
+    let next = c.next.lock().unwrap_or(1);
+    let mut reserved = c.reserved.lock();
+    if next <= *reserved {
+        return Ok(());
+    }
+    let upto = next.saturating_add(AUTOINC_BLOCK);
+    set_reservation(engine, def.id, upto)?;
+    *reserved = upto;
+    Ok(())
+}
+
+/// At a clean stop: shrinks each AUTO_INCREMENT reservation to the counter's next value,
+/// so a restart continues without a gap (after a crash it continues after the last
+/// reservation). A later insert reserves again as usual.
+pub(crate) fn settle_counters(engine: &SqlEngine) -> Result<(), SqlError> {
+    let counters: Vec<(reef_common::ids::TabletId, Arc<Counter>)> = engine
+        .counters
+        .lock()
+        .iter()
+        .map(|(id, c)| (*id, c.clone()))
+        .collect();
+    for (id, c) in counters {
+        if engine.catalog.autoinc_reserved(id).is_none() {
+            continue;
+        }
+        let mut reserved = c.reserved.lock();
+        let next = *c.next.lock();
+        if let Some(n) = next.filter(|n| n < &*reserved) {
+            set_reservation(engine, id, n)?;
+            *reserved = n;
+        }
+    }
+    Ok(())
+}
+
+/// Commits an AUTO_INCREMENT reservation of table tablet `id` (values below `upto` may be
+/// used) and makes it visible.
+pub(crate) fn set_reservation(
+    engine: &SqlEngine,
+    id: reef_common::ids::TabletId,
+    upto: u64,
+) -> Result<(), SqlError> {
+    let mut t = engine.txns.begin(reef_txn::txn::TxnOptions::default());
+    t.begin_statement()?;
+    engine.catalog.reserve_autoinc(&mut t, id, upto)?;
+    t.commit()?;
+    engine.catalog.apply_autoinc(id, upto);
+    Ok(())
+}
+
 /// The value the next AUTO_INCREMENT insert into `def` takes (`SHOW TABLE STATUS`), or
 /// `None` if the table has no AUTO_INCREMENT column.
 pub(crate) fn next_auto_increment(
@@ -625,7 +727,7 @@ pub(crate) fn next_auto_increment(
     }
     let tablet = engine.tablet_of(def)?;
     let c = counter(engine, def, &tablet)?;
-    let next = *c.lock();
+    let next = *c.next.lock();
     Ok(next)
 }
 
@@ -696,7 +798,11 @@ fn insert(
         for (slot, d) in slots.iter().zip(datums) {
             row[*slot] = Some(d);
         }
-        let (values, hidden, generated) = complete_row(&def, row, counter.as_deref())?;
+        let (values, hidden, generated) =
+            complete_row(&def, row, counter.as_deref().map(|c| &c.next))?;
+        if let Some(c) = &counter {
+            keep_reservation(engine, &def, c)?;
+        }
         if generated != 0 && first_id == 0 {
             first_id = generated;
         }

@@ -108,7 +108,7 @@ pub struct SqlEngine {
     pub txns: Arc<TxnManager>,
     /// `VERSION()`.
     pub version: String,
-    pub(crate) counters: Mutex<HashMap<TabletId, Arc<Mutex<Option<u64>>>>>,
+    pub(crate) counters: Mutex<HashMap<TabletId, Arc<dml::Counter>>>,
     ddl: Mutex<()>,
     olap: std::sync::OnceLock<Arc<dyn QueryEngine>>,
     /// Table-level locks of transactions, `LOCK TABLES` and DDL.
@@ -150,6 +150,11 @@ impl SqlEngine {
             questions: Default::default(),
             started: std::time::Instant::now(),
         })
+    }
+
+    /// Before a clean stop: AUTO_INCREMENT counters persist their exact next values.
+    pub fn settle_counters(&self) -> Result<(), SqlError> {
+        dml::settle_counters(self)
     }
 
     /// Installs the engine that runs queries the OLTP path does not plan; the first one
@@ -872,7 +877,8 @@ impl SqlSession {
                 obj_name,
             } => {
                 let def = dml::lookup(&self.engine, obj_name, self.db.as_deref())?;
-                Ok(crate::show::show_create_table(&def))
+                let next = dml::next_auto_increment(&self.engine, &def)?;
+                Ok(crate::show::show_create_table(&def, next))
             }
             Statement::ExplainTable { table_name, .. } => {
                 let def = dml::lookup(&self.engine, table_name, self.db.as_deref())?;
@@ -1401,6 +1407,12 @@ impl SqlSession {
         let engine = self.engine.clone();
         let new = self.fresh_tablets(plan.def)?;
         let rows = crate::alter::copy_rows(&engine, old, &new, &plan.sources)?;
+        if let (Some(n), Some(_)) = (
+            dml::next_auto_increment(&engine, old)?,
+            new.auto_increment(),
+        ) {
+            dml::set_reservation(&engine, new.id, n)?;
+        }
         self.publish_ddl(&new)?;
         tracing::info!(table = %old.name, rows, "table altered by copy");
         Ok(rows)

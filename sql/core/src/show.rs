@@ -112,9 +112,9 @@ fn quote_text(s: &str) -> String {
     out
 }
 
-/// The `CREATE TABLE` statement that recreates `def` (what `SHOW CREATE TABLE` and
-/// `mysqldump` print).
-pub fn create_table(def: &TableDef) -> String {
+/// The `CREATE TABLE` statement that recreates `def` with its next AUTO_INCREMENT value
+/// (what `SHOW CREATE TABLE` and `mysqldump` print).
+pub fn create_table(def: &TableDef, next_auto_increment: Option<u64>) -> String {
     let mut lines = Vec::new();
     for (slot, c) in def.columns.iter().enumerate() {
         let ty = sql_type(&c.ty);
@@ -169,20 +169,25 @@ pub fn create_table(def: &TableDef) -> String {
             names(&ix.columns)
         ));
     }
+    // MySQL shows the next AUTO_INCREMENT value once it is past 1.
+    let auto_increment = match next_auto_increment {
+        Some(n) if n > 1 => format!(" AUTO_INCREMENT={n}"),
+        _ => String::new(),
+    };
     format!(
-        "CREATE TABLE {} (\n{}\n) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci",
+        "CREATE TABLE {} (\n{}\n){auto_increment} DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci",
         quote_ident(&def.name),
         lines.join(",\n")
     )
 }
 
-/// `SHOW CREATE TABLE`.
-pub fn show_create_table(def: &TableDef) -> Output {
+/// `SHOW CREATE TABLE`; `next_auto_increment` is the table's next AUTO_INCREMENT value.
+pub fn show_create_table(def: &TableDef, next_auto_increment: Option<u64>) -> Output {
     Output::Rows {
         columns: vec![text_column("Table"), text_column("Create Table")],
         rows: vec![vec![
             Datum::str(def.name.clone()),
-            Datum::str(create_table(def)),
+            Datum::str(create_table(def, next_auto_increment)),
         ]],
     }
 }
