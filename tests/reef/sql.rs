@@ -1111,3 +1111,32 @@ fn auto_increment_values_survive_restarts() {
     );
     r.stop();
 }
+
+/// MySQL 8's row alias of ON DUPLICATE KEY UPDATE (`VALUES (...) AS new [(cols)]`, then
+/// `new.col` or a column alias). MariaDB has no such syntax, so the expected answers follow
+/// MySQL 8.0's manual ("INSERT ... ON DUPLICATE KEY UPDATE Statement"): the alias reads the
+/// row the INSERT tried to write, the table name the row already there.
+#[test]
+fn on_duplicate_key_update_reads_the_row_alias() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    let out = r.python_run(
+        r#"run("create database al"); run("use al")
+run("create table t (id int primary key, a int, b int)")
+run("insert into t values (1, 10, 100)")
+run("insert into t values (1, 20, 200) as new on duplicate key update a = new.a + t.a")
+run("select * from t")
+run("insert into t (id, b) values (1, 5) as n(i, x) on duplicate key update b = x * 2")
+run("select * from t")
+run("insert into t values (2, 1, 1), (1, 0, 0) as new on duplicate key update b = new.b + b")
+run("select * from t order by id")
+run("insert into t values (1, 0, 0) as new on duplicate key update b = new.nope")
+"#,
+    );
+    let out: Vec<&str> = out.lines().map(str::trim_end).collect();
+    assert_eq!(
+        out.join("\n"),
+        "1\n0\n0\n1\n2\n1 [(1, 30, 100)]\n2\n1 [(1, 30, 10)]\n1\n2 [(1, 30, 10), (2, 1, 1)]\nerr 1054"
+    );
+    r.stop();
+}

@@ -834,7 +834,12 @@ fn insert(
                     let old_v = stored(&def, &old)?;
                     match &on_dup {
                         OnDuplicate::Update(targets) => {
-                            let new = assign_row((&def, None), targets, &old, Some(&values), s)?;
+                            let inserted = Inserted {
+                                values: &values,
+                                alias: ins.insert_alias.as_ref(),
+                                slots: &slots,
+                            };
+                            let new = assign_row((&def, None), targets, &old, Some(&inserted), s)?;
                             (old_v, stored(&def, &new)?)
                         }
                         // As MySQL does: a collision on the table's last unique key
@@ -923,7 +928,7 @@ fn assign_row(
     (def, alias): (&TableDef, Option<&str>),
     targets: &[(usize, &Expr)],
     row: &[Datum],
-    inserted: Option<&[Value]>,
+    inserted: Option<&Inserted<'_>>,
     s: &SessionInfo,
 ) -> Result<Vec<Datum>, SqlError> {
     let mut new = row.to_vec();
@@ -954,10 +959,75 @@ fn assign_row(
 }
 
 /// `e` with each `VALUES(col)` replaced by the value the INSERT would have written.
-fn with_inserted_values(def: &TableDef, e: &Expr, inserted: &[Value]) -> Result<Expr, SqlError> {
+/// The row an INSERT tried to write, as ON DUPLICATE KEY UPDATE refers to it.
+struct Inserted<'a> {
+    /// Its stored values, by slot.
+    values: &'a [Value],
+    /// MySQL 8's row alias: `... VALUES (...) AS new [(a, b)] ON DUPLICATE KEY UPDATE`.
+    alias: Option<&'a sqlparser::ast::InsertAliases>,
+    /// The INSERT's column list (what the alias's column names stand for, in order).
+    slots: &'a [usize],
+}
+
+impl Inserted<'_> {
+    /// The slot `name` names through the row alias's column list, if it has one.
+    fn aliased_column(&self, name: &str) -> Option<usize> {
+        let cols = self.alias?.col_aliases.as_ref()?;
+        let i = cols
+            .iter()
+            .position(|c| c.value.eq_ignore_ascii_case(name))?;
+        self.slots.get(i).copied()
+    }
+
+    /// The slot `alias.name` (or `name`, from the alias's column list) refers to.
+    fn column(&self, def: &TableDef, x: &Expr) -> Option<Option<usize>> {
+        let alias = self.alias?;
+        let row = alias.row_alias.to_string();
+        match x {
+            Expr::CompoundIdentifier(p)
+                if p.len() == 2 && p[0].value.eq_ignore_ascii_case(row.trim_matches('`')) =>
+            {
+                Some(
+                    if alias.col_aliases.as_ref().is_some_and(|c| !c.is_empty()) {
+                        self.aliased_column(&p[1].value)
+                    } else {
+                        def.column(&p[1].value)
+                    },
+                )
+            }
+            Expr::Identifier(i) if def.column(&i.value).is_none() => {
+                self.aliased_column(&i.value).map(Some)
+            }
+            _ => None,
+        }
+    }
+
+    fn literal(&self, def: &TableDef, slot: usize) -> Expr {
+        let d = Datum::from_stored(&self.values[slot], &def.columns[slot].ty);
+        Expr::Value(crate::session::to_literal(d).into())
+    }
+}
+
+/// `e` with each `VALUES(col)`, and each reference through the row alias, replaced by the
+/// value the INSERT would have written.
+fn with_inserted_values(
+    def: &TableDef,
+    e: &Expr,
+    inserted: &Inserted<'_>,
+) -> Result<Expr, SqlError> {
     let mut e = e.clone();
     let mut failure = None;
     let _ = sqlparser::ast::visit_expressions_mut(&mut e, |x| {
+        if let Some(slot) = inserted.column(def, x) {
+            match slot {
+                Some(slot) => *x = inserted.literal(def, slot),
+                None => {
+                    failure = Some(unknown_column(&x.to_string(), "field list"));
+                    return ControlFlow::Break(());
+                }
+            }
+            return ControlFlow::Continue(());
+        }
         let Expr::Function(f) = x else {
             return ControlFlow::Continue(());
         };
@@ -978,8 +1048,7 @@ fn with_inserted_values(def: &TableDef, e: &Expr, inserted: &[Value]) -> Result<
         };
         match col.and_then(|c| def.column(&c)) {
             Some(slot) => {
-                let d = Datum::from_stored(&inserted[slot], &def.columns[slot].ty);
-                *x = Expr::Value(crate::session::to_literal(d).into());
+                *x = inserted.literal(def, slot);
                 ControlFlow::Continue(())
             }
             None => {
