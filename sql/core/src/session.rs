@@ -913,6 +913,11 @@ impl SqlSession {
                 *full,
             )),
             Statement::AlterTable(at) => self.alter_table(at),
+            Statement::RenameTable(pairs) => {
+                let pairs: Vec<(&ObjectName, &ObjectName)> =
+                    pairs.iter().map(|r| (&r.old_name, &r.new_name)).collect();
+                self.rename_tables(&pairs)
+            }
             Statement::Truncate(t) => self.truncate(t),
             Statement::Query(_)
             | Statement::Insert(_)
@@ -1314,8 +1319,96 @@ impl SqlSession {
         result
     }
 
+    /// `RENAME TABLE a TO b [, c TO d ...]` (and `ALTER TABLE a RENAME TO b`): all in one
+    /// catalog transaction, each seeing the ones before it (so `a TO tmp, b TO a, tmp TO b`
+    /// swaps two tables), once transactions using any of the names have ended.
+    fn rename_tables(&mut self, pairs: &[(&ObjectName, &ObjectName)]) -> Result<Output, SqlError> {
+        self.commit()?;
+        let mut names = Vec::with_capacity(pairs.len());
+        for (from, to) in pairs {
+            names.push((
+                dml::table_name(from, self.db.as_deref())?,
+                dml::table_name(to, self.db.as_deref())?,
+            ));
+        }
+        let mut keys: Vec<TableKey> = names
+            .iter()
+            .flat_map(|((d1, t1), (d2, t2))| {
+                [
+                    crate::mdl::ddl_key(d1, t1),
+                    crate::mdl::table_key(d1, t1),
+                    crate::mdl::ddl_key(d2, t2),
+                    crate::mdl::table_key(d2, t2),
+                ]
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        self.exclusively(&keys, |s| {
+            let engine = s.engine.clone();
+            let _ddl = engine.ddl.lock();
+            // The names as the statement has left them so far.
+            let mut view: HashMap<TableKey, Option<Arc<TableDef>>> = HashMap::new();
+            let find =
+                |view: &HashMap<TableKey, Option<Arc<TableDef>>>, db: &str, t: &str| match view
+                    .get(&crate::mdl::table_key(db, t))
+                {
+                    Some(v) => v.clone(),
+                    None => engine.catalog.table(db, t),
+                };
+            let mut t = engine.txns.begin(TxnOptions::default());
+            t.begin_statement()?;
+            let (mut dropped, mut created) = (Vec::new(), Vec::new());
+            for ((d1, t1), (d2, t2)) in names {
+                let Some(def) = find(&view, &d1, &t1) else {
+                    return Err(SqlError::new(
+                        error::ER_NO_SUCH_TABLE,
+                        format!("Table '{d1}.{t1}' doesn't exist"),
+                    ));
+                };
+                if find(&view, &d2, &t2).is_some() {
+                    return Err(SqlError::new(
+                        error::ER_TABLE_EXISTS_ERROR,
+                        format!("Table '{t2}' already exists"),
+                    ));
+                }
+                if !engine.catalog.has_database(&d2) {
+                    return Err(SqlError::new(
+                        error::ER_BAD_DB_ERROR,
+                        format!("Unknown database '{d2}'"),
+                    ));
+                }
+                engine.catalog.drop_table(&mut t, &def)?;
+                let renamed = Arc::new(TableDef {
+                    db: d2.clone(),
+                    name: t2.clone(),
+                    ..(*def).clone()
+                });
+                engine.catalog.update_table(&mut t, &renamed)?;
+                view.insert(crate::mdl::table_key(&d1, &t1), None);
+                view.insert(crate::mdl::table_key(&d2, &t2), Some(renamed.clone()));
+                dropped.push(def);
+                created.push(renamed);
+            }
+            t.commit()?;
+            // In statement order, so a name renamed away and back ends as the statement left it.
+            for (d, c) in dropped.iter().zip(&created) {
+                engine.catalog.apply_drop_table(d);
+                engine.catalog.apply_create_table((**c).clone());
+            }
+            Ok(Output::ok(0))
+        })
+    }
+
     /// `ALTER TABLE`: see [`crate::alter`] for which changes copy the rows and which do not.
     fn alter_table(&mut self, at: &sqlparser::ast::AlterTable) -> Result<Output, SqlError> {
+        if let [sqlparser::ast::AlterTableOperation::RenameTable { table_name }] =
+            at.operations.as_slice()
+        {
+            let (sqlparser::ast::RenameTableNameKind::As(to)
+            | sqlparser::ast::RenameTableNameKind::To(to)) = table_name;
+            return self.rename_tables(&[(&at.name, to)]);
+        }
         self.commit()?;
         let (db, name) = dml::table_name(&at.name, self.db.as_deref())?;
         let ddl = crate::mdl::ddl_key(&db, &name);
