@@ -18,13 +18,14 @@ fn mysqldump_output_reloads_into_an_identical_database() {
         None,
         "CREATE DATABASE src; CREATE DATABASE copy; USE src;
          CREATE TABLE items (id INT NOT NULL AUTO_INCREMENT, name VARCHAR(40) NOT NULL DEFAULT 'x',
-           price DECIMAL(10,2), added DATETIME, day DATE, PRIMARY KEY (id), KEY by_name (name));
+           price DECIMAL(10,2), added DATETIME, day DATE, PRIMARY KEY (id), KEY by_name (name),
+           UNIQUE KEY u_price (price));
          CREATE TABLE blobs (k BIGINT UNSIGNED NOT NULL, b BLOB, v VARBINARY(8), PRIMARY KEY (k));
          CREATE TABLE nokey (a INT, t TEXT);
          INSERT INTO items (name, price, added, day) VALUES
            ('apple', 1.5, '2026-11-21 10:00:00', '2026-11-21'), ('it''s', NULL, NULL, NULL),
            ('caf\u{e9} \\\\ \"q\"', -0.01, '1999-12-31 23:59:59', '1000-01-01'), ('tab\there', 0, NULL, NULL);
-         DELETE FROM items WHERE id = 2;
+         DELETE FROM items WHERE id = 2; DELETE FROM items WHERE id = 4;
          INSERT INTO blobs VALUES (1, 0x00FF10275C, 0x0A0D), (2, '', ''), (3, NULL, NULL);
          INSERT INTO nokey VALUES (1, 'one'), (1, 'one'), (NULL, NULL);",
     );
@@ -49,13 +50,14 @@ fn mysqldump_output_reloads_into_an_identical_database() {
             "raw bytes in dumped string literals come back byte for byte"
         );
     }
-    // The copy keeps its index and continues AUTO_INCREMENT like the source.
+    // The copy keeps its indexes and continues AUTO_INCREMENT like the source (after the
+    // deleted largest id: the dump's AUTO_INCREMENT = 5 says where).
     assert_eq!(
         r.ok(Some("copy"), "SHOW INDEX FROM items")
             .lines()
             .map(|l| l.split('\t').nth(2).unwrap().to_string())
             .collect::<Vec<_>>(),
-        ["PRIMARY", "by_name"]
+        ["PRIMARY", "u_price", "by_name"]
     );
     r.ok(Some("copy"), "INSERT INTO items (name) VALUES ('next')");
     assert_eq!(
