@@ -995,7 +995,9 @@ for user, pw in (("carol", "c"), ("alice", ""), ("root", ""), ("bob", "pw3")):
 }
 
 /// SHOW PROCESSLIST shows each session and its running statement (and SHOW STATUS counts
-/// them: the blocked one and the one asking are running); KILL QUERY stops a
+/// them: the blocked one and the one asking are running; information_schema.INNODB_TRX
+/// shows the blocked transaction, its statement and the transaction it waits for); KILL
+/// QUERY stops a
 /// statement waiting for a row lock (1317) and leaves the connection usable; KILL ends a
 /// connection; an unknown id answers 1094.
 #[test]
@@ -1014,6 +1016,8 @@ ca.execute("create table k.t (id int primary key, v int)")
 ca.execute("insert into k.t values (1, 0)")
 cb.execute("select connection_id()")
 b_id = cb.fetchone()[0]
+ca.execute("select connection_id()")
+a_id = ca.fetchone()[0]
 ca.execute("begin")
 ca.execute("select v from k.t where id = 1 for update")
 result = []
@@ -1035,6 +1039,8 @@ for _ in range(100):
     time.sleep(0.05)
 print(seen[1], seen[4], seen[7])
 cc.execute("show global status like 'threads_%'")
+print(cc.fetchall())
+cc.execute("select trx_state, trx_query, trx_blocking_trx_id = (select trx_id from information_schema.innodb_trx where trx_mysql_thread_id = %d), trx_wait_seconds < 60 from information_schema.innodb_trx where trx_mysql_thread_id = %d" % (a_id, b_id))
 print(cc.fetchall())
 cc.execute("kill query %d" % b_id)
 th.join(10)
@@ -1064,6 +1070,7 @@ except pymysql.MySQLError as e:
         out,
         "root Query update k.t set v = v + 1 where id = 1\n\
          (('Threads_connected', '3'), ('Threads_running', '2'))\n\
+         (('LOCK WAIT', 'update k.t set v = v + 1 where id = 1', 1, 1),)\n\
          killed query: [1317]\n\
          b still works: (0,)\n\
          b gone\n\

@@ -25,6 +25,9 @@ struct State {
     since: Instant,
     /// The running statement's text.
     info: Option<String>,
+    /// The session's latest transaction (open or not: readers match it against the open
+    /// ones).
+    txn: Option<u64>,
 }
 
 /// One session's entry.
@@ -58,6 +61,11 @@ impl Process {
         st.info = None;
     }
 
+    /// The session began transaction `id`.
+    pub(crate) fn set_txn(&self, id: u64) {
+        self.state.lock().txn = Some(id);
+    }
+
     /// The client's address, once known.
     pub(crate) fn set_host(&self, host: String) {
         self.state.lock().host = host;
@@ -81,6 +89,8 @@ pub struct ProcessRow {
     pub time: u64,
     /// The running statement.
     pub info: Option<String>,
+    /// The session's latest transaction (it may have ended).
+    pub txn: Option<u64>,
 }
 
 /// Closes connection `id` (the protocol layer's `KILL CONNECTION`); false if there is none.
@@ -111,6 +121,7 @@ impl ProcessList {
                 command: "Sleep",
                 since: Instant::now(),
                 info: None,
+                txn: None,
             }),
             interrupt: Arc::new(AtomicBool::new(false)),
         });
@@ -149,6 +160,7 @@ impl ProcessList {
                     command: st.command,
                     time: st.since.elapsed().as_secs(),
                     info: st.info.clone(),
+                    txn: st.txn,
                 }
             })
             .collect();

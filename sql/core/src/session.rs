@@ -952,6 +952,7 @@ impl SqlSession {
         };
         let mut t = self.engine.txns.begin(opts);
         t.set_interrupt(self.process.interrupt.clone());
+        self.process.set_txn(t.id().0);
         t
     }
 

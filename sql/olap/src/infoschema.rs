@@ -1,4 +1,5 @@
-//! `information_schema` SCHEMATA, TABLES, COLUMNS and STATISTICS (and the empty TRIGGERS,
+//! `information_schema` SCHEMATA, TABLES, COLUMNS, STATISTICS, PARTITIONS, PROCESSLIST and
+//! INNODB_TRX (open transactions, what they wait for and since when; and the empty TRIGGERS,
 //! VIEWS, ROUTINES, EVENTS and FILES), built from the catalog
 //! for the one query that reads them and queried with full SQL on the OLAP path. Column
 //! names are MySQL's, lower-cased as every column on this path is.
@@ -307,6 +308,73 @@ pub fn table(engine: &SqlEngine, name: &str) -> Result<Option<MemTable>, SqlErro
                 row.push(t(""));
                 row.extend([Value::Null, Value::Null]);
                 b.row(row);
+            }
+            b.table()?
+        }
+        "processlist" => {
+            let mut b = Builder::new(&[
+                ("id", true),
+                ("user", false),
+                ("host", false),
+                ("db", false),
+                ("command", false),
+                ("time", true),
+                ("state", false),
+                ("info", false),
+            ]);
+            for p in engine.processes.rows() {
+                b.row(vec![
+                    Value::Int(p.id as i64),
+                    t(p.user),
+                    t(p.host),
+                    p.db.map_or(Value::Null, t),
+                    t(p.command),
+                    Value::Int(p.time as i64),
+                    t(if p.command == "Query" {
+                        "executing"
+                    } else {
+                        ""
+                    }),
+                    p.info.map_or(Value::Null, t),
+                ]);
+            }
+            b.table()?
+        }
+        "innodb_trx" => {
+            // Open transactions, as InnoDB's view names them: what each waits for and since
+            // when, its session and statement.
+            let mut b = Builder::new(&[
+                ("trx_id", true),
+                ("trx_state", false),
+                ("trx_started", false),
+                ("trx_wait_started", false),
+                ("trx_blocking_trx_id", true),
+                ("trx_wait_seconds", true),
+                ("trx_mysql_thread_id", true),
+                ("trx_query", false),
+                ("trx_rows_modified", true),
+            ]);
+            let procs = engine.processes.rows();
+            let now_us = reef_sql::expr::now().unix_micros();
+            let ago = |d: std::time::Duration| {
+                let at = now_us - d.as_micros().min(i64::MAX as u128) as i64;
+                t(reef_common::value::DateTime::from_unix_micros(at).datetime_string(0))
+            };
+            for x in engine.txns.open_transactions() {
+                let session = procs.iter().find(|p| p.txn == Some(x.id.0));
+                b.row(vec![
+                    Value::Int(x.id.0 as i64),
+                    t(x.state),
+                    ago(x.age),
+                    x.waiting_for.map_or(Value::Null, |(_, w)| ago(w)),
+                    x.waiting_for
+                        .map_or(Value::Null, |(h, _)| Value::Int(h.0 as i64)),
+                    x.waiting_for
+                        .map_or(Value::Null, |(_, w)| Value::Int(w.as_secs() as i64)),
+                    session.map_or(Value::Null, |p| Value::Int(p.id as i64)),
+                    session.and_then(|p| p.info.clone()).map_or(Value::Null, t),
+                    Value::Int(x.rows_modified as i64),
+                ]);
             }
             b.table()?
         }
