@@ -1179,3 +1179,35 @@ run("show tables")
     assert_eq!(out.join("\n"), "1\n1\n0\n0\n0\n1\n1\n0\n1 [(2, 'b')]\n1 [(1, 'a')]\nerr 1050\nerr 1146\nerr 1049\n0\n1 [(2, 'b')]\n1 [('b',)]\n0\n1 [('c',)]");
     r.stop();
 }
+
+/// Rows of one statement that collide with each other on the primary or a unique key:
+/// REPLACE, ON DUPLICATE KEY UPDATE and INSERT IGNORE act on the row the statement itself
+/// wrote a moment before. The expected output is what MariaDB 10.11 printed for the script.
+#[test]
+fn unique_collisions_within_one_statement_match_mysql() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    let out = r.python_run(
+        r#"run("create database ss"); run("use ss")
+run("create table t (id int primary key, u varchar(5), n int, unique key (u))")
+run("replace into t values (1, 'a', 1), (1, 'b', 2)")
+run("select * from t")
+run("replace into t values (2, 'x', 1), (3, 'x', 2)")
+run("select * from t order by id")
+run("insert into t values (4, 'y', 1), (4, 'z', 2) on duplicate key update n = n + 10")
+run("select * from t order by id")
+run("insert into t values (5, 'q', 1), (6, 'q', 2) on duplicate key update n = n + 10")
+run("select * from t order by id")
+run("insert ignore into t values (7, 'w', 1), (8, 'w', 2)")
+run("select * from t order by id")
+run("begin")
+run("insert into t values (9, 'k', 1)")
+run("insert into t values (10, 'k', 1)")
+run("select * from t where id >= 9")
+run("commit")
+"#,
+    );
+    let out: Vec<&str> = out.lines().map(str::trim_end).collect();
+    assert_eq!(out.join("\n"), "1\n0\n0\n3\n1 [(1, 'b', 2)]\n3\n2 [(1, 'b', 2), (3, 'x', 2)]\n3\n3 [(1, 'b', 2), (3, 'x', 2), (4, 'y', 11)]\n3\n4 [(1, 'b', 2), (3, 'x', 2), (4, 'y', 11), (5, 'q', 11)]\n1\n5 [(1, 'b', 2), (3, 'x', 2), (4, 'y', 11), (5, 'q', 11), (7, 'w', 1)]\n0\n1\nerr 1062\n1 [(9, 'k', 1)]\n0");
+    r.stop();
+}
