@@ -1211,3 +1211,43 @@ run("commit")
     assert_eq!(out.join("\n"), "1\n0\n0\n3\n1 [(1, 'b', 2)]\n3\n2 [(1, 'b', 2), (3, 'x', 2)]\n3\n3 [(1, 'b', 2), (3, 'x', 2), (4, 'y', 11)]\n3\n4 [(1, 'b', 2), (3, 'x', 2), (4, 'y', 11), (5, 'q', 11)]\n1\n5 [(1, 'b', 2), (3, 'x', 2), (4, 'y', 11), (5, 'q', 11), (7, 'w', 1)]\n0\n1\nerr 1062\n1 [(9, 'k', 1)]\n0");
     r.stop();
 }
+
+/// KILL QUERY answers 1317 at once for an analytical query running on the OLAP path (a
+/// cross join of 27 million row combinations), whose task is aborted and whose scans stop
+/// at their next batch, and the session goes on.
+#[test]
+fn kill_query_stops_an_olap_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    let out = r.python(
+        r#"import os, threading, time, pymysql
+port = int(os.environ["PORT"])
+def conn():
+    return pymysql.connect(host="127.0.0.1", port=port, user="root", autocommit=True)
+a, b = conn(), conn()
+ca, cb = a.cursor(), b.cursor()
+ca.execute("create database o")
+ca.execute("create table o.t (id int primary key)")
+ca.executemany("insert into o.t values (%s)", [(i,) for i in range(300)])
+ca.execute("select connection_id()")
+a_id = ca.fetchone()[0]
+result = []
+def slow():
+    try:
+        ca.execute("select count(*) from o.t x, o.t y, o.t z where x.id + y.id + z.id > 0")
+        result.append(ca.fetchall())
+    except pymysql.MySQLError as e:
+        result.append(e.args[0])
+th = threading.Thread(target=slow)
+th.start()
+time.sleep(0.3)
+cb.execute("kill query %d" % a_id)
+th.join(30)
+print(result, th.is_alive())
+ca.execute("select count(*) from o.t")
+print(ca.fetchall())
+"#,
+    );
+    assert_eq!(out, "[1317] False\n((300,),)\n");
+    r.stop();
+}

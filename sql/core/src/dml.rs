@@ -1658,6 +1658,7 @@ fn olap_select(
         db: s.db.as_deref(),
         query,
         read: txn.read_ctx(),
+        interrupt: txn.interrupt_flag(),
     })
 }
 

@@ -32,6 +32,8 @@ pub struct QueryRequest<'a> {
     pub query: Query,
     /// The snapshot (and own-write visibility) to read at.
     pub read: ReadCtx,
+    /// Raised by `KILL QUERY`: the query stops with 1317.
+    pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Runs queries the OLTP path does not plan.

@@ -464,6 +464,7 @@ impl SqlSession {
                         db: self.db.as_deref(),
                         query,
                         read: reef_storage::mvcc::ReadCtx::at(self.engine.txns.snapshot()),
+                        interrupt: None,
                     })?
             }
             Statement::Query(q) => dml::describe_select(&self.engine, self.db.as_deref(), q)?,

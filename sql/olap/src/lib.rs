@@ -144,13 +144,41 @@ impl QueryEngine for OlapEngine {
     fn query(&self, req: QueryRequest<'_>) -> Result<Output, SqlError> {
         let (ctx, plan, names) = self.plan(&req)?;
         let schema = plan.schema().clone();
-        let batches = self
-            .runtime
-            .block_on(async move {
+        // The query runs as a task of the OLAP runtime; this thread waits for it, looking
+        // for a KILL QUERY every 100 ms, and aborts the task (dropping its streams stops
+        // DataFusion's work) if one comes.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let task = self.runtime.spawn(async move {
+            let result = async {
                 let df = ctx.execute_logical_plan(plan).await?;
                 df.collect().await
-            })
-            .map_err(df_error)?;
+            }
+            .await;
+            let _ = tx.send(result);
+        });
+        let batches = loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(100)) {
+                Ok(r) => break r.map_err(df_error)?,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if req
+                        .interrupt
+                        .as_ref()
+                        .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+                    {
+                        task.abort();
+                        return Err(SqlError::new(
+                            reef_common::error::ER_QUERY_INTERRUPTED,
+                            "Query execution was interrupted",
+                        ));
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(SqlError::internal(
+                        "the OLAP query task ended without a result",
+                    ))
+                }
+            }
+        };
         let columns = output_columns(schema.as_arrow(), names);
         Ok(Output::Rows {
             columns,
@@ -243,7 +271,12 @@ fn resolve(req: &QueryRequest<'_>) -> Result<(QueryCatalog, Vec<Arc<TableDef>>),
             catalog.add(
                 &db,
                 &table,
-                Arc::new(ReefTable::new(def.clone(), tablet, req.read.clone())),
+                Arc::new(ReefTable::new(
+                    def.clone(),
+                    tablet,
+                    req.read.clone(),
+                    req.interrupt.clone(),
+                )),
             );
             defs.push(def);
         }

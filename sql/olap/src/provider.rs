@@ -38,17 +38,28 @@ pub struct ReefTable {
     tablet: Arc<Tablet>,
     schema: SchemaRef,
     read: ReadCtx,
+    interrupt: Interrupt,
 }
 
+/// The query's `KILL QUERY` flag.
+type Interrupt = Option<Arc<std::sync::atomic::AtomicBool>>;
+
 impl ReefTable {
-    /// `def`'s rows in `tablet`, read at `read`.
-    pub fn new(def: Arc<TableDef>, tablet: Arc<Tablet>, read: ReadCtx) -> ReefTable {
+    /// `def`'s rows in `tablet`, read at `read`; scans stop with 1317 once `interrupt` is
+    /// raised (the next batch any operator asks for fails, so the whole plan stops).
+    pub fn new(
+        def: Arc<TableDef>,
+        tablet: Arc<Tablet>,
+        read: ReadCtx,
+        interrupt: Interrupt,
+    ) -> ReefTable {
         let schema = table_schema(&def);
         ReefTable {
             def,
             tablet,
             schema,
             read,
+            interrupt,
         }
     }
 }
@@ -79,6 +90,7 @@ impl TableProvider for ReefTable {
             def: self.def.clone(),
             tablet: self.tablet.clone(),
             read: self.read.clone(),
+            interrupt: self.interrupt.clone(),
             projection,
             schema: schema.clone(),
         };
@@ -99,6 +111,7 @@ struct ScanPartition {
     def: Arc<TableDef>,
     tablet: Arc<Tablet>,
     read: ReadCtx,
+    interrupt: Interrupt,
     projection: Vec<usize>,
     schema: SchemaRef,
 }
@@ -118,11 +131,21 @@ impl PartitionStream for ScanPartition {
         let def = self.def.clone();
         let schema = self.schema.clone();
         let projection = self.projection.clone();
+        let interrupt = self.interrupt.clone();
         let batches: Box<dyn Iterator<Item = Result<RecordBatch>> + Send> = match self
             .tablet
             .scan_arrow(ArrowScanRequest::all(slots.clone()), self.read.clone())
         {
             Ok(scan) => Box::new(scan.map(move |b| {
+                if interrupt
+                    .as_ref()
+                    .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+                {
+                    return Err(external(SqlError::new(
+                        reef_common::error::ER_QUERY_INTERRUPTED,
+                        "Query execution was interrupted",
+                    )));
+                }
                 let b = b.map_err(|e| external(SqlError::from(e)))?;
                 if projection.is_empty() {
                     RecordBatch::try_new_with_options(

@@ -309,6 +309,12 @@ impl Transaction {
         self.interrupt = Some(flag);
     }
 
+    /// The flag [`Self::set_interrupt`] installed, for work done outside the transaction
+    /// layer (OLAP queries).
+    pub fn interrupt_flag(&self) -> Option<Arc<AtomicBool>> {
+        self.interrupt.clone()
+    }
+
     /// Fails with [`TxnError::Interrupted`] if the statement was killed.
     pub fn check_interrupt(&self) -> Result<()> {
         match &self.interrupt {
