@@ -20,7 +20,7 @@ use reef_common::ids::TabletId;
 use reef_common::types::ColumnType;
 use reef_txn::txn::TxnOptions;
 use sqlparser::ast::{
-    AlterColumnOperation, AlterTableOperation, MySQLColumnPosition, TableConstraint,
+    AlterColumnOperation, AlterTableOperation, Ident, MySQLColumnPosition, TableConstraint,
 };
 
 use crate::catalog::{ColumnDef, IndexDef, IndexState, TableDef};
@@ -48,285 +48,336 @@ struct WorkIndex {
     columns: Vec<String>,
 }
 
+/// A table definition being changed, one operation at a time.
+struct Draft<'a> {
+    old: &'a TableDef,
+    /// The columns, each with the old column it takes its values from.
+    cols: Vec<(ColumnDef, Option<usize>)>,
+    /// The primary key's columns, by name.
+    pk: Vec<String>,
+    indexes: Vec<WorkIndex>,
+    copy: bool,
+    retyped: bool,
+}
+
 /// Works out what `ops` do to `old`, checking names and refusing what ReefDB cannot do yet.
 pub(crate) fn plan(old: &TableDef, ops: &[AlterTableOperation]) -> Result<AlterPlan, SqlError> {
-    let name_of = |slot: usize| old.columns[slot].name.clone();
-    let mut cols: Vec<(ColumnDef, Option<usize>)> = old
-        .columns
-        .iter()
-        .cloned()
-        .enumerate()
-        .map(|(i, c)| (c, Some(i)))
-        .collect();
-    let pk: Vec<String> = old.pk.iter().map(|&i| name_of(i)).collect();
-    let mut indexes: Vec<WorkIndex> = old
-        .indexes
-        .iter()
-        .map(|ix| WorkIndex {
-            def: ix.clone(),
-            columns: ix.columns.iter().map(|&i| name_of(i)).collect(),
-        })
-        .collect();
-    let mut copy = false;
-    let mut retyped_any = false;
-    let position = |cols: &[(ColumnDef, Option<usize>)], name: &str| {
-        cols.iter()
-            .position(|(c, _)| c.name.eq_ignore_ascii_case(name))
-    };
-    let place = |cols: &[(ColumnDef, Option<usize>)],
-                 at: &Option<MySQLColumnPosition>|
-     -> Result<Option<usize>, SqlError> {
-        Ok(match at {
-            None => None,
-            Some(MySQLColumnPosition::First) => Some(0),
-            Some(MySQLColumnPosition::After(after)) => Some(
-                position(cols, &after.value)
-                    .ok_or_else(|| unknown_column(&after.value, &old.name))?
-                    + 1,
-            ),
-        })
-    };
+    let mut d = Draft::new(old);
     for op in ops {
+        d.apply(op)?;
+    }
+    d.finish()
+}
+
+impl<'a> Draft<'a> {
+    fn new(old: &'a TableDef) -> Draft<'a> {
+        let name_of = |slot: usize| old.columns[slot].name.clone();
+        Draft {
+            old,
+            cols: old
+                .columns
+                .iter()
+                .cloned()
+                .enumerate()
+                .map(|(i, c)| (c, Some(i)))
+                .collect(),
+            pk: old.pk.iter().map(|&i| name_of(i)).collect(),
+            indexes: old
+                .indexes
+                .iter()
+                .map(|ix| WorkIndex {
+                    def: ix.clone(),
+                    columns: ix.columns.iter().map(|&i| name_of(i)).collect(),
+                })
+                .collect(),
+            copy: false,
+            retyped: false,
+        }
+    }
+
+    fn apply(&mut self, op: &AlterTableOperation) -> Result<(), SqlError> {
         match op {
             AlterTableOperation::AddColumn {
                 if_not_exists,
                 column_def,
                 column_position,
                 ..
-            } => {
-                if position(&cols, &column_def.name.value).is_some() {
-                    if *if_not_exists {
-                        continue;
-                    }
-                    return Err(dup_column(&column_def.name.value));
-                }
-                let (col, unique) = new_column(column_def)?;
-                if col.auto_increment {
-                    return Err(SqlError::unsupported(
-                        "ALTER TABLE ... ADD an AUTO_INCREMENT column",
-                    ));
-                }
-                let at = place(&cols, column_position)?.unwrap_or(cols.len());
-                if unique {
-                    add_index(&mut indexes, None, vec![col.name.clone()], true)?;
-                }
-                cols.insert(at, (col, None));
-                copy = true;
-            }
+            } => self.add_column(column_def, column_position, *if_not_exists),
             AlterTableOperation::DropColumn {
                 column_names,
                 if_exists,
                 ..
-            } => {
-                for n in column_names {
-                    // As in MySQL, only a column the table had before the statement can go.
-                    let existing = position(&cols, &n.value).filter(|&at| cols[at].1.is_some());
-                    let Some(at) = existing else {
-                        if *if_exists {
-                            continue;
-                        }
-                        return Err(cant_drop(&n.value, "column/key"));
-                    };
-                    if pk.iter().any(|p| p.eq_ignore_ascii_case(&n.value)) {
-                        return Err(SqlError::unsupported(
-                            "dropping a column of the primary key",
-                        ));
-                    }
-                    if cols.len() == 1 {
-                        return Err(SqlError::new(
-                            error::ER_CANT_REMOVE_ALL_FIELDS,
-                            "You can't delete all columns with ALTER TABLE; use DROP TABLE instead",
-                        ));
-                    }
-                    cols.remove(at);
-                    // As MySQL does: the column leaves every index; an index left with no
-                    // column goes.
-                    for ix in &mut indexes {
-                        ix.columns.retain(|c| !c.eq_ignore_ascii_case(&n.value));
-                    }
-                    indexes.retain(|ix| !ix.columns.is_empty());
-                    copy = true;
-                }
-            }
+            } => column_names
+                .iter()
+                .try_for_each(|n| self.drop_column(&n.value, *if_exists)),
             AlterTableOperation::ModifyColumn {
                 col_name,
                 data_type,
                 options,
                 column_position,
-            }
-            | AlterTableOperation::ChangeColumn {
-                old_name: col_name,
+            } => self.change_column(col_name, col_name, data_type, options, column_position),
+            AlterTableOperation::ChangeColumn {
+                old_name,
+                new_name,
                 data_type,
                 options,
                 column_position,
-                ..
-            } => {
-                let new_name = match op {
-                    AlterTableOperation::ChangeColumn { new_name, .. } => new_name,
-                    _ => col_name,
-                };
-                let at = position(&cols, &col_name.value)
-                    .ok_or_else(|| unknown_column(&col_name.value, &old.name))?;
-                if !new_name.value.eq_ignore_ascii_case(&col_name.value)
-                    && position(&cols, &new_name.value).is_some()
-                {
-                    return Err(dup_column(&new_name.value));
-                }
-                let spec = sqlparser::ast::ColumnDef {
-                    name: new_name.clone(),
-                    data_type: data_type.clone(),
-                    options: options
-                        .iter()
-                        .map(|o| sqlparser::ast::ColumnOptionDef {
-                            name: None,
-                            option: o.clone(),
-                        })
-                        .collect(),
-                };
-                let (col, unique) = new_column(&spec)?;
-                let (was, source) = cols.remove(at);
-                if pk.iter().any(|p| p.eq_ignore_ascii_case(&was.name))
-                    && (col.ty != was.ty || col.nullable)
-                {
-                    return Err(SqlError::unsupported(
-                        "changing the type of a primary key column",
-                    ));
-                }
-                let moved = column_position.is_some();
-                let retyped = !(col.ty == was.ty || widens(&was.ty, &col.ty))
-                    || (was.nullable && !col.nullable)
-                    || col.auto_increment != was.auto_increment;
-                copy |= moved || retyped;
-                retyped_any |= retyped;
-                rename_in_indexes(&mut indexes, &was.name, &col.name);
-                if unique {
-                    add_index(&mut indexes, None, vec![col.name.clone()], true)?;
-                }
-                let to = place(&cols, column_position)?.unwrap_or(at);
-                cols.insert(to, (col, source));
-            }
+            } => self.change_column(old_name, new_name, data_type, options, column_position),
             AlterTableOperation::RenameColumn {
                 old_column_name,
                 new_column_name,
-            } => {
-                let at = position(&cols, &old_column_name.value)
-                    .ok_or_else(|| unknown_column(&old_column_name.value, &old.name))?;
-                if !new_column_name
-                    .value
-                    .eq_ignore_ascii_case(&old_column_name.value)
-                    && position(&cols, &new_column_name.value).is_some()
-                {
-                    return Err(dup_column(&new_column_name.value));
-                }
-                if pk
-                    .iter()
-                    .any(|p| p.eq_ignore_ascii_case(&old_column_name.value))
-                {
-                    return Err(SqlError::unsupported(
-                        "renaming a column of the primary key",
-                    ));
-                }
-                let was = cols[at].0.name.clone();
-                cols[at].0.name = new_column_name.value.clone();
-                rename_in_indexes(&mut indexes, &was, &new_column_name.value);
-            }
+            } => self.rename_column(&old_column_name.value, &new_column_name.value),
             AlterTableOperation::AlterColumn { column_name, op } => {
-                let at = position(&cols, &column_name.value)
-                    .ok_or_else(|| unknown_column(&column_name.value, &old.name))?;
-                let col = &mut cols[at].0;
-                match op {
-                    AlterColumnOperation::SetDefault { value } => {
-                        col.default = Some(dml::default_value(value, &col.ty, &col.name)?);
-                    }
-                    AlterColumnOperation::DropDefault => col.default = None,
-                    other => {
-                        return Err(SqlError::unsupported(format!(
-                            "ALTER TABLE ... ALTER COLUMN ... {other}"
-                        )))
-                    }
-                }
+                self.alter_default(&column_name.value, op)
             }
-            AlterTableOperation::AddConstraint { constraint, .. } => match constraint {
-                TableConstraint::Index(ix) => add_index(
-                    &mut indexes,
-                    ix.name.as_ref().map(|n| n.value.clone()),
-                    index_columns(&ix.columns),
-                    false,
-                )?,
-                TableConstraint::Unique(u) => add_index(
-                    &mut indexes,
-                    u.index_name
-                        .as_ref()
-                        .or(u.name.as_ref())
-                        .map(|n| n.value.clone()),
-                    index_columns(&u.columns),
-                    true,
-                )?,
-                TableConstraint::PrimaryKey(_) => return Err(SqlError::unsupported(
-                    "ALTER TABLE ... ADD PRIMARY KEY (a table's key is fixed when it is created)",
-                )),
-                other => {
-                    return Err(SqlError::unsupported(format!(
-                        "ALTER TABLE ... ADD {other} (foreign keys and CHECK constraints)"
-                    )))
-                }
-            },
+            AlterTableOperation::AddConstraint { constraint, .. } => {
+                self.add_constraint(constraint)
+            }
             AlterTableOperation::DropIndex { name } => {
-                let before = indexes.len();
-                indexes.retain(|ix| !ix.def.name.eq_ignore_ascii_case(&name.value));
-                if indexes.len() == before {
+                let before = self.indexes.len();
+                self.indexes
+                    .retain(|ix| !ix.def.name.eq_ignore_ascii_case(&name.value));
+                if self.indexes.len() == before {
                     return Err(cant_drop(&name.value, "column/key"));
                 }
+                Ok(())
             }
-            AlterTableOperation::Algorithm { .. } | AlterTableOperation::Lock { .. } => {}
-            other => {
-                return Err(SqlError::unsupported(format!("ALTER TABLE ... {other}")));
-            }
+            AlterTableOperation::Algorithm { .. } | AlterTableOperation::Lock { .. } => Ok(()),
+            other => Err(SqlError::unsupported(format!("ALTER TABLE ... {other}"))),
         }
     }
-    let columns: Vec<ColumnDef> = cols.iter().map(|(c, _)| c.clone()).collect();
-    let slot = |name: &str| -> Result<usize, SqlError> {
-        columns
+
+    fn position(&self, name: &str) -> Option<usize> {
+        self.cols
             .iter()
-            .position(|c| c.name.eq_ignore_ascii_case(name))
-            .ok_or_else(|| {
-                SqlError::new(
-                    error::ER_KEY_COLUMN_DOES_NOT_EXITS,
-                    format!("Key column '{name}' doesn't exist in table"),
-                )
-            })
-    };
-    let pk = pk.iter().map(|n| slot(n)).collect::<Result<Vec<_>, _>>()?;
-    let mut out_indexes = Vec::with_capacity(indexes.len());
-    for ix in indexes {
-        let columns = ix
-            .columns
-            .iter()
-            .map(|n| slot(n))
-            .collect::<Result<Vec<_>, _>>()?;
-        // An index whose columns changed (one dropped from it) is rebuilt, as a new one.
-        let id = if columns.len() == ix.def.columns.len() {
-            ix.def.id
-        } else {
-            TabletId(0)
-        };
-        out_indexes.push(IndexDef {
-            columns,
-            id,
-            ..ix.def
-        });
+            .position(|(c, _)| c.name.eq_ignore_ascii_case(name))
     }
-    Ok(AlterPlan {
-        def: TableDef {
-            columns,
-            pk,
-            indexes: out_indexes,
-            ..old.clone()
-        },
-        sources: cols.iter().map(|(_, s)| *s).collect(),
-        copy,
-        retyped: retyped_any,
-    })
+
+    /// Where `FIRST` / `AFTER col` puts a column (`None`: not given).
+    fn place(&self, at: &Option<MySQLColumnPosition>) -> Result<Option<usize>, SqlError> {
+        Ok(match at {
+            None => None,
+            Some(MySQLColumnPosition::First) => Some(0),
+            Some(MySQLColumnPosition::After(after)) => Some(
+                self.position(&after.value)
+                    .ok_or_else(|| unknown_column(&after.value, &self.old.name))?
+                    + 1,
+            ),
+        })
+    }
+
+    fn in_pk(&self, name: &str) -> bool {
+        self.pk.iter().any(|p| p.eq_ignore_ascii_case(name))
+    }
+
+    fn add_column(
+        &mut self,
+        spec: &sqlparser::ast::ColumnDef,
+        at: &Option<MySQLColumnPosition>,
+        if_not_exists: bool,
+    ) -> Result<(), SqlError> {
+        if self.position(&spec.name.value).is_some() {
+            if if_not_exists {
+                return Ok(());
+            }
+            return Err(dup_column(&spec.name.value));
+        }
+        let (col, unique) = new_column(spec)?;
+        if col.auto_increment {
+            return Err(SqlError::unsupported(
+                "ALTER TABLE ... ADD an AUTO_INCREMENT column",
+            ));
+        }
+        let at = self.place(at)?.unwrap_or(self.cols.len());
+        if unique {
+            add_index(&mut self.indexes, None, vec![col.name.clone()], true)?;
+        }
+        self.cols.insert(at, (col, None));
+        self.copy = true;
+        Ok(())
+    }
+
+    fn drop_column(&mut self, name: &str, if_exists: bool) -> Result<(), SqlError> {
+        // As in MySQL, only a column the table had before the statement can go.
+        let existing = self.position(name).filter(|&at| self.cols[at].1.is_some());
+        let Some(at) = existing else {
+            if if_exists {
+                return Ok(());
+            }
+            return Err(cant_drop(name, "column/key"));
+        };
+        if self.in_pk(name) {
+            return Err(SqlError::unsupported(
+                "dropping a column of the primary key",
+            ));
+        }
+        if self.cols.len() == 1 {
+            return Err(SqlError::new(
+                error::ER_CANT_REMOVE_ALL_FIELDS,
+                "You can't delete all columns with ALTER TABLE; use DROP TABLE instead",
+            ));
+        }
+        self.cols.remove(at);
+        // As MySQL does: the column leaves every index; an index left with no column goes.
+        for ix in &mut self.indexes {
+            ix.columns.retain(|c| !c.eq_ignore_ascii_case(name));
+        }
+        self.indexes.retain(|ix| !ix.columns.is_empty());
+        self.copy = true;
+        Ok(())
+    }
+
+    /// `MODIFY col ...` (`from` = `to`) and `CHANGE from to ...`.
+    fn change_column(
+        &mut self,
+        from: &Ident,
+        to: &Ident,
+        data_type: &sqlparser::ast::DataType,
+        options: &[sqlparser::ast::ColumnOption],
+        position: &Option<MySQLColumnPosition>,
+    ) -> Result<(), SqlError> {
+        let at = self
+            .position(&from.value)
+            .ok_or_else(|| unknown_column(&from.value, &self.old.name))?;
+        if !to.value.eq_ignore_ascii_case(&from.value) && self.position(&to.value).is_some() {
+            return Err(dup_column(&to.value));
+        }
+        let spec = sqlparser::ast::ColumnDef {
+            name: to.clone(),
+            data_type: data_type.clone(),
+            options: options
+                .iter()
+                .map(|o| sqlparser::ast::ColumnOptionDef {
+                    name: None,
+                    option: o.clone(),
+                })
+                .collect(),
+        };
+        let (col, unique) = new_column(&spec)?;
+        if self.in_pk(&from.value) && (col.ty != self.cols[at].0.ty || col.nullable) {
+            return Err(SqlError::unsupported(
+                "changing the type of a primary key column",
+            ));
+        }
+        let (was, source) = self.cols.remove(at);
+        let retyped = !(col.ty == was.ty || widens(&was.ty, &col.ty))
+            || (was.nullable && !col.nullable)
+            || col.auto_increment != was.auto_increment;
+        self.copy |= position.is_some() || retyped;
+        self.retyped |= retyped;
+        rename_in_indexes(&mut self.indexes, &was.name, &col.name);
+        if unique {
+            add_index(&mut self.indexes, None, vec![col.name.clone()], true)?;
+        }
+        let to = self.place(position)?.unwrap_or(at);
+        self.cols.insert(to, (col, source));
+        Ok(())
+    }
+
+    fn rename_column(&mut self, from: &str, to: &str) -> Result<(), SqlError> {
+        let at = self
+            .position(from)
+            .ok_or_else(|| unknown_column(from, &self.old.name))?;
+        if !to.eq_ignore_ascii_case(from) && self.position(to).is_some() {
+            return Err(dup_column(to));
+        }
+        if self.in_pk(from) {
+            return Err(SqlError::unsupported(
+                "renaming a column of the primary key",
+            ));
+        }
+        let was = std::mem::replace(&mut self.cols[at].0.name, to.to_string());
+        rename_in_indexes(&mut self.indexes, &was, to);
+        Ok(())
+    }
+
+    fn alter_default(&mut self, column: &str, op: &AlterColumnOperation) -> Result<(), SqlError> {
+        let at = self
+            .position(column)
+            .ok_or_else(|| unknown_column(column, &self.old.name))?;
+        let col = &mut self.cols[at].0;
+        match op {
+            AlterColumnOperation::SetDefault { value } => {
+                col.default = Some(dml::default_value(value, &col.ty, &col.name)?);
+            }
+            AlterColumnOperation::DropDefault => col.default = None,
+            other => {
+                return Err(SqlError::unsupported(format!(
+                    "ALTER TABLE ... ALTER COLUMN ... {other}"
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    fn add_constraint(&mut self, constraint: &TableConstraint) -> Result<(), SqlError> {
+        match constraint {
+            TableConstraint::Index(ix) => add_index(
+                &mut self.indexes,
+                ix.name.as_ref().map(|n| n.value.clone()),
+                index_columns(&ix.columns),
+                false,
+            ),
+            TableConstraint::Unique(u) => add_index(
+                &mut self.indexes,
+                u.index_name
+                    .as_ref()
+                    .or(u.name.as_ref())
+                    .map(|n| n.value.clone()),
+                index_columns(&u.columns),
+                true,
+            ),
+            TableConstraint::PrimaryKey(_) => Err(SqlError::unsupported(
+                "ALTER TABLE ... ADD PRIMARY KEY (a table's key is fixed when it is created)",
+            )),
+            other => Err(SqlError::unsupported(format!(
+                "ALTER TABLE ... ADD {other} (foreign keys and CHECK constraints)"
+            ))),
+        }
+    }
+
+    /// The new definition, with names resolved to the new slots.
+    fn finish(self) -> Result<AlterPlan, SqlError> {
+        let columns: Vec<ColumnDef> = self.cols.iter().map(|(c, _)| c.clone()).collect();
+        let slot = |name: &String| -> Result<usize, SqlError> {
+            columns
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(name))
+                .ok_or_else(|| {
+                    SqlError::new(
+                        error::ER_KEY_COLUMN_DOES_NOT_EXITS,
+                        format!("Key column '{name}' doesn't exist in table"),
+                    )
+                })
+        };
+        let pk = self.pk.iter().map(slot).collect::<Result<Vec<_>, _>>()?;
+        let mut indexes = Vec::with_capacity(self.indexes.len());
+        for ix in self.indexes {
+            let cols = ix.columns.iter().map(slot).collect::<Result<Vec<_>, _>>()?;
+            // An index that lost a column is rebuilt, as a new one.
+            let id = if cols.len() == ix.def.columns.len() {
+                ix.def.id
+            } else {
+                TabletId(0)
+            };
+            indexes.push(IndexDef {
+                columns: cols,
+                id,
+                ..ix.def
+            });
+        }
+        Ok(AlterPlan {
+            def: TableDef {
+                columns,
+                pk,
+                indexes,
+                ..self.old.clone()
+            },
+            sources: self.cols.iter().map(|(_, s)| *s).collect(),
+            copy: self.copy,
+            retyped: self.retyped,
+        })
+    }
 }
 
 /// Whether a column of type `from` may become `to` without touching stored values: a longer
