@@ -41,6 +41,9 @@ pub trait TabletSource: Send + Sync {
     ) -> Result<Arc<Tablet>, SqlError>;
 }
 
+/// ((database, table), (database, table)) of one rename.
+type TableNamePair = ((String, String), (String, String));
+
 /// What a statement returns.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
@@ -1326,7 +1329,7 @@ impl SqlSession {
     /// swaps two tables), once transactions using any of the names have ended.
     fn rename_tables(&mut self, pairs: &[(&ObjectName, &ObjectName)]) -> Result<Output, SqlError> {
         self.commit()?;
-        let mut names = Vec::with_capacity(pairs.len());
+        let mut names: Vec<TableNamePair> = Vec::with_capacity(pairs.len());
         for (from, to) in pairs {
             names.push((
                 dml::table_name(from, self.db.as_deref())?,
@@ -1346,60 +1349,62 @@ impl SqlSession {
             .collect();
         keys.sort();
         keys.dedup();
-        self.exclusively(&keys, |s| {
-            let engine = s.engine.clone();
-            let _ddl = engine.ddl.lock();
-            // The names as the statement has left them so far.
-            let mut view: HashMap<TableKey, Option<Arc<TableDef>>> = HashMap::new();
-            let find =
-                |view: &HashMap<TableKey, Option<Arc<TableDef>>>, db: &str, t: &str| match view
-                    .get(&crate::mdl::table_key(db, t))
-                {
-                    Some(v) => v.clone(),
-                    None => engine.catalog.table(db, t),
-                };
-            let mut t = engine.txns.begin(TxnOptions::default());
-            t.begin_statement()?;
-            let (mut dropped, mut created) = (Vec::new(), Vec::new());
-            for ((d1, t1), (d2, t2)) in names {
-                let Some(def) = find(&view, &d1, &t1) else {
-                    return Err(SqlError::new(
-                        error::ER_NO_SUCH_TABLE,
-                        format!("Table '{d1}.{t1}' doesn't exist"),
-                    ));
-                };
-                if find(&view, &d2, &t2).is_some() {
-                    return Err(SqlError::new(
-                        error::ER_TABLE_EXISTS_ERROR,
-                        format!("Table '{t2}' already exists"),
-                    ));
-                }
-                if !engine.catalog.has_database(&d2) {
-                    return Err(SqlError::new(
-                        error::ER_BAD_DB_ERROR,
-                        format!("Unknown database '{d2}'"),
-                    ));
-                }
-                engine.catalog.drop_table(&mut t, &def)?;
-                let renamed = Arc::new(TableDef {
-                    db: d2.clone(),
-                    name: t2.clone(),
-                    ..(*def).clone()
-                });
-                engine.catalog.update_table(&mut t, &renamed)?;
-                view.insert(crate::mdl::table_key(&d1, &t1), None);
-                view.insert(crate::mdl::table_key(&d2, &t2), Some(renamed.clone()));
-                dropped.push(def);
-                created.push(renamed);
+        self.exclusively(&keys, |s| s.rename_in_catalog(names))
+    }
+
+    /// The catalog transaction of [`Self::rename_tables`] (the names are held).
+    fn rename_in_catalog(&self, names: Vec<TableNamePair>) -> Result<Output, SqlError> {
+        let engine = self.engine.clone();
+        let _ddl = engine.ddl.lock();
+        // The names as the statement has left them so far.
+        let mut view: HashMap<TableKey, Option<Arc<TableDef>>> = HashMap::new();
+        let find = |view: &HashMap<TableKey, Option<Arc<TableDef>>>, db: &str, t: &str| match view
+            .get(&crate::mdl::table_key(db, t))
+        {
+            Some(v) => v.clone(),
+            None => engine.catalog.table(db, t),
+        };
+        let mut t = engine.txns.begin(TxnOptions::default());
+        t.begin_statement()?;
+        let (mut dropped, mut created) = (Vec::new(), Vec::new());
+        for ((d1, t1), (d2, t2)) in names {
+            let Some(def) = find(&view, &d1, &t1) else {
+                return Err(SqlError::new(
+                    error::ER_NO_SUCH_TABLE,
+                    format!("Table '{d1}.{t1}' doesn't exist"),
+                ));
+            };
+            if find(&view, &d2, &t2).is_some() {
+                return Err(SqlError::new(
+                    error::ER_TABLE_EXISTS_ERROR,
+                    format!("Table '{t2}' already exists"),
+                ));
             }
-            t.commit()?;
-            // In statement order, so a name renamed away and back ends as the statement left it.
-            for (d, c) in dropped.iter().zip(&created) {
-                engine.catalog.apply_drop_table(d);
-                engine.catalog.apply_create_table((**c).clone());
+            if !engine.catalog.has_database(&d2) {
+                return Err(SqlError::new(
+                    error::ER_BAD_DB_ERROR,
+                    format!("Unknown database '{d2}'"),
+                ));
             }
-            Ok(Output::ok(0))
-        })
+            engine.catalog.drop_table(&mut t, &def)?;
+            let renamed = Arc::new(TableDef {
+                db: d2.clone(),
+                name: t2.clone(),
+                ..(*def).clone()
+            });
+            engine.catalog.update_table(&mut t, &renamed)?;
+            view.insert(crate::mdl::table_key(&d1, &t1), None);
+            view.insert(crate::mdl::table_key(&d2, &t2), Some(renamed.clone()));
+            dropped.push(def);
+            created.push(renamed);
+        }
+        t.commit()?;
+        // In statement order, so a name renamed away and back ends as the statement left it.
+        for (d, c) in dropped.iter().zip(&created) {
+            engine.catalog.apply_drop_table(d);
+            engine.catalog.apply_create_table((**c).clone());
+        }
+        Ok(Output::ok(0))
     }
 
     /// `ALTER TABLE`: see [`crate::alter`] for which changes copy the rows and which do not.
