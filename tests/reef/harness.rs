@@ -143,9 +143,13 @@ impl Reef {
 
     /// Runs a Python snippet with `PORT` set; returns stdout (the snippet must succeed).
     pub fn python(&self, script: &str) -> String {
+        self.python_with(&["-c".as_ref(), script.as_ref()])
+    }
+
+    /// Runs `python3 args...` with `PORT` set; returns stdout (it must succeed).
+    pub fn python_with(&self, args: &[&std::ffi::OsStr]) -> String {
         let out = Command::new("python3")
-            .arg("-c")
-            .arg(script)
+            .args(args)
             .env("PORT", self.port.to_string())
             .output()
             .expect("python3 runs");

@@ -2,4 +2,5 @@
 
 mod dump;
 mod harness;
+mod slt;
 mod sql;
