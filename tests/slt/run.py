@@ -15,7 +15,7 @@ files use it), for MySQL servers:
     query <column types, ignored> [rowsort]
     <sql>
     ----
-    <one line per row, values separated by a space; NULL as NULL>
+    <one line per row, values separated by a space; NULL as NULL, '' as (empty)>
 
 Records end at a blank line; `#` starts a comment line. Each file runs in a fresh database
 named after it (dropped first), on one autocommit connection. The same files run against
@@ -59,6 +59,8 @@ def records(path):
 def text(v):
     if v is None:
         return "NULL"
+    if v == "" or v == b"":
+        return "(empty)"
     if isinstance(v, bytes):
         return v.decode("utf-8", "backslashreplace")
     return str(v)

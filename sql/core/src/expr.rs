@@ -459,6 +459,26 @@ fn function(f: &sqlparser::ast::Function, scope: &dyn Scope) -> Result<Datum, Sq
                 .to_text()
                 .map_or(Datum::Null, |s| Datum::Int(s.chars().count() as i64))
         }
+        "hex" => {
+            want(1)?;
+            hex(&vals[0])?
+        }
+        "unhex" => {
+            want(1)?;
+            match &vals[0] {
+                Datum::Null => Datum::Null,
+                d => unhex(&d.to_text().unwrap_or_default()).map_or(Datum::Null, Datum::Bytes),
+            }
+        }
+        "left" | "right" => {
+            want(2)?;
+            if vals[0].is_null() || vals[1].is_null() {
+                Datum::Null
+            } else {
+                let n = vals[1].as_f64().round().max(0.0) as usize;
+                substring_end(&vals[0], n, name == "left")
+            }
+        }
         "abs" => {
             want(1)?;
             match &vals[0] {
@@ -483,6 +503,73 @@ fn function(f: &sqlparser::ast::Function, scope: &dyn Scope) -> Result<Datum, Sq
         }),
         _ => return Err(unsupported(format!("function {}", f.name))),
     })
+}
+
+/// `HEX(x)`: a number as its (64-bit two's complement) value in hexadecimal, anything else
+/// as the hexadecimal of its bytes; upper case, as MySQL writes it.
+fn hex(d: &Datum) -> Result<Datum, SqlError> {
+    Ok(match d {
+        Datum::Null => Datum::Null,
+        Datum::Int(i) => Datum::str(format!("{:X}", *i as u64)),
+        Datum::UInt(u) => Datum::str(format!("{u:X}")),
+        Datum::Double(_) | Datum::Decimal(_) => {
+            let x = d.as_f64().round();
+            // Exact below 2^53; MySQL converts larger values through BIGINT too, which a
+            // double cannot reproduce digit for digit.
+            if x.abs() >= 9_007_199_254_740_992.0 {
+                return Err(unsupported("HEX() of a non-integer beyond 2^53"));
+            }
+            Datum::str(format!("{:X}", x as i64 as u64))
+        }
+        Datum::Bytes(b) | Datum::Str(b, _) => Datum::str(hex_digits(b)),
+        other => Datum::str(hex_digits(other.to_text().unwrap_or_default().as_bytes())),
+    })
+}
+
+fn hex_digits(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02X}")).collect()
+}
+
+/// `UNHEX(s)`: the bytes of hexadecimal text (an odd count of digits has a leading zero
+/// assumed); `None` for text that is not hexadecimal.
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    let digits: Vec<u8> = s
+        .chars()
+        .map(|c| c.to_digit(16).map(|d| d as u8))
+        .collect::<Option<_>>()?;
+    let pad = digits.len() % 2;
+    let mut out = Vec::with_capacity(digits.len() / 2 + pad);
+    if pad == 1 {
+        out.push(digits[0]);
+    }
+    for pair in digits[pad..].chunks(2) {
+        out.push(pair[0] << 4 | pair[1]);
+    }
+    Some(out)
+}
+
+/// `LEFT(s, n)` (`left`) or `RIGHT(s, n)`: characters of a character string, bytes of a
+/// binary one.
+fn substring_end(d: &Datum, n: usize, left: bool) -> Datum {
+    match d {
+        Datum::Bytes(b) => {
+            let n = n.min(b.len());
+            Datum::Bytes(if left { &b[..n] } else { &b[b.len() - n..] }.to_vec())
+        }
+        _ => {
+            let s = d.to_text().unwrap_or_default();
+            let count = s.chars().count();
+            let part: String = if left {
+                s.chars().take(n).collect()
+            } else {
+                s.chars().skip(count.saturating_sub(n)).collect()
+            };
+            match d {
+                Datum::Str(_, c) => Datum::Str(part.into_bytes(), *c),
+                _ => Datum::str(part),
+            }
+        }
+    }
 }
 
 /// The current UTC date and time (ReefDB's `time_zone` is `+00:00` for now).
