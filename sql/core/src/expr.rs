@@ -112,6 +112,38 @@ pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<Datum, SqlError> {
             let le = v.compare(&eval(high, scope)?).map(|o| o.is_le());
             Ok(Datum::bool(and3(ge, le).map(|b| b != *negated)))
         }
+        Expr::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => {
+            let v = eval(expr, scope)?;
+            let from = match substring_from {
+                Some(e) => eval(e, scope)?,
+                None => Datum::Int(1),
+            };
+            let len = substring_for.as_ref().map(|e| eval(e, scope)).transpose()?;
+            Ok(substring(&v, &from, len.as_ref()))
+        }
+        Expr::Trim {
+            expr,
+            trim_where,
+            trim_what,
+            trim_characters: None,
+        } => {
+            let v = eval(expr, scope)?;
+            let what = match trim_what {
+                Some(e) => eval(e, scope)?,
+                None => Datum::str(" "),
+            };
+            let (lead, trail) = match trim_where {
+                Some(sqlparser::ast::TrimWhereField::Leading) => (true, false),
+                Some(sqlparser::ast::TrimWhereField::Trailing) => (false, true),
+                _ => (true, true),
+            };
+            Ok(trim(&v, &what, lead, trail))
+        }
         Expr::InList {
             expr,
             list,
@@ -479,6 +511,28 @@ fn function(f: &sqlparser::ast::Function, scope: &dyn Scope) -> Result<Datum, Sq
                 substring_end(&vals[0], n, name == "left")
             }
         }
+        "ltrim" | "rtrim" => {
+            want(1)?;
+            trim(&vals[0], &Datum::str(" "), name == "ltrim", name == "rtrim")
+        }
+        "repeat" => {
+            want(2)?;
+            map_chars(&vals[..1], &vals[1..], |s, n| {
+                let n = n[0].round().max(0.0) as usize;
+                (s.len().saturating_mul(n) <= STRING_RESULT_BYTES_MAX).then(|| s.repeat(n))
+            })
+        }
+        "reverse" => {
+            want(1)?;
+            map_chars(&vals, &[], |s, _| Some(s.chars().rev().collect()))
+        }
+        "lpad" | "rpad" => {
+            want(3)?;
+            let pad = vals[2].to_text();
+            map_chars(&vals[..1], &vals[1..2], |s, n| {
+                pad_to(s, n[0], pad.as_deref()?, name == "lpad")
+            })
+        }
         "abs" => {
             want(1)?;
             match &vals[0] {
@@ -503,6 +557,123 @@ fn function(f: &sqlparser::ast::Function, scope: &dyn Scope) -> Result<Datum, Sq
         }),
         _ => return Err(unsupported(format!("function {}", f.name))),
     })
+}
+
+/// The longest string REPEAT, LPAD and RPAD build (MySQL's `max_allowed_packet` bound:
+/// longer results are NULL there too).
+const STRING_RESULT_BYTES_MAX: usize = 64 << 20;
+
+/// Applies `f` to the text of `s[0]` and the numbers `n` (NULL in either: NULL; `f`'s `None`:
+/// NULL), keeping a character string's collation.
+fn map_chars(s: &[Datum], n: &[Datum], f: impl FnOnce(&str, &[f64]) -> Option<String>) -> Datum {
+    if s[0].is_null() || n.iter().any(Datum::is_null) {
+        return Datum::Null;
+    }
+    let nums: Vec<f64> = n.iter().map(Datum::as_f64).collect();
+    match f(&s[0].to_text().unwrap_or_default(), &nums) {
+        None => Datum::Null,
+        Some(out) => match &s[0] {
+            Datum::Str(_, c) => Datum::Str(out.into_bytes(), *c),
+            _ => Datum::str(out),
+        },
+    }
+}
+
+/// `LPAD(s, len, pad)` (`left`) / `RPAD`: `s` cut or padded to `len` characters; NULL for a
+/// negative length, or an empty pad that would be needed.
+fn pad_to(s: &str, len: f64, pad: &str, left: bool) -> Option<String> {
+    if len < 0.0 {
+        return None;
+    }
+    let len = len.round() as usize;
+    let count = s.chars().count();
+    if len <= count {
+        return Some(s.chars().take(len).collect());
+    }
+    if pad.is_empty() || len.saturating_mul(4) > STRING_RESULT_BYTES_MAX {
+        return None;
+    }
+    let fill: String = pad.chars().cycle().take(len - count).collect();
+    Some(if left {
+        fill + s
+    } else {
+        s.to_string() + &fill
+    })
+}
+
+/// `SUBSTRING(s, pos[, len])`: characters (bytes of a binary string) from `pos`, 1-based,
+/// counted from the end when negative; position 0 and lengths below 1 give ''.
+fn substring(v: &Datum, from: &Datum, len: Option<&Datum>) -> Datum {
+    if v.is_null() || from.is_null() || len.is_some_and(Datum::is_null) {
+        return Datum::Null;
+    }
+    let pos = from.as_f64().round() as i64;
+    let len = len.map_or(i64::MAX, |l| l.as_f64().round() as i64);
+    let pick = |count: usize| -> Option<(usize, usize)> {
+        let count = count as i64;
+        let start = match pos {
+            0 => return None,
+            p if p > 0 => p - 1,
+            p => count + p,
+        };
+        if start < 0 || start >= count || len < 1 {
+            return None;
+        }
+        Some((start as usize, len.min(count - start) as usize))
+    };
+    match v {
+        Datum::Bytes(b) => {
+            Datum::Bytes(pick(b.len()).map_or(Vec::new(), |(s, n)| b[s..s + n].to_vec()))
+        }
+        _ => {
+            let text = v.to_text().unwrap_or_default();
+            let out: String = pick(text.chars().count()).map_or(String::new(), |(s, n)| {
+                text.chars().skip(s).take(n).collect()
+            });
+            match v {
+                Datum::Str(_, c) => Datum::Str(out.into_bytes(), *c),
+                _ => Datum::str(out),
+            }
+        }
+    }
+}
+
+/// `TRIM([LEADING|TRAILING|BOTH] what FROM v)`: removes whole copies of `what` from the
+/// chosen ends, byte for byte as MySQL compares them.
+fn trim(v: &Datum, what: &Datum, lead: bool, trail: bool) -> Datum {
+    if v.is_null() || what.is_null() {
+        return Datum::Null;
+    }
+    let (mut s, w) = match (v, what) {
+        (Datum::Bytes(b), _) | (Datum::Str(b, _), _) => (b.as_slice(), what_bytes(what)),
+        _ => {
+            return trim(
+                &Datum::str(v.to_text().unwrap_or_default()),
+                what,
+                lead,
+                trail,
+            )
+        }
+    };
+    if !w.is_empty() {
+        while lead && s.starts_with(&w) {
+            s = &s[w.len()..];
+        }
+        while trail && s.ends_with(&w) {
+            s = &s[..s.len() - w.len()];
+        }
+    }
+    match v {
+        Datum::Str(_, c) => Datum::Str(s.to_vec(), *c),
+        _ => Datum::Bytes(s.to_vec()),
+    }
+}
+
+fn what_bytes(d: &Datum) -> Vec<u8> {
+    match d {
+        Datum::Bytes(b) | Datum::Str(b, _) => b.clone(),
+        other => other.to_text().unwrap_or_default().into_bytes(),
+    }
 }
 
 /// `HEX(x)`: a number as its (64-bit two's complement) value in hexadecimal, anything else
