@@ -448,6 +448,17 @@ fn function(f: &sqlparser::ast::Function, scope: &dyn Scope) -> Result<Datum, Sq
                 vals[0].clone()
             }
         }
+        "nullif" => {
+            want(2)?;
+            match vals[0].compare(&vals[1]) {
+                Some(std::cmp::Ordering::Equal) => Datum::Null,
+                _ => vals[0].clone(),
+            }
+        }
+        "isnull" => {
+            want(1)?;
+            Datum::Int(vals[0].is_null() as i64)
+        }
         "if" => {
             want(3)?;
             if vals[0].truth() == Some(true) {
