@@ -126,6 +126,7 @@ pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<Datum, SqlError> {
             let len = substring_for.as_ref().map(|e| eval(e, scope)).transpose()?;
             Ok(substring(&v, &from, len.as_ref()))
         }
+        Expr::Position { expr, r#in } => Ok(locate(&eval(expr, scope)?, &eval(r#in, scope)?, None)),
         Expr::Trim {
             expr,
             trim_where,
@@ -522,6 +523,23 @@ fn function(f: &sqlparser::ast::Function, scope: &dyn Scope) -> Result<Datum, Sq
                 substring_end(&vals[0], n, name == "left")
             }
         }
+        "locate" | "instr" => {
+            // LOCATE(substr, str[, pos]); INSTR(str, substr).
+            let (sub, text, from) = match (name.as_str(), vals.len()) {
+                ("locate", 2) => (&vals[0], &vals[1], None),
+                ("locate", 3) => (&vals[0], &vals[1], Some(&vals[2])),
+                ("instr", 2) => (&vals[1], &vals[0], None),
+                _ => {
+                    return Err(SqlError::new(
+                        error::ER_WRONG_ARGUMENTS,
+                        format!(
+                            "Incorrect parameter count in the call to native function '{name}'"
+                        ),
+                    ))
+                }
+            };
+            locate(sub, text, from)
+        }
         "ltrim" | "rtrim" => {
             want(1)?;
             trim(&vals[0], &Datum::str(" "), name == "ltrim", name == "rtrim")
@@ -610,6 +628,62 @@ fn pad_to(s: &str, len: f64, pad: &str, left: bool) -> Option<String> {
     } else {
         s.to_string() + &fill
     })
+}
+
+/// `LOCATE(sub, text[, from])`: the 1-based character position of `sub` in `text` at or
+/// after `from`, 0 if absent. As MySQL's `instr` does, each candidate is the run of `text`'s
+/// characters with as many bytes as `sub`, compared under `utf8mb4_general_ci` (case and
+/// accents aside) unless either string is binary or uses a binary collation; so `LOCATE('E',
+/// 'é')` is 0 (one byte against two) while `LOCATE('É', 'é')` is 1.
+fn locate(sub: &Datum, text: &Datum, from: Option<&Datum>) -> Datum {
+    if sub.is_null() || text.is_null() || from.is_some_and(Datum::is_null) {
+        return Datum::Null;
+    }
+    let binary = |d: &Datum| match d {
+        Datum::Bytes(_) => true,
+        Datum::Str(_, c) => *c != reef_common::collation::Collation::Utf8mb4GeneralCi,
+        _ => false,
+    };
+    let exact = binary(sub) || binary(text);
+    // (weight, bytes) per character; a binary string's characters are its bytes.
+    let units = |d: &Datum| -> Vec<(u32, usize)> {
+        match d {
+            Datum::Bytes(b) => b.iter().map(|&x| (x as u32, 1)).collect(),
+            _ => d
+                .to_text()
+                .unwrap_or_default()
+                .chars()
+                .map(|c| {
+                    let w = match exact {
+                        true => c as u32,
+                        false => reef_common::collation::general_ci_weight(c) as u32,
+                    };
+                    (w, c.len_utf8())
+                })
+                .collect(),
+        }
+    };
+    let (s, t) = (units(sub), units(text));
+    let start = from.map_or(1, |f| f.as_f64().round() as i64);
+    if start < 1 || start as usize > t.len() + 1 {
+        return Datum::Int(0);
+    }
+    let want_bytes: usize = s.iter().map(|u| u.1).sum();
+    let weights: Vec<u32> = s.iter().map(|u| u.0).collect();
+    let matches_at = |i: usize| {
+        let mut bytes = 0;
+        let mut w = Vec::with_capacity(weights.len());
+        for u in &t[i..] {
+            if bytes >= want_bytes {
+                break;
+            }
+            bytes += u.1;
+            w.push(u.0);
+        }
+        bytes == want_bytes && w == weights
+    };
+    let found = (start as usize - 1..=t.len()).find(|&i| matches_at(i));
+    Datum::Int(found.map_or(0, |i| i as i64 + 1))
 }
 
 /// `SUBSTRING(s, pos[, len])`: characters (bytes of a binary string) from `pos`, 1-based,
