@@ -187,12 +187,7 @@ pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<Datum, SqlError> {
                 Some(SqlValue::SingleQuotedString(s)) => s.chars().next().unwrap_or('\\'),
                 _ => '\\',
             };
-            let m = like(
-                &v.to_text().unwrap_or_default(),
-                &p.to_text().unwrap_or_default(),
-                esc,
-            );
-            Ok(Datum::Int((m != *negated) as i64))
+            Ok(Datum::Int((like_datums(&v, &p, esc) != *negated) as i64))
         }
         Expr::Function(f) => function(f, scope),
         other => Err(unsupported(other)),
@@ -355,26 +350,71 @@ fn arith(op: &BinaryOperator, a: Datum, b: Datum, l: &Expr, r: &Expr) -> Result<
     })
 }
 
-/// SQL LIKE with `%` and `_`, case- and accent-insensitive as utf8mb4_general_ci compares.
+/// MySQL's `LIKE` under `utf8mb4_general_ci` (case and accents aside): `%` any run, `_`
+/// any one character, `escape` quotes the next one. (Names in `SHOW ... LIKE` match this way.)
 pub fn like(text: &str, pattern: &str, escape: char) -> bool {
-    let fold = |c: char| reef_common::collation::general_ci_weight(c);
-    let t: Vec<u16> = text.chars().map(fold).collect();
-    let mut p: Vec<(u16, u8)> = Vec::new(); // (weight, 0 literal / 1 any-one / 2 any-many)
-    let mut chars = pattern.chars();
-    while let Some(c) = chars.next() {
-        if c == escape {
-            if let Some(n) = chars.next() {
-                p.push((fold(n), 0));
+    let fold = |c: char| reef_common::collation::general_ci_weight(c) as u32;
+    like_units(
+        &text.chars().map(fold).collect::<Vec<_>>(),
+        &pattern_units(pattern.chars().map(|c| (c as u32, fold(c))), escape as u32),
+    )
+}
+
+/// `v LIKE p` with the comparison its operands call for: bytes for a binary string, exact
+/// characters under a binary collation, `utf8mb4_general_ci` otherwise.
+fn like_datums(v: &Datum, p: &Datum, escape: char) -> bool {
+    let bytes = |d: &Datum| match d {
+        Datum::Bytes(b) => Some(b.clone()),
+        _ => None,
+    };
+    if let (Some(t), pat) = (bytes(v), bytes(p)) {
+        let pat = pat.unwrap_or_else(|| p.to_text().unwrap_or_default().into_bytes());
+        let t: Vec<u32> = t.iter().map(|&b| b as u32).collect();
+        return like_units(
+            &t,
+            &pattern_units(pat.iter().map(|&b| (b as u32, b as u32)), escape as u32),
+        );
+    }
+    let exact = [v, p].iter().any(|d| match d {
+        Datum::Bytes(_) => true,
+        Datum::Str(_, c) => *c != reef_common::collation::Collation::Utf8mb4GeneralCi,
+        _ => false,
+    });
+    let (t, pat) = (
+        v.to_text().unwrap_or_default(),
+        p.to_text().unwrap_or_default(),
+    );
+    if !exact {
+        return like(&t, &pat, escape);
+    }
+    like_units(
+        &t.chars().map(|c| c as u32).collect::<Vec<_>>(),
+        &pattern_units(pat.chars().map(|c| (c as u32, c as u32)), escape as u32),
+    )
+}
+
+/// A pattern's units: (unit, 0 literal / 1 any-one / 2 any-many), from (raw, compared) pairs.
+fn pattern_units(chars: impl Iterator<Item = (u32, u32)>, escape: u32) -> Vec<(u32, u8)> {
+    let mut p = Vec::new();
+    let mut chars = chars.peekable();
+    while let Some((raw, unit)) = chars.next() {
+        if raw == escape {
+            if let Some((_, n)) = chars.next() {
+                p.push((n, 0));
                 continue;
             }
         }
-        p.push(match c {
-            '%' => (0, 2),
-            '_' => (0, 1),
-            c => (fold(c), 0),
+        p.push(match raw {
+            0x25 => (0, 2), // %
+            0x5F => (0, 1), // _
+            _ => (unit, 0),
         });
     }
-    // Iterative wildcard matching with backtracking to the last `%`.
+    p
+}
+
+/// Wildcard matching of `t` against pattern units, backtracking to the last `%`.
+fn like_units(t: &[u32], p: &[(u32, u8)]) -> bool {
     let (mut ti, mut pi) = (0usize, 0usize);
     let (mut star, mut mark) = (None::<usize>, 0usize);
     while ti < t.len() {
