@@ -70,8 +70,22 @@ fn string_expr(e: &Expr, schema: &DFSchema) -> bool {
     type_of(e, schema).as_ref().is_some_and(is_string)
 }
 
-/// The collation `e` compares under: a column's own, else the connection's general_ci.
+/// The collation `e` compares under: a column's own, `binary` for a binary string cast to
+/// text (type coercion wraps binary operands of LIKE and comparisons so), else the
+/// connection's general_ci.
 fn collation_of(e: &Expr, schema: &DFSchema) -> Collation {
+    if let Expr::Cast(datafusion::logical_expr::Cast { expr, .. })
+    | Expr::TryCast(datafusion::logical_expr::TryCast { expr, .. }) = e
+    {
+        if type_of(expr, schema).is_some_and(|t| {
+            matches!(
+                t,
+                DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+            )
+        }) {
+            return Collation::Binary;
+        }
+    }
     e.to_field(schema)
         .map_or(Collation::Utf8mb4GeneralCi, |(_, f)| field_collation(&f))
 }
