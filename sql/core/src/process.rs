@@ -23,8 +23,9 @@ struct State {
     /// `Query` while a statement runs, `Sleep` between statements.
     command: &'static str,
     since: Instant,
-    /// The running statement's text.
-    info: Option<String>,
+    /// The running statement's text, while `command` is `Query` (the buffer is kept between
+    /// statements, so recording a statement allocates only when it outgrows it).
+    info: String,
     /// The session's latest transaction (open or not: readers match it against the open
     /// ones).
     txn: Option<u64>,
@@ -47,7 +48,8 @@ impl Process {
         let mut st = self.state.lock();
         st.command = "Query";
         st.since = Instant::now();
-        st.info = Some(sql.to_string());
+        st.info.clear();
+        st.info.push_str(sql);
         if st.db.as_deref() != db {
             st.db = db.map(str::to_string);
         }
@@ -58,7 +60,6 @@ impl Process {
         let mut st = self.state.lock();
         st.command = "Sleep";
         st.since = Instant::now();
-        st.info = None;
     }
 
     /// The session began transaction `id`.
@@ -120,7 +121,7 @@ impl ProcessList {
                 db: None,
                 command: "Sleep",
                 since: Instant::now(),
-                info: None,
+                info: String::new(),
                 txn: None,
             }),
             interrupt: Arc::new(AtomicBool::new(false)),
@@ -159,7 +160,7 @@ impl ProcessList {
                     db: st.db.clone(),
                     command: st.command,
                     time: st.since.elapsed().as_secs(),
-                    info: st.info.clone(),
+                    info: (st.command == "Query").then(|| st.info.clone()),
                     txn: st.txn,
                 }
             })

@@ -1154,7 +1154,7 @@ impl SqlSession {
     fn ddl(&mut self, stmt: &Statement) -> Result<Output, SqlError> {
         self.commit()?; // DDL commits the open transaction first, as in MySQL.
                         // A dropped table is first held exclusively: transactions still using it finish.
-        let mut dropped: Vec<(TableKey, MdlMode)> = match stmt {
+        let mut dropped: Vec<TableKey> = match stmt {
             Statement::Drop {
                 object_type: ObjectType::Table,
                 names,
@@ -1162,20 +1162,13 @@ impl SqlSession {
             } => names
                 .iter()
                 .filter_map(|n| dml::table_name(n, self.db.as_deref()).ok())
-                .map(|(d, t)| (crate::mdl::table_key(&d, &t), MdlMode::Exclusive))
+                .map(|(d, t)| crate::mdl::table_key(&d, &t))
                 .collect(),
             _ => Vec::new(),
         };
         dropped.sort();
         dropped.dedup();
-        self.engine
-            .mdl
-            .acquire_all(self.lock_owner, &dropped, self.mdl_timeout())?;
-        let result = self.ddl_locked(stmt);
-        for (k, m) in &dropped {
-            self.engine.mdl.release(self.lock_owner, k, *m);
-        }
-        result
+        self.exclusively(&dropped, |s| s.ddl_locked(stmt))
     }
 
     fn ddl_locked(&mut self, stmt: &Statement) -> Result<Output, SqlError> {

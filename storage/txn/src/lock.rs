@@ -185,25 +185,21 @@ impl LockTable {
         let result = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match target.ctx.wait_decided(left.min(INTERRUPT_CHECK)) {
+                Ok(_) => break Ok(()),
                 Err(StorageError::DecisionTimeout { .. }) if left > INTERRUPT_CHECK => {
                     if interrupt.is_some_and(|f| f.load(Ordering::Relaxed)) {
                         break Err(TxnError::Interrupted);
                     }
                 }
-                r => break r.map_err(TxnError::from),
+                Err(StorageError::DecisionTimeout { .. }) => break Err(TxnError::LockWaitTimeout),
+                Err(e) => break Err(e.into()),
             }
         };
         self.waits.lock().remove(&waiter);
         if let Some(me) = &me {
             *me.waiting.lock() = None;
         }
-        match result {
-            Ok(_) => Ok(()),
-            Err(TxnError::Storage(StorageError::DecisionTimeout { .. })) => {
-                Err(TxnError::LockWaitTimeout)
-            }
-            Err(e) => Err(e),
-        }
+        result
     }
 
     /// Whether `id` is registered (still active).

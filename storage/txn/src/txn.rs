@@ -299,7 +299,7 @@ impl Transaction {
 
     /// Undoes the current statement's changes after it failed; the transaction goes on.
     pub fn statement_failed(&mut self) {
-        self.undo_from(self.stmt);
+        self.undo_to(self.stmt);
     }
 
     /// Lets `flag` interrupt the transaction's statements: a lock wait or a long statement
@@ -329,12 +329,9 @@ impl Transaction {
         StmtSeq(self.next_seq)
     }
 
-    /// Undoes every write made since `mark` (their row locks go with them).
-    pub fn undo_to(&mut self, mark: StmtSeq) {
-        self.undo_from(mark);
-    }
-
-    fn undo_from(&mut self, seq: StmtSeq) {
+    /// Undoes every write made since `seq` (a [`Self::write_mark`] or a statement's
+    /// start); their row locks go with them.
+    pub fn undo_to(&mut self, seq: StmtSeq) {
         self.ctx.rollback_statements(seq);
         let mut bytes = self.redo_bytes;
         self.redo.retain(|r| {
@@ -456,7 +453,7 @@ impl Transaction {
         let seq = self.write(tablet, key, RowOp::Put(row))?;
         let l = tablet.latest(key, Some(self.ctx.id()), seq)?;
         if current(&l).is_some() {
-            self.undo_from(seq);
+            self.undo_to(seq);
             let (key, index) = describe();
             return Err(TxnError::Duplicate { key, index });
         }
@@ -593,7 +590,7 @@ impl Transaction {
         let i = self.find_savepoint(name)?;
         let seq = self.savepoints[i].seq;
         self.savepoints.truncate(i + 1);
-        self.undo_from(seq);
+        self.undo_to(seq);
         Ok(())
     }
 
