@@ -69,6 +69,19 @@ pub(crate) fn plan(old: &TableDef, ops: &[AlterTableOperation]) -> Result<AlterP
     d.finish()
 }
 
+/// What `CREATE [UNIQUE] INDEX name ON t (columns)` does to `old`: the same as `ALTER TABLE
+/// t ADD [UNIQUE] INDEX name (columns)`.
+pub(crate) fn plan_add_index(
+    old: &TableDef,
+    name: Option<String>,
+    columns: Vec<String>,
+    unique: bool,
+) -> Result<AlterPlan, SqlError> {
+    let mut d = Draft::new(old);
+    add_index(&mut d.indexes, name, columns, unique)?;
+    d.finish()
+}
+
 impl<'a> Draft<'a> {
     fn new(old: &'a TableDef) -> Draft<'a> {
         let name_of = |slot: usize| old.columns[slot].name.clone();

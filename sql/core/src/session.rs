@@ -1182,84 +1182,31 @@ impl SqlSession {
         Ok(Output::ok(0))
     }
 
-    /// `CREATE INDEX`, online: the index is published write-only (new writes maintain it),
-    /// transactions that were open before then are waited for, existing rows are backfilled
-    /// under shared row locks, and only then is the index published for reads.
+    /// `CREATE [UNIQUE] INDEX`: `ALTER TABLE ... ADD INDEX` under another name, built
+    /// online by [`Self::alter_in_place`].
     fn create_index(&mut self, ci: &sqlparser::ast::CreateIndex) -> Result<Output, SqlError> {
         self.commit()?;
-        let engine = self.engine.clone();
-        let (def, ix) = {
-            let _ddl = engine.ddl.lock();
-            let def = dml::lookup(&engine, &ci.table_name, self.db.as_deref())?;
-            let cols = ci
-                .columns
-                .iter()
-                .map(|ic| {
-                    let n = ic.column.expr.to_string().trim_matches('`').to_string();
-                    def.column(&n).ok_or_else(|| {
-                        SqlError::new(
-                            error::ER_BAD_FIELD_ERROR,
-                            format!("Key column '{n}' doesn't exist in table"),
-                        )
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+        let (db, table) = dml::table_name(&ci.table_name, self.db.as_deref())?;
+        self.exclusively(&[crate::mdl::ddl_key(&db, &table)], |s| {
+            let old = dml::lookup(&s.engine, &ci.table_name, s.db.as_deref())?;
             let name = ci
                 .name
                 .as_ref()
-                .map(|n| n.to_string().trim_matches('`').to_string())
-                .unwrap_or_else(|| dml::index_name_for(&def.indexes, &def.columns[cols[0]].name));
-            if name.eq_ignore_ascii_case("PRIMARY")
-                || def
-                    .indexes
-                    .iter()
-                    .any(|i| i.name.eq_ignore_ascii_case(&name))
-            {
-                if ci.if_not_exists {
-                    return Ok(Output::ok(0));
-                }
-                return Err(SqlError::new(
-                    error::ER_DUP_KEYNAME,
-                    format!("Duplicate key name '{name}'"),
-                ));
+                .map(|n| n.to_string().trim_matches('`').to_string());
+            let exists = |n: &str| old.indexes.iter().any(|i| i.name.eq_ignore_ascii_case(n));
+            if ci.if_not_exists && name.as_deref().is_some_and(exists) {
+                return Ok(Output::ok(0));
             }
-            let ix = IndexDef {
-                name,
-                id: engine.catalog.next_tablet_id(),
-                columns: cols,
-                state: IndexState::WriteOnly,
-                unique: ci.unique,
-            };
-            engine
-                .tablets
-                .create_tablet(ix.id, index_schema(ix.unique))?;
-            let mut new_def = (*def).clone();
-            new_def.indexes.push(ix.clone());
-            self.publish(&new_def)?;
-            (new_def, ix)
-        };
-        let built = self
-            .wait_for_older_transactions()
-            .and_then(|()| dml::backfill(&engine, &def, &ix));
-        let _ddl = engine.ddl.lock();
-        let mut cur = (*dml::lookup(&engine, &ci.table_name, self.db.as_deref())?).clone();
-        let rows = match built {
-            Ok(rows) => rows,
-            Err(e) => {
-                // A duplicate among existing rows (or a timeout) withdraws the index.
-                cur.indexes.retain(|i| i.id != ix.id);
-                self.publish(&cur)?;
-                return Err(e);
-            }
-        };
-        for i in &mut cur.indexes {
-            if i.id == ix.id {
-                i.state = IndexState::Public;
-            }
-        }
-        self.publish(&cur)?;
-        tracing::info!(table = %cur.name, index = %ix.name, rows, "index built");
-        Ok(Output::ok(0))
+            let columns = ci
+                .columns
+                .iter()
+                .map(|ic| ic.column.expr.to_string().trim_matches('`').to_string())
+                .collect();
+            let plan = crate::alter::plan_add_index(&old, name, columns, ci.unique)?;
+            let key = crate::mdl::table_key(&old.db, &old.name);
+            s.alter_in_place(&key, &old, plan)?;
+            Ok(Output::ok(0))
+        })
     }
 
     /// `DROP INDEX name ON table`: statements stop reading the index and writes stop
