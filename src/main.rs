@@ -100,6 +100,7 @@ fn start(
         data_dir: data_dir.clone(),
         cache_bytes: cache_mib << 20,
         olap,
+        log: Default::default(),
     })
     .with_context(|| format!("opening the data directory {}", data_dir.display()))?;
     let listener =

@@ -3,13 +3,14 @@
 //! manager, background compaction, and the SQL engine; [`ReefBackend`] serves it over the
 //! MySQL protocol.
 //!
-//! Today a node hosts one log stream with one replica ([`reef_txn::log::LocalLog`]); the
-//! openraft-backed log streams replace it without changing the layers above.
+//! Today a node hosts one log stream ([`logstream::LogStream`], a Raft group on openraft)
+//! with one replica, holding every tablet.
 //!
 //! Data directory layout: `log/` (segments and votes), `tablets/<id>/` (one per tablet; id 1
 //! is the catalog).
 
 mod backend;
+pub mod logstream;
 
 pub use backend::{ReefBackend, ReefSession};
 
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use logstream::{LogStream, LogStreamOptions};
 use parking_lot::RwLock;
 use reef_common::ids::{TabletId, Version};
 use reef_olap::OlapEngine;
@@ -28,7 +30,6 @@ use reef_storage::cache::Cache;
 use reef_storage::fs::{FileSystem, RealFs};
 use reef_storage::logstore::LogStore;
 use reef_storage::tablet::{BackgroundCompactor, Tablet, TabletOptions};
-use reef_txn::log::LocalLog;
 use reef_txn::ts::{LocalTimestamps, TimestampSource};
 use reef_txn::txn::TxnManager;
 
@@ -64,14 +65,39 @@ pub struct NodeConfig {
     pub cache_bytes: usize,
     /// The OLAP path's threads and per-query memory.
     pub olap: OlapOptions,
+    /// Log segment size and how log streams checkpoint.
+    pub log: LogOptions,
 }
+
+/// The log's configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct LogOptions {
+    /// A log segment file is closed past this size (and deleted once purged).
+    pub segment_bytes: u64,
+    /// How log streams checkpoint.
+    pub stream: LogStreamOptions,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            segment_bytes: reef_common::limits::LOG_SEGMENT_BYTES_TARGET,
+            stream: LogStreamOptions::default(),
+        }
+    }
+}
+
+/// This node's id in its log streams' memberships (one node per cluster for now).
+const NODE_ID: logstream::NodeId = 1;
+/// The log segment store group of the node's one log stream.
+const LOG_STREAM_GROUP: u64 = 1;
 
 struct Tablets {
     dir: PathBuf,
     fs: Arc<dyn FileSystem>,
     cache: Arc<Cache>,
     open: RwLock<HashMap<TabletId, Arc<Tablet>>>,
-    log: RwLock<Option<Arc<LocalLog>>>,
+    log: RwLock<Option<Arc<LogStream>>>,
     compactor: BackgroundCompactor,
 }
 
@@ -134,7 +160,7 @@ impl TabletSource for Tablets {
 pub struct Node {
     /// The SQL engine sessions run on.
     pub engine: Arc<SqlEngine>,
-    log: Arc<LocalLog>,
+    log: Arc<LogStream>,
     tablets: Arc<Tablets>,
     dir: PathBuf,
     /// `<data dir>/LOCK`, locked exclusively while the node is open: two processes on one
@@ -176,13 +202,27 @@ impl Node {
             compactor: BackgroundCompactor::spawn(Duration::from_millis(500)),
         });
         let catalog_tablet = tablets.open_tablet(CATALOG_TABLET, catalog_schema())?;
-        let store = Arc::new(LogStore::open(fs, &cfg.data_dir.join("log"))?);
+        let store = Arc::new(LogStore::open_with(
+            fs,
+            &cfg.data_dir.join("log"),
+            cfg.log.segment_bytes,
+        )?);
         let ts = Arc::new(LocalTimestamps::new(Version::ZERO));
-        let log = Arc::new(LocalLog::open(
+        let raft_runtime = Arc::new(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("reef-raft")
+                .enable_time()
+                .build()?,
+        );
+        let log = Arc::new(LogStream::recover(
             store,
-            1,
+            LOG_STREAM_GROUP,
+            NODE_ID,
             vec![catalog_tablet.clone()],
-            ts.as_ref(),
+            ts.clone(),
+            raft_runtime,
+            cfg.log.stream,
         )?);
         let catalog = Catalog::load(catalog_tablet)?;
         // Dropped tables and indexes leave their tablet directories (and maybe log entries)
@@ -195,8 +235,14 @@ impl Node {
                 user.push(tablets.open_tablet(ix.id, index_schema(ix.unique))?);
             }
         }
-        log.add_tablets(user, ts.as_ref())?;
+        log.add_tablets(user)?;
         *tablets.log.write() = Some(log.clone());
+        let weak_tablets = Arc::downgrade(&tablets);
+        log.start(Arc::new(move || {
+            if let Some(t) = weak_tablets.upgrade() {
+                t.compactor.wake();
+            }
+        }))?;
         let txns = TxnManager::new(ts as Arc<dyn TimestampSource>, log.clone());
         let weak = Arc::downgrade(&txns);
         tablets.compactor.set_horizon_source(Arc::new(move || {
@@ -235,7 +281,18 @@ impl Node {
             t.freeze();
             while t.dump_frozen()? {}
         }
-        self.log.purge_to_checkpoints()?;
+        self.log.purge_now(Duration::from_secs(5))?;
         Ok(())
+    }
+
+    /// The node's log stream.
+    pub fn log_stream(&self) -> &Arc<LogStream> {
+        &self.log
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.log.shutdown();
     }
 }

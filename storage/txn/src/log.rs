@@ -2,10 +2,10 @@
 //!
 //! A transaction that wrote something commits with one log entry: its redo (every row it
 //! changed, last change per row wins) and its commit version, so that 1PC costs one log
-//! write. [`CommitLog`] is what the transaction layer needs from a log stream;
-//! [`LocalLog`] is a single-replica log stream on the node's
-//! [`reef_storage::logstore::LogStore`], used until the openraft-backed log stream (one Raft
-//! group per log stream) takes its place. Both share [`CommitRecord`] and [`replay`].
+//! write. [`CommitLog`] is what the transaction layer needs from a log stream. Servers run
+//! it on openraft (`reef-server`'s log streams); [`LocalLog`] is a single-replica log on the
+//! node's [`reef_storage::logstore::LogStore`] without consensus, for this crate's tests.
+//! Both share [`CommitRecord`], [`StreamTablets`] and [`apply_record`].
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -45,7 +45,7 @@ pub struct CommitRecord {
 
 const RECORD_FORMAT: u8 = 1;
 /// Log entries read into memory at once during recovery.
-const REPLAY_BATCH_ENTRIES: u64 = 1024;
+pub const REPLAY_BATCH_ENTRIES: u64 = 1024;
 
 impl CommitRecord {
     /// Serialized form (the log store adds a CRC).
@@ -70,6 +70,15 @@ impl CommitRecord {
             }
         }
         out
+    }
+
+    /// The transaction of an encoded record, read without decoding the rest.
+    pub fn txn_of(buf: &[u8]) -> Option<TxnId> {
+        if buf.first() != Some(&RECORD_FORMAT) {
+            return None;
+        }
+        let mut pos = 1;
+        get_varint(buf, &mut pos).ok().map(TxnId)
     }
 
     /// Parses [`CommitRecord::encode`].
@@ -135,6 +144,9 @@ struct AppliedTracker {
 
 impl AppliedTracker {
     fn mark(&mut self, index: u64) -> u64 {
+        if index <= self.upto {
+            return self.upto;
+        }
         self.pending.insert(index);
         while self.pending.remove(&(self.upto + 1)) {
             self.upto += 1;
@@ -143,13 +155,162 @@ impl AppliedTracker {
     }
 }
 
-/// A single-replica log stream on a [`LogStore`] group.
+/// The tablets of one log stream and how far its log has been applied to them.
+///
+/// Entries are applied out of order (each committing transaction stamps its own versions);
+/// a tablet hears of an index only once every entry up to it is applied, because its
+/// checkpoint must never pass an entry whose effects are not yet in its MemTables.
+#[derive(Debug, Default)]
+pub struct StreamTablets {
+    applied: Mutex<AppliedTracker>,
+    tablets: RwLock<HashMap<TabletId, Arc<Tablet>>>,
+}
+
+impl StreamTablets {
+    /// A set whose log has been applied up to `applied`.
+    pub fn new(applied: LogIndex) -> StreamTablets {
+        StreamTablets {
+            applied: Mutex::new(AppliedTracker {
+                upto: applied.0,
+                pending: BTreeSet::new(),
+            }),
+            tablets: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Reports entry `index` applied; tablets learn the new contiguous prefix.
+    pub fn mark_applied(&self, index: LogIndex) {
+        let upto = self.applied.lock().mark(index.0);
+        for t in self.tablets.read().values() {
+            t.set_applied(LogIndex(upto));
+        }
+    }
+
+    /// Every entry up to this index has been applied.
+    pub fn applied(&self) -> LogIndex {
+        LogIndex(self.applied.lock().upto)
+    }
+
+    /// Adds a tablet whose MemTables hold everything applied so far (a new, empty one, or
+    /// a recovered one the log has been replayed into).
+    pub fn insert(&self, tablet: Arc<Tablet>) {
+        let mut map = self.tablets.write();
+        tablet.set_applied(self.applied());
+        map.insert(tablet.id(), tablet);
+    }
+
+    /// Forgets tablets no table uses any more (dropped, truncated or rebuilt), so they no
+    /// longer hold the log back.
+    pub fn retire(&self, ids: &[TabletId]) {
+        let mut map = self.tablets.write();
+        for id in ids {
+            map.remove(id);
+        }
+    }
+
+    /// The tablet `id`, if it is on this stream.
+    pub fn get(&self, id: TabletId) -> Option<Arc<Tablet>> {
+        self.tablets.read().get(&id).cloned()
+    }
+
+    /// Applies a committed record (entry `index`) proposed elsewhere to the tablets.
+    pub fn apply(
+        &self,
+        index: LogIndex,
+        rec: CommitRecord,
+        ts: &dyn TimestampSource,
+    ) -> Result<()> {
+        apply_record(index, rec, &self.tablets.read(), ts)
+    }
+
+    /// Every tablet of the stream.
+    pub fn all(&self) -> Vec<Arc<Tablet>> {
+        self.tablets.read().values().cloned().collect()
+    }
+
+    /// The log index up to which no tablet of the stream needs the log any more (entries at
+    /// or below it may be purged); with no tablets, everything applied.
+    pub fn durable_through(&self) -> LogIndex {
+        let applied = self.applied();
+        self.tablets
+            .read()
+            .values()
+            .map(|t| t.durable_through())
+            .min()
+            .map_or(applied, |d| d.min(applied))
+    }
+}
+
+/// Applies one committed record (log entry `index`) to the tablets in `tablets` whose
+/// checkpoint is below it; tablets not in the map (dropped ones) are skipped.
+pub fn apply_record(
+    index: LogIndex,
+    rec: CommitRecord,
+    tablets: &HashMap<TabletId, Arc<Tablet>>,
+    ts: &dyn TimestampSource,
+) -> Result<()> {
+    ts.observe(rec.version);
+    for w in rec.writes {
+        let Some(t) = tablets.get(&w.tablet) else {
+            continue;
+        };
+        if index > t.checkpoint() {
+            t.apply_committed(&w.key, rec.version, w.op, index)?;
+        }
+    }
+    Ok(())
+}
+
+/// Replays log group `group` of `store` into `tablets`: every committed record above the
+/// lowest of their checkpoints (each tablet takes those above its own). `record_of` finds
+/// the encoded [`CommitRecord`] in an entry, or `None` for entries that carry none.
+pub fn replay_group(
+    store: &LogStore,
+    group: GroupId,
+    tablets: &HashMap<TabletId, Arc<Tablet>>,
+    ts: &dyn TimestampSource,
+    record_of: fn(&LogEntry) -> std::result::Result<Option<&[u8]>, String>,
+) -> Result<()> {
+    let Some((first, end)) = store.group_state(group).range else {
+        return Ok(());
+    };
+    let lowest = tablets
+        .values()
+        .map(|t| t.checkpoint().0)
+        .min()
+        .unwrap_or(end);
+    let mut from = first.max(lowest + 1);
+    while from <= end {
+        let to = end.min(from + REPLAY_BATCH_ENTRIES - 1);
+        for e in store.entries(group, from..=to)? {
+            let Some(body) = record_of(&e).map_err(|w| corrupt_entry(e.index, w))? else {
+                continue;
+            };
+            let rec = CommitRecord::decode(body).map_err(|w| corrupt_entry(e.index, w))?;
+            apply_record(LogIndex(e.index), rec, tablets, ts)?;
+        }
+        from = to + 1;
+    }
+    Ok(())
+}
+
+/// The error for a log entry that does not decode.
+pub fn corrupt_entry(index: u64, what: String) -> TxnError {
+    TxnError::Storage(StorageError::Corrupt {
+        path: "log".into(),
+        offset: index,
+        what,
+    })
+}
+
+/// A single-replica log stream on a [`LogStore`] group, without consensus: the
+/// transaction layer's own tests and tools run on it. Servers use the openraft log stream
+/// in `reef-server`, which shares [`CommitRecord`], [`StreamTablets`] and [`apply_record`].
 pub struct LocalLog {
     store: Arc<LogStore>,
     group: GroupId,
     next: Mutex<u64>,
-    applied: Mutex<AppliedTracker>,
-    tablets: RwLock<HashMap<TabletId, Arc<Tablet>>>,
+    tablets: StreamTablets,
 }
 
 impl std::fmt::Debug for LocalLog {
@@ -169,36 +330,19 @@ impl LocalLog {
         ts: &dyn TimestampSource,
     ) -> Result<LocalLog> {
         let state = store.group_state(group);
-        let tablets: HashMap<TabletId, Arc<Tablet>> =
-            tablets.into_iter().map(|t| (t.id(), t)).collect();
-        let mut last = state.purged.as_ref().map_or(0, |p| p.0);
-        if let Some((first, end)) = state.range {
-            let lowest = tablets
-                .values()
-                .map(|t| t.checkpoint().0)
-                .min()
-                .unwrap_or(0);
-            let mut from = first.max(lowest + 1);
-            while from <= end {
-                let to = end.min(from + REPLAY_BATCH_ENTRIES - 1);
-                replay(&store.entries(group, from..=to)?, &tablets, ts)?;
-                from = to + 1;
-            }
-            last = end;
-        }
-        for t in tablets.values() {
-            t.set_applied(LogIndex(last));
-        }
-        Ok(LocalLog {
+        let last = state
+            .range
+            .map(|(_, end)| end)
+            .or(state.purged.as_ref().map(|p| p.0))
+            .unwrap_or(0);
+        let log = LocalLog {
             store,
             group,
             next: Mutex::new(last + 1),
-            applied: Mutex::new(AppliedTracker {
-                upto: last,
-                pending: BTreeSet::new(),
-            }),
-            tablets: RwLock::new(tablets),
-        })
+            tablets: StreamTablets::new(LogIndex(last)),
+        };
+        log.add_tablets(tablets, ts)?;
+        Ok(log)
     }
 
     /// Adds tablets found after the log was opened (user tables named by the catalog, which
@@ -206,51 +350,35 @@ impl LocalLog {
     pub fn add_tablets(&self, tablets: Vec<Arc<Tablet>>, ts: &dyn TimestampSource) -> Result<()> {
         let added: HashMap<TabletId, Arc<Tablet>> =
             tablets.into_iter().map(|t| (t.id(), t)).collect();
-        let st = self.store.group_state(self.group);
-        if let Some((first, end)) = st.range {
-            let lowest = added
-                .values()
-                .map(|t| t.checkpoint().0)
-                .min()
-                .unwrap_or(end);
-            let mut from = first.max(lowest + 1);
-            while from <= end {
-                let to = end.min(from + REPLAY_BATCH_ENTRIES - 1);
-                replay(&self.store.entries(self.group, from..=to)?, &added, ts)?;
-                from = to + 1;
-            }
+        replay_group(&self.store, self.group, &added, ts, |e| {
+            Ok(Some(&e.payload))
+        })?;
+        for t in added.into_values() {
+            self.tablets.insert(t);
         }
-        let upto = self.applied.lock().upto;
-        for t in added.values() {
-            t.set_applied(LogIndex(upto));
-        }
-        self.tablets.write().extend(added);
         Ok(())
     }
 
     /// Adds a new, empty tablet (a table created now): nothing in the log concerns it.
     pub fn register_new(&self, tablet: Arc<Tablet>) {
-        tablet.set_applied(LogIndex(self.applied.lock().upto));
-        self.tablets.write().insert(tablet.id(), tablet);
+        self.tablets.insert(tablet);
     }
 
-    /// Drops log entries every tablet has in its SSTables (at or below the lowest
-    /// checkpoint), so the log does not grow without bound.
+    /// Drops log entries every tablet has in its SSTables, so the log does not grow without
+    /// bound.
     pub fn purge_to_checkpoints(&self) -> Result<()> {
-        let lowest = self
-            .tablets
-            .read()
-            .values()
-            .map(|t| t.checkpoint().0)
-            .min()
-            .unwrap_or(0);
+        let upto = self.tablets.durable_through().0;
         let st = self.store.group_state(self.group);
-        if lowest == 0 || st.purged.as_ref().is_some_and(|p| p.0 >= lowest) {
+        let Some((first, end)) = st.range else {
+            return Ok(());
+        };
+        let upto = upto.min(end);
+        if upto < first {
             return Ok(());
         }
-        let term = self.store.term_of(self.group, lowest).unwrap_or(1);
+        let term = self.store.term_of(self.group, upto).unwrap_or(1);
         self.store
-            .purge(self.group, lowest, term, &lowest.to_le_bytes())?;
+            .purge(self.group, upto, term, &upto.to_le_bytes())?;
         Ok(())
     }
 }
@@ -282,38 +410,8 @@ impl CommitLog for LocalLog {
     }
 
     fn applied(&self, index: LogIndex) {
-        let upto = self.applied.lock().mark(index.0);
-        for t in self.tablets.read().values() {
-            t.set_applied(LogIndex(upto));
-        }
+        self.tablets.mark_applied(index);
     }
-}
-
-/// Applies log entries (commit records) to the tablets whose checkpoint is below them.
-pub fn replay(
-    entries: &[LogEntry],
-    tablets: &HashMap<TabletId, Arc<Tablet>>,
-    ts: &dyn TimestampSource,
-) -> Result<()> {
-    for e in entries {
-        let rec = CommitRecord::decode(&e.payload).map_err(|what| {
-            TxnError::Storage(StorageError::Corrupt {
-                path: "log".into(),
-                offset: e.index,
-                what,
-            })
-        })?;
-        ts.observe(rec.version);
-        for w in rec.writes {
-            let Some(t) = tablets.get(&w.tablet) else {
-                continue;
-            };
-            if e.index > t.checkpoint().0 {
-                t.apply_committed(&w.key, rec.version, w.op, LogIndex(e.index))?;
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

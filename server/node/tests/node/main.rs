@@ -84,6 +84,7 @@ fn open_node(dir: &std::path::Path) -> Arc<Node> {
         data_dir: dir.to_path_buf(),
         cache_bytes: 16 << 20,
         olap: Default::default(),
+        log: Default::default(),
     };
     Node::open(&cfg).unwrap()
 }
@@ -184,6 +185,7 @@ fn a_data_directory_opens_in_one_node_at_a_time() {
         data_dir: dir.path().to_path_buf(),
         cache_bytes: 16 << 20,
         olap: Default::default(),
+        log: Default::default(),
     };
     let err = Node::open(&cfg).unwrap_err().to_string();
     assert!(err.contains("in use by another reef process"), "{err}");

@@ -237,6 +237,36 @@ impl Tablet {
         self.set.read().manifest.checkpoint
     }
 
+    /// The log index up to which this tablet needs nothing from the log: its checkpoint,
+    /// or everything applied when no MemTable holds anything (an idle tablet would
+    /// otherwise hold the log back until its next dump, which may never come).
+    pub fn durable_through(&self) -> LogIndex {
+        // `applied` first: an entry at or below it that wrote here put its versions into a
+        // MemTable before it was applied, so empty MemTables now mean they were dumped.
+        let applied = self.applied.load(Ordering::Acquire);
+        let idle = {
+            let mem = self.mem.read();
+            mem.frozen.is_empty() && mem.active.row_count() == 0
+        };
+        let checkpoint = self.checkpoint();
+        if idle {
+            LogIndex(checkpoint.0.max(applied))
+        } else {
+            checkpoint
+        }
+    }
+
+    /// The lowest log index any of this tablet's MemTables holds (what a freeze and dump
+    /// would let the log purge past).
+    pub fn memtable_log_min(&self) -> Option<LogIndex> {
+        let mem = self.mem.read();
+        std::iter::once(&mem.active)
+            .chain(mem.frozen.iter())
+            .filter_map(|m| m.log_range())
+            .map(|(lo, _)| lo)
+            .min()
+    }
+
     /// Raises the GC horizon: the oldest snapshot any reader may still use. Dumps and
     /// compactions keep, per key, the versions above it and the newest at or below it.
     pub fn set_gc_horizon(&self, v: Version) {
