@@ -154,6 +154,22 @@ impl TabletSource for Tablets {
         }
         Ok(t)
     }
+
+    fn retire_tablets(&self, ids: &[TabletId]) {
+        if ids.is_empty() {
+            return;
+        }
+        {
+            let mut open = self.open.write();
+            for id in ids {
+                open.remove(id);
+            }
+        }
+        if let Some(log) = self.log.read().as_ref() {
+            log.retire(ids);
+        }
+        tracing::info!(tablets = ?ids, "retired tablets no table uses");
+    }
 }
 
 /// A running server node.

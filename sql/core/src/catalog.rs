@@ -141,6 +141,13 @@ pub struct TableDef {
 }
 
 impl TableDef {
+    /// The tablets holding its rows and its indexes.
+    pub fn tablet_ids(&self) -> Vec<TabletId> {
+        std::iter::once(self.id)
+            .chain(self.indexes.iter().map(|i| i.id))
+            .collect()
+    }
+
     /// The indexes readers can see, as `SHOW INDEX` and `information_schema.STATISTICS`
     /// list them: (name, non-unique, column slots), the primary key first, then the unique
     /// keys.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use reef_common::collation::Collation;
 use reef_common::error;
-use reef_common::ids::Version;
+use reef_common::ids::{TabletId, Version};
 use reef_common::keycodec::{encode_key, KeyKind};
 use reef_common::rowcodec::{decode_row_with, encode_row};
 use reef_common::types::{ColumnType, PhysicalKind};
@@ -63,9 +63,22 @@ impl Applied {
                 engine.catalog.apply_create_table(def)
             }
             Applied::DropTables(defs) => {
-                defs.iter().for_each(|d| engine.catalog.apply_drop_table(d))
+                for d in &defs {
+                    engine.catalog.apply_drop_table(d);
+                    engine.tablets.retire_tablets(&d.tablet_ids());
+                }
             }
-            Applied::DropDatabase(db) => engine.catalog.apply_drop_db(&db),
+            Applied::DropDatabase(db) => {
+                let dropped: Vec<TabletId> = engine
+                    .catalog
+                    .all_tables()
+                    .iter()
+                    .filter(|d| d.db == db)
+                    .flat_map(|d| d.tablet_ids())
+                    .collect();
+                engine.catalog.apply_drop_db(&db);
+                engine.tablets.retire_tablets(&dropped);
+            }
         }
     }
 }

@@ -39,6 +39,11 @@ pub trait TabletSource: Send + Sync {
         id: TabletId,
         schema: reef_storage::schema::RowSchema,
     ) -> Result<Arc<Tablet>, SqlError>;
+    /// Lets go of tablets no table uses any more (a dropped table's, a truncated or
+    /// rebuilt table's old ones, a dropped index's), once the catalog change that left them
+    /// is committed: they stop holding the log back. Their files stay (new tablet ids stay
+    /// above every tablet directory on disk).
+    fn retire_tablets(&self, ids: &[TabletId]);
 }
 
 /// ((database, table), (database, table)) of one rename.
@@ -1446,14 +1451,16 @@ impl SqlSession {
     ) -> Result<u64, SqlError> {
         let engine = self.engine.clone();
         let new = self.fresh_tablets(plan.def)?;
-        let rows = crate::alter::copy_rows(&engine, old, &new, &plan.sources)?;
-        if let (Some(n), Some(_)) = (
-            dml::next_auto_increment(&engine, old)?,
-            new.auto_increment(),
-        ) {
-            dml::set_reservation(&engine, new.id, n)?;
-        }
-        self.publish_ddl(&new)?;
+        let copied = crate::alter::copy_rows(&engine, old, &new, &plan.sources).and_then(|rows| {
+            if let (Some(n), Some(_)) = (
+                dml::next_auto_increment(&engine, old)?,
+                new.auto_increment(),
+            ) {
+                dml::set_reservation(&engine, new.id, n)?;
+            }
+            self.publish_ddl(&new).map(|()| rows)
+        });
+        let rows = copied.inspect_err(|_| engine.tablets.retire_tablets(&new.tablet_ids()))?;
         tracing::info!(table = %old.name, rows, "table altered by copy");
         Ok(rows)
     }
@@ -1500,13 +1507,24 @@ impl SqlSession {
         self.publish(def)
     }
 
-    /// Commits a changed table definition and makes it visible.
+    /// Commits a changed table definition and makes it visible; tablets the table no
+    /// longer uses are retired.
     fn publish(&self, def: &TableDef) -> Result<(), SqlError> {
         let mut t = self.engine.txns.begin(TxnOptions::default());
         t.begin_statement()?;
         self.engine.catalog.update_table(&mut t, def)?;
         t.commit()?;
+        let before = self.engine.catalog.table(&def.db, &def.name);
         self.engine.catalog.apply_create_table(def.clone());
+        if let Some(before) = before {
+            let now = def.tablet_ids();
+            let gone: Vec<TabletId> = before
+                .tablet_ids()
+                .into_iter()
+                .filter(|id| !now.contains(id))
+                .collect();
+            self.engine.tablets.retire_tablets(&gone);
+        }
         Ok(())
     }
 

@@ -350,6 +350,21 @@ impl LogStream {
         self.shared.tablets.durable_through()
     }
 
+    /// Every entry up to this index has been applied to the tablets.
+    pub fn applied_through(&self) -> LogIndex {
+        self.shared.tablets.applied()
+    }
+
+    /// Tablets on this stream.
+    pub fn tablet_count(&self) -> usize {
+        self.shared.tablets.all().len()
+    }
+
+    /// Segment files in the node's log store.
+    pub fn segment_count(&self) -> usize {
+        self.shared.log.store.segment_count()
+    }
+
     /// The highest purged log index (0 if none).
     pub fn purged_through(&self) -> LogIndex {
         let log = &self.shared.log;

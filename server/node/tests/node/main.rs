@@ -13,6 +13,7 @@ use reef_sql::{Output, SqlSession};
 use reef_storage::mvcc::ReadCtx;
 use reef_storage::tablet::full_range;
 
+mod log;
 mod meta;
 mod olap;
 
