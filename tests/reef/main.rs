@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `reef` binary, real MySQL clients over TCP.
 
+mod bank;
 mod dump;
 mod harness;
 mod slt;

@@ -1690,6 +1690,21 @@ fn is_aggregate(e: &Expr) -> bool {
     matches!(e, Expr::Function(f) if matches!(f.name.to_string().to_ascii_lowercase().as_str(), "count" | "sum" | "min" | "max" | "avg"))
 }
 
+/// Whether an aggregate call sits inside `e` (not at its top), as in `COALESCE(MAX(x), 0)`.
+fn has_nested_aggregate(e: &Expr) -> bool {
+    if is_aggregate(e) {
+        return false;
+    }
+    let found = sqlparser::ast::visit_expressions(e, |x| {
+        if is_aggregate(x) {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    });
+    found.is_break()
+}
+
 fn out_column(def: &TableDef, alias: Option<&str>, slot: usize, name: &str) -> OutColumn {
     let c = &def.columns[slot];
     OutColumn {
@@ -1864,6 +1879,17 @@ fn select_oltp(
         (mode, wait)
     });
     let cols = projection(sel, Some((&def, alias)))?;
+    if group_by.is_empty()
+        && cols
+            .iter()
+            .any(|(p, _)| matches!(p, Proj::Expr(e) if has_nested_aggregate(e)))
+    {
+        // One row even over no input, with the aggregates inside expressions: the OLAP
+        // path computes these.
+        return Err(SqlError::unsupported(
+            "aggregates inside expressions without GROUP BY",
+        ));
+    }
     let enough = enough_rows(q, sel, &def, &cols, s)?;
     let rows = matching_rows(
         engine,
