@@ -97,6 +97,22 @@ pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<Datum, SqlError> {
             }
         }
         Expr::Nested(inner) => eval(inner, scope),
+        Expr::Floor { expr, field } | Expr::Ceil { expr, field } => {
+            let name = if matches!(e, Expr::Floor { .. }) {
+                "floor"
+            } else {
+                "ceil"
+            };
+            match field {
+                sqlparser::ast::CeilFloorKind::DateTimeField(
+                    sqlparser::ast::DateTimeField::NoDateTime,
+                ) => {
+                    let v = eval(expr, scope)?;
+                    crate::functions::call(name, &[v]).expect("a function of that module")
+                }
+                _ => Err(unsupported(e)),
+            }
+        }
         Expr::IsNull(x) => Ok(Datum::Int(eval(x, scope)?.is_null() as i64)),
         Expr::IsNotNull(x) => Ok(Datum::Int(!eval(x, scope)?.is_null() as i64)),
         Expr::UnaryOp { op, expr } => unary(op, eval(expr, scope)?),
@@ -471,7 +487,7 @@ fn function(f: &sqlparser::ast::Function, scope: &dyn Scope) -> Result<Datum, Sq
             Ok(())
         } else {
             Err(SqlError::new(
-                error::ER_WRONG_ARGUMENTS,
+                error::ER_WRONG_PARAMCOUNT_TO_NATIVE_FCT,
                 format!("Incorrect parameter count in the call to native function '{name}'"),
             ))
         }
@@ -571,7 +587,7 @@ fn function(f: &sqlparser::ast::Function, scope: &dyn Scope) -> Result<Datum, Sq
                 ("instr", 2) => (&vals[1], &vals[0], None),
                 _ => {
                     return Err(SqlError::new(
-                        error::ER_WRONG_ARGUMENTS,
+                        error::ER_WRONG_PARAMCOUNT_TO_NATIVE_FCT,
                         format!(
                             "Incorrect parameter count in the call to native function '{name}'"
                         ),
@@ -624,7 +640,10 @@ fn function(f: &sqlparser::ast::Function, scope: &dyn Scope) -> Result<Datum, Sq
             micro: 0,
             ..now()
         }),
-        _ => return Err(unsupported(format!("function {}", f.name))),
+        _ => match crate::functions::call(&name, &vals) {
+            Some(r) => r?,
+            None => return Err(unsupported(format!("function {}", f.name))),
+        },
     })
 }
 

@@ -18,6 +18,7 @@ pub mod catalog;
 pub mod datum;
 mod dml;
 pub mod expr;
+mod functions;
 pub mod mdl;
 mod mysql_only;
 pub mod olap;

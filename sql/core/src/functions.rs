@@ -1,0 +1,497 @@
+//! Numeric, comparison and temporal functions of the OLTP path, with MySQL's types and NULL
+//! rules (MySQL 8.0 reference manual, "Numeric Functions and Operators", "Date and Time
+//! Functions", "Comparison Functions and Operators"). Each answers `None` when its name is
+//! not one of these, so the caller goes on to the others.
+
+use reef_common::error;
+use reef_common::value::{DateTime, Decimal};
+
+use crate::datum::Datum;
+use crate::SqlError;
+
+fn wrong_count(name: &str) -> SqlError {
+    SqlError::new(
+        error::ER_WRONG_PARAMCOUNT_TO_NATIVE_FCT,
+        format!("Incorrect parameter count in the call to native function '{name}'"),
+    )
+}
+
+/// Evaluates `name(vals)` if it is one of this module's functions.
+pub(crate) fn call(name: &str, vals: &[Datum]) -> Option<Result<Datum, SqlError>> {
+    let arity = |n: std::ops::RangeInclusive<usize>| {
+        if n.contains(&vals.len()) {
+            Ok(())
+        } else {
+            Err(wrong_count(name))
+        }
+    };
+    let r = match name {
+        "greatest" | "least" => arity(2..=usize::MAX).map(|()| extreme(vals, name == "greatest")),
+        "concat_ws" => arity(1..=usize::MAX).map(|()| concat_ws(vals)),
+        "replace" => arity(3..=3).map(|()| replace(vals)),
+        "floor" | "ceil" | "ceiling" => {
+            arity(1..=1).and_then(|()| floor_ceil(&vals[0], name == "floor"))
+        }
+        "round" | "truncate" => {
+            let range = if name == "round" { 1..=2 } else { 2..=2 };
+            arity(range).and_then(|()| round(vals, name == "truncate"))
+        }
+        "mod" => arity(2..=2).and_then(|()| modulo(&vals[0], &vals[1])),
+        "sign" => arity(1..=1).map(|()| sign(&vals[0])),
+        "year" | "month" | "day" | "dayofmonth" | "hour" | "minute" | "second" | "quarter"
+        | "dayofweek" | "dayofyear" => arity(1..=1).map(|()| part(name, &vals[0])),
+        "date" => arity(1..=1).map(|()| {
+            temporal(&vals[0]).map_or(Datum::Null, |d| {
+                Datum::Date(DateTime {
+                    hour: 0,
+                    minute: 0,
+                    second: 0,
+                    micro: 0,
+                    ..d
+                })
+            })
+        }),
+        "datediff" => arity(2..=2).map(|()| match (temporal(&vals[0]), temporal(&vals[1])) {
+            (Some(a), Some(b)) => Datum::Int(day_number(&a) - day_number(&b)),
+            _ => Datum::Null,
+        }),
+        "to_days" => arity(1..=1).map(|()| {
+            temporal(&vals[0]).map_or(Datum::Null, |d| Datum::Int(day_number(&d) + 719_528))
+        }),
+        "date_format" => arity(2..=2).map(|()| match (temporal(&vals[0]), vals[1].to_text()) {
+            (Some(d), Some(f)) => Datum::str(date_format(&d, &f)),
+            _ => Datum::Null,
+        }),
+        _ => return None,
+    };
+    Some(r)
+}
+
+/// GREATEST / LEAST: NULL if any argument is; otherwise compared as MySQL compares mixed
+/// arguments (numbers numerically, strings by collation, temporal values in time order).
+fn extreme(vals: &[Datum], greatest: bool) -> Datum {
+    if vals.iter().any(Datum::is_null) {
+        return Datum::Null;
+    }
+    let numeric = vals.iter().any(|v| {
+        matches!(
+            v,
+            Datum::Int(_) | Datum::UInt(_) | Datum::Double(_) | Datum::Decimal(_)
+        )
+    });
+    let mut best = &vals[0];
+    for v in &vals[1..] {
+        let ord = if numeric && !matches!((best, v), (Datum::Str(..), Datum::Str(..))) {
+            v.as_f64().partial_cmp(&best.as_f64())
+        } else {
+            v.compare(best)
+        };
+        let better = match ord {
+            Some(std::cmp::Ordering::Greater) => greatest,
+            Some(std::cmp::Ordering::Less) => !greatest,
+            _ => false,
+        };
+        if better {
+            best = v;
+        }
+    }
+    if numeric
+        && vals
+            .iter()
+            .any(|v| matches!(v, Datum::Double(_) | Datum::Str(..)))
+    {
+        return Datum::Double(best.as_f64());
+    }
+    best.clone()
+}
+
+/// CONCAT_WS: NULL separator gives NULL; NULL arguments are skipped.
+fn concat_ws(vals: &[Datum]) -> Datum {
+    let Some(sep) = vals[0].to_text() else {
+        return Datum::Null;
+    };
+    let parts: Vec<String> = vals[1..].iter().filter_map(Datum::to_text).collect();
+    Datum::str(parts.join(&sep))
+}
+
+/// REPLACE(str, from, to): every occurrence, compared byte for byte as MySQL does.
+fn replace(vals: &[Datum]) -> Datum {
+    match (vals[0].to_text(), vals[1].to_text(), vals[2].to_text()) {
+        (Some(s), Some(from), Some(to)) if !from.is_empty() => Datum::str(s.replace(&from, &to)),
+        (Some(s), Some(_), Some(_)) => Datum::str(s),
+        _ => Datum::Null,
+    }
+}
+
+/// The integer part and whether a fraction was cut off, of a decimal's text.
+fn integer_part(d: &Decimal) -> Option<(i128, bool)> {
+    let text = d.to_string();
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    Some((int.parse().ok()?, frac.bytes().any(|b| b != b'0')))
+}
+
+fn from_i128(v: i128, what: &str) -> Result<Datum, SqlError> {
+    if let Ok(i) = i64::try_from(v) {
+        Ok(Datum::Int(i))
+    } else if let Ok(u) = u64::try_from(v) {
+        Ok(Datum::UInt(u))
+    } else {
+        Err(SqlError::new(
+            error::ER_DATA_OUT_OF_RANGE,
+            format!("BIGINT value is out of range in '{what}'"),
+        ))
+    }
+}
+
+/// FLOOR / CEIL: integers stay, DECIMAL becomes an integer, anything else a DOUBLE.
+fn floor_ceil(v: &Datum, floor: bool) -> Result<Datum, SqlError> {
+    Ok(match v {
+        Datum::Null => Datum::Null,
+        Datum::Int(_) | Datum::UInt(_) => v.clone(),
+        Datum::Decimal(d) => {
+            let (int, cut) = integer_part(d).ok_or_else(|| too_big("FLOOR/CEIL"))?;
+            let adjust = match (cut, d.is_negative(), floor) {
+                (true, true, true) => -1,
+                (true, false, false) => 1,
+                _ => 0,
+            };
+            from_i128(int + adjust, if floor { "floor" } else { "ceiling" })?
+        }
+        other => {
+            let x = other.as_f64();
+            Datum::Double(if floor { x.floor() } else { x.ceil() })
+        }
+    })
+}
+
+fn too_big(what: &str) -> SqlError {
+    SqlError::unsupported(format!("{what} of a DECIMAL beyond 38 digits"))
+}
+
+/// ROUND(x[, d]) rounds half away from zero for exact values and to the nearest even for
+/// DOUBLEs (MySQL's `rint`); TRUNCATE(x, d) cuts toward zero. The result keeps x's type; a
+/// DECIMAL gets `max(d, 0)` fractional digits.
+fn round(vals: &[Datum], truncate: bool) -> Result<Datum, SqlError> {
+    let x = &vals[0];
+    let d = match vals.get(1) {
+        None => 0,
+        Some(Datum::Null) => return Ok(Datum::Null),
+        Some(v) => v.as_f64().clamp(-100.0, 100.0) as i32,
+    };
+    Ok(match x {
+        Datum::Null => Datum::Null,
+        Datum::Int(_) | Datum::UInt(_) if d >= 0 => x.clone(),
+        Datum::Int(_) | Datum::UInt(_) => {
+            let v = match x {
+                Datum::Int(i) => *i as i128,
+                Datum::UInt(u) => *u as i128,
+                _ => unreachable!("matched above"),
+            };
+            from_i128(
+                to_unit(v, d, truncate),
+                if truncate { "truncate" } else { "round" },
+            )?
+        }
+        Datum::Decimal(dec) => Datum::Decimal(round_decimal(dec, d, truncate)?),
+        other => {
+            let v = other.as_f64();
+            let p = 10f64.powi(d);
+            let scaled = v * p;
+            let r = if truncate {
+                scaled.trunc()
+            } else {
+                scaled.round_ties_even()
+            };
+            Datum::Double(if r.is_finite() { r / p } else { v })
+        }
+    })
+}
+
+fn round_decimal(dec: &Decimal, d: i32, truncate: bool) -> Result<Decimal, SqlError> {
+    if d >= 0 {
+        let scale = (d as u8).min(30);
+        if truncate && scale < dec.scale() {
+            // Cut the digits: rounding the value moved half a unit toward zero.
+            let text = dec.to_string();
+            let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+            let cut = format!("{int}.{}", &frac[..scale as usize]);
+            return Decimal::parse(&cut).map_err(|e| SqlError::internal(e.to_string()));
+        }
+        return Ok(dec.rescale(scale));
+    }
+    // The fraction cannot decide a rounding to tens or more: the integer part does.
+    let (int, _) = integer_part(dec).ok_or_else(|| too_big("ROUND"))?;
+    Ok(Decimal::from_i128(to_unit(int, d, truncate)))
+}
+
+/// `v` rounded (half away from zero) or cut toward zero to a multiple of `10^-d`, `d < 0`.
+fn to_unit(v: i128, d: i32, truncate: bool) -> i128 {
+    if -d > 38 {
+        return 0;
+    }
+    let unit = 10i128.pow((-d) as u32);
+    let rest = v % unit;
+    let mut r = v - rest;
+    if !truncate && rest.abs() * 2 >= unit {
+        r += unit * v.signum();
+    }
+    r
+}
+
+/// MOD(a, b) and `a % b`: NULL when b is 0; the sign follows a.
+fn modulo(a: &Datum, b: &Datum) -> Result<Datum, SqlError> {
+    Ok(match (a, b) {
+        (Datum::Null, _) | (_, Datum::Null) => Datum::Null,
+        (Datum::Int(x), Datum::Int(y)) => {
+            if *y == 0 {
+                Datum::Null
+            } else {
+                Datum::Int(x.checked_rem(*y).unwrap_or(0))
+            }
+        }
+        (Datum::UInt(_) | Datum::Int(_), Datum::UInt(_) | Datum::Int(_)) => {
+            let x = match a {
+                Datum::Int(i) => *i as i128,
+                Datum::UInt(u) => *u as i128,
+                _ => unreachable!("matched above"),
+            };
+            let y = match b {
+                Datum::Int(i) => *i as i128,
+                Datum::UInt(u) => *u as i128,
+                _ => unreachable!("matched above"),
+            };
+            if y == 0 {
+                Datum::Null
+            } else {
+                from_i128(x % y, "mod")?
+            }
+        }
+        _ => {
+            let (x, y) = (a.as_f64(), b.as_f64());
+            if y == 0.0 {
+                Datum::Null
+            } else {
+                Datum::Double(x % y)
+            }
+        }
+    })
+}
+
+fn sign(v: &Datum) -> Datum {
+    match v {
+        Datum::Null => Datum::Null,
+        Datum::Decimal(d) => Datum::Int(
+            if d.to_string()
+                .bytes()
+                .all(|b| matches!(b, b'0' | b'.' | b'-'))
+            {
+                0
+            } else if d.is_negative() {
+                -1
+            } else {
+                1
+            },
+        ),
+        other => {
+            let x = other.as_f64();
+            Datum::Int(if x > 0.0 {
+                1
+            } else if x < 0.0 {
+                -1
+            } else {
+                0
+            })
+        }
+    }
+}
+
+/// A temporal value from a DATE, DATETIME or a string or number that spells one.
+fn temporal(v: &Datum) -> Option<DateTime> {
+    match v {
+        Datum::Date(d) | Datum::DateTime(d) => Some(*d),
+        Datum::Null => None,
+        other => DateTime::parse(other.to_text()?.trim()).ok(),
+    }
+}
+
+/// Days since 1970-01-01 (proleptic Gregorian), from Howard Hinnant's `days_from_civil`.
+fn day_number(d: &DateTime) -> i64 {
+    let (y, m, day) = (d.year as i64, d.month as i64, d.day as i64);
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// 0 = Monday .. 6 = Sunday.
+fn weekday(d: &DateTime) -> i64 {
+    (day_number(d) + 3).rem_euclid(7)
+}
+
+fn day_of_year(d: &DateTime) -> i64 {
+    day_number(d)
+        - day_number(&DateTime {
+            month: 1,
+            day: 1,
+            ..*d
+        })
+        + 1
+}
+
+fn part(name: &str, v: &Datum) -> Datum {
+    let Some(d) = temporal(v) else {
+        return Datum::Null;
+    };
+    Datum::Int(match name {
+        "year" => d.year as i64,
+        "month" => d.month as i64,
+        "day" | "dayofmonth" => d.day as i64,
+        "hour" => d.hour as i64,
+        "minute" => d.minute as i64,
+        "second" => d.second as i64,
+        "quarter" => (d.month as i64 + 2) / 3,
+        "dayofweek" => (weekday(&d) + 1) % 7 + 1,
+        "dayofyear" => day_of_year(&d),
+        _ => unreachable!("dispatched above"),
+    })
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
+/// DATE_FORMAT's specifiers (MySQL 8.0 manual, DATE_FORMAT()); an unknown one prints its
+/// letter, as MySQL does.
+fn date_format(d: &DateTime, f: &str) -> String {
+    let mut out = String::with_capacity(f.len() + 8);
+    let mut chars = f.chars();
+    let month = MONTHS.get((d.month as usize).wrapping_sub(1)).copied();
+    let day_name = DAYS[weekday(d) as usize];
+    let h12 = match d.hour % 12 {
+        0 => 12,
+        h => h,
+    };
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let Some(s) = chars.next() else { break };
+        match s {
+            'Y' => out.push_str(&format!("{:04}", d.year)),
+            'y' => out.push_str(&format!("{:02}", d.year % 100)),
+            'm' => out.push_str(&format!("{:02}", d.month)),
+            'c' => out.push_str(&d.month.to_string()),
+            'M' => out.push_str(month.unwrap_or("")),
+            'b' => out.push_str(month.map_or("", |m| &m[..3])),
+            'd' => out.push_str(&format!("{:02}", d.day)),
+            'e' => out.push_str(&d.day.to_string()),
+            'D' => {
+                let suffix = match (d.day % 10, d.day % 100) {
+                    (_, 11..=13) => "th",
+                    (1, _) => "st",
+                    (2, _) => "nd",
+                    (3, _) => "rd",
+                    _ => "th",
+                };
+                out.push_str(&format!("{}{suffix}", d.day));
+            }
+            'j' => out.push_str(&format!("{:03}", day_of_year(d))),
+            'W' => out.push_str(day_name),
+            'a' => out.push_str(&day_name[..3]),
+            'w' => out.push_str(&((weekday(d) + 1) % 7).to_string()),
+            'H' => out.push_str(&format!("{:02}", d.hour)),
+            'k' => out.push_str(&d.hour.to_string()),
+            'h' | 'I' => out.push_str(&format!("{h12:02}")),
+            'l' => out.push_str(&h12.to_string()),
+            'i' => out.push_str(&format!("{:02}", d.minute)),
+            's' | 'S' => out.push_str(&format!("{:02}", d.second)),
+            'f' => out.push_str(&format!("{:06}", d.micro)),
+            'p' => out.push_str(if d.hour < 12 { "AM" } else { "PM" }),
+            'T' => out.push_str(&format!("{:02}:{:02}:{:02}", d.hour, d.minute, d.second)),
+            'r' => out.push_str(&format!(
+                "{h12:02}:{:02}:{:02} {}",
+                d.minute,
+                d.second,
+                if d.hour < 12 { "AM" } else { "PM" }
+            )),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dt(s: &str) -> DateTime {
+        DateTime::parse(s).unwrap()
+    }
+
+    #[test]
+    fn day_numbers_and_weekdays_match_the_calendar() {
+        assert_eq!(day_number(&dt("1970-01-01")), 0);
+        assert_eq!(day_number(&dt("2000-03-01")), 11_017);
+        assert_eq!(day_number(&dt("1969-12-31")), -1);
+        assert_eq!(weekday(&dt("2026-11-22")), 6, "a Sunday");
+        assert_eq!(day_of_year(&dt("2024-12-31")), 366);
+    }
+
+    #[test]
+    fn date_format_spells_each_specifier() {
+        let d = dt("2026-03-01 13:05:09.000042");
+        assert_eq!(
+            date_format(&d, "%Y-%m-%d %H:%i:%s.%f %y %c %e %D %M %b %W %a %j %k %h %l %p %T %r %% %q"),
+            "2026-03-01 13:05:09.000042 26 3 1 1st March Mar Sunday Sun 060 13 01 1 PM 13:05:09 01:05:09 PM % q"
+        );
+    }
+
+    #[test]
+    fn rounding_keeps_types_and_mysqls_rules() {
+        let dec = |s: &str| Datum::Decimal(Decimal::parse(s).unwrap());
+        let r = |v: Datum, d: i64| round(&[v, Datum::Int(d)], false).unwrap();
+        assert_eq!(r(dec("2.5"), 0), dec("3"));
+        assert_eq!(r(dec("-2.5"), 0), dec("-3"));
+        assert_eq!(r(dec("1234.567"), -2), dec("1200"));
+        assert_eq!(r(dec("1249.5"), -2), dec("1200"), "no double rounding");
+        assert_eq!(r(dec("-1250"), -2), dec("-1300"));
+        assert_eq!(r(Datum::Int(1250), -2), Datum::Int(1300));
+        assert_eq!(r(Datum::Int(-1250), -2), Datum::Int(-1300));
+        assert_eq!(r(Datum::Double(2.5), 0), Datum::Double(2.0));
+        assert_eq!(
+            round(&[dec("1.999"), Datum::Int(2)], true).unwrap(),
+            dec("1.99")
+        );
+        assert_eq!(floor_ceil(&dec("-1.5"), true).unwrap(), Datum::Int(-2));
+        assert_eq!(floor_ceil(&dec("1.5"), false).unwrap(), Datum::Int(2));
+        assert_eq!(
+            modulo(&Datum::Int(-7), &Datum::Int(3)).unwrap(),
+            Datum::Int(-1)
+        );
+        assert_eq!(modulo(&Datum::Int(7), &Datum::Int(0)).unwrap(), Datum::Null);
+    }
+}
