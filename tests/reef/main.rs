@@ -2,6 +2,7 @@
 
 mod bank;
 mod dump;
+mod elle;
 mod harness;
 mod slt;
 mod sql;

@@ -221,16 +221,7 @@ fn repeatable_read_histories_show_only_what_mysql_repeatable_read_allows() {
         "anomalies beyond read committed's: {:?}",
         r.anomaly_types
     );
-    let allowed = [
-        "G-single",
-        "G-single-item",
-        "G2",
-        "G2-item",
-        "G-nonadjacent",
-        "G-nonadjacent-item",
-        "lost-update",
-        "internal",
-    ];
+    let allowed = reef_txn::txn::REPEATABLE_READ_ANOMALIES;
     let r = report(&h, "serializable");
     eprintln!(
         "repeatable read, checked as serializable: {:?}",
