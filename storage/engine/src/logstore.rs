@@ -74,6 +74,9 @@ struct Group {
     first: u64,
     locs: VecDeque<Loc>,
     purged: Option<(u64, Vec<u8>)>,
+    /// During recovery: entries up to this index were missing when a later one was read;
+    /// a purge record further on must cover them (see `replay_segment`).
+    gap: Option<(u64, PathBuf, u64)>,
 }
 
 impl Group {
@@ -265,6 +268,10 @@ impl LogStore {
             tail_len = good_len;
             segment_groups.insert(seq, seen);
             readers.insert(seq, file);
+        }
+        if let Some((id, g)) = groups.iter().find(|(_, g)| g.gap.is_some()) {
+            let (upto, path, offset) = g.gap.clone().expect("found above");
+            return Err(not_contiguous(&path, offset as usize, *id, upto + 1));
         }
         let votes = read_votes(fs.as_ref(), dir)?;
         let (segment_seq, segment) = match segs.last() {
@@ -725,6 +732,14 @@ fn syncer_loop(shared: &Shared) {
 
 /// Replays one segment into `groups`; returns the length of its valid prefix and the highest
 /// index each group has in it.
+fn not_contiguous(path: &Path, pos: usize, group: GroupId, index: u64) -> StorageError {
+    StorageError::Corrupt {
+        path: path.to_path_buf(),
+        offset: pos as u64,
+        what: format!("log group {group} index {index} is not contiguous"),
+    }
+}
+
 fn replay_segment(
     buf: &[u8],
     seq: u64,
@@ -748,18 +763,21 @@ fn replay_segment(
         let g = groups.entry(h.group).or_default();
         match h.kind {
             KIND_ENTRY => {
-                if g.next_index().is_some_and(|n| n != h.index) {
-                    if h.index < g.first || g.next_index().is_some_and(|n| h.index > n) {
-                        return Err(StorageError::Corrupt {
-                            path: path.to_path_buf(),
-                            offset: pos as u64,
-                            what: format!(
-                                "log group {} index {} is not contiguous",
-                                h.group, h.index
-                            ),
-                        });
+                if let Some(n) = g.next_index().filter(|&n| n != h.index) {
+                    if h.index < g.first {
+                        return Err(not_contiguous(path, pos, h.group, h.index));
                     }
-                    g.truncate(h.index);
+                    if h.index > n {
+                        // Entries below this one were in segments deleted after a purge, and
+                        // the purge's record was re-logged after this entry (segment deletion
+                        // re-logs purge marks into the current segment): a purge record
+                        // further on must cover the gap, or the log is corrupt.
+                        g.locs.clear();
+                        g.first = h.index;
+                        g.gap = Some((h.index - 1, path.to_path_buf(), pos as u64));
+                    } else {
+                        g.truncate(h.index);
+                    }
                 }
                 if g.locs.is_empty() {
                     g.first = h.index;
@@ -777,7 +795,16 @@ fn replay_segment(
             _ => {
                 let payload = buf[pos + HEADER_BYTES..end].to_vec();
                 if g.purged.as_ref().is_none_or(|p| p.0 <= h.index) {
-                    g.purge(h.index, payload);
+                    if g.gap.as_ref().is_some_and(|(upto, _, _)| *upto <= h.index) {
+                        g.gap = None;
+                    }
+                    // Entries read after a gap stay: this purge only covers the gap.
+                    let keep_from = g.first;
+                    if h.index >= keep_from || g.locs.is_empty() {
+                        g.purge(h.index, payload);
+                    } else {
+                        g.purged = Some((h.index, payload));
+                    }
                 }
             }
         }
