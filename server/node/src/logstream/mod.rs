@@ -18,6 +18,7 @@
 //!   the oldest entries so their dumps let the log go.
 
 mod codec;
+mod commit;
 mod machine;
 mod network;
 mod storage;
@@ -72,6 +73,7 @@ openraft::declare_raft_types!(
         Node = BasicNode,
         Entry = openraft::Entry<StreamTypes>,
         SnapshotData = Cursor<Vec<u8>>,
+        Responder = commit::CommitResponder,
         AsyncRuntime = openraft::TokioRuntime,
 );
 
@@ -152,6 +154,8 @@ pub(crate) struct Shared {
     applied: Mutex<Option<LogId<NodeId>>>,
     /// The last snapshot built: its meta and its description.
     snapshot: Mutex<Option<BuiltSnapshot>>,
+    /// Proposals the log's syncer completes while this node is the only voter.
+    local: Arc<commit::LocalCommits>,
 }
 
 /// One log stream: a Raft group over the stream's tablets.
@@ -190,10 +194,13 @@ impl LogStream {
         opts: LogStreamOptions,
     ) -> Result<LogStream, TxnError> {
         let memberships = Arc::new(Memberships::default());
+        let local = Arc::new(commit::LocalCommits::default());
         let log = LogStorage {
             store: store.clone(),
             group,
+            node,
             memberships: memberships.clone(),
+            local: local.clone(),
         };
         let mark = log.purge_mark().map_err(storage_error)?;
         if mark.membership.log_id().is_some() {
@@ -225,6 +232,7 @@ impl LogStream {
             memberships,
             applied: Mutex::new(last),
             snapshot: Mutex::new(None),
+            local,
         });
         let stream = LogStream {
             shared,
@@ -303,6 +311,14 @@ impl LogStream {
                 .map_err(|e| storage_error(format!("waiting to lead the log stream: {e}")))?;
             Ok::<_, TxnError>(raft)
         })?;
+        let sole = raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .eq([node]);
+        self.shared.local.sole_voter.store(sole, Ordering::Release);
         let _ = self.raft.set(raft);
         let me = Arc::downgrade(self);
         let stop = self.stop.clone();
@@ -460,15 +476,25 @@ impl Drop for LogStream {
 impl CommitLog for LogStream {
     fn append(&self, record: &CommitRecord) -> Result<LogIndex, TxnError> {
         let raft = self.raft()?;
-        self.shared.proposals.lock().insert(record.txn);
-        let result = futures::executor::block_on(raft.client_write(Redo(record.encode())));
-        match result {
-            Ok(resp) => Ok(LogIndex(resp.log_id.index)),
-            Err(e) => {
-                self.shared.proposals.lock().remove(&record.txn);
-                Err(TxnError::CommitFailed(e.to_string()))
+        let txn = record.txn;
+        self.shared.proposals.lock().insert(txn);
+        let proposed = futures::executor::block_on(raft.client_write_ff(Redo(record.encode())));
+        let outcome = match proposed {
+            Ok(waiter) => {
+                let local = &self.shared.local;
+                if local.sole_voter.load(Ordering::Acquire) {
+                    local.register(txn, &waiter);
+                }
+                let outcome = waiter.wait();
+                local.forget(txn);
+                outcome
             }
-        }
+            Err(e) => Err(e.to_string()),
+        };
+        outcome.map_err(|e| {
+            self.shared.proposals.lock().remove(&txn);
+            TxnError::CommitFailed(e)
+        })
     }
 
     fn applied(&self, index: LogIndex) {

@@ -9,13 +9,19 @@ use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
+use std::sync::atomic::Ordering;
+
 use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::EntryPayload;
 use openraft::{LogId, LogState, RaftLogReader, StorageError, StorageIOError, Vote};
+use reef_common::ids::LogIndex;
 use reef_storage::logstore::{GroupId, LogStore};
+use reef_txn::log::CommitRecord;
 
 use super::codec::{
     decode_entry, decode_purge, decode_vote, encode_entry, encode_purge, entry_log_id, PurgeMark,
 };
+use super::commit::LocalCommits;
 use super::{Entry, Memberships, NodeId, StreamTypes};
 
 /// The log of one log stream.
@@ -23,9 +29,13 @@ use super::{Entry, Memberships, NodeId, StreamTypes};
 pub(crate) struct LogStorage {
     pub(crate) store: Arc<LogStore>,
     pub(crate) group: GroupId,
+    /// This node.
+    pub(crate) node: NodeId,
     /// Memberships applied so far, shared with the state machine: a purge records the one
     /// in force at the purge point.
     pub(crate) memberships: Arc<Memberships>,
+    /// Proposals the syncer completes while this node is the only voter.
+    pub(crate) local: Arc<LocalCommits>,
 }
 
 impl std::fmt::Debug for LogStorage {
@@ -145,15 +155,33 @@ impl RaftLogStorage<StreamTypes> for LogStorage {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
-        let stored = entries
-            .into_iter()
-            .map(|e| encode_entry(&e))
-            .collect::<std::io::Result<Vec<_>>>()
-            .map_err(write_err)?;
+        let mut stored = Vec::new();
+        let mut txns = Vec::new();
+        for e in entries {
+            match &e.payload {
+                EntryPayload::Normal(redo) => {
+                    if let Some(txn) = CommitRecord::txn_of(&redo.0) {
+                        txns.push((txn, LogIndex(e.log_id.index)));
+                    }
+                }
+                EntryPayload::Membership(m) if !m.voter_ids().eq([self.node]) => {
+                    // Another voter: commits need its acknowledgement from now on.
+                    self.local.sole_voter.store(false, Ordering::Release);
+                }
+                _ => {}
+            }
+            stored.push(encode_entry(&e).map_err(write_err)?);
+        }
+        let local = self.local.clone();
         self.store.append(
             self.group,
             &stored,
-            Box::new(move |r| callback.log_io_completed(r.map_err(std::io::Error::other))),
+            Box::new(move |r| {
+                if !txns.is_empty() {
+                    local.durable(&txns, &r.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+                }
+                callback.log_io_completed(r.map_err(std::io::Error::other))
+            }),
         );
         Ok(())
     }

@@ -22,10 +22,13 @@ impl StoreBuilder<StreamTypes, LogStorage, StateMachine, tempfile::TempDir> for 
         let dir = tempfile::tempdir().expect("temporary directory");
         let store = Arc::new(LogStore::open(Arc::new(RealFs), dir.path()).expect("log store"));
         let memberships = Arc::new(Memberships::default());
+        let local = Arc::new(commit::LocalCommits::default());
         let log = LogStorage {
             store,
             group: 1,
+            node: 0,
             memberships: memberships.clone(),
+            local: local.clone(),
         };
         let shared = Arc::new(Shared {
             log: log.clone(),
@@ -35,6 +38,7 @@ impl StoreBuilder<StreamTypes, LogStorage, StateMachine, tempfile::TempDir> for 
             memberships,
             applied: Mutex::new(None),
             snapshot: Mutex::new(None),
+            local,
         });
         Ok((dir, log, StateMachine { shared }))
     }

@@ -74,14 +74,11 @@ fn the_log_is_purged_while_the_node_runs_and_a_restart_finds_every_row() {
     }
     // About 5.5 MiB of log in 64 KiB segments: nearly all of it must have gone.
     let log = node.log_stream().clone();
-    eventually("the log is purged through what was applied", || {
-        log.purged_through() >= log.applied_through()
+    // Each entry (100 rows of 900 bytes) fills about a segment: once the log holds more
+    // than 3, the MemTables holding its older half dump and it is purged down again.
+    eventually("the log is back within 3 segments", || {
+        log.segment_count() <= 3 && log.purged_through().0 + 3 >= log.applied_through().0
     });
-    assert!(
-        log.segment_count() <= 5,
-        "{} segments left",
-        log.segment_count()
-    );
     assert!(peak < 60, "the log reached {peak} segments before purging");
     drop(s);
     drop(log);
