@@ -273,6 +273,13 @@ fn out_of_range(ty: &str, expr: &str) -> SqlError {
 
 fn binary(op: &BinaryOperator, l: &Expr, r: &Expr, scope: &dyn Scope) -> Result<Datum, SqlError> {
     use BinaryOperator::*;
+    match (op, l, r) {
+        (Plus | Minus, _, Expr::Interval(iv)) => {
+            return interval_arith(eval(l, scope)?, iv, *op == Minus, scope)
+        }
+        (Plus, Expr::Interval(iv), _) => return interval_arith(eval(r, scope)?, iv, false, scope),
+        _ => {}
+    }
     match op {
         And => {
             let a = eval(l, scope)?.truth();
@@ -470,9 +477,41 @@ fn args(f: &sqlparser::ast::Function) -> Result<Vec<&Expr>, SqlError> {
     }
 }
 
+/// `v + INTERVAL n UNIT` (or `-`), and DATE_ADD / DATE_SUB.
+fn interval_arith(
+    v: Datum,
+    iv: &sqlparser::ast::Interval,
+    negate: bool,
+    scope: &dyn Scope,
+) -> Result<Datum, SqlError> {
+    let unit = match (&iv.leading_field, &iv.last_field) {
+        (Some(f), None) => crate::functions::IntervalUnit::of(f),
+        _ => None,
+    }
+    .ok_or_else(|| unsupported(format!("the interval {iv}")))?;
+    let amount = eval(&iv.value, scope)?;
+    Ok(crate::functions::add_interval(&v, &amount, unit, negate))
+}
+
 fn function(f: &sqlparser::ast::Function, scope: &dyn Scope) -> Result<Datum, SqlError> {
     let name = f.name.to_string().to_ascii_lowercase();
     let a = args(f)?;
+    if let ("date_add" | "adddate" | "date_sub" | "subdate", [v, amount]) = (name.as_str(), &a[..])
+    {
+        let negate = name == "date_sub" || name == "subdate";
+        let v = eval(v, scope)?;
+        return match amount {
+            Expr::Interval(iv) => interval_arith(v, iv, negate, scope),
+            // ADDDATE(d, n) / SUBDATE(d, n): n days.
+            days if name == "adddate" || name == "subdate" => Ok(crate::functions::add_interval(
+                &v,
+                &eval(days, scope)?,
+                crate::functions::IntervalUnit::Day,
+                negate,
+            )),
+            _ => Err(unsupported(format!("{name} without INTERVAL"))),
+        };
+    }
     if let Some(v) = scope.session_fn(&name) {
         if a.is_empty() {
             return Ok(v);

@@ -4,7 +4,7 @@
 //! not one of these, so the caller goes on to the others.
 
 use reef_common::error;
-use reef_common::value::{DateTime, Decimal};
+use reef_common::value::{civil_from_days, days_from_civil, DateTime, Decimal};
 
 use crate::datum::Datum;
 use crate::SqlError;
@@ -314,16 +314,9 @@ fn temporal(v: &Datum) -> Option<DateTime> {
     }
 }
 
-/// Days since 1970-01-01 (proleptic Gregorian), from Howard Hinnant's `days_from_civil`.
+/// Days since 1970-01-01 (proleptic Gregorian).
 fn day_number(d: &DateTime) -> i64 {
-    let (y, m, day) = (d.year as i64, d.month as i64, d.day as i64);
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    days_from_civil(d.year as i64, d.month as i64, d.day as i64)
 }
 
 /// 0 = Monday .. 6 = Sunday.
@@ -493,5 +486,172 @@ mod tests {
             Datum::Int(-1)
         );
         assert_eq!(modulo(&Datum::Int(7), &Datum::Int(0)).unwrap(), Datum::Null);
+    }
+}
+
+/// An interval's unit, as DATE_ADD and `+ INTERVAL` take it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IntervalUnit {
+    Microsecond,
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Quarter,
+    Year,
+}
+
+impl IntervalUnit {
+    /// The unit of a parsed `INTERVAL n UNIT` (composite units such as DAY_HOUR: `None`).
+    pub(crate) fn of(f: &sqlparser::ast::DateTimeField) -> Option<IntervalUnit> {
+        use sqlparser::ast::DateTimeField as F;
+        Some(match f {
+            F::Microsecond | F::Microseconds => IntervalUnit::Microsecond,
+            F::Second | F::Seconds => IntervalUnit::Second,
+            F::Minute | F::Minutes => IntervalUnit::Minute,
+            F::Hour | F::Hours => IntervalUnit::Hour,
+            F::Day | F::Days => IntervalUnit::Day,
+            F::Week(None) | F::Weeks => IntervalUnit::Week,
+            F::Month | F::Months => IntervalUnit::Month,
+            F::Quarter => IntervalUnit::Quarter,
+            F::Year | F::Years => IntervalUnit::Year,
+            _ => return None,
+        })
+    }
+
+    fn date_sized(self) -> bool {
+        matches!(
+            self,
+            IntervalUnit::Day
+                | IntervalUnit::Week
+                | IntervalUnit::Month
+                | IntervalUnit::Quarter
+                | IntervalUnit::Year
+        )
+    }
+}
+
+fn days_in_month(y: i64, m: u8) -> u8 {
+    match m {
+        4 | 6 | 9 | 11 => 30,
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
+/// `v + INTERVAL amount unit` (DATE_ADD; DATE_SUB and `-` pass a negated amount), as MySQL
+/// computes it: a DATE stays a DATE for day-sized units, month arithmetic keeps the day
+/// unless the month is shorter, and a result outside years 0000–9999 is NULL.
+pub(crate) fn add_interval(v: &Datum, amount: &Datum, unit: IntervalUnit, negate: bool) -> Datum {
+    let Some(d) = temporal(v) else {
+        return Datum::Null;
+    };
+    if amount.is_null() {
+        return Datum::Null;
+    }
+    let n = amount.as_f64().round();
+    if !n.is_finite() || n.abs() > 1e15 {
+        return Datum::Null;
+    }
+    let n = if negate { -(n as i64) } else { n as i64 };
+    let is_date = match v {
+        Datum::Date(_) => true,
+        Datum::DateTime(_) => false,
+        other => other
+            .to_text()
+            .is_some_and(|t| !t.trim().contains([' ', 'T', ':'])),
+    };
+    let out = match unit {
+        IntervalUnit::Month | IntervalUnit::Quarter | IntervalUnit::Year => {
+            let months = match unit {
+                IntervalUnit::Month => n,
+                IntervalUnit::Quarter => n.saturating_mul(3),
+                _ => n.saturating_mul(12),
+            };
+            let total = (d.year as i64) * 12 + (d.month as i64 - 1) + months;
+            let (y, m) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u8);
+            if !(0..=9999).contains(&y) {
+                return Datum::Null;
+            }
+            DateTime {
+                year: y as u16,
+                month: m,
+                day: d.day.min(days_in_month(y, m)),
+                ..d
+            }
+        }
+        _ => {
+            let unit_us: i64 = match unit {
+                IntervalUnit::Microsecond => 1,
+                IntervalUnit::Second => 1_000_000,
+                IntervalUnit::Minute => 60_000_000,
+                IntervalUnit::Hour => 3_600_000_000,
+                IntervalUnit::Day => 86_400_000_000,
+                _ => 7 * 86_400_000_000,
+            };
+            let Some(t) = n
+                .checked_mul(unit_us)
+                .and_then(|delta| d.unix_micros().checked_add(delta))
+            else {
+                return Datum::Null;
+            };
+            if !(0..=9999).contains(&civil_from_days(t.div_euclid(86_400_000_000)).0) {
+                return Datum::Null;
+            }
+            DateTime::from_unix_micros(t)
+        }
+    };
+    if is_date && unit.date_sized() {
+        Datum::Date(out)
+    } else {
+        Datum::DateTime(out)
+    }
+}
+
+#[cfg(test)]
+mod interval_tests {
+    use super::*;
+
+    fn add(v: &str, n: i64, unit: IntervalUnit) -> String {
+        add_interval(&Datum::str(v), &Datum::Int(n), unit, false)
+            .to_text()
+            .unwrap_or_else(|| "NULL".into())
+    }
+
+    #[test]
+    fn intervals_follow_the_calendar() {
+        assert_eq!(add("2024-01-31", 1, IntervalUnit::Month), "2024-02-29");
+        assert_eq!(add("2023-01-31", 1, IntervalUnit::Month), "2023-02-28");
+        assert_eq!(add("2024-02-29", 1, IntervalUnit::Year), "2025-02-28");
+        assert_eq!(add("2024-12-31", 1, IntervalUnit::Day), "2025-01-01");
+        assert_eq!(add("2024-03-01", -1, IntervalUnit::Day), "2024-02-29");
+        assert_eq!(
+            add("2024-01-01", 1, IntervalUnit::Hour),
+            "2024-01-01 01:00:00"
+        );
+        assert_eq!(
+            add("2024-01-01 23:59:59", 1, IntervalUnit::Second),
+            "2024-01-02 00:00:00"
+        );
+        assert_eq!(add("2024-01-01", -1, IntervalUnit::Quarter), "2023-10-01");
+        assert_eq!(add("9999-12-31", 1, IntervalUnit::Day), "NULL");
+        for z in [-800_000i64, -1, 0, 59, 11_016, 2_932_896] {
+            let (y, m, d) = civil_from_days(z);
+            let back = day_number(&DateTime {
+                year: y as u16,
+                month: m,
+                day: d,
+                hour: 0,
+                minute: 0,
+                second: 0,
+                micro: 0,
+            });
+            if y >= 0 {
+                assert_eq!(back, z, "{y}-{m}-{d}");
+            }
+        }
     }
 }
