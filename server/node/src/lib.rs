@@ -115,15 +115,20 @@ impl Tablets {
     }
 }
 
+/// `<data dir>/tablets/ID_HIGH_WATER`: the highest tablet id ever handed out, kept durable
+/// before any tablet directory is deleted, so ids (and the log entries that name them) are
+/// never reused.
+const ID_HIGH_WATER: &str = "ID_HIGH_WATER";
+
 impl Tablets {
-    /// The highest tablet id with a directory under the tablets directory (0 if none).
-    fn highest_id_on_disk(&self) -> Result<u64, NodeError> {
+    /// Tablet directories under the tablets directory: (id, path).
+    fn dirs_on_disk(&self) -> Result<Vec<(u64, PathBuf)>, NodeError> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(reef_storage::StorageError::io(&self.dir, e).into()),
         };
-        let mut max = 0;
+        let mut out = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| reef_storage::StorageError::io(&self.dir, e))?;
             if let Some(id) = entry
@@ -131,10 +136,64 @@ impl Tablets {
                 .to_str()
                 .and_then(|n| n.parse::<u64>().ok())
             {
-                max = max.max(id);
+                out.push((id, entry.path()));
             }
         }
-        Ok(max)
+        Ok(out)
+    }
+
+    /// The recorded id high-water mark (0 if none).
+    fn recorded_high_water(&self) -> Result<u64, NodeError> {
+        let path = self.dir.join(ID_HIGH_WATER);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => text.trim().parse().map_err(|_| {
+                NodeError::Storage(reef_storage::StorageError::Corrupt {
+                    path: path.clone(),
+                    offset: 0,
+                    what: format!("not a tablet id: {text:?}"),
+                })
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(reef_storage::StorageError::io(&path, e).into()),
+        }
+    }
+
+    /// Makes `id` the durable high-water mark (write new, fsync, rename, fsync directory).
+    fn record_high_water(&self, id: u64) -> Result<(), NodeError> {
+        let tmp = self.dir.join(format!("{ID_HIGH_WATER}.tmp"));
+        let io = |e| reef_storage::StorageError::io(&self.dir, e);
+        let f = self.fs.create(&tmp).map_err(io)?;
+        f.write_all(format!("{id}\n").as_bytes()).map_err(io)?;
+        f.sync().map_err(io)?;
+        self.fs
+            .rename(&tmp, &self.dir.join(ID_HIGH_WATER))
+            .map_err(io)?;
+        self.fs.sync_dir(&self.dir).map_err(io)?;
+        Ok(())
+    }
+
+    /// Deletes the directories of tablets no table names (dropped, truncated or rebuilt
+    /// tables' and indexes', and those of DDL that never committed), after recording the
+    /// highest id so none is handed out again. Returns that id.
+    fn remove_unnamed(&self, named: &std::collections::HashSet<u64>) -> Result<u64, NodeError> {
+        let dirs = self.dirs_on_disk()?;
+        let high = dirs
+            .iter()
+            .map(|(id, _)| *id)
+            .max()
+            .unwrap_or(0)
+            .max(self.recorded_high_water()?);
+        let doomed: Vec<&(u64, PathBuf)> =
+            dirs.iter().filter(|(id, _)| !named.contains(id)).collect();
+        if doomed.is_empty() {
+            return Ok(high);
+        }
+        self.record_high_water(high)?;
+        for (id, path) in doomed {
+            std::fs::remove_dir_all(path).map_err(|e| reef_storage::StorageError::io(path, e))?;
+            tracing::info!(tablet = id, "removed the files of a tablet no table uses");
+        }
+        Ok(high)
     }
 }
 
@@ -241,9 +300,19 @@ impl Node {
             cfg.log.stream,
         )?);
         let catalog = Catalog::load(catalog_tablet)?;
-        // Dropped tables and indexes leave their tablet directories (and maybe log entries)
-        // behind, and the catalog no longer names them: new tablets get higher ids.
-        catalog.reserve_tablet_ids_below(tablets.highest_id_on_disk()? + 1);
+        // Tablets the catalog no longer names (dropped tables and indexes, old tablets of
+        // TRUNCATE and ALTER, DDL that never committed) lose their files now; their ids,
+        // which log entries may still name, are never handed out again.
+        let named: std::collections::HashSet<u64> = std::iter::once(CATALOG_TABLET.0)
+            .chain(
+                catalog
+                    .all_tables()
+                    .iter()
+                    .flat_map(|d| d.tablet_ids())
+                    .map(|id| id.0),
+            )
+            .collect();
+        catalog.reserve_tablet_ids_below(tablets.remove_unnamed(&named)? + 1);
         let mut user = Vec::new();
         for def in catalog.all_tables() {
             user.push(tablets.open_tablet(def.id, def.row_schema())?);

@@ -41,8 +41,8 @@ pub trait TabletSource: Send + Sync {
     ) -> Result<Arc<Tablet>, SqlError>;
     /// Lets go of tablets no table uses any more (a dropped table's, a truncated or
     /// rebuilt table's old ones, a dropped index's), once the catalog change that left them
-    /// is committed: they stop holding the log back. Their files stay (new tablet ids stay
-    /// above every tablet directory on disk).
+    /// is committed: they stop holding the log back. Their files go when the node next
+    /// opens.
     fn retire_tablets(&self, ids: &[TabletId]);
 }
 

@@ -117,3 +117,53 @@ fn tablets_a_table_no_longer_uses_leave_the_log_stream() {
     run(&mut s, "DROP DATABASE d");
     assert_eq!(log.tablet_count(), base);
 }
+
+/// The tablet directories under `dir`, by id.
+fn tablet_dirs(dir: &std::path::Path) -> std::collections::BTreeSet<u64> {
+    std::fs::read_dir(dir.join("tablets"))
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn files_of_tablets_no_table_uses_go_at_the_next_open_and_their_ids_stay_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path(), 3);
+    let mut s = session(&node);
+    run(&mut s, "CREATE TABLE b (id INT PRIMARY KEY)");
+    run(&mut s, "INSERT INTO b VALUES (1), (2)");
+    run(&mut s, "TRUNCATE TABLE b");
+    run(&mut s, "INSERT INTO b VALUES (3)");
+    // a holds the highest ids: without a durable high-water mark the next table would
+    // reuse them once a's directories are gone.
+    run(
+        &mut s,
+        "CREATE TABLE a (id INT PRIMARY KEY, k INT, KEY (k))",
+    );
+    run(&mut s, "INSERT INTO a VALUES (1, 1)");
+    let before = tablet_dirs(dir.path());
+    run(&mut s, "DROP TABLE a");
+    drop(s);
+    drop(node);
+    let node = open(dir.path(), 3);
+    let mut s = session(&node);
+    let after = tablet_dirs(dir.path());
+    // The catalog's tablet and b's new one remain; a's two and b's old one are gone.
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert_eq!(text_rows(&mut s, "SELECT id FROM b"), [["3"]]);
+    drop(s);
+    drop(node);
+    // Opened again, with a's directories long gone, a new table still gets a new id.
+    let node = open(dir.path(), 3);
+    let mut s = session(&node);
+    run(&mut s, "CREATE TABLE c (id INT PRIMARY KEY)");
+    let newest = *tablet_dirs(dir.path()).iter().max().unwrap();
+    let highest_before = *before.iter().max().unwrap();
+    assert!(
+        newest > highest_before,
+        "a new table reused a tablet id: {newest} (before: {before:?}, after: {after:?})"
+    );
+    assert_eq!(tablet_dirs(dir.path()).len(), 3);
+    assert_eq!(text_rows(&mut s, "SELECT COUNT(*) FROM c"), [["0"]]);
+}
