@@ -928,6 +928,23 @@ impl SqlSession {
                 self.rename_tables(&pairs)
             }
             Statement::Truncate(t) => self.truncate(t),
+            Statement::Explain {
+                statement,
+                analyze: false,
+                format: None,
+                query_plan: false,
+                estimate: false,
+                ..
+            } if matches!(statement.as_ref(), Statement::Query(_)) => {
+                let Statement::Query(q) = statement.as_ref() else {
+                    unreachable!("matched above")
+                };
+                let info = SessionInfo::of(self);
+                dml::explain_select(&self.engine, &info, q)
+            }
+            Statement::Explain { .. } => Err(SqlError::unsupported(
+                "EXPLAIN ANALYZE, EXPLAIN FORMAT=, and EXPLAIN of statements other than SELECT",
+            )),
             Statement::Query(_)
             | Statement::Insert(_)
             | Statement::Update(_)
