@@ -75,6 +75,15 @@ impl Datum {
         )
     }
 
+    /// The value of an integer datum (signed or unsigned), exactly; `None` for other kinds.
+    pub fn as_exact_int(&self) -> Option<i128> {
+        match self {
+            Datum::Int(i) => Some(*i as i128),
+            Datum::UInt(u) => Some(*u as i128),
+            _ => None,
+        }
+    }
+
     /// The value as a double (strings by their numeric prefix, as MySQL does).
     pub fn as_f64(&self) -> f64 {
         match self {

@@ -106,10 +106,7 @@ pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<Datum, SqlError> {
             match field {
                 sqlparser::ast::CeilFloorKind::DateTimeField(
                     sqlparser::ast::DateTimeField::NoDateTime,
-                ) => {
-                    let v = eval(expr, scope)?;
-                    crate::functions::call(name, &[v]).expect("a function of that module")
-                }
+                ) => crate::functions::floor_ceil(&eval(expr, scope)?, name == "floor"),
                 _ => Err(unsupported(e)),
             }
         }
@@ -330,16 +327,7 @@ fn arith(op: &BinaryOperator, a: Datum, b: Datum, l: &Expr, r: &Expr) -> Result<
     if matches!(a, Datum::Decimal(_)) || matches!(b, Datum::Decimal(_)) {
         return Err(unsupported("arithmetic on DECIMAL values"));
     }
-    let is_int = |d: &Datum| matches!(d, Datum::Int(_) | Datum::UInt(_));
-    if is_int(&a) && is_int(&b) {
-        let (x, y) = (a.as_f64() as i128, b.as_f64() as i128);
-        let (x, y) = match (&a, &b) {
-            (Datum::Int(p), Datum::Int(q)) => (*p as i128, *q as i128),
-            (Datum::UInt(p), Datum::Int(q)) => (*p as i128, *q as i128),
-            (Datum::Int(p), Datum::UInt(q)) => (*p as i128, *q as i128),
-            (Datum::UInt(p), Datum::UInt(q)) => (*p as i128, *q as i128),
-            _ => (x, y),
-        };
+    if let (Some(x), Some(y)) = (a.as_exact_int(), b.as_exact_int()) {
         let unsigned = matches!(a, Datum::UInt(_)) || matches!(b, Datum::UInt(_));
         let v = match op {
             Plus => x + y,
@@ -657,6 +645,17 @@ fn function(f: &sqlparser::ast::Function, scope: &dyn Scope) -> Result<Datum, Sq
                 pad_to(s, n[0], pad.as_deref()?, name == "lpad")
             })
         }
+        "mod" => {
+            // MOD(a, b) is `a % b`.
+            want(2)?;
+            arith(
+                &BinaryOperator::Modulo,
+                vals[0].clone(),
+                vals[1].clone(),
+                a[0],
+                a[1],
+            )?
+        }
         "abs" => {
             want(1)?;
             match &vals[0] {
@@ -948,6 +947,23 @@ mod tests {
         assert!(!like("ab", "a_c", '\\'));
         assert!(like("", "%", '\\'));
         assert!(like("café", "CAFE", '\\'));
+    }
+
+    #[test]
+    fn mod_by_zero_is_null_and_the_sign_follows_the_dividend() {
+        let e = Expr::value(sqlparser::ast::Value::Null);
+        let m = |x: i64, y: i64| {
+            arith(
+                &BinaryOperator::Modulo,
+                Datum::Int(x),
+                Datum::Int(y),
+                &e,
+                &e,
+            )
+            .unwrap()
+        };
+        assert_eq!(m(-7, 3), Datum::Int(-1));
+        assert_eq!(m(7, 0), Datum::Null);
     }
 
     #[test]

@@ -36,7 +36,6 @@ pub(crate) fn call(name: &str, vals: &[Datum]) -> Option<Result<Datum, SqlError>
             let range = if name == "round" { 1..=2 } else { 2..=2 };
             arity(range).and_then(|()| round(vals, name == "truncate"))
         }
-        "mod" => arity(2..=2).and_then(|()| modulo(&vals[0], &vals[1])),
         "sign" => arity(1..=1).map(|()| sign(&vals[0])),
         "year" | "month" | "day" | "dayofmonth" | "hour" | "minute" | "second" | "quarter"
         | "dayofweek" | "dayofyear" => arity(1..=1).map(|()| part(name, &vals[0])),
@@ -144,7 +143,7 @@ fn from_i128(v: i128, what: &str) -> Result<Datum, SqlError> {
 }
 
 /// FLOOR / CEIL: integers stay, DECIMAL becomes an integer, anything else a DOUBLE.
-fn floor_ceil(v: &Datum, floor: bool) -> Result<Datum, SqlError> {
+pub(crate) fn floor_ceil(v: &Datum, floor: bool) -> Result<Datum, SqlError> {
     Ok(match v {
         Datum::Null => Datum::Null,
         Datum::Int(_) | Datum::UInt(_) => v.clone(),
@@ -182,11 +181,7 @@ fn round(vals: &[Datum], truncate: bool) -> Result<Datum, SqlError> {
         Datum::Null => Datum::Null,
         Datum::Int(_) | Datum::UInt(_) if d >= 0 => x.clone(),
         Datum::Int(_) | Datum::UInt(_) => {
-            let v = match x {
-                Datum::Int(i) => *i as i128,
-                Datum::UInt(u) => *u as i128,
-                _ => unreachable!("matched above"),
-            };
+            let v = x.as_exact_int().expect("an integer datum");
             from_i128(
                 to_unit(v, d, truncate),
                 if truncate { "truncate" } else { "round" },
@@ -238,60 +233,16 @@ fn to_unit(v: i128, d: i32, truncate: bool) -> i128 {
     r
 }
 
-/// MOD(a, b) and `a % b`: NULL when b is 0; the sign follows a.
-fn modulo(a: &Datum, b: &Datum) -> Result<Datum, SqlError> {
-    Ok(match (a, b) {
-        (Datum::Null, _) | (_, Datum::Null) => Datum::Null,
-        (Datum::Int(x), Datum::Int(y)) => {
-            if *y == 0 {
-                Datum::Null
-            } else {
-                Datum::Int(x.checked_rem(*y).unwrap_or(0))
-            }
-        }
-        (Datum::UInt(_) | Datum::Int(_), Datum::UInt(_) | Datum::Int(_)) => {
-            let x = match a {
-                Datum::Int(i) => *i as i128,
-                Datum::UInt(u) => *u as i128,
-                _ => unreachable!("matched above"),
-            };
-            let y = match b {
-                Datum::Int(i) => *i as i128,
-                Datum::UInt(u) => *u as i128,
-                _ => unreachable!("matched above"),
-            };
-            if y == 0 {
-                Datum::Null
-            } else {
-                from_i128(x % y, "mod")?
-            }
-        }
-        _ => {
-            let (x, y) = (a.as_f64(), b.as_f64());
-            if y == 0.0 {
-                Datum::Null
-            } else {
-                Datum::Double(x % y)
-            }
-        }
-    })
-}
-
 fn sign(v: &Datum) -> Datum {
     match v {
         Datum::Null => Datum::Null,
-        Datum::Decimal(d) => Datum::Int(
-            if d.to_string()
-                .bytes()
-                .all(|b| matches!(b, b'0' | b'.' | b'-'))
-            {
-                0
-            } else if d.is_negative() {
-                -1
-            } else {
-                1
-            },
-        ),
+        Datum::Decimal(d) => Datum::Int(if d.normalized().0.is_empty() {
+            0
+        } else if d.is_negative() {
+            -1
+        } else {
+            1
+        }),
         other => {
             let x = other.as_f64();
             Datum::Int(if x > 0.0 {
@@ -481,11 +432,6 @@ mod tests {
         );
         assert_eq!(floor_ceil(&dec("-1.5"), true).unwrap(), Datum::Int(-2));
         assert_eq!(floor_ceil(&dec("1.5"), false).unwrap(), Datum::Int(2));
-        assert_eq!(
-            modulo(&Datum::Int(-7), &Datum::Int(3)).unwrap(),
-            Datum::Int(-1)
-        );
-        assert_eq!(modulo(&Datum::Int(7), &Datum::Int(0)).unwrap(), Datum::Null);
     }
 }
 

@@ -45,7 +45,7 @@ pub struct CommitRecord {
 
 const RECORD_FORMAT: u8 = 1;
 /// Log entries read into memory at once during recovery.
-pub const REPLAY_BATCH_ENTRIES: u64 = 1024;
+const REPLAY_BATCH_ENTRIES: u64 = 1024;
 
 impl CommitRecord {
     /// Serialized form (the log store adds a CRC).
@@ -261,6 +261,28 @@ pub fn apply_record(
     Ok(())
 }
 
+/// Calls `f` on every entry of log group `group` of `store` from index `from` on (or from
+/// the first one kept), reading [`REPLAY_BATCH_ENTRIES`] at a time.
+pub fn scan_group(
+    store: &LogStore,
+    group: GroupId,
+    from: u64,
+    mut f: impl FnMut(&LogEntry) -> Result<()>,
+) -> Result<()> {
+    let Some((first, end)) = store.group_state(group).range else {
+        return Ok(());
+    };
+    let mut from = first.max(from);
+    while from <= end {
+        let to = end.min(from + REPLAY_BATCH_ENTRIES - 1);
+        for e in store.entries(group, from..=to)? {
+            f(&e)?;
+        }
+        from = to + 1;
+    }
+    Ok(())
+}
+
 /// Replays log group `group` of `store` into `tablets`: every committed record above the
 /// lowest of their checkpoints (each tablet takes those above its own). `record_of` finds
 /// the encoded [`CommitRecord`] in an entry, or `None` for entries that carry none.
@@ -271,27 +293,16 @@ pub fn replay_group(
     ts: &dyn TimestampSource,
     record_of: fn(&LogEntry) -> std::result::Result<Option<&[u8]>, String>,
 ) -> Result<()> {
-    let Some((first, end)) = store.group_state(group).range else {
+    let Some(lowest) = tablets.values().map(|t| t.checkpoint().0).min() else {
         return Ok(());
     };
-    let lowest = tablets
-        .values()
-        .map(|t| t.checkpoint().0)
-        .min()
-        .unwrap_or(end);
-    let mut from = first.max(lowest + 1);
-    while from <= end {
-        let to = end.min(from + REPLAY_BATCH_ENTRIES - 1);
-        for e in store.entries(group, from..=to)? {
-            let Some(body) = record_of(&e).map_err(|w| corrupt_entry(e.index, w))? else {
-                continue;
-            };
-            let rec = CommitRecord::decode(body).map_err(|w| corrupt_entry(e.index, w))?;
-            apply_record(LogIndex(e.index), rec, tablets, ts)?;
-        }
-        from = to + 1;
-    }
-    Ok(())
+    scan_group(store, group, lowest + 1, |e| {
+        let Some(body) = record_of(e).map_err(|w| corrupt_entry(e.index, w))? else {
+            return Ok(());
+        };
+        let rec = CommitRecord::decode(body).map_err(|w| corrupt_entry(e.index, w))?;
+        apply_record(LogIndex(e.index), rec, tablets, ts)
+    })
 }
 
 /// The error for a log entry that does not decode.

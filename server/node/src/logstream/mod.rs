@@ -25,7 +25,7 @@ mod storage;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Cursor;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -36,7 +36,7 @@ use reef_common::ids::{LogIndex, TxnId};
 use reef_storage::logstore::{GroupId, LogStore};
 use reef_storage::tablet::Tablet;
 use reef_txn::log::{
-    corrupt_entry, replay_group, CommitLog, CommitRecord, StreamTablets, REPLAY_BATCH_ENTRIES,
+    corrupt_entry, replay_group, scan_group, CommitLog, CommitRecord, StreamTablets,
 };
 use reef_txn::ts::TimestampSource;
 use reef_txn::TxnError;
@@ -166,8 +166,8 @@ pub struct LogStream {
     raft: OnceLock<Raft<StreamTypes>>,
     runtime: Arc<tokio::runtime::Runtime>,
     checkpointer: Mutex<Option<JoinHandle<()>>>,
+    /// Raised once by [`LogStream::shutdown`]; the checkpointer waits on it.
     stop: Arc<(Mutex<bool>, Condvar)>,
-    stopping: AtomicBool,
 }
 
 impl std::fmt::Debug for LogStream {
@@ -206,23 +206,19 @@ impl LogStream {
         if mark.membership.log_id().is_some() {
             memberships.record(mark.membership.clone());
         }
-        let st = store.group_state(group);
         let mut last = mark.log_id;
-        if let Some((first, end)) = st.range {
-            // Memberships anywhere in the log (they are rare; the entries are read anyway).
-            let mut from = first;
-            while from <= end {
-                let to = end.min(from + REPLAY_BATCH_ENTRIES - 1);
-                for e in store.entries(group, from..=to)? {
-                    let entry = codec::decode_entry(&e).map_err(|w| corrupt_entry(e.index, w))?;
-                    if let openraft::EntryPayload::Membership(m) = entry.payload {
-                        memberships.record(StoredMembership::new(Some(entry.log_id), m));
-                    }
-                    last = Some(entry.log_id);
+        // Memberships anywhere in the log (rare; only their entries are decoded whole).
+        scan_group(&store, group, 0, |e| {
+            let corrupt = |w| corrupt_entry(e.index, w);
+            if normal_body(e).map_err(corrupt)?.is_none() {
+                let entry = codec::decode_entry(e).map_err(corrupt)?;
+                if let openraft::EntryPayload::Membership(m) = entry.payload {
+                    memberships.record(StoredMembership::new(Some(entry.log_id), m));
                 }
-                from = to + 1;
             }
-        }
+            last = Some(codec::entry_log_id(e).map_err(corrupt)?);
+            Ok(())
+        })?;
         let applied = LogIndex(last.map_or(0, |id| id.index));
         let shared = Arc::new(Shared {
             log,
@@ -242,7 +238,6 @@ impl LogStream {
             runtime,
             checkpointer: Mutex::new(None),
             stop: Arc::new((Mutex::new(false), Condvar::new())),
-            stopping: AtomicBool::new(false),
         };
         stream.add_tablets(tablets)?;
         Ok(stream)
@@ -446,12 +441,12 @@ impl LogStream {
 
     /// Stops the checkpointer and Raft (before the log store goes).
     pub fn shutdown(&self) {
-        if self.stopping.swap(true, Ordering::AcqRel) {
-            return;
-        }
         {
             let (lock, cv) = &*self.stop;
-            *lock.lock() = true;
+            let mut stopped = lock.lock();
+            if std::mem::replace(&mut *stopped, true) {
+                return;
+            }
             cv.notify_all();
         }
         if let Some(h) = self.checkpointer.lock().take() {

@@ -256,17 +256,6 @@ impl Tablet {
         }
     }
 
-    /// The lowest log index any of this tablet's MemTables holds (what a freeze and dump
-    /// would let the log purge past).
-    pub fn memtable_log_min(&self) -> Option<LogIndex> {
-        let mem = self.mem.read();
-        std::iter::once(&mem.active)
-            .chain(mem.frozen.iter())
-            .filter_map(|m| m.log_range())
-            .map(|(lo, _)| lo)
-            .min()
-    }
-
     /// Raises the GC horizon: the oldest snapshot any reader may still use. Dumps and
     /// compactions keep, per key, the versions above it and the newest at or below it.
     pub fn set_gc_horizon(&self, v: Version) {
