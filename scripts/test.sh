@@ -30,6 +30,9 @@ echo "== cargo $(cargo --version | cut -d' ' -f2), $(nproc) cores"
 # cargo-nextest (on the machine image) runs each test in its own process and kills one that
 # hangs (.config/nextest.toml), so a deadlock fails that test by name instead of stalling
 # the whole run. Without it, plain `cargo test` runs under an overall time limit.
+# Every binary first: end-to-end tests start `reef` and drive it with `tpcc` (sysbench/tpcc),
+# which no test target of its own would build.
+cargo build --workspace --bins --locked
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --locked
 else

@@ -6,3 +6,4 @@ mod elle;
 mod harness;
 mod slt;
 mod sql;
+mod tpcc;

@@ -31,7 +31,7 @@ use crate::catalog::{
     index_schema, indexed_primary_key, ColumnDef, IndexDef, IndexEntry, IndexState, TableDef,
 };
 use crate::datum::Datum;
-use crate::expr::{eval, Scope};
+use crate::expr::{eval, eval_shown, Scope};
 use crate::session::{OutColumn, Output, SessionInfo, SqlEngine};
 use crate::SqlError;
 
@@ -1893,7 +1893,7 @@ fn select(
         return olap_select(engine, txn, s, q);
     }
     match select_oltp(engine, txn, s, q) {
-        // What the OLTP executor cannot evaluate (DECIMAL arithmetic, some functions) the
+        // What the OLTP executor cannot evaluate (some functions and query shapes) the
         // OLAP path may: a plain read has no effects to undo, so it simply runs there. Where
         // that path refuses too (locking reads, no OLAP engine), the first answer stands.
         Err(e) if e.code == error::ER_NOT_SUPPORTED_YET => {
@@ -1932,7 +1932,7 @@ fn select_oltp(
         let row = cols
             .iter()
             .map(|(p, _)| match p {
-                Proj::Expr(e) => eval(e, s),
+                Proj::Expr(e) => eval_shown(e, s),
                 Proj::Slot(_) => Err(SqlError::internal("slot without a table")),
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -2008,7 +2008,7 @@ fn select_oltp(
             .iter()
             .map(|(p, _)| match p {
                 Proj::Slot(i) => Ok(row[*i].clone()),
-                Proj::Expr(e) => eval(e, &scope),
+                Proj::Expr(e) => eval_shown(e, &scope),
             })
             .collect::<Result<Vec<_>, _>>()?;
         out.push((row.clone(), projected));
@@ -2287,7 +2287,7 @@ fn grouped(
             .map(|(p, _)| match p {
                 Proj::Slot(i) => Ok(first[*i].clone()),
                 Proj::Expr(e) if is_aggregate(e) => aggregate_value(e, def, alias, members, s),
-                Proj::Expr(e) => eval(e, &scope),
+                Proj::Expr(e) => eval_shown(e, &scope),
             })
             .collect::<Result<Vec<_>, _>>()?;
         if let Some(h) = &having {

@@ -254,7 +254,7 @@ fn unary(op: &UnaryOperator, v: Datum) -> Result<Datum, SqlError> {
                     return Err(out_of_range("BIGINT", &format!("-({u})")));
                 }
             }
-            Datum::Decimal(d) => Datum::Decimal(Decimal::parse(&format!("-{d}")).unwrap_or(d)),
+            Datum::Decimal(d) => Datum::Decimal(d.negated()),
             other => Datum::Double(-other.as_f64()),
         },
         other => return Err(unsupported(format!("operator {other}"))),
@@ -293,7 +293,8 @@ fn binary(op: &BinaryOperator, l: &Expr, r: &Expr, scope: &dyn Scope) -> Result<
             Ok(Datum::bool(or3(a, eval(r, scope)?.truth())))
         }
         Eq | NotEq | Lt | LtEq | Gt | GtEq | Spaceship => {
-            let (a, b) = (eval(l, scope)?, eval(r, scope)?);
+            // A quotient is compared at the scale it shows, as MySQL and MariaDB do.
+            let (a, b) = (eval_shown(l, scope)?, eval_shown(r, scope)?);
             if *op == Spaceship {
                 return Ok(Datum::Int(match (a.is_null(), b.is_null()) {
                     (true, true) => 1,
@@ -310,7 +311,7 @@ fn binary(op: &BinaryOperator, l: &Expr, r: &Expr, scope: &dyn Scope) -> Result<
                 _ => o.is_ge(),
             })))
         }
-        Plus | Minus | Multiply | Modulo | MyIntegerDivide => {
+        Plus | Minus | Multiply | Divide | Modulo | MyIntegerDivide => {
             arith(op, eval(l, scope)?, eval(r, scope)?, l, r)
         }
         other => Err(unsupported(format!("operator {other}"))),
@@ -324,8 +325,12 @@ fn arith(op: &BinaryOperator, a: Datum, b: Datum, l: &Expr, r: &Expr) -> Result<
     }
     let text = || format!("({l} {op} {r})");
     let double = |x: f64| Datum::Double(x);
-    if matches!(a, Datum::Decimal(_)) || matches!(b, Datum::Decimal(_)) {
-        return Err(unsupported("arithmetic on DECIMAL values"));
+    // Exact operands stay exact: DECIMAL with either a DECIMAL or an integer, and `/` of
+    // integers, which MySQL answers as DECIMAL too.
+    if matches!(a, Datum::Decimal(_)) || matches!(b, Datum::Decimal(_)) || *op == Divide {
+        if let (Some(x), Some(y)) = (exact_decimal(&a), exact_decimal(&b)) {
+            return decimal_arith(op, &x, &y, &text);
+        }
     }
     if let (Some(x), Some(y)) = (a.as_exact_int(), b.as_exact_int()) {
         let unsigned = matches!(a, Datum::UInt(_)) || matches!(b, Datum::UInt(_));
@@ -357,8 +362,106 @@ fn arith(op: &BinaryOperator, a: Datum, b: Datum, l: &Expr, r: &Expr) -> Result<
         Modulo if y == 0.0 => Datum::Null,
         Modulo => double(x % y),
         _ if y == 0.0 => Datum::Null,
+        Divide => double(x / y),
         _ => Datum::Int((x / y).trunc() as i64),
     })
+}
+
+/// Evaluates a value the client will see. A DECIMAL computed through `/` carries more
+/// digits than its type shows (see `Decimal::checked_div_inner`); it leaves rounded to the
+/// scale MySQL gives the expression: `+ - %` the larger operand scale, `*` their sum, `/`
+/// the dividend's plus `div_precision_increment`, each capped at 30.
+pub fn eval_shown(e: &Expr, scope: &dyn Scope) -> Result<Datum, SqlError> {
+    let v = eval(e, scope)?;
+    if let Datum::Decimal(d) = &v {
+        if contains_division(e) {
+            if let Some(scale) = shown_scale(e, scope)? {
+                return Ok(Datum::Decimal(d.rescale(scale)));
+            }
+        }
+    }
+    Ok(v)
+}
+
+fn contains_division(e: &Expr) -> bool {
+    match e {
+        Expr::Nested(inner) | Expr::UnaryOp { expr: inner, .. } => contains_division(inner),
+        Expr::BinaryOp { left, op, right } => {
+            *op == BinaryOperator::Divide || contains_division(left) || contains_division(right)
+        }
+        _ => false,
+    }
+}
+
+/// The scale MySQL's type inference gives an arithmetic expression over exact values;
+/// `None` when an operand is not exact (the result is then a DOUBLE or NULL).
+fn shown_scale(e: &Expr, scope: &dyn Scope) -> Result<Option<u8>, SqlError> {
+    use BinaryOperator::*;
+    Ok(match e {
+        Expr::Nested(inner) => shown_scale(inner, scope)?,
+        Expr::UnaryOp { expr, .. } => shown_scale(expr, scope)?,
+        Expr::BinaryOp { left, op, right }
+            if matches!(op, Plus | Minus | Multiply | Divide | Modulo) =>
+        {
+            let (Some(l), Some(r)) = (shown_scale(left, scope)?, shown_scale(right, scope)?) else {
+                return Ok(None);
+            };
+            let s = match op {
+                Divide => l.saturating_add(DIV_PRECISION_INCREMENT),
+                Multiply => l.saturating_add(r),
+                _ => l.max(r),
+            };
+            Some(s.min(reef_common::value::DECIMAL_SCALE_MAX))
+        }
+        leaf => match eval(leaf, scope)? {
+            Datum::Decimal(d) => Some(d.scale()),
+            v if v.as_exact_int().is_some() => Some(0),
+            _ => None,
+        },
+    })
+}
+
+/// Fractional digits `/` adds to its dividend's (`div_precision_increment`).
+const DIV_PRECISION_INCREMENT: u8 = 4;
+
+/// A DECIMAL or integer operand as a decimal; `None` for anything inexact.
+fn exact_decimal(d: &Datum) -> Option<Decimal> {
+    match d {
+        Datum::Decimal(x) => Some(x.clone()),
+        _ => d.as_exact_int().map(Decimal::from_i128),
+    }
+}
+
+/// Arithmetic on exact operands with MySQL's result scales; a zero divisor gives NULL.
+fn decimal_arith(
+    op: &BinaryOperator,
+    x: &Decimal,
+    y: &Decimal,
+    text: &dyn Fn() -> String,
+) -> Result<Datum, SqlError> {
+    use BinaryOperator::*;
+    let overflow = || out_of_range("DECIMAL", &text());
+    if matches!(op, Divide | Modulo | MyIntegerDivide) && y.is_zero() {
+        return Ok(Datum::Null);
+    }
+    let v = match op {
+        Plus => x.checked_add(y),
+        Minus => x.checked_sub(y),
+        Multiply => x.checked_mul(y),
+        // Shown rounded to scale(x) + 4 by `eval_shown`; kept longer until then.
+        Divide => x.checked_div_inner(y, DIV_PRECISION_INCREMENT),
+        Modulo => x.checked_rem(y),
+        _ => {
+            // DIV answers BIGINT.
+            let q = x.checked_div_trunc(y).ok_or_else(overflow)?;
+            return q
+                .to_i128_exact()
+                .and_then(|v| i64::try_from(v).ok())
+                .map(Datum::Int)
+                .ok_or_else(|| out_of_range("BIGINT", &text()));
+        }
+    };
+    v.map(Datum::Decimal).ok_or_else(overflow)
 }
 
 /// MySQL's `LIKE` under `utf8mb4_general_ci` (case and accents aside): `%` any run, `_`

@@ -5,6 +5,8 @@ use std::fmt;
 
 use crate::types::PhysicalKind;
 
+mod decimal_arith;
+
 /// One column value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
