@@ -1294,3 +1294,53 @@ fn explain_shows_the_path_and_the_access() {
     assert!(!ok && err.contains("ERROR 1235"), "{err}");
     r.stop();
 }
+
+/// Result columns are named as MySQL names them: a computed item by its text as written
+/// (spacing and case kept), a string literal by its value, on the OLTP path, the OLAP path
+/// and in prepared-statement metadata; a constant beside an aggregate evaluates; a column
+/// beside an aggregate without GROUP BY is 1140 under ONLY_FULL_GROUP_BY (MySQL 8's
+/// default). MariaDB 10.11 printed the same, except 1140: its default sql_mode lacks
+/// ONLY_FULL_GROUP_BY, so it answered `['a', 'count(*)'] [(1, 2)]`.
+#[test]
+fn result_columns_are_named_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    let out = r.python(
+        r#"import os, pymysql, mysql.connector
+port = int(os.environ["PORT"])
+c = pymysql.connect(host="127.0.0.1", port=port, user="root", autocommit=True)
+cur = c.cursor()
+cur.execute("drop database if exists nm"); cur.execute("create database nm"); cur.execute("use nm")
+cur.execute("create table t (a int primary key, b int)")
+cur.execute("insert into t values (1, 2), (2, 3)")
+for q in [
+    "select 1+1, 1 +  1, count(*), COUNT( * ), (1+2)*3, 'a', concat('a' ,'b') from t",
+    "select a, b*2, a+b AS s from t where a = 1",
+    "select x.a, y.b+0 from t x join t y on x.a = y.a order by x.a",
+    "select DISTINCT b-1 from t order by 1",
+    "select 7 DIV 2, NULL, @@autocommit",
+    "select a, count(*) from t",
+]:
+    try:
+        cur.execute(q)
+        print([d[0] for d in cur.description], list(cur.fetchall()))
+    except pymysql.MySQLError as e:
+        print("err", e.args[0])
+m = mysql.connector.connect(host="127.0.0.1", port=port, user="root", database="nm")
+pc = m.cursor(prepared=True)
+pc.execute("select b*2, SUM(b) from t where a > ? group by b*2 order by 1", (0,))
+print(list(pc.column_names), [tuple(int(v) for v in r) for r in pc.fetchall()])
+"#,
+    );
+    assert_eq!(
+        out,
+        r#"['1+1', '1 +  1', 'count(*)', 'COUNT( * )', '(1+2)*3', 'a', "concat('a' ,'b')"] [(2, 2, 2, 2, 9, 'a', 'ab')]
+['a', 'b*2', 's'] [(1, 4, 3)]
+['a', 'y.b+0'] [(1, 2), (2, 3)]
+['b-1'] [(1,), (2,)]
+['7 DIV 2', 'NULL', '@@autocommit'] [(3, None, 1)]
+err 1140
+['b*2', 'SUM(b)'] [(4, 2), (6, 3)]
+"#
+    );
+}

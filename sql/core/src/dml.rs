@@ -1686,23 +1686,32 @@ fn single_table(from: &[TableWithJoins]) -> Result<(&ObjectName, Option<&str>), 
     }
 }
 
-fn is_aggregate(e: &Expr) -> bool {
-    matches!(e, Expr::Function(f) if matches!(f.name.to_string().to_ascii_lowercase().as_str(), "count" | "sum" | "min" | "max" | "avg"))
-}
-
-/// Whether an aggregate call sits inside `e` (not at its top), as in `COALESCE(MAX(x), 0)`.
-fn has_nested_aggregate(e: &Expr) -> bool {
-    if is_aggregate(e) {
-        return false;
-    }
+/// Whether `e` or any expression inside it satisfies `pred`.
+fn any_expr(e: &Expr, pred: impl Fn(&Expr) -> bool) -> bool {
     let found = sqlparser::ast::visit_expressions(e, |x| {
-        if is_aggregate(x) {
+        if pred(x) {
             std::ops::ControlFlow::Break(())
         } else {
             std::ops::ControlFlow::Continue(())
         }
     });
     found.is_break()
+}
+
+/// Whether `e` refers to a column anywhere.
+fn names_a_column(e: &Expr) -> bool {
+    any_expr(e, |x| {
+        matches!(x, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+    })
+}
+
+fn is_aggregate(e: &Expr) -> bool {
+    matches!(e, Expr::Function(f) if matches!(f.name.to_string().to_ascii_lowercase().as_str(), "count" | "sum" | "min" | "max" | "avg"))
+}
+
+/// Whether an aggregate call sits inside `e` (not at its top), as in `COALESCE(MAX(x), 0)`.
+fn has_nested_aggregate(e: &Expr) -> bool {
+    !is_aggregate(e) && any_expr(e, is_aggregate)
 }
 
 fn out_column(def: &TableDef, alias: Option<&str>, slot: usize, name: &str) -> OutColumn {
@@ -2408,13 +2417,25 @@ fn aggregate(
 ) -> Result<(Vec<OutColumn>, Vec<Datum>), SqlError> {
     let rows: Vec<&Vec<Datum>> = rows.iter().map(|(_, r)| r).collect();
     let mut out = Vec::with_capacity(cols.len());
+    // Items that name no column (`SELECT 1+1, COUNT(*)`) are evaluated once, over a row of
+    // NULLs; columns beside aggregates are the OLAP path's (sql_mode decides their meaning).
+    let nulls = vec![Datum::Null; def.columns.len()];
+    let no_row = RowScope {
+        def,
+        alias,
+        row: &nulls,
+        session: s,
+    };
     for (p, _) in cols {
-        let Proj::Expr(e) = p else {
-            return Err(SqlError::unsupported(
-                "mixing columns and aggregates without GROUP BY",
-            ));
-        };
-        out.push(aggregate_value(e, def, alias, &rows, s)?);
+        match p {
+            Proj::Expr(e) if is_aggregate(e) => out.push(aggregate_value(e, def, alias, &rows, s)?),
+            Proj::Expr(e) if !names_a_column(e) => out.push(eval_shown(e, &no_row)?),
+            _ => {
+                return Err(SqlError::unsupported(
+                    "mixing columns and aggregates without GROUP BY",
+                ))
+            }
+        }
     }
     Ok((cols.iter().map(|(_, c)| c.clone()).collect(), out))
 }

@@ -21,6 +21,7 @@ pub mod expr;
 mod functions;
 pub mod mdl;
 mod mysql_only;
+mod names;
 pub mod olap;
 pub mod process;
 pub mod session;

@@ -186,10 +186,170 @@ pub(crate) fn inline_session(
             m.split(',')
                 .any(|x| x.trim().eq_ignore_ascii_case("ONLY_FULL_GROUP_BY"))
         });
-    if !full_group_by {
+    if full_group_by {
+        let mut check = FullGroupBy {
+            scope,
+            failure: None,
+        };
+        let _ = sqlparser::ast::Visit::visit(&q, &mut check);
+        if let Some(e) = check.failure {
+            return Err(e);
+        }
+    } else {
         let _ = q.visit(&mut UngroupedAnyValue);
     }
     Ok(q)
+}
+
+/// Aggregate functions, which make a SELECT without GROUP BY one group.
+const AGGREGATES: &[&str] = &[
+    "count",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "any_value",
+    "group_concat",
+    "bit_and",
+    "bit_or",
+    "bit_xor",
+    "std",
+    "stddev",
+    "stddev_pop",
+    "stddev_samp",
+    "var_pop",
+    "var_samp",
+    "variance",
+    "json_arrayagg",
+    "json_objectagg",
+];
+
+fn is_group_aggregate(e: &Expr) -> bool {
+    matches!(e, Expr::Function(f) if f.over.is_none()
+        && f.name.0.len() == 1
+        && AGGREGATES.contains(&f.name.to_string().to_ascii_lowercase().as_str()))
+}
+
+/// ONLY_FULL_GROUP_BY for a SELECT without GROUP BY whose list holds an aggregate: an item
+/// naming a column outside any aggregate is MySQL's 1140. (With GROUP BY, MySQL accepts
+/// columns functionally dependent on the grouped ones; DataFusion's planner decides those.)
+struct FullGroupBy<'a> {
+    scope: &'a dyn Scope,
+    failure: Option<SqlError>,
+}
+
+impl sqlparser::ast::Visitor for FullGroupBy<'_> {
+    type Break = ();
+
+    fn post_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+        if let SetExpr::Select(sel) = q.body.as_ref() {
+            if let Some(e) = ungrouped_column(sel, self.scope) {
+                self.failure = Some(e);
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// A select item's expression with its subqueries replaced by NULL: what the subqueries
+/// aggregate or name belongs to them, not to this SELECT.
+fn item_expr(item: &SelectItem) -> Option<Expr> {
+    let mut e = match item {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e.clone(),
+        _ => return None,
+    };
+    let _ = visit_expressions_mut(&mut e, |x| {
+        if matches!(
+            x,
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }
+        ) {
+            *x = literal_expr(Datum::Null);
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    Some(e)
+}
+
+fn has(e: &Expr, pred: &dyn Fn(&Expr) -> bool) -> bool {
+    visit_expressions(e, |x| {
+        if pred(x) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .is_break()
+}
+
+/// Whether the SELECT list holds an aggregate call (outside window functions).
+fn is_aggregated(sel: &sqlparser::ast::Select) -> bool {
+    sel.projection
+        .iter()
+        .filter_map(item_expr)
+        .any(|e| has(&e, &is_group_aggregate))
+}
+
+fn ungrouped_column(sel: &sqlparser::ast::Select, scope: &dyn Scope) -> Option<SqlError> {
+    let no_group = matches!(&sel.group_by, GroupByExpr::Expressions(g, _) if g.is_empty());
+    if !no_group || !is_aggregated(sel) {
+        return None;
+    }
+    for (i, item) in sel.projection.iter().enumerate() {
+        let Some(mut e) = item_expr(item) else {
+            continue;
+        };
+        let _ = visit_expressions_mut(&mut e, |x| {
+            if is_group_aggregate(x) {
+                *x = literal_expr(Datum::Null);
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        let mut column = None;
+        let _ = visit_expressions(&e, |x| {
+            match x {
+                Expr::Identifier(id) => column = Some(vec![id.value.clone()]),
+                Expr::CompoundIdentifier(p) => {
+                    column = Some(p.iter().map(|i| i.value.clone()).collect())
+                }
+                _ => return ControlFlow::Continue(()),
+            }
+            ControlFlow::Break(())
+        });
+        let Some(mut parts) = column else { continue };
+        if parts.len() == 1 {
+            if let [sqlparser::ast::TableWithJoins {
+                relation: TableFactor::Table { name, .. },
+                joins,
+            }] = sel.from.as_slice()
+            {
+                if joins.is_empty() {
+                    let mut qualified: Vec<String> = name
+                        .0
+                        .iter()
+                        .map(|p| p.to_string().trim_matches('`').to_string())
+                        .collect();
+                    if qualified.len() == 1 {
+                        if let Some(db) = scope.session_fn("database").and_then(|d| d.to_text()) {
+                            qualified.insert(0, db);
+                        }
+                    }
+                    qualified.append(&mut parts);
+                    parts = qualified;
+                }
+            }
+        }
+        return Some(SqlError::new(
+            reef_common::error::ER_MIX_OF_GROUP_FUNC_AND_FIELDS,
+            format!(
+                "In aggregated query without GROUP BY, expression #{} of SELECT list contains \
+                 nonaggregated column '{}'; this is incompatible with sql_mode=only_full_group_by",
+                i + 1,
+                parts.join(".")
+            ),
+        ));
+    }
+    None
 }
 
 /// Without ONLY_FULL_GROUP_BY in `sql_mode`, MySQL lets a grouped SELECT name columns that
@@ -220,7 +380,8 @@ fn any_value_for_ungrouped(body: &mut SetExpr) {
     let GroupByExpr::Expressions(groups, _) = &select.group_by else {
         return;
     };
-    if groups.is_empty() {
+    // Without GROUP BY an aggregate makes the whole input one group.
+    if groups.is_empty() && !is_aggregated(select) {
         return;
     }
     let last = |e: &Expr| match e {

@@ -267,14 +267,17 @@ fn isolation_name(i: Isolation) -> &'static str {
     }
 }
 
-/// Parses SQL text (MySQL dialect) into statements.
+/// Parses SQL text (MySQL dialect) into statements, computed select items named by their
+/// text as MySQL names result columns (`names`).
 pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
-    Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| {
+    let mut stmts = Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| {
         SqlError::new(
             error::ER_PARSE_ERROR,
             format!("You have an error in your SQL syntax: {e}"),
         )
-    })
+    })?;
+    crate::names::name_select_items(sql, &mut stmts);
+    Ok(stmts)
 }
 
 impl SqlSession {

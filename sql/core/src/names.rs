@@ -1,0 +1,280 @@
+//! Result column names as MySQL gives them: a computed select item with no alias is named
+//! by its text as the client wrote it (`SELECT 7/2, COUNT( * )` names the columns `7/2`
+//! and `COUNT( * )`), a string literal by its value. The parser keeps no source text, so
+//! after parsing each such item of a statement's top-level SELECT gets that text as its
+//! alias, found by re-reading the statement's tokens; every path (OLTP, OLAP, prepared
+//! statement metadata) then reports the alias.
+
+use sqlparser::ast::{Expr, Ident, SelectItem, SetExpr, Statement, Value};
+use sqlparser::dialect::MySqlDialect;
+use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
+
+/// Words that end a SELECT list at parenthesis depth 0.
+const LIST_ENDS: [&str; 12] = [
+    "FROM",
+    "WHERE",
+    "GROUP",
+    "HAVING",
+    "ORDER",
+    "LIMIT",
+    "INTO",
+    "UNION",
+    "EXCEPT",
+    "INTERSECT",
+    "FOR",
+    "WINDOW",
+];
+/// Words that may open a SELECT list before its first item.
+const MODIFIERS: [&str; 10] = [
+    "DISTINCT",
+    "ALL",
+    "DISTINCTROW",
+    "HIGH_PRIORITY",
+    "STRAIGHT_JOIN",
+    "SQL_SMALL_RESULT",
+    "SQL_BIG_RESULT",
+    "SQL_BUFFER_RESULT",
+    "SQL_NO_CACHE",
+    "SQL_CALC_FOUND_ROWS",
+];
+
+fn needs_name(item: &SelectItem) -> bool {
+    matches!(item, SelectItem::UnnamedExpr(e)
+        if !matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)))
+}
+
+fn word(t: &Token) -> Option<&str> {
+    match t {
+        Token::Word(w) if w.quote_style.is_none() => Some(&w.value),
+        _ => None,
+    }
+}
+
+/// The byte offset of a tokenizer location (lines and columns count characters from 1).
+fn offset(sql: &str, at: Location) -> Option<usize> {
+    let mut line = 1;
+    let mut col = 1;
+    for (i, c) in sql.char_indices() {
+        if line == at.line && col == at.column {
+            return Some(i);
+        }
+        if c == '\n' {
+            line += 1;
+            col = 1;
+        } else {
+            col += 1;
+        }
+    }
+    (line == at.line && col == at.column).then_some(sql.len())
+}
+
+/// The source text of each item of the top-level SELECT list in `tokens` (one statement),
+/// which ends where `end` begins (`None`: at the end of `sql`).
+fn item_texts(sql: &str, tokens: &[TokenWithSpan], end: Option<Location>) -> Option<Vec<String>> {
+    let mut depth = 0i32;
+    let mut i = 0;
+    // The first SELECT outside parentheses (after any WITH clause).
+    loop {
+        let t = &tokens.get(i)?.token;
+        match t {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            _ if depth == 0 && word(t).is_some_and(|w| w.eq_ignore_ascii_case("SELECT")) => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    i += 1;
+    let significant = |t: &Token| !matches!(t, Token::Whitespace(_));
+    // Skip whitespace and modifiers.
+    let modifier =
+        |t: &Token| word(t).is_some_and(|w| MODIFIERS.iter().any(|m| m.eq_ignore_ascii_case(w)));
+    while tokens
+        .get(i)
+        .is_some_and(|t| !significant(&t.token) || modifier(&t.token))
+    {
+        i += 1;
+    }
+    let mut items = Vec::new();
+    let mut start: Option<Location> = None;
+    loop {
+        let (t, at) = match tokens.get(i) {
+            Some(t) => (&t.token, Some(t.span.start)),
+            None => (&Token::EOF, end),
+        };
+        let ends_list = depth == 0
+            && (matches!(t, Token::EOF | Token::SemiColon)
+                || word(t).is_some_and(|w| LIST_ENDS.iter().any(|e| e.eq_ignore_ascii_case(w))));
+        if ends_list || (depth == 0 && *t == Token::Comma) {
+            let from = offset(sql, start?)?;
+            let to = match at {
+                Some(at) => offset(sql, at)?,
+                None => sql.len(),
+            };
+            items.push(sql.get(from..to)?.trim_end().to_string());
+            start = None;
+            if ends_list {
+                return Some(items);
+            }
+        } else {
+            match t {
+                Token::LParen => depth += 1,
+                Token::RParen => depth -= 1,
+                _ => {}
+            }
+            if start.is_none() && significant(t) {
+                start = at;
+            }
+        }
+        i += 1;
+    }
+}
+
+/// Names the unnamed computed items of each statement's top-level SELECT by their text.
+/// Statements whose text cannot be matched to their items keep the parser's rendering.
+pub fn name_select_items(sql: &str, stmts: &mut [Statement]) {
+    let wanted = |s: &Statement| match s {
+        Statement::Query(q) => {
+            matches!(q.body.as_ref(), SetExpr::Select(sel) if sel.projection.iter().any(needs_name))
+        }
+        _ => false,
+    };
+    if !stmts.iter().any(wanted) {
+        return;
+    }
+    let Ok(tokens) = Tokenizer::new(&MySqlDialect {}, sql).tokenize_with_location() else {
+        return;
+    };
+    // Each statement's tokens run up to the next `;` outside parentheses.
+    let mut ranges = Vec::new();
+    let (mut from, mut depth) = (0, 0i32);
+    for (i, t) in tokens.iter().enumerate() {
+        match t.token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            Token::SemiColon if depth == 0 => {
+                ranges.push((from, i));
+                from = i + 1;
+            }
+            _ => {}
+        }
+    }
+    ranges.push((from, tokens.len()));
+    for (stmt, &(from, to)) in stmts.iter_mut().zip(&ranges) {
+        if !wanted(stmt) {
+            continue;
+        }
+        let end = tokens.get(to).map(|t| t.span.start);
+        let group = &tokens[from..to];
+        let Statement::Query(q) = stmt else { continue };
+        let SetExpr::Select(sel) = q.body.as_mut() else {
+            continue;
+        };
+        let Some(texts) = item_texts(sql, group, end) else {
+            continue;
+        };
+        if texts.len() != sel.projection.len() {
+            continue;
+        }
+        let mut names: Vec<String> = Vec::with_capacity(texts.len());
+        for (item, text) in sel.projection.iter().zip(&texts) {
+            names.push(match item {
+                SelectItem::UnnamedExpr(Expr::Value(v)) => match &v.value {
+                    Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+                    _ => text.clone(),
+                },
+                _ => text.clone(),
+            });
+        }
+        for (k, item) in sel.projection.iter_mut().enumerate() {
+            let name = &names[k];
+            // A name twice in the list, or one a backtick would have to quote, stays as the
+            // parser renders it.
+            let unique = names.iter().filter(|n| *n == name).count() == 1;
+            if !needs_name(item) || !unique || name.contains('`') || name.is_empty() {
+                continue;
+            }
+            let SelectItem::UnnamedExpr(e) =
+                std::mem::replace(item, SelectItem::Wildcard(Default::default()))
+            else {
+                unreachable!("needs_name matched an unnamed expression");
+            };
+            *item = SelectItem::ExprWithAlias {
+                expr: e,
+                alias: Ident::with_quote('`', name.clone()),
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlparser::parser::Parser;
+
+    fn names(sql: &str) -> Vec<String> {
+        let mut stmts = Parser::parse_sql(&MySqlDialect {}, sql).unwrap();
+        name_select_items(sql, &mut stmts);
+        let Statement::Query(q) = stmts.last().unwrap() else {
+            panic!()
+        };
+        let SetExpr::Select(sel) = q.body.as_ref() else {
+            panic!()
+        };
+        sel.projection
+            .iter()
+            .map(|i| match i {
+                SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
+                other => format!("unnamed {other}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn computed_items_take_their_text() {
+        assert_eq!(
+            names(
+                "select 1+1, 1 +  1, count(*), COUNT( * ), (1+2)*3, 'a', concat('a' ,'b') from t"
+            ),
+            [
+                "1+1",
+                "1 +  1",
+                "count(*)",
+                "COUNT( * )",
+                "(1+2)*3",
+                "a",
+                "concat('a' ,'b')"
+            ]
+        );
+    }
+
+    #[test]
+    fn columns_aliases_and_modifiers_stay() {
+        assert_eq!(
+            names("SELECT DISTINCT a, t.b, c+1 AS x, SUM(d)\nFROM t GROUP BY a"),
+            ["unnamed a", "unnamed t.b", "x", "SUM(d)"]
+        );
+        assert_eq!(names("SELECT 7/2"), ["7/2"]);
+        assert_eq!(
+            names("SELECT TRIM(x FROM y), EXTRACT(YEAR FROM d) FROM t WHERE 1"),
+            ["TRIM(x FROM y)", "EXTRACT(YEAR FROM d)"]
+        );
+    }
+
+    #[test]
+    fn each_statement_of_a_batch_is_named_from_its_own_text() {
+        assert_eq!(
+            names("SELECT 1+2; SELECT  é , 2*3 FROM t"),
+            ["unnamed é", "2*3"]
+        );
+        assert_eq!(
+            names("WITH c AS (SELECT 1 AS x) SELECT x+1 FROM c"),
+            ["x+1"]
+        );
+    }
+
+    #[test]
+    fn duplicates_keep_the_parsers_rendering() {
+        assert_eq!(names("SELECT 1+1, 1+1"), ["unnamed 1 + 1", "unnamed 1 + 1"]);
+    }
+}
