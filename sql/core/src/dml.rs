@@ -1410,57 +1410,8 @@ fn access(
             _ => {}
         }
     }
-    // The encoding of constants for `slots` (None if one does not convert to the column).
-    let encode = |slots: &[usize], vals: &[&Datum]| -> Result<Option<Vec<u8>>, SqlError> {
-        let mut kv = Vec::with_capacity(vals.len());
-        let mut kinds = Vec::with_capacity(vals.len());
-        for (d, &slot) in vals.iter().zip(slots) {
-            let c = &def.columns[slot];
-            match d.to_stored(&c.ty, &c.name) {
-                Ok(Value::Null) | Err(_) => return Ok(None),
-                Ok(v) => kv.push(v),
-            }
-            kinds.push(KeyKind::of(&c.ty));
-        }
-        Ok(Some(
-            encode_key(&kv, &kinds).map_err(|e| SqlError::internal(e.to_string()))?,
-        ))
-    };
-    // Bounds are inclusive even for `<` and `>`: a constant converted to the column's type
-    // may round to a neighbouring value, and the filter removes what the range lets in.
-    let plan = |slots: &[usize]| -> Result<Option<KeyPlan>, SqlError> {
-        let k = slots.iter().take_while(|&&slot| eq[slot].is_some()).count();
-        let vals: Vec<&Datum> = slots[..k]
-            .iter()
-            .map(|&slot| eq[slot].as_ref().expect("counted"))
-            .collect();
-        let Some(prefix) = encode(&slots[..k], &vals)? else {
-            return Ok(None);
-        };
-        let (mut lo, mut hi) = (Bound::Included(prefix.clone()), prefix_end(&prefix));
-        let mut ranged = false;
-        if let Some(&next) = slots.get(k) {
-            let with = |d: &Datum| -> Result<Option<Vec<u8>>, SqlError> {
-                let mut all = vals.clone();
-                all.push(d);
-                encode(&slots[..=k], &all)
-            };
-            if let Some(Some(b)) = ge[next].as_ref().map(with).transpose()? {
-                lo = Bound::Included(b);
-                ranged = true;
-            }
-            if let Some(Some(b)) = le[next].as_ref().map(with).transpose()? {
-                hi = prefix_end(&b);
-                ranged = true;
-            }
-        }
-        Ok((k > 0 || ranged).then_some(KeyPlan {
-            eq: k,
-            ranged,
-            lo,
-            hi,
-        }))
-    };
+    let encode = |slots: &[usize], vals: &[&Datum]| encode_constants(def, slots, vals);
+    let plan = |slots: &[usize]| key_plan(def, slots, &eq, &ge, &le);
     // Every key column fixed by an equality or an IN list: the keys of all combinations,
     // read one by one in key order (up to a bound on their number). A constant that does
     // not convert to its column leaves the statement to the other plans.
@@ -1532,6 +1483,109 @@ fn access(
         (None, Some(p)) => (Access::Range(p.lo, p.hi), Some(p.eq)),
         (None, None) => (Access::Scan, Some(0)),
     })
+}
+
+/// The key encoding of constants for `slots` (None if one does not convert to its column).
+fn encode_constants(
+    def: &TableDef,
+    slots: &[usize],
+    vals: &[&Datum],
+) -> Result<Option<Vec<u8>>, SqlError> {
+    let mut kv = Vec::with_capacity(vals.len());
+    let mut kinds = Vec::with_capacity(vals.len());
+    for (d, &slot) in vals.iter().zip(slots) {
+        let c = &def.columns[slot];
+        match d.to_stored(&c.ty, &c.name) {
+            Ok(Value::Null) | Err(_) => return Ok(None),
+            Ok(v) => kv.push(v),
+        }
+        kinds.push(KeyKind::of(&c.ty));
+    }
+    Ok(Some(
+        encode_key(&kv, &kinds).map_err(|e| SqlError::internal(e.to_string()))?,
+    ))
+}
+
+/// The key range of the key made of `slots` that per-column constants confine rows to:
+/// equalities on a leading run of its columns, then at-least/at-most on the next. Bounds
+/// are inclusive even for `<` and `>`: a constant converted to the column's type may round
+/// to a neighbouring value, and the filter removes what the range lets in.
+fn key_plan(
+    def: &TableDef,
+    slots: &[usize],
+    eq: &[Option<Datum>],
+    ge: &[Option<Datum>],
+    le: &[Option<Datum>],
+) -> Result<Option<KeyPlan>, SqlError> {
+    let k = slots.iter().take_while(|&&slot| eq[slot].is_some()).count();
+    let vals: Vec<&Datum> = slots[..k]
+        .iter()
+        .map(|&slot| eq[slot].as_ref().expect("counted"))
+        .collect();
+    let Some(prefix) = encode_constants(def, &slots[..k], &vals)? else {
+        return Ok(None);
+    };
+    let (mut lo, mut hi) = (Bound::Included(prefix.clone()), prefix_end(&prefix));
+    let mut ranged = false;
+    if let Some(&next) = slots.get(k) {
+        let with = |d: &Datum| -> Result<Option<Vec<u8>>, SqlError> {
+            let mut all = vals.clone();
+            all.push(d);
+            encode_constants(def, &slots[..=k], &all)
+        };
+        if let Some(Some(b)) = ge[next].as_ref().map(with).transpose()? {
+            lo = Bound::Included(b);
+            ranged = true;
+        }
+        if let Some(Some(b)) = le[next].as_ref().map(with).transpose()? {
+            hi = prefix_end(&b);
+            ranged = true;
+        }
+    }
+    Ok((k > 0 || ranged).then_some(KeyPlan {
+        eq: k,
+        ranged,
+        lo,
+        hi,
+    }))
+}
+
+/// How a predicate compares a column with a constant, for [`primary_key_range`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyBound {
+    /// `col = c`
+    Eq,
+    /// `col > c` or `col >= c`
+    AtLeast,
+    /// `col < c` or `col <= c`
+    AtMost,
+}
+
+/// The primary-key range that conjunctive comparisons `(slot, how, constant)` confine a
+/// table's rows to, the way the OLTP planner reads them (constants of another class than
+/// their column are ignored); `None` when they fix no leading key column. The OLAP scans
+/// use it to read a key range instead of the whole tablet.
+pub fn primary_key_range(
+    def: &TableDef,
+    preds: &[(usize, KeyBound, Datum)],
+) -> Result<Option<reef_storage::scan::KeyRange>, SqlError> {
+    if def.pk.is_empty() {
+        return Ok(None);
+    }
+    let n = def.columns.len();
+    let (mut eq, mut ge, mut le) = (vec![None; n], vec![None; n], vec![None; n]);
+    for (slot, how, d) in preds {
+        if *slot >= n || !same_class(d, &def.columns[*slot].ty) {
+            continue;
+        }
+        let target = match how {
+            KeyBound::Eq => &mut eq,
+            KeyBound::AtLeast => &mut ge,
+            KeyBound::AtMost => &mut le,
+        };
+        target[*slot] = Some(d.clone());
+    }
+    Ok(key_plan(def, &def.pk, &eq, &ge, &le)?.map(|p| (p.lo, p.hi)))
 }
 
 /// Whether an index lookup of `d` finds every row of a column of type `ty` that equals it.

@@ -30,6 +30,7 @@ pub mod vars;
 
 use reef_common::error::{self, ErrorCode, MysqlError};
 
+pub use dml::{primary_key_range, KeyBound};
 pub use olap::{QueryEngine, QueryRequest};
 pub use session::{
     OutColumn, Output, SqlEngine, SqlSession, TabletSource, PREPARED_PER_SESSION_MAX,

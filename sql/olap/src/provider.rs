@@ -1,7 +1,8 @@
 //! Tables as DataFusion sees them: one catalog per query holding the tables the query names,
 //! each scanned through the storage engine's Arrow scan at the query's snapshot (MemTables
 //! and SSTables merged, the transaction's own writes included), with the projection pushed
-//! into the scan.
+//! into the scan and comparisons of leading primary-key columns with constants narrowing it
+//! to a key range (DataFusion still applies every filter to what the range returns).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,18 +14,19 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvide
 use datafusion::common::{DataFusionError, Result};
 use datafusion::datasource::TableType;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::ExecutionPlan;
 use reef_common::error;
 use reef_sql::catalog::TableDef;
-use reef_sql::SqlError;
+use reef_sql::datum::Datum;
+use reef_sql::{primary_key_range, KeyBound, SqlError};
 use reef_storage::mvcc::ReadCtx;
-use reef_storage::scan::ArrowScanRequest;
+use reef_storage::scan::{ArrowScanRequest, KeyRange};
 use reef_storage::tablet::Tablet;
 
-use crate::types::{logical_batch, table_schema};
+use crate::types::{datum_at, logical_batch, table_schema};
 
 /// A ReefDB error carried through DataFusion.
 pub fn external(e: SqlError) -> DataFusionError {
@@ -74,13 +76,23 @@ impl TableProvider for ReefTable {
         TableType::Base
     }
 
+    /// Every filter may narrow the scan; none is trusted to be exact, so DataFusion keeps
+    /// applying them all.
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
     async fn scan(
         &self,
         _state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let keys = self.key_range(filters).map_err(external)?;
         let projection: Vec<usize> = match projection {
             Some(p) => p.clone(),
             None => (0..self.def.columns.len()).collect(),
@@ -93,6 +105,7 @@ impl TableProvider for ReefTable {
             interrupt: self.interrupt.clone(),
             projection,
             schema: schema.clone(),
+            keys,
         };
         Ok(Arc::new(StreamingTableExec::try_new(
             schema,
@@ -105,6 +118,72 @@ impl TableProvider for ReefTable {
     }
 }
 
+impl ReefTable {
+    /// The primary-key range `filters` confine this table's rows to: comparisons of a
+    /// column with a numeric constant (`=`, `<`, `<=`, `>`, `>=`, `BETWEEN`) read as the
+    /// OLTP planner reads them. Strings and temporal values are compared by collation and
+    /// time zone rules DataFusion applies after the scan, so they never narrow it.
+    fn key_range(&self, filters: &[Expr]) -> std::result::Result<KeyRange, SqlError> {
+        let mut preds = Vec::new();
+        for f in filters {
+            self.key_predicates(f, &mut preds);
+        }
+        Ok(primary_key_range(&self.def, &preds)?
+            .unwrap_or((std::ops::Bound::Unbounded, std::ops::Bound::Unbounded)))
+    }
+
+    fn key_predicates(&self, e: &Expr, out: &mut Vec<(usize, KeyBound, Datum)>) {
+        let slot = |e: &Expr| match e {
+            Expr::Column(c) => self.schema.index_of(&c.name).ok(),
+            _ => None,
+        };
+        let constant = |e: &Expr| match e {
+            Expr::Literal(v, _) => v
+                .to_array()
+                .ok()
+                .and_then(|a| datum_at(a.as_ref(), 0).ok())
+                .filter(|d| {
+                    matches!(
+                        d,
+                        Datum::Int(_) | Datum::UInt(_) | Datum::Decimal(_) | Datum::Double(_)
+                    )
+                }),
+            _ => None,
+        };
+        match e {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) if *op == Operator::And => {
+                self.key_predicates(left, out);
+                self.key_predicates(right, out);
+            }
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                for (col, val, flipped) in [(left, right, false), (right, left, true)] {
+                    let (Some(s), Some(d)) = (slot(col), constant(val)) else {
+                        continue;
+                    };
+                    let how = match (op, flipped) {
+                        (Operator::Eq, _) => KeyBound::Eq,
+                        (Operator::Gt | Operator::GtEq, false)
+                        | (Operator::Lt | Operator::LtEq, true) => KeyBound::AtLeast,
+                        (Operator::Lt | Operator::LtEq, false)
+                        | (Operator::Gt | Operator::GtEq, true) => KeyBound::AtMost,
+                        _ => continue,
+                    };
+                    out.push((s, how, d));
+                }
+            }
+            Expr::Between(b) if !b.negated => {
+                if let (Some(s), Some(lo), Some(hi)) =
+                    (slot(&b.expr), constant(&b.low), constant(&b.high))
+                {
+                    out.push((s, KeyBound::AtLeast, lo));
+                    out.push((s, KeyBound::AtMost, hi));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The stream of one table scan.
 #[derive(Debug)]
 struct ScanPartition {
@@ -114,6 +193,8 @@ struct ScanPartition {
     interrupt: Interrupt,
     projection: Vec<usize>,
     schema: SchemaRef,
+    /// The primary-key range the filters allow.
+    keys: KeyRange,
 }
 
 impl PartitionStream for ScanPartition {
@@ -132,34 +213,38 @@ impl PartitionStream for ScanPartition {
         let schema = self.schema.clone();
         let projection = self.projection.clone();
         let interrupt = self.interrupt.clone();
-        let batches: Box<dyn Iterator<Item = Result<RecordBatch>> + Send> = match self
-            .tablet
-            .scan_arrow(ArrowScanRequest::all(slots.clone()), self.read.clone())
-        {
-            Ok(scan) => Box::new(scan.map(move |b| {
-                if interrupt
-                    .as_ref()
-                    .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
-                {
-                    return Err(external(SqlError::new(
-                        reef_common::error::ER_QUERY_INTERRUPTED,
-                        "Query execution was interrupted",
-                    )));
-                }
-                let b = b.map_err(|e| external(SqlError::from(e)))?;
-                if projection.is_empty() {
-                    RecordBatch::try_new_with_options(
-                        schema.clone(),
-                        vec![],
-                        &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
-                    )
-                    .map_err(DataFusionError::from)
-                } else {
-                    logical_batch(&def, &slots, &schema, &b).map_err(external)
-                }
-            })),
-            Err(e) => Box::new(std::iter::once(Err(external(SqlError::from(e))))),
-        };
+        let batches: Box<dyn Iterator<Item = Result<RecordBatch>> + Send> =
+            match self.tablet.scan_arrow(
+                ArrowScanRequest {
+                    keys: self.keys.clone(),
+                    ..ArrowScanRequest::all(slots.clone())
+                },
+                self.read.clone(),
+            ) {
+                Ok(scan) => Box::new(scan.map(move |b| {
+                    if interrupt
+                        .as_ref()
+                        .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+                    {
+                        return Err(external(SqlError::new(
+                            reef_common::error::ER_QUERY_INTERRUPTED,
+                            "Query execution was interrupted",
+                        )));
+                    }
+                    let b = b.map_err(|e| external(SqlError::from(e)))?;
+                    if projection.is_empty() {
+                        RecordBatch::try_new_with_options(
+                            schema.clone(),
+                            vec![],
+                            &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
+                        )
+                        .map_err(DataFusionError::from)
+                    } else {
+                        logical_batch(&def, &slots, &schema, &b).map_err(external)
+                    }
+                })),
+                Err(e) => Box::new(std::iter::once(Err(external(SqlError::from(e))))),
+            };
         Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
             futures::stream::iter(batches),
