@@ -115,14 +115,17 @@ run_tpcc() { # system port round
     "$TPCC" --port "$2" run --terminals "$THREADS" --duration "$TIME" --warmup 5 \
         --report-every "$TIME" --json "$json" --series "$WORK/tpcc-$1-$3.csv" >"$WORK/tpcc-$1-$3.out" 2>&1 || true
     [ -s "$json" ] || { echo "   $1 tpcc: no result"; tail -5 "$WORK/tpcc-$1-$3.out"; return 1; }
-    read -r tpmc tpmt nop90 retries errors < <(python3 -c '
+    read -r tpmc tpmt nop90 retries errors < <(python3 - "$json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 no = r["transactions"][0]
-print(f"{r[\"tpmC\"]:.0f} {r[\"tpmTOTAL\"]:.0f} {no[\"p90_ms\"]:.1f} {r[\"retries\"]} {r[\"errors\"]}")' "$json")
+print("%.0f %.0f %.1f %d %d" % (r["tpmC"], r["tpmTOTAL"], no["p90_ms"], r["retries"], r["errors"]))
+PY
+)
     TPMC[$1]="${TPMC[$1]:-} $tpmc"; TPMT[$1]="${TPMT[$1]:-} $tpmt"; NOP90[$1]="${NOP90[$1]:-} $nop90"
     TRETRY[$1]=$(( ${TRETRY[$1]:-0} + retries )); TERR[$1]=$(( ${TERR[$1]:-0} + errors ))
     echo "   $1 tpcc: tpmC $tpmc, tpmTOTAL $tpmt, New-Order p90 $nop90 ms, $retries retries, $errors errors"
+    sed -n '/^transaction /,/^tpmC/p' "$WORK/tpcc-$1-$3.out" | sed 's/^/     /'
     [ "$errors" = 0 ] || grep '^error' "$WORK/tpcc-$1-$3.out" | head -5 | sed 's/^/     /'
 }
 for round in $(seq 1 "$ROUNDS"); do
