@@ -17,6 +17,7 @@ and 95th-percentile latency over time.
 import argparse
 import csv
 import json
+import math
 import os
 import re
 from xml.sax.saxutils import escape
@@ -39,14 +40,16 @@ def svg(title, body, legend):
     )
 
 
-def axes(ymax, xlabel, ylabel, xticks):
+def axes(ymax, xlabel, ylabel, xticks, yticks=None):
+    """Axes with gridlines at `yticks` ((value, y) pairs), or five even ones up to ymax."""
     out = [f'<line x1="{L}" y1="{H - B}" x2="{W - R}" y2="{H - B}" stroke="black"/>',
            f'<line x1="{L}" y1="{T}" x2="{L}" y2="{H - B}" stroke="black"/>']
-    for i in range(5):
-        v = ymax * i / 4
-        y = H - B - (H - B - T) * i / 4
+    if yticks is None:
+        yticks = [(ymax * i / 4, H - B - (H - B - T) * i / 4) for i in range(5)]
+    for v, y in yticks:
+        label = f"{v:,.0f}" if v >= 10 else f"{v:g}"
         out.append(f'<line x1="{L}" y1="{y}" x2="{W - R}" y2="{y}" stroke="#ddd"/>')
-        out.append(f'<text x="{L - 6}" y="{y + 4}" font-size="11" text-anchor="end">{v:,.0f}</text>')
+        out.append(f'<text x="{L - 6}" y="{y + 4}" font-size="11" text-anchor="end">{label}</text>')
     for x, label in xticks:
         out.append(f'<text x="{x}" y="{H - B + 16}" font-size="11" text-anchor="middle">{escape(label)}</text>')
     out.append(f'<text x="{W / 2}" y="{H - 10}" font-size="12" text-anchor="middle">{escape(xlabel)}</text>')
@@ -103,12 +106,17 @@ def latency(systems):
         with open(json_path) as f:
             data.append((name, json.load(f)["transactions"]))
     kinds = [t["name"] for t in data[0][1]]
-    ymax = max([t["p99_ms"] for _, ts in data for t in ts] + [1]) * 1.1
+    # A log scale: sub-millisecond reads and second-long reports on one chart.
+    top = max([t["p99_ms"] for _, ts in data for t in ts] + [1])
+    lo_exp, hi_exp = -1, max(0, math.ceil(math.log10(top)))
+    span = hi_exp - lo_exp
+    py = lambda v: H - B - (H - B - T) * (math.log10(max(v, 10 ** lo_exp)) - lo_exp) / span
     group = (W - L - R) / len(kinds)
     bar = group / (len(data) * 3 + 1)
-    py = lambda v: H - B - (H - B - T) * v / ymax
-    body = axes(ymax, "transaction (bars: p50, p90, p99 per system)", "response time, ms",
-                [(L + group * (k + 0.5), kind) for k, kind in enumerate(kinds)])
+    body = axes(10 ** hi_exp, "transaction (bars: p50, p90, p99 per system)",
+                "response time, ms (log scale)",
+                [(L + group * (k + 0.5), kind) for k, kind in enumerate(kinds)],
+                [(10.0 ** e, py(10.0 ** e)) for e in range(lo_exp, hi_exp + 1)])
     for k in range(len(kinds)):
         for s, ((_, ts), c) in enumerate(zip(data, COLORS)):
             for p, (key, opacity) in enumerate([("p50_ms", 1.0), ("p90_ms", 0.65), ("p99_ms", 0.35)]):

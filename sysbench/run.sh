@@ -199,6 +199,11 @@ if [ "$WITH_TPCC" = 1 ]; then
     } >"$WORK/tpcc.md"
 fi
 cat "$WORK/table.md" "$WORK/tpcc.md"
+# The raw round-1 results beside the charts, so they can be redrawn or compared later.
+mkdir -p docs/benchmarks/data
+for f in "$WORK"/sb-*-1.log "$WORK"/tpcc-*-1.json "$WORK"/tpcc-*-1.csv "$WORK"/tpcc-*-1.out; do
+    [ -e "$f" ] && cp "$f" docs/benchmarks/data/
+done
 
 python3 - "$WORK/table.md" "$WORK/tpcc.md" <<'PY'
 import sys, re
