@@ -122,6 +122,18 @@ pub fn decode_row(
 pub fn decode_row_with(
     buf: &[u8],
     kinds: &[PhysicalKind],
+    f: impl FnMut(usize, Value),
+) -> Result<RowHeader, CodecError> {
+    decode_row_wanted(buf, kinds, None, f)
+}
+
+/// Decodes a row, handing `f(slot, value)` only the stored columns `wanted[slot]` asks for:
+/// the others are checked and stepped over without building their values (a scan that
+/// projects three columns of a wide row does not copy the other strings).
+pub fn decode_row_wanted(
+    buf: &[u8],
+    kinds: &[PhysicalKind],
+    wanted: Option<&[bool]>,
     mut f: impl FnMut(usize, Value),
 ) -> Result<RowHeader, CodecError> {
     let corrupt = |what: &str| CodecError::Corrupt(format!("row: {what}"));
@@ -139,6 +151,7 @@ pub fn decode_row_with(
         )));
     }
     for (slot, kind) in kinds.iter().enumerate().take(columns) {
+        let want = wanted.is_none_or(|w| w.get(slot).copied().unwrap_or(false));
         let tag = *buf.get(pos).ok_or_else(|| corrupt("truncated"))?;
         pos += 1;
         let v = match (tag, kind) {
@@ -161,13 +174,18 @@ pub fn decode_row_with(
                     .get(pos..end)
                     .ok_or_else(|| corrupt("truncated bytes"))?;
                 pos = end;
+                if !want {
+                    continue;
+                }
                 Value::Bytes(b.to_vec())
             }
             (tag, kind) => {
                 return Err(corrupt(&format!("tag {tag} in a column of kind {kind:?}")));
             }
         };
-        f(slot, v);
+        if want {
+            f(slot, v);
+        }
     }
     if pos != buf.len() {
         return Err(corrupt("trailing bytes"));
@@ -189,6 +207,35 @@ mod tests {
         PhysicalKind::Double,
         PhysicalKind::Bytes,
     ];
+
+    #[test]
+    fn wanted_columns_only_are_handed_over_and_bad_input_still_fails() {
+        let row = encode_row(
+            3,
+            &[
+                Value::Int(-5),
+                Value::UInt(7),
+                Value::Double(2.5),
+                Value::Bytes(b"skip me".to_vec()),
+            ],
+        );
+        let mut got = Vec::new();
+        let header = decode_row_wanted(&row, &KINDS, Some(&[false, true, false, false]), |s, v| {
+            got.push((s, v))
+        })
+        .unwrap();
+        assert_eq!(got, vec![(1, Value::UInt(7))]);
+        assert_eq!(header.columns, 4);
+        let mut truncated = row.clone();
+        truncated.pop();
+        assert!(decode_row_wanted(
+            &truncated,
+            &KINDS,
+            Some(&[true, false, false, false]),
+            |_, _| {}
+        )
+        .is_err());
+    }
 
     #[test]
     fn added_columns_read_as_defaults() {
