@@ -5,7 +5,7 @@
 //! alias, found by re-reading the statement's tokens; every path (OLTP, OLAP, prepared
 //! statement metadata) then reports the alias.
 
-use sqlparser::ast::{Expr, Ident, SelectItem, SetExpr, Statement, Value};
+use sqlparser::ast::{Expr, Ident, Select, SelectItem, SetExpr, Statement, Value};
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
@@ -37,6 +37,24 @@ const MODIFIERS: [&str; 10] = [
     "SQL_NO_CACHE",
     "SQL_CALC_FOUND_ROWS",
 ];
+
+/// The SELECT that names a query's result columns: the first branch of a UNION, EXCEPT
+/// or INTERSECT (a parenthesized branch is left alone: its text is not at the top level).
+fn first_select(body: &SetExpr) -> Option<&Select> {
+    match body {
+        SetExpr::Select(sel) => Some(sel),
+        SetExpr::SetOperation { left, .. } => first_select(left),
+        _ => None,
+    }
+}
+
+fn first_select_mut(body: &mut SetExpr) -> Option<&mut Select> {
+    match body {
+        SetExpr::Select(sel) => Some(sel),
+        SetExpr::SetOperation { left, .. } => first_select_mut(left),
+        _ => None,
+    }
+}
 
 fn needs_name(item: &SelectItem) -> bool {
     matches!(item, SelectItem::UnnamedExpr(e)
@@ -135,7 +153,7 @@ fn item_texts(sql: &str, tokens: &[TokenWithSpan], end: Option<Location>) -> Opt
 pub fn name_select_items(sql: &str, stmts: &mut [Statement]) {
     let wanted = |s: &Statement| match s {
         Statement::Query(q) => {
-            matches!(q.body.as_ref(), SetExpr::Select(sel) if sel.projection.iter().any(needs_name))
+            first_select(&q.body).is_some_and(|sel| sel.projection.iter().any(needs_name))
         }
         _ => false,
     };
@@ -167,7 +185,7 @@ pub fn name_select_items(sql: &str, stmts: &mut [Statement]) {
         let end = tokens.get(to).map(|t| t.span.start);
         let group = &tokens[from..to];
         let Statement::Query(q) = stmt else { continue };
-        let SetExpr::Select(sel) = q.body.as_mut() else {
+        let Some(sel) = first_select_mut(&mut q.body) else {
             continue;
         };
         let Some(texts) = item_texts(sql, group, end) else {
@@ -218,9 +236,7 @@ mod tests {
         let Statement::Query(q) = stmts.last().unwrap() else {
             panic!()
         };
-        let SetExpr::Select(sel) = q.body.as_ref() else {
-            panic!()
-        };
+        let sel = first_select(&q.body).expect("a SELECT");
         sel.projection
             .iter()
             .map(|i| match i {
@@ -270,6 +286,14 @@ mod tests {
         assert_eq!(
             names("WITH c AS (SELECT 1 AS x) SELECT x+1 FROM c"),
             ["x+1"]
+        );
+    }
+
+    #[test]
+    fn a_union_is_named_by_its_first_branch() {
+        assert_eq!(
+            names("SELECT 1+1, 'x' UNION ALL SELECT 2 * 2, 'y'"),
+            ["1+1", "x"]
         );
     }
 
