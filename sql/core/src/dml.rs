@@ -12,7 +12,7 @@ use reef_common::collation::Collation;
 use reef_common::error;
 use reef_common::ids::{TabletId, Version};
 use reef_common::keycodec::{encode_key, KeyKind};
-use reef_common::rowcodec::{decode_row_with, encode_row};
+use reef_common::rowcodec::{decode_row_wanted, encode_row};
 use reef_common::types::{ColumnType, PhysicalKind};
 use reef_common::value::Value;
 use reef_storage::mvcc::ReadCtx;
@@ -579,6 +579,8 @@ pub(crate) fn decode(def: &TableDef, row: &[u8]) -> Result<Vec<Datum>, SqlError>
 struct RowDecoder<'a> {
     def: &'a TableDef,
     kinds: Vec<PhysicalKind>,
+    /// Only these columns are built; the others read as NULL (None: all of them).
+    wanted: Option<Vec<bool>>,
 }
 
 impl<'a> RowDecoder<'a> {
@@ -586,20 +588,56 @@ impl<'a> RowDecoder<'a> {
         RowDecoder {
             def,
             kinds: def.columns.iter().map(|c| c.ty.physical()).collect(),
+            wanted: None,
+        }
+    }
+
+    /// A decoder that builds only the `wanted` columns, for statements that read no others.
+    fn only(def: &'a TableDef, wanted: Option<Vec<bool>>) -> RowDecoder<'a> {
+        RowDecoder {
+            wanted,
+            ..RowDecoder::new(def)
         }
     }
 
     /// The row's datums; columns added after the row was written are NULL.
     fn decode(&self, row: &[u8]) -> Result<Vec<Datum>, SqlError> {
         let cols = &self.def.columns;
-        let mut out = Vec::with_capacity(cols.len());
-        decode_row_with(row, &self.kinds, |slot, v| {
-            out.push(Datum::from_value(v, &cols[slot].ty))
+        let mut out = vec![Datum::Null; cols.len()];
+        decode_row_wanted(row, &self.kinds, self.wanted.as_deref(), |slot, v| {
+            out[slot] = Datum::from_value(v, &cols[slot].ty)
         })
         .map_err(|e| SqlError::internal(e.to_string()))?;
-        out.resize(cols.len(), Datum::Null);
         Ok(out)
     }
+}
+
+/// The columns a single-table SELECT names anywhere (list, WHERE, GROUP BY, HAVING, ORDER
+/// BY), so its rows need only those decoded; `None` (every column) with a wildcard.
+/// Names that are not columns (aliases, variables) are simply not counted: a superset of
+/// what the statement reads is all this promises.
+fn columns_named(q: &Query, sel: &Select, def: &TableDef) -> Option<Vec<bool>> {
+    if sel.projection.iter().any(|i| {
+        matches!(
+            i,
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+        )
+    }) {
+        return None;
+    }
+    let mut wanted = vec![false; def.columns.len()];
+    let _ = sqlparser::ast::visit_expressions(q, |e| {
+        let name = match e {
+            Expr::Identifier(id) => Some(&id.value),
+            Expr::CompoundIdentifier(parts) => parts.last().map(|p| &p.value),
+            _ => None,
+        };
+        if let Some(slot) = name.and_then(|n| def.column(n)) {
+            wanted[slot] = true;
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    Some(wanted)
 }
 
 pub(crate) fn stored(def: &TableDef, row: &[Datum]) -> Result<Vec<Value>, SqlError> {
@@ -1630,12 +1668,12 @@ fn candidates(
     engine: &SqlEngine,
     txn: &mut Transaction,
     tablet: &Arc<Tablet>,
-    def: &TableDef,
+    decoder: &RowDecoder<'_>,
     acc: Access,
 ) -> Result<Vec<KeyedRow>, SqlError> {
-    let decoder = RowDecoder::new(def);
+    let def = decoder.def;
     let range = match acc {
-        Access::Points(keys) => return rows_by_key(txn, tablet, &decoder, keys, None),
+        Access::Points(keys) => return rows_by_key(txn, tablet, decoder, keys, None),
         Access::Index { index, lo, hi } => {
             let itablet = engine.tablet_by_id(index.id, &index.name)?;
             let kinds = def.index_kinds(&index);
@@ -1650,7 +1688,7 @@ fn candidates(
                 })
                 .collect::<Result<Vec<_>, SqlError>>()?;
             // The entries and the rows are read at one snapshot, so every entry has its row.
-            return rows_by_key(txn, tablet, &decoder, keys, Some(&index));
+            return rows_by_key(txn, tablet, decoder, keys, Some(&index));
         }
         Access::Range(lo, hi) => (lo, hi),
         Access::Scan => full_range(),
@@ -2041,8 +2079,11 @@ fn select_oltp(
         (&def, alias),
         sel.selection.as_ref(),
         s,
-        lock,
-        enough.as_ref(),
+        ReadShape {
+            lock,
+            enough: enough.as_ref(),
+            wanted: columns_named(q, sel, &def),
+        },
     )?;
     if !group_by.is_empty() {
         let out = grouped(&cols, group_by, sel.having.as_ref(), &def, alias, &rows, s)?;
@@ -2126,8 +2167,11 @@ fn rows_to_change(
     selection: Option<&Expr>,
     s: &SessionInfo,
 ) -> Result<Vec<KeyedRow>, SqlError> {
-    let lock = Some((LockMode::Exclusive, WaitPolicy::Wait));
-    matching_rows(engine, txn, table, selection, s, lock, None)
+    let read = ReadShape {
+        lock: Some((LockMode::Exclusive, WaitPolicy::Wait)),
+        ..ReadShape::default()
+    };
+    matching_rows(engine, txn, table, selection, s, read)
 }
 
 /// When a SELECT needs only its first `rows` matches in the order of the columns `order`
@@ -2135,6 +2179,17 @@ fn rows_to_change(
 struct Enough {
     order: Vec<usize>,
     rows: usize,
+}
+
+/// How a statement reads its rows.
+#[derive(Default)]
+struct ReadShape<'a> {
+    /// Lock each row first (a locking read, UPDATE, DELETE).
+    lock: Option<(LockMode, WaitPolicy)>,
+    /// Only the first matches in key order are needed.
+    enough: Option<&'a Enough>,
+    /// Only these columns are read (None: all).
+    wanted: Option<Vec<bool>>,
 }
 
 /// Rows matching `selection`, locked first when the statement asked for a locking read.
@@ -2146,9 +2201,13 @@ fn matching_rows(
     (def, alias): (&TableDef, Option<&str>),
     selection: Option<&Expr>,
     s: &SessionInfo,
-    lock: Option<(LockMode, WaitPolicy)>,
-    enough: Option<&Enough>,
+    ReadShape {
+        lock,
+        enough,
+        wanted,
+    }: ReadShape<'_>,
 ) -> Result<Vec<KeyedRow>, SqlError> {
+    let decoder = RowDecoder::only(def, wanted);
     let (acc, pk_fixed) = access(def, selection, s)?;
     let stop_at = match (enough, pk_fixed) {
         (Some(e), Some(fixed)) if def.pk[fixed..].starts_with(&e.order) => e.rows,
@@ -2156,14 +2215,14 @@ fn matching_rows(
     };
     let tablet = &engine.tablet_of(def)?;
     let mut out = Vec::new();
-    for (key, row) in candidates(engine, txn, tablet, def, acc)? {
+    for (key, row) in candidates(engine, txn, tablet, &decoder, acc)? {
         if out.len() >= stop_at {
             break;
         }
         let row = match lock {
             None => row,
             Some((mode, wait)) => match txn.get_locked(tablet, &key, mode, wait)? {
-                Locked::Row(Some(r)) => decode(def, &r)?,
+                Locked::Row(Some(r)) => decoder.decode(&r)?,
                 Locked::Row(None) | Locked::Skipped => continue,
             },
         };
