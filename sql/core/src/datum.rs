@@ -54,7 +54,7 @@ impl Datum {
             Datum::Int(i) => Some(*i != 0),
             Datum::UInt(u) => Some(*u != 0),
             Datum::Double(d) => Some(*d != 0.0),
-            Datum::Decimal(d) => Some(d.normalized().0.iter().any(|x| *x != 0)),
+            Datum::Decimal(d) => Some(!d.is_zero()),
             Datum::Str(s, _) | Datum::Bytes(s) => Some(parse_number_prefix(s) != 0.0),
             Datum::Date(_) | Datum::DateTime(_) => Some(true),
         }

@@ -31,7 +31,7 @@ use crate::catalog::{
     index_schema, indexed_primary_key, ColumnDef, IndexDef, IndexEntry, IndexState, TableDef,
 };
 use crate::datum::Datum;
-use crate::expr::{eval, eval_shown, Scope};
+use crate::expr::{any_expr, eval, eval_shown, Scope};
 use crate::session::{OutColumn, Output, SessionInfo, SqlEngine};
 use crate::SqlError;
 
@@ -1776,18 +1776,6 @@ fn single_table(from: &[TableWithJoins]) -> Result<(&ObjectName, Option<&str>), 
         [_] => Err(SqlError::unsupported("joins and derived tables")),
         _ => Err(SqlError::unsupported("queries over several tables")),
     }
-}
-
-/// Whether `e` or any expression inside it satisfies `pred`.
-fn any_expr(e: &Expr, pred: impl Fn(&Expr) -> bool) -> bool {
-    let found = sqlparser::ast::visit_expressions(e, |x| {
-        if pred(x) {
-            std::ops::ControlFlow::Break(())
-        } else {
-            std::ops::ControlFlow::Continue(())
-        }
-    });
-    found.is_break()
 }
 
 /// Whether `e` refers to a column anywhere.

@@ -97,19 +97,12 @@ pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<Datum, SqlError> {
             }
         }
         Expr::Nested(inner) => eval(inner, scope),
-        Expr::Floor { expr, field } | Expr::Ceil { expr, field } => {
-            let name = if matches!(e, Expr::Floor { .. }) {
-                "floor"
-            } else {
-                "ceil"
-            };
-            match field {
-                sqlparser::ast::CeilFloorKind::DateTimeField(
-                    sqlparser::ast::DateTimeField::NoDateTime,
-                ) => crate::functions::floor_ceil(&eval(expr, scope)?, name == "floor"),
-                _ => Err(unsupported(e)),
-            }
-        }
+        Expr::Floor { expr, field } | Expr::Ceil { expr, field } => match field {
+            sqlparser::ast::CeilFloorKind::DateTimeField(
+                sqlparser::ast::DateTimeField::NoDateTime,
+            ) => crate::functions::floor_ceil(&eval(expr, scope)?, matches!(e, Expr::Floor { .. })),
+            _ => Err(unsupported(e)),
+        },
         Expr::IsNull(x) => Ok(Datum::Int(eval(x, scope)?.is_null() as i64)),
         Expr::IsNotNull(x) => Ok(Datum::Int(!eval(x, scope)?.is_null() as i64)),
         Expr::UnaryOp { op, expr } => unary(op, eval(expr, scope)?),
@@ -419,6 +412,18 @@ fn shown_scale(e: &Expr, scope: &dyn Scope) -> Result<Option<u8>, SqlError> {
             _ => None,
         },
     })
+}
+
+/// Whether `e` or any expression inside it (subqueries included) satisfies `pred`.
+pub(crate) fn any_expr(e: &Expr, pred: impl Fn(&Expr) -> bool) -> bool {
+    sqlparser::ast::visit_expressions(e, |x| {
+        if pred(x) {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    })
+    .is_break()
 }
 
 /// Fractional digits `/` adds to its dividend's (`div_precision_increment`).

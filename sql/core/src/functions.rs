@@ -122,11 +122,10 @@ fn replace(vals: &[Datum]) -> Datum {
     }
 }
 
-/// The integer part and whether a fraction was cut off, of a decimal's text.
+/// The integer part and whether a fraction was cut off.
 fn integer_part(d: &Decimal) -> Option<(i128, bool)> {
-    let text = d.to_string();
-    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
-    Some((int.parse().ok()?, frac.bytes().any(|b| b != b'0')))
+    let int = d.truncated(0);
+    Some((int.to_i128_exact()?, int != *d))
 }
 
 fn from_i128(v: i128, what: &str) -> Result<Datum, SqlError> {
@@ -204,15 +203,12 @@ fn round(vals: &[Datum], truncate: bool) -> Result<Datum, SqlError> {
 
 fn round_decimal(dec: &Decimal, d: i32, truncate: bool) -> Result<Decimal, SqlError> {
     if d >= 0 {
-        let scale = (d as u8).min(30);
-        if truncate && scale < dec.scale() {
-            // Cut the digits: rounding the value moved half a unit toward zero.
-            let text = dec.to_string();
-            let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
-            let cut = format!("{int}.{}", &frac[..scale as usize]);
-            return Decimal::parse(&cut).map_err(|e| SqlError::internal(e.to_string()));
-        }
-        return Ok(dec.rescale(scale));
+        let scale = (d as u8).min(reef_common::value::DECIMAL_SCALE_MAX);
+        return Ok(if truncate {
+            dec.truncated(scale)
+        } else {
+            dec.rescale(scale)
+        });
     }
     // The fraction cannot decide a rounding to tens or more: the integer part does.
     let (int, _) = integer_part(dec).ok_or_else(|| too_big("ROUND"))?;
@@ -236,7 +232,7 @@ fn to_unit(v: i128, d: i32, truncate: bool) -> i128 {
 fn sign(v: &Datum) -> Datum {
     match v {
         Datum::Null => Datum::Null,
-        Datum::Decimal(d) => Datum::Int(if d.normalized().0.is_empty() {
+        Datum::Decimal(d) => Datum::Int(if d.is_zero() {
             0
         } else if d.is_negative() {
             -1

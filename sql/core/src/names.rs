@@ -212,15 +212,13 @@ pub fn name_select_items(sql: &str, stmts: &mut [Statement]) {
             if !needs_name(item) || !unique || name.contains('`') || name.is_empty() {
                 continue;
             }
-            let SelectItem::UnnamedExpr(e) =
-                std::mem::replace(item, SelectItem::Wildcard(Default::default()))
-            else {
-                unreachable!("needs_name matched an unnamed expression");
-            };
-            *item = SelectItem::ExprWithAlias {
-                expr: e,
-                alias: Ident::with_quote('`', name.clone()),
-            };
+            if let SelectItem::UnnamedExpr(e) = item {
+                let expr = std::mem::replace(e, Expr::value(Value::Null));
+                *item = SelectItem::ExprWithAlias {
+                    expr,
+                    alias: Ident::with_quote('`', name.clone()),
+                };
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ use sqlparser::ast::{
 };
 
 use crate::datum::Datum;
-use crate::expr::{eval, Scope};
+use crate::expr::{any_expr, eval, Scope};
 use crate::session::{to_literal, OutColumn, Output, SqlEngine};
 use crate::SqlError;
 
@@ -271,23 +271,12 @@ fn item_expr(item: &SelectItem) -> Option<Expr> {
     Some(e)
 }
 
-fn has(e: &Expr, pred: &dyn Fn(&Expr) -> bool) -> bool {
-    visit_expressions(e, |x| {
-        if pred(x) {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    })
-    .is_break()
-}
-
 /// Whether the SELECT list holds an aggregate call (outside window functions).
 fn is_aggregated(sel: &sqlparser::ast::Select) -> bool {
     sel.projection
         .iter()
         .filter_map(item_expr)
-        .any(|e| has(&e, &is_group_aggregate))
+        .any(|e| any_expr(&e, is_group_aggregate))
 }
 
 fn ungrouped_column(sel: &sqlparser::ast::Select, scope: &dyn Scope) -> Option<SqlError> {
@@ -316,29 +305,8 @@ fn ungrouped_column(sel: &sqlparser::ast::Select, scope: &dyn Scope) -> Option<S
             }
             ControlFlow::Break(())
         });
-        let Some(mut parts) = column else { continue };
-        if parts.len() == 1 {
-            if let [sqlparser::ast::TableWithJoins {
-                relation: TableFactor::Table { name, .. },
-                joins,
-            }] = sel.from.as_slice()
-            {
-                if joins.is_empty() {
-                    let mut qualified: Vec<String> = name
-                        .0
-                        .iter()
-                        .map(|p| p.to_string().trim_matches('`').to_string())
-                        .collect();
-                    if qualified.len() == 1 {
-                        if let Some(db) = scope.session_fn("database").and_then(|d| d.to_text()) {
-                            qualified.insert(0, db);
-                        }
-                    }
-                    qualified.append(&mut parts);
-                    parts = qualified;
-                }
-            }
-        }
+        let Some(parts) = column else { continue };
+        let parts = qualified_column(sel, scope, parts);
         return Some(SqlError::new(
             reef_common::error::ER_MIX_OF_GROUP_FUNC_AND_FIELDS,
             format!(
@@ -350,6 +318,37 @@ fn ungrouped_column(sel: &sqlparser::ast::Select, scope: &dyn Scope) -> Option<S
         ));
     }
     None
+}
+
+/// A column as MySQL's messages name it: `db.table.col` when the SELECT reads one table and
+/// the column was written bare, as written otherwise.
+fn qualified_column(
+    sel: &sqlparser::ast::Select,
+    scope: &dyn Scope,
+    parts: Vec<String>,
+) -> Vec<String> {
+    let [sqlparser::ast::TableWithJoins {
+        relation: TableFactor::Table { name, .. },
+        joins,
+    }] = sel.from.as_slice()
+    else {
+        return parts;
+    };
+    if parts.len() != 1 || !joins.is_empty() {
+        return parts;
+    }
+    let mut out: Vec<String> = name
+        .0
+        .iter()
+        .map(|p| p.to_string().trim_matches('`').to_string())
+        .collect();
+    if out.len() == 1 {
+        if let Some(db) = scope.session_fn("database").and_then(|d| d.to_text()) {
+            out.insert(0, db);
+        }
+    }
+    out.extend(parts);
+    out
 }
 
 /// Without ONLY_FULL_GROUP_BY in `sql_mode`, MySQL lets a grouped SELECT name columns that

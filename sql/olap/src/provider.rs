@@ -24,7 +24,7 @@ use reef_sql::datum::Datum;
 use reef_sql::{primary_key_range, KeyBound, SqlError};
 use reef_storage::mvcc::ReadCtx;
 use reef_storage::scan::{ArrowScanRequest, KeyRange};
-use reef_storage::tablet::Tablet;
+use reef_storage::tablet::{full_range, Tablet};
 
 use crate::types::{datum_at, logical_batch, table_schema};
 
@@ -128,8 +128,7 @@ impl ReefTable {
         for f in filters {
             self.key_predicates(f, &mut preds);
         }
-        Ok(primary_key_range(&self.def, &preds)?
-            .unwrap_or((std::ops::Bound::Unbounded, std::ops::Bound::Unbounded)))
+        Ok(primary_key_range(&self.def, &preds)?.unwrap_or_else(full_range))
     }
 
     fn key_predicates(&self, e: &Expr, out: &mut Vec<(usize, KeyBound, Datum)>) {

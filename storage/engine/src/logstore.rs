@@ -730,8 +730,7 @@ fn syncer_loop(shared: &Shared) {
     }
 }
 
-/// Replays one segment into `groups`; returns the length of its valid prefix and the highest
-/// index each group has in it.
+/// The error for an entry that does not continue its group's log.
 fn not_contiguous(path: &Path, pos: usize, group: GroupId, index: u64) -> StorageError {
     StorageError::Corrupt {
         path: path.to_path_buf(),
@@ -740,6 +739,8 @@ fn not_contiguous(path: &Path, pos: usize, group: GroupId, index: u64) -> Storag
     }
 }
 
+/// Replays one segment into `groups`; returns the length of its valid prefix and the highest
+/// index each group has in it.
 fn replay_segment(
     buf: &[u8],
     seq: u64,
@@ -799,8 +800,7 @@ fn replay_segment(
                         g.gap = None;
                     }
                     // Entries read after a gap stay: this purge only covers the gap.
-                    let keep_from = g.first;
-                    if h.index >= keep_from || g.locs.is_empty() {
+                    if h.index >= g.first || g.locs.is_empty() {
                         g.purge(h.index, payload);
                     } else {
                         g.purged = Some((h.index, payload));

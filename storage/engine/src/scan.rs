@@ -17,7 +17,7 @@ use arrow_array::builder::{BinaryBuilder, Float64Builder, Int64Builder, UInt64Bu
 use arrow_array::{new_null_array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use reef_common::ids::Version;
-use reef_common::rowcodec::{decode_row, decode_row_wanted};
+use reef_common::rowcodec::decode_row_wanted;
 use reef_common::types::PhysicalKind;
 use reef_common::value::Value;
 
@@ -636,48 +636,37 @@ impl ArrowScan {
     }
 
     fn next_merged(&mut self) -> Result<Option<RecordBatch>> {
-        let kinds: Vec<PhysicalKind> = self
+        // Per slot, the builders it feeds (a slot may be projected more than once).
+        let mut feeds: Vec<Vec<usize>> = vec![Vec::new(); self.schema.kinds.len()];
+        for (i, &s) in self.req.projection.iter().enumerate() {
+            feeds
+                .get_mut(s)
+                .ok_or_else(|| StorageError::Invalid(format!("no column {s} to project")))?
+                .push(i);
+        }
+        let mut builders: Vec<ColumnBuilder> = self
             .req
             .projection
             .iter()
-            .map(|&s| self.schema.kinds[s])
+            .map(|&s| ColumnBuilder::new(self.schema.kinds[s]))
             .collect();
-        let mut builders: Vec<ColumnBuilder> =
-            kinds.iter().map(|k| ColumnBuilder::new(*k)).collect();
-        // Per slot, the builder it feeds; a slot projected twice takes the full decode.
-        let n = self.schema.kinds.len();
-        let mut feeds: Vec<Option<usize>> = vec![None; n];
-        let mut distinct = true;
-        for (i, &s) in self.req.projection.iter().enumerate() {
-            match feeds.get_mut(s) {
-                Some(slot @ None) => *slot = Some(i),
-                _ => distinct = false,
-            }
-        }
-        let wanted: Vec<bool> = feeds.iter().map(Option::is_some).collect();
+        let wanted: Vec<bool> = feeds.iter().map(|f| !f.is_empty()).collect();
         let mut rows = 0;
         while rows < self.req.batch_rows {
             let Some(item) = self.merge.next() else { break };
             let (_, row) = item?;
-            if distinct {
-                let header = decode_row_wanted(&row, &self.schema.kinds, Some(&wanted), |s, v| {
-                    if let Some(b) = feeds[s] {
-                        builders[b].push(&v);
-                    }
-                })?;
-                // Columns added after the row was written read as their defaults.
-                for (i, &s) in self.req.projection.iter().enumerate() {
-                    if s >= header.columns {
-                        let d = self.schema.defaults.get(s).ok_or_else(|| {
-                            StorageError::Invalid(format!("column {s} has no default"))
-                        })?;
-                        builders[i].push(d);
-                    }
+            let header = decode_row_wanted(&row, &self.schema.kinds, Some(&wanted), |s, v| {
+                for &b in &feeds[s] {
+                    builders[b].push(&v);
                 }
-            } else {
-                let values = decode_row(&row, &self.schema.kinds, &self.schema.defaults)?;
-                for (b, &s) in builders.iter_mut().zip(&self.req.projection) {
-                    b.push(&values[s]);
+            })?;
+            // Columns added after the row was written read as their defaults.
+            for (i, &s) in self.req.projection.iter().enumerate() {
+                if s >= header.columns {
+                    let d = self.schema.defaults.get(s).ok_or_else(|| {
+                        StorageError::Invalid(format!("column {s} has no default"))
+                    })?;
+                    builders[i].push(d);
                 }
             }
             rows += 1;

@@ -32,12 +32,29 @@ impl Condition {
     }
 }
 
-type Report = BTreeMap<u32, Condition>;
+/// The conditions by number.
+#[derive(Debug, Default)]
+struct Report(BTreeMap<u32, Condition>);
 
+impl Report {
+    fn expect(&mut self, n: u32, ok: bool, what: impl FnOnce() -> String) {
+        self.0.entry(n).or_default().expect(ok, what);
+    }
+}
+
+/// An amount column as cents; NULL is an error.
 fn cents(row: &Row, i: usize) -> Result<i64> {
     let v: Option<String> = row.get_opt(i).ok_or_else(|| anyhow!("no column {i}"))??;
-    let v = v.unwrap_or_else(|| "0".into());
+    let v = v.ok_or_else(|| anyhow!("column {i} is NULL"))?;
     parse_fixed(&v, 2).ok_or_else(|| anyhow!("not an amount: {v}"))
+}
+
+/// A SUM over amounts as cents; the NULL of a sum over no rows is zero.
+fn sum_cents(row: &Row, i: usize) -> Result<i64> {
+    let v: Option<String> = row.get_opt(i).ok_or_else(|| anyhow!("no column {i}"))??;
+    v.map_or(Ok(0), |v| {
+        parse_fixed(&v, 2).ok_or_else(|| anyhow!("not an amount: {v}"))
+    })
 }
 
 fn int(row: &Row, i: usize) -> Result<i64> {
@@ -58,7 +75,7 @@ pub fn check(conn: &mut Conn) -> Result<bool> {
     Config::read(conn)?;
     let report = conditions(conn)?;
     let mut ok = true;
-    for (n, c) in &report {
+    for (n, c) in &report.0 {
         if c.violations == 0 {
             println!("consistency condition {n:2}: ok ({} checked)", c.checked);
         } else {
@@ -75,9 +92,10 @@ pub fn check(conn: &mut Conn) -> Result<bool> {
 }
 
 fn conditions(conn: &mut Conn) -> Result<Report> {
-    let mut r = Report::new();
+    // Every condition is listed, also one with nothing to look at.
+    let mut r = Report::default();
     for n in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12] {
-        r.insert(n, Condition::default());
+        r.0.insert(n, Condition::default());
     }
     type D = (i64, i64);
     let w_ytd: HashMap<i64, i64> = conn
@@ -99,7 +117,7 @@ fn conditions(conn: &mut Conn) -> Result<Report> {
     }
     for (&w, &v) in &w_ytd {
         let s = sum_d.get(&w).copied().unwrap_or(0);
-        r.get_mut(&1).expect("listed").expect(v == s, || {
+        r.expect(1, v == s, || {
             format!("warehouse {w}: w_ytd {v} ≠ Σd_ytd {s} (cents)")
         });
     }
@@ -142,7 +160,7 @@ fn conditions(conn: &mut Conn) -> Result<Report> {
         let no = new_orders.get(&(w, d));
         let max_no = no.and_then(|v| v.iter().max().copied());
         // 2: D_NEXT_O_ID - 1 = max(O_ID) = max(NO_O_ID).
-        r.get_mut(&2).expect("listed").expect(
+        r.expect(2,
             next - 1 == max_order && max_no.is_none_or(|m| m == max_order),
             || format!("district {w}/{d}: next {next}, max order {max_order}, max new-order {max_no:?}"),
         );
@@ -152,14 +170,12 @@ fn conditions(conn: &mut Conn) -> Result<Report> {
                 *v.iter().min().expect("non-empty"),
                 *v.iter().max().expect("non-empty"),
             );
-            r.get_mut(&3)
-                .expect("listed")
-                .expect(hi - lo + 1 == v.len() as i64, || {
-                    format!(
-                        "district {w}/{d}: new orders {lo}..={hi} but {} rows",
-                        v.len()
-                    )
-                });
+            r.expect(3, hi - lo + 1 == v.len() as i64, || {
+                format!(
+                    "district {w}/{d}: new orders {lo}..={hi} but {} rows",
+                    v.len()
+                )
+            });
         }
     }
 
@@ -185,14 +201,14 @@ fn conditions(conn: &mut Conn) -> Result<Report> {
             Lines {
                 count,
                 undelivered: int(&row, 4)?,
-                delivered_cents: cents(&row, 5)?,
+                delivered_cents: sum_cents(&row, 5)?,
             },
         );
     }
     // 4: Σ O_OL_CNT = count(ORDER-LINE) per district.
     for (&(w, d), &s) in &sum_ol_cnt {
         let n = lines_per_district.get(&(w, d)).copied().unwrap_or(0);
-        r.get_mut(&4).expect("listed").expect(s == n, || {
+        r.expect(4, s == n, || {
             format!("district {w}/{d}: Σo_ol_cnt {s} but {n} order lines")
         });
     }
@@ -203,29 +219,26 @@ fn conditions(conn: &mut Conn) -> Result<Report> {
     let mut delivered_per_customer: HashMap<(i64, i64, i64), i64> = HashMap::new();
     for (&(w, d, o), order) in &orders {
         // 5: O_CARRIER_ID is null exactly when a NEW-ORDER row exists.
-        r.get_mut(&5).expect("listed").expect(
+        r.expect(
+            5,
             order.carrier.is_none() == pending.contains(&(w, d, o)),
             || format!("order {w}/{d}/{o}: carrier {:?}", order.carrier),
         );
         let l = lines.get(&(w, d, o));
         // 6: O_OL_CNT = its order lines.
         let n = l.map_or(0, |l| l.count);
-        r.get_mut(&6)
-            .expect("listed")
-            .expect(n == order.ol_cnt, || {
-                format!("order {w}/{d}/{o}: o_ol_cnt {} but {n} lines", order.ol_cnt)
-            });
+        r.expect(6, n == order.ol_cnt, || {
+            format!("order {w}/{d}/{o}: o_ol_cnt {} but {n} lines", order.ol_cnt)
+        });
         // 7: OL_DELIVERY_D null exactly when O_CARRIER_ID is.
         if let Some(l) = l {
             let want = if order.carrier.is_none() { l.count } else { 0 };
-            r.get_mut(&7)
-                .expect("listed")
-                .expect(l.undelivered == want, || {
-                    format!(
-                        "order {w}/{d}/{o}: carrier {:?}, {} of {} lines undelivered",
-                        order.carrier, l.undelivered, l.count
-                    )
-                });
+            r.expect(7, l.undelivered == want, || {
+                format!(
+                    "order {w}/{d}/{o}: carrier {:?}, {} of {} lines undelivered",
+                    order.carrier, l.undelivered, l.count
+                )
+            });
             *delivered_per_customer
                 .entry((w, d, order.c_id))
                 .or_default() += l.delivered_cents;
@@ -235,11 +248,11 @@ fn conditions(conn: &mut Conn) -> Result<Report> {
     // History sums, grouped by the server three ways.
     let mut h_w: HashMap<i64, i64> = HashMap::new();
     for row in conn.query::<Row, _>("SELECT h_w_id, SUM(h_amount) FROM history GROUP BY h_w_id")? {
-        h_w.insert(int(&row, 0)?, cents(&row, 1)?);
+        h_w.insert(int(&row, 0)?, sum_cents(&row, 1)?);
     }
     for (&w, &v) in &w_ytd {
         let h = h_w.get(&w).copied().unwrap_or(0);
-        r.get_mut(&8).expect("listed").expect(v == h, || {
+        r.expect(8, v == h, || {
             format!("warehouse {w}: w_ytd {v} ≠ Σh_amount {h} (cents)")
         });
     }
@@ -247,11 +260,11 @@ fn conditions(conn: &mut Conn) -> Result<Report> {
     for row in conn.query::<Row, _>(
         "SELECT h_w_id, h_d_id, SUM(h_amount) FROM history GROUP BY h_w_id, h_d_id",
     )? {
-        h_d.insert((int(&row, 0)?, int(&row, 1)?), cents(&row, 2)?);
+        h_d.insert((int(&row, 0)?, int(&row, 1)?), sum_cents(&row, 2)?);
     }
     for (&(w, d), &v) in &d_ytd {
         let h = h_d.get(&(w, d)).copied().unwrap_or(0);
-        r.get_mut(&9).expect("listed").expect(v == h, || {
+        r.expect(9, v == h, || {
             format!("district {w}/{d}: d_ytd {v} ≠ Σh_amount {h} (cents)")
         });
     }
@@ -259,7 +272,7 @@ fn conditions(conn: &mut Conn) -> Result<Report> {
     for row in conn.query::<Row, _>(
         "SELECT h_c_w_id, h_c_d_id, h_c_id, SUM(h_amount) FROM history GROUP BY h_c_w_id, h_c_d_id, h_c_id",
     )? {
-        h_c.insert((int(&row, 0)?, int(&row, 1)?, int(&row, 2)?), cents(&row, 3)?);
+        h_c.insert((int(&row, 0)?, int(&row, 1)?, int(&row, 2)?), sum_cents(&row, 3)?);
     }
     for row in
         conn.query::<Row, _>("SELECT c_w_id, c_d_id, c_id, c_balance, c_ytd_payment FROM customer")?
@@ -269,23 +282,19 @@ fn conditions(conn: &mut Conn) -> Result<Report> {
         let delivered = delivered_per_customer.get(&k).copied().unwrap_or(0);
         let paid = h_c.get(&k).copied().unwrap_or(0);
         // 10: C_BALANCE = Σ delivered OL_AMOUNT - Σ H_AMOUNT.
-        r.get_mut(&10)
-            .expect("listed")
-            .expect(balance == delivered - paid, || {
-                format!(
+        r.expect(10, balance == delivered - paid, || {
+            format!(
                 "customer {}/{}/{}: balance {balance}, delivered {delivered}, paid {paid} (cents)",
                 k.0, k.1, k.2
             )
-            });
+        });
         // 12: C_BALANCE + C_YTD_PAYMENT = Σ delivered OL_AMOUNT.
-        r.get_mut(&12)
-            .expect("listed")
-            .expect(balance + ytd == delivered, || {
-                format!(
+        r.expect(12, balance + ytd == delivered, || {
+            format!(
                 "customer {}/{}/{}: balance {balance} + ytd {ytd} ≠ delivered {delivered} (cents)",
                 k.0, k.1, k.2
             )
-            });
+        });
     }
     Ok(r)
 }

@@ -5,8 +5,8 @@
 
 use std::fmt;
 
-use mysql::prelude::{FromValue, Queryable};
-use mysql::{Conn, Row};
+use mysql::prelude::{FromRow, FromValue, Queryable};
+use mysql::{Conn, Params, Row};
 
 use crate::gen::{format_fixed, last_name, parse_fixed, Gen};
 use crate::schema::Config;
@@ -146,15 +146,18 @@ fn money(row: &Row, i: usize) -> Result<i64> {
     parse_fixed(&text, 2).ok_or_else(|| TxnError::Invalid(format!("not an amount: {text}")))
 }
 
-/// A DECIMAL(4,4) rate as a fraction.
-fn rate(row: &Row, i: usize) -> Result<f64> {
-    let text: String = col(row, i)?;
-    text.parse()
-        .map_err(|_| TxnError::Invalid(format!("not a rate: {text}")))
-}
-
 fn missing(what: String) -> TxnError {
     TxnError::Invalid(format!("{what} is missing"))
+}
+
+/// The row a statement must find; `what` names it in the error when it is not there.
+fn one<T: FromRow>(
+    conn: &mut Conn,
+    sql: &str,
+    params: impl Into<Params>,
+    what: impl FnOnce() -> String,
+) -> Result<T> {
+    conn.exec_first(sql, params)?.ok_or_else(|| missing(what()))
 }
 
 /// Hundredths as the DOUBLE parameter an `x = x + ?` update adds: exact once the server
@@ -347,32 +350,35 @@ impl Terminal {
         }
     }
 
+    /// New-Order. The values the terminal would display (taxes, discount, brand-generic
+    /// flags, the order total) are read as the clause reads them but not computed: the
+    /// driver has no screen.
     fn new_order(&mut self, d_id: u32, c_id: u32, lines: &[OrderLine]) -> Result<Done> {
         let w_id = self.w_id;
         let c = &mut self.conn;
-        let w: Row = c
-            .exec_first("SELECT w_tax FROM warehouse WHERE w_id = ?", (w_id,))?
-            .ok_or_else(|| missing(format!("warehouse {w_id}")))?;
-        let w_tax = rate(&w, 0)?;
-        let d: Row = c
-            .exec_first(
-                "SELECT d_tax, d_next_o_id FROM district WHERE d_w_id = ? AND d_id = ? FOR UPDATE",
-                (w_id, d_id),
-            )?
-            .ok_or_else(|| missing(format!("district {w_id}/{d_id}")))?;
-        let d_tax = rate(&d, 0)?;
+        one::<Row>(
+            c,
+            "SELECT w_tax FROM warehouse WHERE w_id = ?",
+            (w_id,),
+            || format!("warehouse {w_id}"),
+        )?;
+        let d: Row = one(
+            c,
+            "SELECT d_tax, d_next_o_id FROM district WHERE d_w_id = ? AND d_id = ? FOR UPDATE",
+            (w_id, d_id),
+            || format!("district {w_id}/{d_id}"),
+        )?;
         let o_id: u32 = col(&d, 1)?;
         c.exec_drop(
             "UPDATE district SET d_next_o_id = ? WHERE d_w_id = ? AND d_id = ?",
             (o_id + 1, w_id, d_id),
         )?;
-        let cust: Row = c
-            .exec_first(
-                "SELECT c_discount, c_last, c_credit FROM customer WHERE c_w_id = ? AND c_d_id = ? AND c_id = ?",
-                (w_id, d_id, c_id),
-            )?
-            .ok_or_else(|| missing(format!("customer {w_id}/{d_id}/{c_id}")))?;
-        let discount = rate(&cust, 0)?;
+        one::<Row>(
+            c,
+            "SELECT c_discount, c_last, c_credit FROM customer WHERE c_w_id = ? AND c_d_id = ? AND c_id = ?",
+            (w_id, d_id, c_id),
+            || format!("customer {w_id}/{d_id}/{c_id}"),
+        )?;
         let all_local = lines.iter().all(|l| l.supply_w_id == w_id);
         c.exec_drop(
             "INSERT INTO orders (o_id, o_d_id, o_w_id, o_c_id, o_entry_d, o_ol_cnt, o_all_local) VALUES (?, ?, ?, ?, NOW(), ?, ?)",
@@ -382,7 +388,6 @@ impl Terminal {
             "INSERT INTO new_orders (no_o_id, no_d_id, no_w_id) VALUES (?, ?, ?)",
             (o_id, d_id, w_id),
         )?;
-        let mut total_cents = 0i64;
         for (number, line) in lines.iter().enumerate() {
             let Some(item) = c.exec_first::<Row, _, _>(
                 "SELECT i_price, i_name, i_data FROM item WHERE i_id = ?",
@@ -393,15 +398,13 @@ impl Terminal {
                 return Ok(Done::RolledBack);
             };
             let price = money(&item, 0)?;
-            let i_data: String = col(&item, 2)?;
-            let stock: Row = c
-                .exec_first(
-                    STOCK_FOR_DISTRICT[(d_id - 1) as usize % 10],
-                    (line.i_id, line.supply_w_id),
-                )?
-                .ok_or_else(|| missing(format!("stock {}/{}", line.supply_w_id, line.i_id)))?;
+            let stock: Row = one(
+                c,
+                STOCK_FOR_DISTRICT[(d_id - 1) as usize % 10],
+                (line.i_id, line.supply_w_id),
+                || format!("stock {}/{}", line.supply_w_id, line.i_id),
+            )?;
             let s_quantity: i64 = col(&stock, 0)?;
-            let s_data: String = col(&stock, 1)?;
             let dist_info: String = col(&stock, 2)?;
             let q = i64::from(line.quantity);
             let new_quantity = if s_quantity >= q + 10 {
@@ -414,10 +417,6 @@ impl Terminal {
                 "UPDATE stock SET s_quantity = ?, s_ytd = s_ytd + ?, s_order_cnt = s_order_cnt + 1, s_remote_cnt = s_remote_cnt + ? WHERE s_i_id = ? AND s_w_id = ?",
                 (new_quantity, line.quantity, remote, line.i_id, line.supply_w_id),
             )?;
-            let amount = q * price;
-            total_cents += amount;
-            // The brand-generic flag goes to the terminal's screen, not the database.
-            let _brand = i_data.contains("ORIGINAL") && s_data.contains("ORIGINAL");
             c.exec_drop(
                 "INSERT INTO order_line (ol_o_id, ol_d_id, ol_w_id, ol_number, ol_i_id, ol_supply_w_id, ol_quantity, ol_amount, ol_dist_info) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -428,12 +427,11 @@ impl Terminal {
                     line.i_id,
                     line.supply_w_id,
                     line.quantity,
-                    format_fixed(amount, 2),
+                    format_fixed(q * price, 2),
                     dist_info,
                 ),
             )?;
         }
-        let _total = total_cents as f64 / 100.0 * (1.0 - discount) * (1.0 + w_tax + d_tax);
         Ok(Done::Committed)
     }
 
@@ -469,43 +467,19 @@ impl Terminal {
             "UPDATE warehouse SET w_ytd = w_ytd + ? WHERE w_id = ?",
             (amount, w_id),
         )?;
-        let w: Row = self
-            .conn
-            .exec_first(
-                "SELECT w_name, w_street_1, w_street_2, w_city, w_state, w_zip FROM warehouse WHERE w_id = ?",
-                (w_id,),
-            )?
-            .ok_or_else(|| missing(format!("warehouse {w_id}")))?;
+        let w: Row = one(&mut self.conn, "SELECT w_name, w_street_1, w_street_2, w_city, w_state, w_zip FROM warehouse WHERE w_id = ?", (w_id,), || format!("warehouse {w_id}"))?;
         let w_name: String = col(&w, 0)?;
         self.conn.exec_drop(
             "UPDATE district SET d_ytd = d_ytd + ? WHERE d_w_id = ? AND d_id = ?",
             (amount, w_id, d_id),
         )?;
-        let d: Row = self
-            .conn
-            .exec_first(
-                "SELECT d_name, d_street_1, d_street_2, d_city, d_state, d_zip FROM district WHERE d_w_id = ? AND d_id = ?",
-                (w_id, d_id),
-            )?
-            .ok_or_else(|| missing(format!("district {w_id}/{d_id}")))?;
+        let d: Row = one(&mut self.conn, "SELECT d_name, d_street_1, d_street_2, d_city, d_state, d_zip FROM district WHERE d_w_id = ? AND d_id = ?", (w_id, d_id), || format!("district {w_id}/{d_id}"))?;
         let d_name: String = col(&d, 0)?;
         let c_id = self.customer_id(c_w_id, c_d_id, customer)?;
-        let cust: Row = self
-            .conn
-            .exec_first(
-                "SELECT c_first, c_middle, c_last, c_street_1, c_street_2, c_city, c_state, c_zip, c_phone, c_since, c_credit, c_credit_lim, c_discount, c_balance FROM customer WHERE c_w_id = ? AND c_d_id = ? AND c_id = ? FOR UPDATE",
-                (c_w_id, c_d_id, c_id),
-            )?
-            .ok_or_else(|| missing(format!("customer {c_w_id}/{c_d_id}/{c_id}")))?;
+        let cust: Row = one(&mut self.conn, "SELECT c_first, c_middle, c_last, c_street_1, c_street_2, c_city, c_state, c_zip, c_phone, c_since, c_credit, c_credit_lim, c_discount, c_balance FROM customer WHERE c_w_id = ? AND c_d_id = ? AND c_id = ? FOR UPDATE", (c_w_id, c_d_id, c_id), || format!("customer {c_w_id}/{c_d_id}/{c_id}"))?;
         let credit: String = col(&cust, 10)?;
         if credit == "BC" {
-            let data: String = self
-                .conn
-                .exec_first(
-                    "SELECT c_data FROM customer WHERE c_w_id = ? AND c_d_id = ? AND c_id = ? FOR UPDATE",
-                    (c_w_id, c_d_id, c_id),
-                )?
-                .ok_or_else(|| missing(format!("customer {c_w_id}/{c_d_id}/{c_id}")))?;
+            let data: String = one(&mut self.conn, "SELECT c_data FROM customer WHERE c_w_id = ? AND c_d_id = ? AND c_id = ? FOR UPDATE", (c_w_id, c_d_id, c_id), || format!("customer {c_w_id}/{c_d_id}/{c_id}"))?;
             let mut new_data = format!(
                 "{c_id} {c_d_id} {c_w_id} {d_id} {w_id} {} | {data}",
                 format_fixed(cents, 2)
@@ -533,19 +507,8 @@ impl Terminal {
     fn order_status(&mut self, d_id: u32, customer: &Customer) -> Result<Done> {
         let w_id = self.w_id;
         let c_id = self.customer_id(w_id, d_id, customer)?;
-        self.conn
-            .exec_first::<Row, _, _>(
-                "SELECT c_balance, c_first, c_middle, c_last FROM customer WHERE c_w_id = ? AND c_d_id = ? AND c_id = ?",
-                (w_id, d_id, c_id),
-            )?
-            .ok_or_else(|| missing(format!("customer {w_id}/{d_id}/{c_id}")))?;
-        let order: Row = self
-            .conn
-            .exec_first(
-                "SELECT o_id, o_entry_d, o_carrier_id FROM orders WHERE o_w_id = ? AND o_d_id = ? AND o_c_id = ? ORDER BY o_id DESC LIMIT 1",
-                (w_id, d_id, c_id),
-            )?
-            .ok_or_else(|| missing(format!("an order of customer {w_id}/{d_id}/{c_id}")))?;
+        one::<Row>(&mut self.conn, "SELECT c_balance, c_first, c_middle, c_last FROM customer WHERE c_w_id = ? AND c_d_id = ? AND c_id = ?", (w_id, d_id, c_id), || format!("customer {w_id}/{d_id}/{c_id}"))?;
+        let order: Row = one(&mut self.conn, "SELECT o_id, o_entry_d, o_carrier_id FROM orders WHERE o_w_id = ? AND o_d_id = ? AND o_c_id = ? ORDER BY o_id DESC LIMIT 1", (w_id, d_id, c_id), || format!("an order of customer {w_id}/{d_id}/{c_id}"))?;
         let o_id: u32 = col(&order, 0)?;
         let lines: Vec<Row> = self.conn.exec(
             "SELECT ol_i_id, ol_supply_w_id, ol_quantity, ol_amount, ol_delivery_d FROM order_line WHERE ol_w_id = ? AND ol_d_id = ? AND ol_o_id = ?",
@@ -574,13 +537,12 @@ impl Terminal {
                 "DELETE FROM new_orders WHERE no_w_id = ? AND no_d_id = ? AND no_o_id = ?",
                 (w_id, d_id, o_id),
             )?;
-            let c_id: u32 = self
-                .conn
-                .exec_first(
-                    "SELECT o_c_id FROM orders WHERE o_w_id = ? AND o_d_id = ? AND o_id = ? FOR UPDATE",
-                    (w_id, d_id, o_id),
-                )?
-                .ok_or_else(|| missing(format!("order {w_id}/{d_id}/{o_id}")))?;
+            let c_id: u32 = one(
+                &mut self.conn,
+                "SELECT o_c_id FROM orders WHERE o_w_id = ? AND o_d_id = ? AND o_id = ? FOR UPDATE",
+                (w_id, d_id, o_id),
+                || format!("order {w_id}/{d_id}/{o_id}"),
+            )?;
             self.conn.exec_drop(
                 "UPDATE orders SET o_carrier_id = ? WHERE o_w_id = ? AND o_d_id = ? AND o_id = ?",
                 (carrier_id, w_id, d_id, o_id),
@@ -589,13 +551,7 @@ impl Terminal {
                 "UPDATE order_line SET ol_delivery_d = NOW() WHERE ol_w_id = ? AND ol_d_id = ? AND ol_o_id = ?",
                 (w_id, d_id, o_id),
             )?;
-            let sum: Row = self
-                .conn
-                .exec_first(
-                    "SELECT SUM(ol_amount) FROM order_line WHERE ol_w_id = ? AND ol_d_id = ? AND ol_o_id = ?",
-                    (w_id, d_id, o_id),
-                )?
-                .ok_or_else(|| missing(format!("order lines of {w_id}/{d_id}/{o_id}")))?;
+            let sum: Row = one(&mut self.conn, "SELECT SUM(ol_amount) FROM order_line WHERE ol_w_id = ? AND ol_d_id = ? AND ol_o_id = ?", (w_id, d_id, o_id), || format!("order lines of {w_id}/{d_id}/{o_id}"))?;
             let sum: Option<String> = col(&sum, 0)?;
             let cents = sum
                 .as_deref()
@@ -611,14 +567,14 @@ impl Terminal {
 
     fn stock_level(&mut self, threshold: u32) -> Result<Done> {
         let (w_id, d_id) = (self.w_id, self.d_id);
-        let next: u32 = self
-            .conn
-            .exec_first(
-                "SELECT d_next_o_id FROM district WHERE d_w_id = ? AND d_id = ?",
-                (w_id, d_id),
-            )?
-            .ok_or_else(|| missing(format!("district {w_id}/{d_id}")))?;
-        let _low: Option<i64> = self.conn.exec_first(
+        let next: u32 = one(
+            &mut self.conn,
+            "SELECT d_next_o_id FROM district WHERE d_w_id = ? AND d_id = ?",
+            (w_id, d_id),
+            || format!("district {w_id}/{d_id}"),
+        )?;
+        // The count is the terminal's to show; the driver has no screen.
+        self.conn.exec_drop(
             "SELECT COUNT(DISTINCT s_i_id) FROM order_line, stock WHERE ol_w_id = ? AND ol_d_id = ? AND ol_o_id < ? AND ol_o_id >= ? AND s_w_id = ? AND s_i_id = ol_i_id AND s_quantity < ?",
             (w_id, d_id, next, next.saturating_sub(20), w_id, threshold),
         )?;

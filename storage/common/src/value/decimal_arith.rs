@@ -212,6 +212,18 @@ impl Decimal {
         Some(r.rescale(self.scale.max(o.scale)))
     }
 
+    /// Cut toward zero (or padded) to `scale` fractional digits: TRUNCATE's rule.
+    pub fn truncated(&self, scale: u8) -> Decimal {
+        if scale >= self.scale {
+            return self.rescale(scale);
+        }
+        let keep = self
+            .digits
+            .len()
+            .saturating_sub((self.scale - scale) as usize);
+        Decimal::from_parts(self.negative, self.digits[..keep].to_vec(), scale)
+    }
+
     /// `-self`.
     pub fn negated(&self) -> Decimal {
         Decimal::from_parts(!self.negative, self.digits.clone(), self.scale)
@@ -360,6 +372,14 @@ mod tests {
         assert_eq!(d("-7.5").checked_rem(&d("2")).unwrap().to_string(), "-1.5");
         assert_eq!(d("10").checked_rem(&d("0.3")).unwrap().to_string(), "0.1");
         assert!(d("1").checked_rem(&d("0")).is_none());
+    }
+
+    #[test]
+    fn truncation_cuts_toward_zero() {
+        assert_eq!(d("-7.59").truncated(1).to_string(), "-7.5");
+        assert_eq!(d("7.59").truncated(0).to_string(), "7");
+        assert_eq!(d("0.05").truncated(1).to_string(), "0.0");
+        assert_eq!(d("1.5").truncated(3).to_string(), "1.500");
     }
 
     #[test]
