@@ -65,3 +65,22 @@ fn repeatable_read_over_the_protocol_shows_only_its_documented_anomalies() {
     }
     r.stop();
 }
+
+#[test]
+fn serializable_check_then_insert_books_every_room_once() {
+    // The phantom that list-append histories cannot show: a range read that a concurrent
+    // insert into the range must invalidate.
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reef/phantom.py");
+    let out = r.python_with(&[script, "SERIALIZABLE", "4", "30"].map(|s| s.as_ref()));
+    let rooms: Vec<&str> = out.lines().collect();
+    assert_eq!(rooms.len(), 30, "{out}");
+    for line in rooms {
+        assert!(
+            line.ends_with(" 1"),
+            "a room booked other than once: {line}\n{out}"
+        );
+    }
+    r.stop();
+}

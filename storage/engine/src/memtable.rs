@@ -478,6 +478,27 @@ impl MemTable {
         self.undecided.lock().values().cloned().collect()
     }
 
+    /// A transaction other than `me` holding a row with a key in `(start, end)`: one with an
+    /// undecided version there (a write, a committing one, or a `FOR UPDATE` lock). Cheap
+    /// when no other transaction has written here.
+    pub fn holder_in(&self, start: Bound<&[u8]>, end: Bound<&[u8]>, me: TxnId) -> Option<TxnId> {
+        if self.undecided.lock().keys().all(|t| *t == me) {
+            return None;
+        }
+        let mut entry = self.rows.lower_bound(start);
+        while let Some(e) = entry {
+            let in_range = before_end(e.key(), end);
+            if !in_range {
+                return None;
+            }
+            if let Some(h) = e.value().latest(Some(me), StmtSeq(0)).latest.locked_by {
+                return Some(h);
+            }
+            entry = e.next();
+        }
+        None
+    }
+
     /// Up to `limit` rows with keys in `(after, end)`, in key order.
     pub(crate) fn rows_after(
         &self,
@@ -488,11 +509,7 @@ impl MemTable {
         let mut out = Vec::with_capacity(limit.min(1024));
         let mut entry = self.rows.lower_bound(after);
         while let Some(e) = entry {
-            let in_range = match end {
-                Bound::Unbounded => true,
-                Bound::Included(k) => e.key().as_slice() <= k,
-                Bound::Excluded(k) => e.key().as_slice() < k,
-            };
+            let in_range = before_end(e.key(), end);
             if !in_range || out.len() >= limit {
                 break;
             }
@@ -500,5 +517,14 @@ impl MemTable {
             entry = e.next();
         }
         out
+    }
+}
+
+/// Whether `key` lies before the range end `end`.
+pub(crate) fn before_end(key: &[u8], end: Bound<&[u8]>) -> bool {
+    match end {
+        Bound::Unbounded => true,
+        Bound::Included(k) => key <= k,
+        Bound::Excluded(k) => key < k,
     }
 }

@@ -33,7 +33,7 @@ const MEM_BATCH_ROWS: usize = 256;
 /// A key range: (start, end) bounds over encoded keys.
 pub type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
-fn bound_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+pub(crate) fn bound_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
     match b {
         Bound::Included(k) => Bound::Included(k.as_slice()),
         Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
@@ -41,12 +41,18 @@ fn bound_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
     }
 }
 
-fn before_end(key: &[u8], end: &Bound<Vec<u8>>) -> bool {
-    match end {
+/// Whether `key` lies in `range`.
+pub fn range_contains(range: &KeyRange, key: &[u8]) -> bool {
+    let after_start = match &range.0 {
         Bound::Unbounded => true,
-        Bound::Included(e) => key <= e.as_slice(),
-        Bound::Excluded(e) => key < e.as_slice(),
-    }
+        Bound::Included(s) => key >= s.as_slice(),
+        Bound::Excluded(s) => key > s.as_slice(),
+    };
+    after_start && before_end(key, &range.1)
+}
+
+fn before_end(key: &[u8], end: &Bound<Vec<u8>>) -> bool {
+    crate::memtable::before_end(key, bound_ref(end))
 }
 
 struct MemCursor {

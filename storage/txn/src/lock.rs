@@ -6,6 +6,14 @@
 //! latch per key makes "check shared holders, then write" and "check the engine's lock, then
 //! take a shared lock" atomic with respect to each other.
 //!
+//! Range locks (SERIALIZABLE range reads; InnoDB's next-key locks in share mode, at the
+//! granularity of the range a statement reads): a writer of any key in another
+//! transaction's locked range waits, so a serializable reader's range neither changes nor
+//! gains a row (a phantom) until that reader ends. Writers check the ranges under a shared
+//! guard held across the engine write, and a reader registers its range under the exclusive
+//! one before it looks for writers already in the range: every writer is either seen by the
+//! reader or sees the range.
+//!
 //! Deadlocks: a waiting transaction waits for exactly one other at a time, so the wait-for
 //! graph is a set of chains; adding an edge that closes a cycle is detected at once, and the
 //! transaction asking is the victim (MySQL's 1213; InnoDB picks the smaller transaction, we
@@ -16,9 +24,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, MutexGuard, RwLock};
+use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use reef_common::ids::{TabletId, TxnId};
 use reef_storage::mvcc::TxnCtx;
+use reef_storage::scan::{range_contains, KeyRange};
 use reef_storage::StorageError;
 use xxhash::hash_key;
 
@@ -59,11 +68,46 @@ pub struct TxnEntry {
 
 type SharedMap = HashMap<(TabletId, Vec<u8>), Vec<TxnId>>;
 
+/// A shared lock on every key of a range of one tablet, present or not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RangeLock {
+    /// The holder.
+    pub txn: TxnId,
+    /// The tablet.
+    pub tablet: TabletId,
+    /// The keys.
+    pub range: KeyRange,
+}
+
+impl RangeLock {
+    fn covers(&self, tablet: TabletId, key: &[u8]) -> bool {
+        self.tablet == tablet && range_contains(&self.range, key)
+    }
+}
+
+/// The range locks, read by every writer (see the module's note).
+#[derive(Debug)]
+pub struct Ranges<'a>(RwLockReadGuard<'a, Vec<RangeLock>>);
+
+impl Ranges<'_> {
+    /// A holder other than `me` of a range lock covering `key`.
+    pub fn holder_other_than(&self, tablet: TabletId, key: &[u8], me: TxnId) -> Option<TxnId> {
+        if self.0.is_empty() {
+            return None;
+        }
+        self.0
+            .iter()
+            .find(|r| r.txn != me && r.covers(tablet, key))
+            .map(|r| r.txn)
+    }
+}
+
 /// The node's lock table.
 pub struct LockTable {
     latches: Vec<Mutex<()>>,
     shared: Vec<Mutex<SharedMap>>,
     waits: Mutex<HashMap<TxnId, TxnId>>,
+    ranges: RwLock<Vec<RangeLock>>,
     active: RwLock<HashMap<TxnId, Arc<TxnEntry>>>,
 }
 
@@ -81,6 +125,7 @@ impl Default for LockTable {
                 .map(|_| Mutex::new(HashMap::new()))
                 .collect(),
             waits: Mutex::new(HashMap::new()),
+            ranges: RwLock::new(Vec::new()),
             active: RwLock::new(HashMap::new()),
         }
     }
@@ -99,8 +144,11 @@ impl LockTable {
         e
     }
 
-    /// Forgets a finished transaction and releases its shared locks.
-    pub fn deregister(&self, id: TxnId, shared: &[(TabletId, Vec<u8>)]) {
+    /// Forgets a finished transaction and releases its shared and range locks.
+    pub fn deregister(&self, id: TxnId, shared: &[(TabletId, Vec<u8>)], ranged: bool) {
+        if ranged {
+            self.ranges.write().retain(|r| r.txn != id);
+        }
         for (tablet, key) in shared {
             let mut stripe = self.shared[hash_key(*tablet, key) % SHARED_STRIPES].lock();
             if let Some(holders) = stripe.get_mut(&(*tablet, key.clone())) {
@@ -148,6 +196,34 @@ impl LockTable {
         }
         holders.push(me);
         true
+    }
+
+    /// The range locks, for a writer to check while it writes (hold the guard across the
+    /// engine write, and drop it before waiting).
+    pub fn ranges(&self) -> Ranges<'_> {
+        Ranges(self.ranges.read())
+    }
+
+    /// Takes a range lock (a no-op if `me` holds one on exactly this range); returns whether
+    /// it is new. Writers that wrote before this returns are in the MemTables; later ones see
+    /// the lock.
+    pub fn add_range(&self, tablet: TabletId, range: &KeyRange, me: TxnId) -> bool {
+        let lock = RangeLock {
+            txn: me,
+            tablet,
+            range: range.clone(),
+        };
+        let mut ranges = self.ranges.write();
+        if ranges.contains(&lock) {
+            return false;
+        }
+        ranges.push(lock);
+        true
+    }
+
+    /// Range locks held now (for views).
+    pub fn range_locks(&self) -> Vec<RangeLock> {
+        self.ranges.read().clone()
     }
 
     /// Waits until `holder` commits or rolls back, or `deadline` passes. Fails with

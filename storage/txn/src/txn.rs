@@ -4,7 +4,10 @@
 //! - READ COMMITTED: every statement reads at a fresh snapshot.
 //! - REPEATABLE READ (default): plain reads use one snapshot for the whole transaction
 //!   (taken at its first statement, or at `START TRANSACTION WITH CONSISTENT SNAPSHOT`).
-//! - SERIALIZABLE: plain reads are locking reads in share mode.
+//! - SERIALIZABLE: plain reads are locking reads in share mode: a point read share-locks its
+//!   key (present or not), a range read share-locks its range (see [`crate::lock`]) and then
+//!   reads the range's latest committed state, so neither the rows read nor the set of keys
+//!   in the range change before the transaction ends.
 //! - At every level, writes and locking reads act on the *latest committed* version under an
 //!   exclusive row lock, so a contended read-modify-write waits instead of aborting.
 //!
@@ -163,6 +166,7 @@ impl TxnManager {
             redo_bytes: 0,
             savepoints: Vec::new(),
             shared: Vec::new(),
+            ranged: false,
             ended: None,
             interrupt: None,
         }
@@ -250,6 +254,8 @@ pub struct Transaction {
     redo_bytes: usize,
     savepoints: Vec<Savepoint>,
     shared: Vec<(TabletId, Vec<u8>)>,
+    /// Whether it holds range locks.
+    ranged: bool,
     /// Why the transaction ended, once it has.
     ended: Option<String>,
     /// Raised by `KILL QUERY`: lock waits and long statements stop with
@@ -292,10 +298,10 @@ impl Transaction {
         self.stmt = StmtSeq(self.next_seq);
         self.next_seq += 1;
         match self.opts.isolation {
-            Isolation::ReadCommitted | Isolation::ReadUncommitted => {
+            Isolation::ReadCommitted | Isolation::ReadUncommitted | Isolation::Serializable => {
                 self.stmt_snapshot = self.mgr.take_snapshot(&self.entry)
             }
-            _ => {
+            Isolation::RepeatableRead => {
                 if self.snapshot.is_none() {
                     self.snapshot = Some(self.mgr.take_snapshot(&self.entry));
                 }
@@ -357,11 +363,12 @@ impl Transaction {
         s
     }
 
-    /// The snapshot and visibility plain reads of the current statement use.
+    /// The snapshot and visibility plain reads of the current statement use (under
+    /// SERIALIZABLE, the latest range read's).
     pub fn read_ctx(&self) -> ReadCtx {
         let snapshot = match self.opts.isolation {
-            Isolation::ReadCommitted | Isolation::ReadUncommitted => self.stmt_snapshot,
-            _ => self.snapshot.unwrap_or(self.stmt_snapshot),
+            Isolation::RepeatableRead => self.snapshot.unwrap_or(self.stmt_snapshot),
+            _ => self.stmt_snapshot,
         };
         ReadCtx::in_txn(snapshot, self.ctx.id(), self.stmt)
     }
@@ -378,11 +385,30 @@ impl Transaction {
         Ok(tablet.get(key, &self.read_ctx())?)
     }
 
-    /// A plain range read at the statement's snapshot, in key order. Under SERIALIZABLE
-    /// the caller lock-reads each row it uses (ReefDB takes no gap locks: see docs).
-    pub fn scan(&self, tablet: &Tablet, range: KeyRange) -> Result<VisibleMerge> {
+    /// A plain range read at the statement's snapshot, in key order. Under SERIALIZABLE it
+    /// share-locks the range first and reads its latest committed state.
+    pub fn scan(&mut self, tablet: &Tablet, range: KeyRange) -> Result<VisibleMerge> {
         self.check_active()?;
+        if self.opts.isolation == Isolation::Serializable {
+            self.lock_range(tablet, &range)?;
+        }
         Ok(tablet.scan(range, self.read_ctx())?)
+    }
+
+    /// Share-locks `range`, waits for the transactions that hold rows in it, then moves the
+    /// statement's snapshot past them: everything committed in the range is visible, and
+    /// nothing else can commit there until this transaction ends.
+    fn lock_range(&mut self, tablet: &Tablet, range: &KeyRange) -> Result<()> {
+        let me = self.ctx.id();
+        if self.mgr.locks.add_range(tablet.id(), range, me) {
+            self.ranged = true;
+        }
+        let deadline = Instant::now() + self.opts.lock_wait_timeout;
+        while let Some(holder) = tablet.holder_in(range, me) {
+            self.wait_or_give_up(holder, deadline, WaitPolicy::Wait)?;
+        }
+        self.stmt_snapshot = self.mgr.take_snapshot(&self.entry);
+        Ok(())
     }
 
     /// A locking read: locks the row, then returns its latest version (the transaction's
@@ -505,9 +531,16 @@ impl Transaction {
         let me = self.ctx.id();
         let mgr = self.mgr.clone();
         loop {
+            // A write stall is waited out here, not under the range locks' guard.
+            tablet.wait_for_room().map_err(|e| self.engine_error(e))?;
             let blocker = {
                 let _latch = mgr.locks.latch(tablet.id(), key);
-                match mgr.locks.shared_holder_other_than(tablet.id(), key, me) {
+                let ranges = mgr.locks.ranges();
+                match mgr
+                    .locks
+                    .shared_holder_other_than(tablet.id(), key, me)
+                    .or_else(|| ranges.holder_other_than(tablet.id(), key, me))
+                {
                     Some(h) => h,
                     None => match tablet.write(&self.ctx, seq, key, op.clone()) {
                         Ok(()) => return Ok(true),
@@ -678,8 +711,11 @@ impl Transaction {
         if self.ended.is_none() {
             self.ended = Some(why.to_string());
         }
-        self.mgr.locks.deregister(self.ctx.id(), &self.shared);
+        self.mgr
+            .locks
+            .deregister(self.ctx.id(), &self.shared, self.ranged);
         self.shared.clear();
+        self.ranged = false;
     }
 }
 

@@ -40,7 +40,7 @@ use crate::fs::FileSystem;
 use crate::manifest::Manifest;
 use crate::memtable::{Latest, MemTable, Visible};
 use crate::mvcc::{ReadCtx, RowOp, TxnCtx};
-use crate::scan::{ArrowScan, ArrowScanRequest, KeyRange, Sources, VisibleMerge};
+use crate::scan::{bound_ref, ArrowScan, ArrowScanRequest, KeyRange, Sources, VisibleMerge};
 use crate::schema::RowSchema;
 use crate::sstable::block::Compression;
 use crate::sstable::macroblock;
@@ -312,7 +312,7 @@ impl Tablet {
     }
 
     /// Waits while frozen MemTables exceed their budget; fails after `stall_wait`.
-    fn wait_for_room(&self) -> Result<()> {
+    pub fn wait_for_room(&self) -> Result<()> {
         let deadline = Instant::now() + self.opts.stall_wait;
         loop {
             let (count, bytes) = {
@@ -475,6 +475,15 @@ impl Tablet {
         let set = self.table_set();
         out.committed = self.sst_visible(&set, key, Version::MAX)?;
         Ok(out)
+    }
+
+    /// A transaction other than `me` holding a row in `range` (an undecided version in a
+    /// MemTable): what a reader that must see the range's latest state waits for.
+    pub fn holder_in(&self, range: &KeyRange, me: TxnId) -> Option<TxnId> {
+        let (start, end) = (bound_ref(&range.0), bound_ref(&range.1));
+        self.memtables()
+            .iter()
+            .find_map(|m| m.holder_in(start, end, me))
     }
 
     /// Rows visible to `ctx` in `range`, in key order.

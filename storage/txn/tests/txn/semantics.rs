@@ -1,5 +1,6 @@
 //! Deterministic tests of isolation, locking and rollback semantics.
 
+use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -187,19 +188,8 @@ fn a_deadlock_is_detected_at_once_and_one_side_rolls_back() {
         let r = a.put(n2.t(0), &key(2), row(2, 1));
         (a, r)
     });
-    // Wait (bounded) until `a` is registered as waiting, then close the cycle.
-    while !n
-        .mgr
-        .open_transactions()
-        .iter()
-        .any(|i| i.state == "LOCK WAIT")
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "a never started waiting"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    // Wait until `a` is registered as waiting, then close the cycle.
+    until_someone_waits(&n);
     b.begin_statement().unwrap();
     let err = b.put(n.t(0), &key(1), row(1, 2)).unwrap_err();
     assert!(matches!(err, TxnError::Deadlock), "{err}");
@@ -315,6 +305,127 @@ fn serializable_reads_take_shared_locks() {
     ));
 }
 
+/// The ids a range read of `lo..=hi` returns in `t`.
+fn ids_in(n: &Node, t: &mut reef_txn::txn::Transaction, lo: i64, hi: i64) -> Vec<i64> {
+    let range = (Bound::Included(key(lo)), Bound::Included(key(hi)));
+    t.scan(n.t(0), range)
+        .unwrap()
+        .map(|r| id_of(&r.unwrap().1))
+        .collect()
+}
+
+/// Waits (bounded) until some transaction is in a lock wait.
+fn until_someone_waits(n: &Node) {
+    let start = Instant::now();
+    while !n
+        .mgr
+        .open_transactions()
+        .iter()
+        .any(|i| i.state == "LOCK WAIT")
+    {
+        assert!(start.elapsed() < Duration::from_secs(5), "nobody waited");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_serializable_range_read_locks_its_range_against_writers() {
+    let (_d, n) = node();
+    set(&n, 1, 1);
+    set(&n, 5, 5);
+    let mut s = n.mgr.begin(opts(Isolation::Serializable));
+    s.begin_statement().unwrap();
+    assert_eq!(ids_in(&n, &mut s, 1, 10), vec![1, 5]);
+    let mut w = n.mgr.begin(quick());
+    w.begin_statement().unwrap();
+    // A phantom insert, an update of a row read and a delete all wait for the reader.
+    for (id, op) in [(3, "insert"), (5, "update"), (1, "delete")] {
+        let r = match op {
+            "insert" => w.insert(n.t(0), &key(id), row(id, 0), dup),
+            "update" => w.put(n.t(0), &key(id), row(id, 0)),
+            _ => w.delete(n.t(0), &key(id)),
+        };
+        assert!(matches!(r, Err(TxnError::LockWaitTimeout)), "{op}: {r:?}");
+        w.statement_failed();
+        w.begin_statement().unwrap();
+    }
+    // Outside the range nothing waits.
+    w.insert(n.t(0), &key(20), row(20, 0), dup).unwrap();
+    // The reader's own writes in its range go through, and it sees the same rows again.
+    s.begin_statement().unwrap();
+    s.insert(n.t(0), &key(4), row(4, 4), dup).unwrap();
+    s.begin_statement().unwrap();
+    assert_eq!(ids_in(&n, &mut s, 1, 10), vec![1, 4, 5]);
+    s.commit().unwrap();
+    w.begin_statement().unwrap();
+    w.insert(n.t(0), &key(3), row(3, 3), dup).unwrap();
+    w.commit().unwrap();
+}
+
+#[test]
+fn a_serializable_range_read_waits_for_writers_in_its_range() {
+    let (_d, n) = node();
+    set(&n, 1, 1);
+    let n = Arc::new(n);
+    let mut w = n.mgr.begin(TxnOptions::default());
+    w.begin_statement().unwrap();
+    w.insert(n.t(0), &key(3), row(3, 3), dup).unwrap();
+    // An uncommitted insert in the range: the range read waits for it.
+    let mut quick_reader = n.mgr.begin(TxnOptions {
+        isolation: Isolation::Serializable,
+        ..quick()
+    });
+    quick_reader.begin_statement().unwrap();
+    let range = (Bound::Included(key(0)), Bound::Included(key(9)));
+    assert!(matches!(
+        quick_reader.scan(n.t(0), range),
+        Err(TxnError::LockWaitTimeout)
+    ));
+    // A reader that waits long enough reads the range after the writer committed, row
+    // and all, although its statement began before the commit.
+    let n2 = n.clone();
+    let th = std::thread::spawn(move || {
+        let mut s = n2.mgr.begin(opts(Isolation::Serializable));
+        s.begin_statement().unwrap();
+        let ids = ids_in(&n2, &mut s, 0, 9);
+        s.commit().unwrap();
+        ids
+    });
+    until_someone_waits(&n);
+    w.commit().unwrap();
+    assert_eq!(th.join().unwrap(), vec![1, 3]);
+}
+
+#[test]
+fn serializable_check_then_insert_races_end_in_a_deadlock_not_a_phantom() {
+    // Two bookings of one room: each counts the room's rows and inserts if there are none.
+    // Under SERIALIZABLE exactly one may succeed.
+    let (_d, n) = node();
+    let n = Arc::new(n);
+    let mut a = n.mgr.begin(opts(Isolation::Serializable));
+    let mut b = n.mgr.begin(opts(Isolation::Serializable));
+    a.begin_statement().unwrap();
+    b.begin_statement().unwrap();
+    assert!(ids_in(&n, &mut a, 100, 199).is_empty());
+    assert!(ids_in(&n, &mut b, 100, 199).is_empty());
+    let n2 = n.clone();
+    let th = std::thread::spawn(move || {
+        a.begin_statement().unwrap();
+        let r = a.insert(n2.t(0), &key(101), row(101, 1), dup);
+        (a, r)
+    });
+    until_someone_waits(&n);
+    b.begin_statement().unwrap();
+    let err = b.insert(n.t(0), &key(102), row(102, 2), dup).unwrap_err();
+    assert!(matches!(err, TxnError::Deadlock), "{err}");
+    let (a, r) = th.join().unwrap();
+    r.unwrap();
+    a.commit().unwrap();
+    let mut r = n.mgr.begin(TxnOptions::default());
+    r.begin_statement().unwrap();
+    assert_eq!(ids_in(&n, &mut r, 100, 199), vec![101]);
+}
+
 fn dup() -> (String, String) {
     ("1".into(), "PRIMARY".into())
 }
@@ -334,16 +445,7 @@ fn concurrent_inserts_of_one_key_wait_then_1062_or_succeed() {
             let r = t.insert(n2.t(0), &key(1), row(1, 2), dup);
             (t, r)
         });
-        let start = Instant::now();
-        while !n
-            .mgr
-            .open_transactions()
-            .iter()
-            .any(|i| i.state == "LOCK WAIT")
-        {
-            assert!(start.elapsed() < Duration::from_secs(5));
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        until_someone_waits(&n);
         if winner_commits {
             first.commit().unwrap();
         } else {
