@@ -1344,3 +1344,57 @@ err 1140
 "#
     );
 }
+
+#[test]
+fn locking_statements_find_rows_committed_after_the_snapshot() {
+    // InnoDB's current reads under REPEATABLE READ: a plain SELECT keeps the transaction's
+    // snapshot, but UPDATE, DELETE and locking reads act on the latest committed rows, rows
+    // inserted after the snapshot included. The expected output is MariaDB 10.11's.
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    let out = r.python(
+        r#"
+import os, pymysql
+def conn(db=None):
+    return pymysql.connect(host="127.0.0.1", port=int(os.environ["PORT"]), user="root", database=db)
+s = conn(); s.autocommit(True); cs = s.cursor()
+cs.execute("DROP DATABASE IF EXISTS cr"); cs.execute("CREATE DATABASE cr")
+cs.execute("CREATE TABLE cr.t (id INT PRIMARY KEY, v INT, KEY (v))")
+cs.execute("INSERT INTO cr.t VALUES (1, 10), (2, 20)")
+a, b = conn("cr"), conn("cr")
+ca, cb = a.cursor(), b.cursor()
+ca.execute("SELECT id, v FROM t ORDER BY id")
+print("snapshot", ca.fetchall())
+for q in ["INSERT INTO t VALUES (3, 30)", "UPDATE t SET v = 21 WHERE id = 2",
+          "INSERT INTO t VALUES (5, 55), (6, 66)"]:
+    cb.execute(q)
+    b.commit()
+ca.execute("SELECT id, v FROM t ORDER BY id")
+print("plain", ca.fetchall())
+ca.execute("SELECT id, v FROM t WHERE id >= 2 ORDER BY id FOR UPDATE")
+print("for update", ca.fetchall())
+ca.execute("SELECT id FROM t WHERE v = 55 LOCK IN SHARE MODE")
+print("by index", ca.fetchall())
+print("updated", ca.execute("UPDATE t SET v = v + 100 WHERE id BETWEEN 1 AND 3"))
+print("deleted", ca.execute("DELETE FROM t WHERE id = 6"))
+print("deleted by index", ca.execute("DELETE FROM t WHERE v = 55"))
+ca.execute("SELECT id, v FROM t ORDER BY id")
+print("own view", ca.fetchall())
+a.commit()
+cs.execute("SELECT id, v FROM cr.t ORDER BY id")
+print("final", cs.fetchall())
+"#,
+    );
+    assert_eq!(
+        out,
+        "snapshot ((1, 10), (2, 20))\n\
+         plain ((1, 10), (2, 20))\n\
+         for update ((2, 21), (3, 30), (5, 55), (6, 66))\n\
+         by index ((5,),)\n\
+         updated 3\n\
+         deleted 1\n\
+         deleted by index 1\n\
+         own view ((1, 110), (2, 121), (3, 130))\n\
+         final ((1, 110), (2, 121), (3, 130))\n"
+    );
+}

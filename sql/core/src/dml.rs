@@ -16,6 +16,7 @@ use reef_common::rowcodec::{decode_row_wanted, encode_row};
 use reef_common::types::{ColumnType, PhysicalKind};
 use reef_common::value::Value;
 use reef_storage::mvcc::ReadCtx;
+use reef_storage::scan::KeyRange;
 use reef_storage::tablet::{full_range, Tablet};
 use reef_txn::txn::{Isolation, LockMode, Locked, Transaction, WaitPolicy};
 use reef_txn::TxnError;
@@ -1606,7 +1607,7 @@ pub enum KeyBound {
 pub fn primary_key_range(
     def: &TableDef,
     preds: &[(usize, KeyBound, Datum)],
-) -> Result<Option<reef_storage::scan::KeyRange>, SqlError> {
+) -> Result<Option<KeyRange>, SqlError> {
     if def.pk.is_empty() {
         return Ok(None);
     }
@@ -1671,22 +1672,10 @@ fn candidates(
     decoder: &RowDecoder<'_>,
     acc: Access,
 ) -> Result<Vec<KeyedRow>, SqlError> {
-    let def = decoder.def;
     let range = match acc {
         Access::Points(keys) => return rows_by_key(txn, tablet, decoder, keys, None),
         Access::Index { index, lo, hi } => {
-            let itablet = engine.tablet_by_id(index.id, &index.name)?;
-            let kinds = def.index_kinds(&index);
-            let keys = txn
-                .scan(&itablet, (lo, hi))?
-                .enumerate()
-                .map(|(n, r)| {
-                    interrupt_point(txn, n)?;
-                    let (entry, row) = r?;
-                    indexed_primary_key(&entry, &row, &kinds)
-                        .map_err(|e| SqlError::internal(format!("index {}: {e}", index.name)))
-                })
-                .collect::<Result<Vec<_>, SqlError>>()?;
+            let keys = index_keys(engine, txn, decoder.def, &index, (lo, hi), false)?;
             // The entries and the rows are read at one snapshot, so every entry has its row.
             return rows_by_key(txn, tablet, decoder, keys, Some(&index));
         }
@@ -1699,6 +1688,61 @@ fn candidates(
             interrupt_point(txn, n)?;
             let (k, row) = r?;
             Ok((k, decoder.decode(&row)?))
+        })
+        .collect()
+}
+
+/// The primary keys a locking statement (UPDATE, DELETE, a locking read) considers: read at
+/// a fresh snapshot, as InnoDB's current reads do, so rows committed since the transaction's
+/// snapshot are found. Each is then locked and read at its latest version.
+fn candidate_keys(
+    engine: &SqlEngine,
+    txn: &mut Transaction,
+    tablet: &Arc<Tablet>,
+    def: &TableDef,
+    acc: Access,
+) -> Result<Vec<Vec<u8>>, SqlError> {
+    let range = match acc {
+        Access::Points(keys) => return Ok(keys),
+        Access::Index { index, lo, hi } => {
+            return index_keys(engine, txn, def, &index, (lo, hi), true)
+        }
+        Access::Range(lo, hi) => (lo, hi),
+        Access::Scan => full_range(),
+    };
+    txn.scan_latest(tablet, range)?
+        .enumerate()
+        .map(|(n, r)| {
+            interrupt_point(txn, n)?;
+            Ok(r?.0)
+        })
+        .collect()
+}
+
+/// The primary keys that `index`'s entries in `range` name, at the statement's snapshot or
+/// (`latest`) at a fresh one.
+fn index_keys(
+    engine: &SqlEngine,
+    txn: &mut Transaction,
+    def: &TableDef,
+    index: &IndexDef,
+    range: KeyRange,
+    latest: bool,
+) -> Result<Vec<Vec<u8>>, SqlError> {
+    let itablet = engine.tablet_by_id(index.id, &index.name)?;
+    let kinds = def.index_kinds(index);
+    let entries = if latest {
+        txn.scan_latest(&itablet, range)?
+    } else {
+        txn.scan(&itablet, range)?
+    };
+    entries
+        .enumerate()
+        .map(|(n, r)| {
+            interrupt_point(txn, n)?;
+            let (entry, row) = r?;
+            indexed_primary_key(&entry, &row, &kinds)
+                .map_err(|e| SqlError::internal(format!("index {}: {e}", index.name)))
         })
         .collect()
 }
@@ -2202,27 +2246,38 @@ fn matching_rows(
         _ => usize::MAX,
     };
     let tablet = &engine.tablet_of(def)?;
-    let mut out = Vec::new();
-    for (key, row) in candidates(engine, txn, tablet, &decoder, acc)? {
-        if out.len() >= stop_at {
-            break;
-        }
-        let row = match lock {
-            None => row,
-            Some((mode, wait)) => match txn.get_locked(tablet, &key, mode, wait)? {
-                Locked::Row(Some(r)) => decoder.decode(&r)?,
-                Locked::Row(None) | Locked::Skipped => continue,
-            },
-        };
-        if matches(
+    let matching = |row: &Vec<Datum>| {
+        matches(
             selection,
             &RowScope {
                 def,
                 alias,
-                row: &row,
+                row,
                 session: s,
             },
-        )? {
+        )
+    };
+    let mut out = Vec::new();
+    let Some((mode, wait)) = lock else {
+        for (key, row) in candidates(engine, txn, tablet, &decoder, acc)? {
+            if out.len() >= stop_at {
+                break;
+            }
+            if matching(&row)? {
+                out.push((key, row));
+            }
+        }
+        return Ok(out);
+    };
+    for key in candidate_keys(engine, txn, tablet, def, acc)? {
+        if out.len() >= stop_at {
+            break;
+        }
+        let row = match txn.get_locked(tablet, &key, mode, wait)? {
+            Locked::Row(Some(r)) => decoder.decode(&r)?,
+            Locked::Row(None) | Locked::Skipped => continue,
+        };
+        if matching(&row)? {
             out.push((key, row));
         }
     }

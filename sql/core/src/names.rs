@@ -68,6 +68,40 @@ fn word(t: &Token) -> Option<&str> {
     }
 }
 
+/// The text with MySQL's `LOCK IN SHARE MODE` (the older spelling of `FOR SHARE`, which the
+/// parser does not know) written as `FOR SHARE`; `None` if it has none.
+pub fn lock_in_share_mode(sql: &str) -> Option<String> {
+    const WORDS: [&str; 4] = ["LOCK", "IN", "SHARE", "MODE"];
+    if !sql.to_ascii_uppercase().contains("SHARE") {
+        return None;
+    }
+    let tokens = Tokenizer::new(&MySqlDialect {}, sql)
+        .tokenize_with_location()
+        .ok()?;
+    let words: Vec<&TokenWithSpan> = tokens
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect();
+    let mut out = String::with_capacity(sql.len());
+    let mut copied = 0;
+    for w in words.windows(WORDS.len()) {
+        let spelled = w
+            .iter()
+            .zip(WORDS)
+            .all(|(t, k)| word(&t.token).is_some_and(|v| v.eq_ignore_ascii_case(k)));
+        if spelled {
+            let start = offset(sql, w[0].span.start)?;
+            out.push_str(&sql[copied..start]);
+            out.push_str("FOR SHARE");
+            copied = offset(sql, w[WORDS.len() - 1].span.end)?;
+        }
+    }
+    (copied > 0).then(|| {
+        out.push_str(&sql[copied..]);
+        out
+    })
+}
+
 /// The byte offset of a tokenizer location (lines and columns count characters from 1).
 fn offset(sql: &str, at: Location) -> Option<usize> {
     let mut line = 1;
@@ -242,6 +276,20 @@ mod tests {
                 other => format!("unnamed {other}"),
             })
             .collect()
+    }
+
+    #[test]
+    fn lock_in_share_mode_becomes_for_share() {
+        assert_eq!(
+            lock_in_share_mode("SELECT a FROM t WHERE k = 1 lock In  SHARE mode;").as_deref(),
+            Some("SELECT a FROM t WHERE k = 1 FOR SHARE;")
+        );
+        assert_eq!(
+            lock_in_share_mode("SELECT 'LOCK IN SHARE MODE' FROM t LOCK IN SHARE MODE").as_deref(),
+            Some("SELECT 'LOCK IN SHARE MODE' FROM t FOR SHARE")
+        );
+        assert_eq!(lock_in_share_mode("SELECT 'lock in share mode'"), None);
+        assert_eq!(lock_in_share_mode("SELECT share FROM t FOR SHARE"), None);
     }
 
     #[test]

@@ -268,8 +268,10 @@ fn isolation_name(i: Isolation) -> &'static str {
 }
 
 /// Parses SQL text (MySQL dialect) into statements, computed select items named by their
-/// text as MySQL names result columns (`names`).
+/// text as MySQL names result columns (`names`); `LOCK IN SHARE MODE` reads as `FOR SHARE`.
 pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
+    let rewritten = crate::names::lock_in_share_mode(sql);
+    let sql = rewritten.as_deref().unwrap_or(sql);
     let mut stmts = Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| {
         SqlError::new(
             error::ER_PARSE_ERROR,

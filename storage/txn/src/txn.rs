@@ -395,6 +395,19 @@ impl Transaction {
         Ok(tablet.scan(range, self.read_ctx())?)
     }
 
+    /// A range read at a fresh snapshot, in key order: the keys a locking statement (UPDATE,
+    /// DELETE, a locking read) considers before it locks each one (InnoDB's current read).
+    /// Under SERIALIZABLE, [`Self::scan`]. Another transaction's uncommitted insert is not
+    /// waited for: the statement orders before it.
+    pub fn scan_latest(&mut self, tablet: &Tablet, range: KeyRange) -> Result<VisibleMerge> {
+        self.check_active()?;
+        if self.opts.isolation == Isolation::Serializable {
+            return self.scan(tablet, range);
+        }
+        let ctx = ReadCtx::in_txn(self.mgr.ts.next(), self.ctx.id(), self.stmt);
+        Ok(tablet.scan(range, ctx)?)
+    }
+
     /// Share-locks `range`, waits for the transactions that hold rows in it, then moves the
     /// statement's snapshot past them: everything committed in the range is visible, and
     /// nothing else can commit there until this transaction ends.
