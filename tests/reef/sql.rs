@@ -996,7 +996,8 @@ for user, pw in (("carol", "c"), ("alice", ""), ("root", ""), ("bob", "pw3")):
 
 /// SHOW PROCESSLIST shows each session and its running statement (and SHOW STATUS counts
 /// them: the blocked one and the one asking are running; information_schema.INNODB_TRX
-/// shows the blocked transaction, its statement and the transaction it waits for); KILL
+/// shows the blocked transaction, its statement and the transaction it waits for, and
+/// INNODB_LOCK_WAITS with INNODB_LOCKS the lock it asked for and the one in its way); KILL
 /// QUERY stops a
 /// statement waiting for a row lock (1317) and leaves the connection usable; KILL ends a
 /// connection; an unknown id answers 1094.
@@ -1042,6 +1043,8 @@ cc.execute("show global status like 'threads_%'")
 print(cc.fetchall())
 cc.execute("select trx_state, trx_query, trx_blocking_trx_id = (select trx_id from information_schema.innodb_trx where trx_mysql_thread_id = %d), trx_wait_seconds < 60 from information_schema.innodb_trx where trx_mysql_thread_id = %d" % (a_id, b_id))
 print(cc.fetchall())
+cc.execute("select (select trx_id from information_schema.innodb_trx where trx_mysql_thread_id = %d) = w.requesting_trx_id, (select trx_id from information_schema.innodb_trx where trx_mysql_thread_id = %d) = w.blocking_trx_id, r.lock_mode, h.lock_mode, h.lock_type, h.lock_table, h.lock_index, h.lock_data = r.lock_data from information_schema.innodb_lock_waits w join information_schema.innodb_locks r on r.lock_id = w.requested_lock_id join information_schema.innodb_locks h on h.lock_id = w.blocking_lock_id" % (b_id, a_id))
+print(cc.fetchall())
 cc.execute("kill query %d" % b_id)
 th.join(10)
 print("killed query:", result)
@@ -1071,6 +1074,7 @@ except pymysql.MySQLError as e:
         "root Query update k.t set v = v + 1 where id = 1\n\
          (('Threads_connected', '3'), ('Threads_running', '2'))\n\
          (('LOCK WAIT', 'update k.t set v = v + 1 where id = 1', 1, 1),)\n\
+         ((1, 1, 'X', 'X', 'RECORD', '`k`.`t`', 'PRIMARY', 1),)\n\
          killed query: [1317]\n\
          b still works: (0,)\n\
          b gone\n\

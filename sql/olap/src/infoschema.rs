@@ -1,18 +1,22 @@
-//! `information_schema` SCHEMATA, TABLES, COLUMNS, STATISTICS, PARTITIONS, PROCESSLIST and
-//! INNODB_TRX (open transactions, what they wait for and since when; and the empty TRIGGERS,
+//! `information_schema` SCHEMATA, TABLES, COLUMNS, STATISTICS, PARTITIONS, PROCESSLIST,
+//! INNODB_TRX (open transactions, what they wait for and since when), INNODB_LOCK_WAITS and
+//! INNODB_LOCKS (who waits for whom, on which table, index and key; and the empty TRIGGERS,
 //! VIEWS, ROUTINES, EVENTS and FILES), built from the catalog
 //! for the one query that reads them and queried with full SQL on the OLAP path. Column
 //! names are MySQL's, lower-cased as every column on this path is.
 
+use std::ops::Bound;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
+use reef_common::ids::{TabletId, TxnId};
 use reef_common::types::ColumnType;
 use reef_sql::catalog::TableDef;
 use reef_sql::show::{collation_name, column_key, sql_type};
 use reef_sql::{SqlEngine, SqlError};
+use reef_txn::lock::{LockConflict, LockOn};
 
 /// The database name, as MySQL spells it.
 pub const INFORMATION_SCHEMA: &str = "information_schema";
@@ -87,6 +91,7 @@ impl Builder {
     }
 }
 
+#[derive(Clone)]
 enum Value {
     Text(String),
     Int(i64),
@@ -366,15 +371,73 @@ pub fn table(engine: &SqlEngine, name: &str) -> Result<Option<MemTable>, SqlErro
                     Value::Int(x.id.0 as i64),
                     t(x.state),
                     ago(x.age),
-                    x.waiting_for.map_or(Value::Null, |(_, w)| ago(w)),
+                    x.waiting_for.as_ref().map_or(Value::Null, |(_, w)| ago(*w)),
                     x.waiting_for
-                        .map_or(Value::Null, |(h, _)| Value::Int(h.0 as i64)),
+                        .as_ref()
+                        .map_or(Value::Null, |(c, _)| Value::Int(c.holder.0 as i64)),
                     x.waiting_for
+                        .as_ref()
                         .map_or(Value::Null, |(_, w)| Value::Int(w.as_secs() as i64)),
                     session.map_or(Value::Null, |p| Value::Int(p.id as i64)),
                     session.and_then(|p| p.info.clone()).map_or(Value::Null, t),
                     Value::Int(x.rows_modified as i64),
                 ]);
+            }
+            b.table()?
+        }
+        "innodb_lock_waits" => {
+            // One row per waiting transaction: the lock it asked for and the one in its way
+            // (their ids are INNODB_LOCKS rows).
+            let mut b = Builder::new(&[
+                ("requesting_trx_id", true),
+                ("requested_lock_id", false),
+                ("blocking_trx_id", true),
+                ("blocking_lock_id", false),
+            ]);
+            for x in engine.txns.open_transactions() {
+                if let Some((c, _)) = &x.waiting_for {
+                    b.row(vec![
+                        Value::Int(x.id.0 as i64),
+                        t(lock_id(x.id, c)),
+                        Value::Int(c.holder.0 as i64),
+                        t(lock_id(c.holder, c)),
+                    ]);
+                }
+            }
+            b.table()?
+        }
+        "innodb_locks" => {
+            // As in InnoDB, the locks someone waits for and the locks in their way: the
+            // table and index (PRIMARY: the rows), the mode, and the key (memcomparable,
+            // in hex; a range lock shows its bounds).
+            let mut b = Builder::new(&[
+                ("lock_id", false),
+                ("lock_trx_id", true),
+                ("lock_mode", false),
+                ("lock_type", false),
+                ("lock_table", false),
+                ("lock_index", false),
+                ("lock_data", false),
+            ]);
+            for x in engine.txns.open_transactions() {
+                let Some((c, _)) = &x.waiting_for else {
+                    continue;
+                };
+                let (table, index) = lock_object(&tables, c.tablet);
+                for (trx, exclusive) in [(x.id, c.exclusive), (c.holder, c.held_exclusive)] {
+                    b.row(vec![
+                        t(lock_id(trx, c)),
+                        Value::Int(trx.0 as i64),
+                        t(if exclusive { "X" } else { "S" }),
+                        t(match c.on {
+                            LockOn::Key(_) => "RECORD",
+                            LockOn::Range(_) => "RANGE",
+                        }),
+                        table.clone(),
+                        index.clone(),
+                        t(lock_data(&c.on)),
+                    ]);
+                }
             }
             b.table()?
         }
@@ -475,6 +538,45 @@ pub fn table(engine: &SqlEngine, name: &str) -> Result<Option<MemTable>, SqlErro
         .table()?,
         _ => return Ok(None),
     }))
+}
+
+/// A lock's id in INNODB_LOCKS and INNODB_LOCK_WAITS: `trx:tablet:key` (`range` for a
+/// range lock).
+fn lock_id(trx: TxnId, c: &LockConflict) -> String {
+    match &c.on {
+        LockOn::Key(k) => format!("{}:{}:{}", trx.0, c.tablet.0, hex(k)),
+        LockOn::Range(_) => format!("{}:{}:range", trx.0, c.tablet.0),
+    }
+}
+
+fn lock_data(on: &LockOn) -> String {
+    let bound = |b: &Bound<Vec<u8>>, open: &str, closed: &str| match b {
+        Bound::Included(k) => format!("{closed}0x{}", hex(k)),
+        Bound::Excluded(k) => format!("{open}0x{}", hex(k)),
+        Bound::Unbounded => open.to_string(),
+    };
+    match on {
+        LockOn::Key(k) => format!("0x{}", hex(k)),
+        LockOn::Range((lo, hi)) => format!("{} .. {}", bound(lo, "(", "["), bound(hi, ")", "]")),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `db`.`table` and index (PRIMARY for the rows) a tablet holds.
+fn lock_object(tables: &[Arc<TableDef>], tablet: TabletId) -> (Value, Value) {
+    for d in tables {
+        let table = t(format!("`{}`.`{}`", d.db, d.name));
+        if d.id == tablet {
+            return (table, t("PRIMARY"));
+        }
+        if let Some(ix) = d.indexes.iter().find(|ix| ix.id == tablet) {
+            return (table, t(ix.name.clone()));
+        }
+    }
+    (Value::Null, Value::Null)
 }
 
 fn text_columns<'a>(names: &[&'a str]) -> Vec<(&'a str, bool)> {

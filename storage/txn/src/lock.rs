@@ -59,8 +59,8 @@ pub struct TxnEntry {
     pub ctx: Arc<TxnCtx>,
     /// When it began.
     pub started: Instant,
-    /// The transaction it waits for and since when, if it waits.
-    pub waiting: Mutex<Option<(TxnId, Instant)>>,
+    /// What it waits for, if it waits.
+    pub waiting: Mutex<Option<Wait>>,
     /// A lower bound of the snapshot its reads use (0 before the first): the GC horizon
     /// stays at or below it.
     pub snapshot: std::sync::atomic::AtomicU64,
@@ -83,6 +83,39 @@ impl RangeLock {
     fn covers(&self, tablet: TabletId, key: &[u8]) -> bool {
         self.tablet == tablet && range_contains(&self.range, key)
     }
+}
+
+/// What a lock covers: one key, or (a range lock) every key of a range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LockOn {
+    /// One key (a row or an index entry), present or not.
+    Key(Vec<u8>),
+    /// A SERIALIZABLE range read's range.
+    Range(KeyRange),
+}
+
+/// A lock request and the lock in its way (both on `tablet` and `on`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockConflict {
+    /// The tablet (a table's rows or one of its indexes).
+    pub tablet: TabletId,
+    /// What the request covers.
+    pub on: LockOn,
+    /// Whether the request is exclusive.
+    pub exclusive: bool,
+    /// The transaction holding the lock in the way.
+    pub holder: TxnId,
+    /// Whether that lock is exclusive (a write or `FOR UPDATE`).
+    pub held_exclusive: bool,
+}
+
+/// A transaction's lock wait.
+#[derive(Clone, Debug)]
+pub struct Wait {
+    /// What it waits for.
+    pub conflict: LockConflict,
+    /// Since when.
+    pub since: Instant,
 }
 
 /// The range locks, read by every writer (see the module's note).
@@ -226,15 +259,16 @@ impl LockTable {
         self.ranges.read().clone()
     }
 
-    /// Waits until `holder` commits or rolls back, or `deadline` passes. Fails with
+    /// Waits until the conflict's holder commits or rolls back, or `deadline` passes. Fails with
     /// [`TxnError::Deadlock`] at once if waiting would close a cycle.
     pub fn wait_for(
         &self,
         waiter: TxnId,
-        holder: TxnId,
+        conflict: LockConflict,
         deadline: Instant,
         interrupt: Option<&AtomicBool>,
     ) -> Result<()> {
+        let holder = conflict.holder;
         let Some(target) = self.active.read().get(&holder).cloned() else {
             return Ok(()); // finished already: retry
         };
@@ -255,7 +289,10 @@ impl LockTable {
         }
         let me = self.active.read().get(&waiter).cloned();
         if let Some(me) = &me {
-            *me.waiting.lock() = Some((holder, Instant::now()));
+            *me.waiting.lock() = Some(Wait {
+                conflict,
+                since: Instant::now(),
+            });
         }
         // Wait in slices, so that a KILL QUERY ends the wait within one.
         let result = loop {

@@ -28,7 +28,7 @@ use reef_storage::tablet::Tablet;
 use reef_storage::StorageError;
 
 use crate::error::{Result, TxnError};
-use crate::lock::{LockTable, TxnEntry};
+use crate::lock::{LockConflict, LockOn, LockTable, TxnEntry};
 use crate::log::{CommitLog, CommitRecord, RedoWrite};
 use crate::ts::TimestampSource;
 
@@ -131,8 +131,8 @@ pub struct TxnInfo {
     pub age: Duration,
     /// `RUNNING` or `LOCK WAIT`.
     pub state: &'static str,
-    /// The transaction it waits for, and for how long.
-    pub waiting_for: Option<(TxnId, Duration)>,
+    /// The lock it waits for, and for how long.
+    pub waiting_for: Option<(LockConflict, Duration)>,
     /// Row versions it has written and not rolled back.
     pub rows_modified: usize,
 }
@@ -210,7 +210,7 @@ impl TxnManager {
             .active()
             .into_iter()
             .map(|e| {
-                let waiting = *e.waiting.lock();
+                let waiting = e.waiting.lock().clone();
                 TxnInfo {
                     id: e.ctx.id(),
                     age: e.started.elapsed(),
@@ -219,7 +219,7 @@ impl TxnManager {
                     } else {
                         "RUNNING"
                     },
-                    waiting_for: waiting.map(|(h, since)| (h, since.elapsed())),
+                    waiting_for: waiting.map(|w| (w.conflict, w.since.elapsed())),
                     rows_modified: e.ctx.write_count(),
                 }
             })
@@ -418,7 +418,14 @@ impl Transaction {
         }
         let deadline = Instant::now() + self.opts.lock_wait_timeout;
         while let Some(holder) = tablet.holder_in(range, me) {
-            self.wait_or_give_up(holder, deadline, WaitPolicy::Wait)?;
+            let conflict = LockConflict {
+                tablet: tablet.id(),
+                on: LockOn::Range(range.clone()),
+                exclusive: false,
+                holder,
+                held_exclusive: true,
+            };
+            self.wait_or_give_up(conflict, deadline, WaitPolicy::Wait)?;
         }
         self.stmt_snapshot = self.mgr.take_snapshot(&self.entry);
         Ok(())
@@ -554,15 +561,22 @@ impl Transaction {
                     .shared_holder_other_than(tablet.id(), key, me)
                     .or_else(|| ranges.holder_other_than(tablet.id(), key, me))
                 {
-                    Some(h) => h,
+                    Some(h) => (h, false),
                     None => match tablet.write(&self.ctx, seq, key, op.clone()) {
                         Ok(()) => return Ok(true),
-                        Err(StorageError::Locked { holder }) => holder,
+                        Err(StorageError::Locked { holder }) => (holder, true),
                         Err(e) => return Err(self.engine_error(e)),
                     },
                 }
             };
-            self.wait_or_give_up(blocker, deadline, wait)?;
+            let conflict = LockConflict {
+                tablet: tablet.id(),
+                on: LockOn::Key(key.to_vec()),
+                exclusive: true,
+                holder: blocker.0,
+                held_exclusive: blocker.1,
+            };
+            self.wait_or_give_up(conflict, deadline, wait)?;
             if wait == WaitPolicy::SkipLocked {
                 return Ok(false);
             }
@@ -585,18 +599,25 @@ impl Transaction {
                     }
                 }
             };
-            self.wait_or_give_up(blocker, deadline, wait)?;
+            let conflict = LockConflict {
+                tablet: tablet.id(),
+                on: LockOn::Key(key.to_vec()),
+                exclusive: false,
+                holder: blocker,
+                held_exclusive: true,
+            };
+            self.wait_or_give_up(conflict, deadline, wait)?;
             if wait == WaitPolicy::SkipLocked {
                 return Ok(false);
             }
         }
     }
 
-    /// Applies the wait policy to a lock held by `holder`; a deadlock rolls the whole
+    /// Applies the wait policy to a lock in the way; a deadlock rolls the whole
     /// transaction back, as in MySQL.
     fn wait_or_give_up(
         &mut self,
-        holder: TxnId,
+        conflict: LockConflict,
         deadline: Instant,
         wait: WaitPolicy,
     ) -> Result<()> {
@@ -605,7 +626,7 @@ impl Transaction {
             WaitPolicy::SkipLocked => Ok(()),
             WaitPolicy::Wait => match self.mgr.locks.wait_for(
                 self.ctx.id(),
-                holder,
+                conflict,
                 deadline,
                 self.interrupt.as_deref(),
             ) {
