@@ -196,6 +196,35 @@ pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<Datum, SqlError> {
             Ok(Datum::Int((like_datums(&v, &p, esc) != *negated) as i64))
         }
         Expr::Function(f) => function(f, scope),
+        Expr::Cast {
+            kind: sqlparser::ast::CastKind::Cast,
+            expr,
+            data_type,
+            format: None,
+            array: false,
+        }
+        | Expr::Convert {
+            is_try: false,
+            expr,
+            data_type: Some(data_type),
+            charset: None,
+            styles: _,
+            target_before_value: false,
+        } => crate::functions::cast(&eval(expr, scope)?, data_type).ok_or_else(|| unsupported(e)),
+        Expr::Convert {
+            is_try: false,
+            expr,
+            data_type: None,
+            charset: Some(cs),
+            target_before_value: false,
+            ..
+        } if cs.to_string().to_ascii_lowercase().starts_with("utf8") => {
+            // Text is UTF-8 already.
+            Ok(match eval(expr, scope)? {
+                Datum::Bytes(b) => Datum::str(String::from_utf8_lossy(&b)),
+                other => other,
+            })
+        }
         other => Err(unsupported(other)),
     }
 }

@@ -1,10 +1,11 @@
 //! Numeric, comparison and temporal functions of the OLTP path, with MySQL's types and NULL
 //! rules (MySQL 8.0 reference manual, "Numeric Functions and Operators", "Date and Time
-//! Functions", "Comparison Functions and Operators"). Each answers `None` when its name is
-//! not one of these, so the caller goes on to the others.
+//! Functions", "Comparison Functions and Operators", "Cast Functions and Operators"). Each
+//! answers `None` when its name is not one of these, so the caller goes on to the others.
 
 use reef_common::error;
 use reef_common::value::{civil_from_days, days_from_civil, DateTime, Decimal};
+use sqlparser::ast::{CharacterLength, DataType, ExactNumberInfo};
 
 use crate::datum::Datum;
 use crate::SqlError;
@@ -39,17 +40,7 @@ pub(crate) fn call(name: &str, vals: &[Datum]) -> Option<Result<Datum, SqlError>
         "sign" => arity(1..=1).map(|()| sign(&vals[0])),
         "year" | "month" | "day" | "dayofmonth" | "hour" | "minute" | "second" | "quarter"
         | "dayofweek" | "dayofyear" => arity(1..=1).map(|()| part(name, &vals[0])),
-        "date" => arity(1..=1).map(|()| {
-            temporal(&vals[0]).map_or(Datum::Null, |d| {
-                Datum::Date(DateTime {
-                    hour: 0,
-                    minute: 0,
-                    second: 0,
-                    micro: 0,
-                    ..d
-                })
-            })
-        }),
+        "date" => arity(1..=1).map(|()| date_of(&vals[0])),
         "datediff" => arity(2..=2).map(|()| match (temporal(&vals[0]), temporal(&vals[1])) {
             (Some(a), Some(b)) => Datum::Int(day_number(&a) - day_number(&b)),
             _ => Datum::Null,
@@ -252,13 +243,44 @@ fn sign(v: &Datum) -> Datum {
     }
 }
 
-/// A temporal value from a DATE, DATETIME or a string or number that spells one.
+/// A temporal value from a DATE, DATETIME or a string or number that spells one
+/// (`'2024-01-02'`, `20240102`, `20240102030405`).
 fn temporal(v: &Datum) -> Option<DateTime> {
     match v {
         Datum::Date(d) | Datum::DateTime(d) => Some(*d),
         Datum::Null => None,
-        other => DateTime::parse(other.to_text()?.trim()).ok(),
+        other => {
+            let text = other.to_text()?;
+            let t = text.trim();
+            if matches!(t.len(), 8 | 14) && t.bytes().all(|b| b.is_ascii_digit()) {
+                let n = |r: std::ops::Range<usize>| t.get(r).map_or(0, |x| x.parse().unwrap_or(0));
+                let d = DateTime {
+                    year: n(0..4) as u16,
+                    month: n(4..6) as u8,
+                    day: n(6..8) as u8,
+                    hour: n(8..10) as u8,
+                    minute: n(10..12) as u8,
+                    second: n(12..14) as u8,
+                    micro: 0,
+                };
+                return d.is_valid().then_some(d);
+            }
+            DateTime::parse(t).ok()
+        }
     }
+}
+
+/// The DATE part of a temporal value (`DATE(v)`, `CAST(v AS DATE)`); NULL if it is none.
+fn date_of(v: &Datum) -> Datum {
+    temporal(v).map_or(Datum::Null, |d| {
+        Datum::Date(DateTime {
+            hour: 0,
+            minute: 0,
+            second: 0,
+            micro: 0,
+            ..d
+        })
+    })
 }
 
 /// Days since 1970-01-01 (proleptic Gregorian).
@@ -595,5 +617,146 @@ mod interval_tests {
                 assert_eq!(back, z, "{y}-{m}-{d}");
             }
         }
+    }
+}
+
+/// `CAST(v AS ty)` / `CONVERT(v, ty)` as MySQL evaluates them in expressions: lenient
+/// (a string that is not a number reads as its numeric prefix, an invalid date is NULL, an
+/// out-of-range DECIMAL takes the type's largest value), never an error for a value;
+/// `None` for a target type the OLTP path does not convert to.
+pub(crate) fn cast(v: &Datum, ty: &DataType) -> Option<Datum> {
+    if v.is_null() {
+        return Some(Datum::Null);
+    }
+    Some(match ty {
+        DataType::Signed | DataType::SignedInteger => Datum::Int(cast_integer(v) as i64),
+        DataType::Unsigned | DataType::UnsignedInteger => Datum::UInt(cast_integer(v)),
+        DataType::Char(len) | DataType::Character(len) => {
+            let text = v.to_text().unwrap_or_default();
+            Datum::str(match len {
+                Some(CharacterLength::IntegerLength { length, .. }) => {
+                    text.chars().take(*length as usize).collect()
+                }
+                _ => text,
+            })
+        }
+        DataType::Binary(len) => {
+            let mut bytes = match v {
+                Datum::Str(b, _) | Datum::Bytes(b) => b.clone(),
+                other => other.to_text().unwrap_or_default().into_bytes(),
+            };
+            if let Some(n) = len {
+                bytes.resize(*n as usize, 0);
+            }
+            Datum::Bytes(bytes)
+        }
+        DataType::Date => date_of(v),
+        DataType::Datetime(fsp) => temporal(v).map_or(Datum::Null, |d| {
+            let keep = 10i64.pow(6 - (*fsp).unwrap_or(0).min(6) as u32);
+            let micro = (d.micro as i64 + keep / 2) / keep * keep;
+            let dt = if micro >= 1_000_000 {
+                DateTime::from_unix_micros(d.unix_micros() - d.micro as i64 + 1_000_000)
+            } else {
+                DateTime {
+                    micro: micro as u32,
+                    ..d
+                }
+            };
+            Datum::DateTime(dt)
+        }),
+        DataType::Decimal(info) | DataType::Dec(info) | DataType::Numeric(info) => {
+            let (p, s) = match info {
+                ExactNumberInfo::None => (10, 0),
+                ExactNumberInfo::Precision(p) => (*p, 0),
+                ExactNumberInfo::PrecisionAndScale(p, s) => (*p, (*s).max(0) as u64),
+            };
+            if p == 0 || p > 65 || s > 30 || s > p {
+                return None;
+            }
+            Datum::Decimal(cast_decimal(v, p as usize, s as u8))
+        }
+        DataType::Double(_) | DataType::DoublePrecision | DataType::Real => {
+            Datum::Double(v.as_f64())
+        }
+        DataType::Float(_) => Datum::Double(v.as_f64() as f32 as f64),
+        _ => return None,
+    })
+}
+
+/// The integer a CAST to SIGNED or UNSIGNED reads, as 64 bits (the caller picks the sign):
+/// exact values round half away from zero, doubles to even, strings take their integer
+/// prefix (saturating), temporal values their digits.
+fn cast_integer(v: &Datum) -> u64 {
+    let saturate = |i: i128| i.clamp(i64::MIN as i128, u64::MAX as i128);
+    let i = match v {
+        Datum::Int(i) => *i as i128,
+        Datum::UInt(u) => *u as i128,
+        Datum::Double(d) => saturate(d.round_ties_even() as i128),
+        Datum::Decimal(d) => d.rescale(0).to_i128_exact().map_or(
+            if d.is_negative() {
+                i64::MIN as i128
+            } else {
+                u64::MAX as i128
+            },
+            saturate,
+        ),
+        Datum::Str(s, _) | Datum::Bytes(s) => {
+            let t = String::from_utf8_lossy(s);
+            let t = t.trim_start();
+            let (neg, digits) = match t.as_bytes().first() {
+                Some(b'-') => (true, &t[1..]),
+                Some(b'+') => (false, &t[1..]),
+                _ => (false, t),
+            };
+            let n = digits
+                .bytes()
+                .take_while(u8::is_ascii_digit)
+                .try_fold(0i128, |acc, b| {
+                    acc.checked_mul(10)?.checked_add((b - b'0') as i128)
+                })
+                .map_or(u64::MAX as i128, |n| n.min(u64::MAX as i128));
+            if neg {
+                -(n.min(i64::MIN.unsigned_abs() as i128))
+            } else {
+                n
+            }
+        }
+        Datum::Date(d) => d.year as i128 * 10_000 + d.month as i128 * 100 + d.day as i128,
+        Datum::DateTime(d) => {
+            (d.year as i128 * 10_000 + d.month as i128 * 100 + d.day as i128) * 1_000_000
+                + d.hour as i128 * 10_000
+                + d.minute as i128 * 100
+                + d.second as i128
+        }
+        Datum::Null => 0,
+    };
+    i as i64 as u64
+}
+
+/// A DECIMAL(p, s) value: rounded half away from zero at scale `s`; past `p` digits the
+/// largest value of the type with the value's sign.
+fn cast_decimal(v: &Datum, p: usize, s: u8) -> Decimal {
+    let d = match v {
+        Datum::Decimal(d) => d.clone(),
+        Datum::Int(i) => Decimal::from_i128(*i as i128),
+        Datum::UInt(u) => Decimal::from_i128(*u as i128),
+        Datum::Double(f) => {
+            Decimal::parse(&format!("{f}")).unwrap_or_else(|_| Decimal::from_i128(0))
+        }
+        other => {
+            let f = other.as_f64();
+            Decimal::parse(&format!("{f}")).unwrap_or_else(|_| Decimal::from_i128(0))
+        }
+    };
+    let d = d.rescale(s);
+    if d.precision() <= p {
+        return d;
+    }
+    let nines = "9".repeat(p - s as usize) + if s > 0 { "." } else { "" } + &"9".repeat(s as usize);
+    let max = Decimal::parse(&nines).expect("nines parse");
+    if d.is_negative() {
+        max.negated()
+    } else {
+        max
     }
 }

@@ -7,6 +7,7 @@
 
 use sqlparser::ast::{Expr, Ident, Select, SelectItem, SetExpr, Statement, Value};
 use sqlparser::dialect::MySqlDialect;
+use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
 /// Words that end a SELECT list at parenthesis depth 0.
@@ -68,11 +69,13 @@ fn word(t: &Token) -> Option<&str> {
     }
 }
 
-/// The text with MySQL's `LOCK IN SHARE MODE` (the older spelling of `FOR SHARE`, which the
-/// parser does not know) written as `FOR SHARE`; `None` if it has none.
-pub fn lock_in_share_mode(sql: &str) -> Option<String> {
-    const WORDS: [&str; 4] = ["LOCK", "IN", "SHARE", "MODE"];
-    if !sql.to_ascii_uppercase().contains("SHARE") {
+/// The text with MySQL spellings the parser does not know written as ones it does:
+/// `LOCK IN SHARE MODE` as `FOR SHARE`, and the infix `a MOD b` as `a % b` (same
+/// precedence; `MOD(a, b)` stays a function call). `None` if there is neither.
+pub fn mysql_spellings(sql: &str) -> Option<String> {
+    const SHARE: [&str; 4] = ["LOCK", "IN", "SHARE", "MODE"];
+    let upper = sql.to_ascii_uppercase();
+    if !upper.contains("SHARE") && !upper.contains("MOD") {
         return None;
     }
     let tokens = Tokenizer::new(&MySqlDialect {}, sql)
@@ -82,24 +85,45 @@ pub fn lock_in_share_mode(sql: &str) -> Option<String> {
         .iter()
         .filter(|t| !matches!(t.token, Token::Whitespace(_)))
         .collect();
+    let is = |t: &TokenWithSpan, k: &str| word(&t.token).is_some_and(|v| v.eq_ignore_ascii_case(k));
+    let mut edits: Vec<(Location, Location, &str)> = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let w = &words[i..];
+        if w.len() >= SHARE.len() && w.iter().zip(SHARE).all(|(t, k)| is(t, k)) {
+            edits.push((w[0].span.start, w[SHARE.len() - 1].span.end, "FOR SHARE"));
+            i += SHARE.len();
+            continue;
+        }
+        if is(w[0], "MOD") && i > 0 {
+            let after_operand = match &words[i - 1].token {
+                Token::Number(..)
+                | Token::SingleQuotedString(_)
+                | Token::DoubleQuotedString(_)
+                | Token::RParen
+                | Token::Placeholder(_) => true,
+                Token::Word(v) => v.quote_style.is_some() || v.keyword == Keyword::NoKeyword,
+                _ => false,
+            };
+            let call = matches!(w.get(1).map(|t| &t.token), Some(Token::LParen));
+            if after_operand || !call {
+                edits.push((w[0].span.start, w[0].span.end, "%"));
+            }
+        }
+        i += 1;
+    }
+    if edits.is_empty() {
+        return None;
+    }
     let mut out = String::with_capacity(sql.len());
     let mut copied = 0;
-    for w in words.windows(WORDS.len()) {
-        let spelled = w
-            .iter()
-            .zip(WORDS)
-            .all(|(t, k)| word(&t.token).is_some_and(|v| v.eq_ignore_ascii_case(k)));
-        if spelled {
-            let start = offset(sql, w[0].span.start)?;
-            out.push_str(&sql[copied..start]);
-            out.push_str("FOR SHARE");
-            copied = offset(sql, w[WORDS.len() - 1].span.end)?;
-        }
+    for (start, end, text) in edits {
+        out.push_str(&sql[copied..offset(sql, start)?]);
+        out.push_str(text);
+        copied = offset(sql, end)?;
     }
-    (copied > 0).then(|| {
-        out.push_str(&sql[copied..]);
-        out
-    })
+    out.push_str(&sql[copied..]);
+    Some(out)
 }
 
 /// The byte offset of a tokenizer location (lines and columns count characters from 1).
@@ -279,17 +303,24 @@ mod tests {
     }
 
     #[test]
-    fn lock_in_share_mode_becomes_for_share() {
+    fn mysql_spellings_become_the_parsers() {
+        let f = |sql| mysql_spellings(sql);
         assert_eq!(
-            lock_in_share_mode("SELECT a FROM t WHERE k = 1 lock In  SHARE mode;").as_deref(),
+            f("SELECT a FROM t WHERE k = 1 lock In  SHARE mode;").as_deref(),
             Some("SELECT a FROM t WHERE k = 1 FOR SHARE;")
         );
         assert_eq!(
-            lock_in_share_mode("SELECT 'LOCK IN SHARE MODE' FROM t LOCK IN SHARE MODE").as_deref(),
+            f("SELECT 'LOCK IN SHARE MODE' FROM t LOCK IN SHARE MODE").as_deref(),
             Some("SELECT 'LOCK IN SHARE MODE' FROM t FOR SHARE")
         );
-        assert_eq!(lock_in_share_mode("SELECT 'lock in share mode'"), None);
-        assert_eq!(lock_in_share_mode("SELECT share FROM t FOR SHARE"), None);
+        assert_eq!(f("SELECT 'lock in share mode', 'a mod b'"), None);
+        assert_eq!(f("SELECT share FROM t FOR SHARE"), None);
+        assert_eq!(
+            f("SELECT a MOD 3, 7 mod (2), (a) MOD b, MOD(a, 2), ? MOD 2 FROM t").as_deref(),
+            Some("SELECT a % 3, 7 % (2), (a) % b, MOD(a, 2), ? % 2 FROM t")
+        );
+        assert_eq!(f("SELECT MOD(a, 2) FROM t WHERE MOD(b, 3) = 1"), None);
+        assert_eq!(f("ALTER TABLE t MODIFY c INT"), None);
     }
 
     #[test]

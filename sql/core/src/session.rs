@@ -268,9 +268,9 @@ fn isolation_name(i: Isolation) -> &'static str {
 }
 
 /// Parses SQL text (MySQL dialect) into statements, computed select items named by their
-/// text as MySQL names result columns (`names`); `LOCK IN SHARE MODE` reads as `FOR SHARE`.
+/// text as MySQL names result columns (`names`); `LOCK IN SHARE MODE` and an infix `MOD` read as `FOR SHARE` and `%`.
 pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
-    let rewritten = crate::names::lock_in_share_mode(sql);
+    let rewritten = crate::names::mysql_spellings(sql);
     let sql = rewritten.as_deref().unwrap_or(sql);
     let mut stmts = Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| {
         SqlError::new(
