@@ -93,7 +93,13 @@ impl Datum {
             Datum::Double(d) => *d,
             Datum::Decimal(d) => d.to_string().parse().unwrap_or(0.0),
             Datum::Str(s, _) | Datum::Bytes(s) => parse_number_prefix(s),
-            Datum::Date(dt) | Datum::DateTime(dt) => dt.pack() as f64,
+            // As MySQL reads a temporal value in arithmetic: its digits.
+            Datum::Date(d) => (d.year as i64 * 10_000 + d.month as i64 * 100 + d.day as i64) as f64,
+            Datum::DateTime(d) => {
+                let date = d.year as i64 * 10_000 + d.month as i64 * 100 + d.day as i64;
+                let time = d.hour as i64 * 10_000 + d.minute as i64 * 100 + d.second as i64;
+                (date * 1_000_000 + time) as f64 + d.micro as f64 / 1e6
+            }
         }
     }
 

@@ -52,9 +52,66 @@ pub(crate) fn call(name: &str, vals: &[Datum]) -> Option<Result<Datum, SqlError>
             (Some(d), Some(f)) => Datum::str(date_format(&d, &f)),
             _ => Datum::Null,
         }),
+        "unix_timestamp" => arity(0..=1).map(|()| match vals.first() {
+            None => Datum::Int(crate::expr::now().unix_micros() / 1_000_000),
+            Some(v) => unix_timestamp(v),
+        }),
+        "from_unixtime" => arity(1..=2).and_then(|()| {
+            let Some(d) = from_unixtime(&vals[0])? else {
+                return Ok(Datum::Null);
+            };
+            Ok(match vals.get(1) {
+                None => Datum::DateTime(d),
+                Some(f) => f
+                    .to_text()
+                    .map_or(Datum::Null, |f| Datum::str(date_format(&d, &f))),
+            })
+        }),
         _ => return None,
     };
     Some(r)
+}
+
+/// The last second `FROM_UNIXTIME` and `UNIX_TIMESTAMP` cover (3001-01-19 03:14:07 UTC,
+/// MySQL 8.0's limit on 64-bit platforms).
+const UNIX_SECONDS_MAX: i64 = 32_536_771_199;
+
+/// `UNIX_TIMESTAMP(v)` in ReefDB's time zone (UTC): seconds, with the fraction as a DECIMAL
+/// when the value has one; 0 outside 1970..3001 as in MySQL 8; NULL if `v` is no date.
+fn unix_timestamp(v: &Datum) -> Datum {
+    let Some(d) = temporal(v) else {
+        return Datum::Null;
+    };
+    let us = d.unix_micros();
+    if us < 0 || us / 1_000_000 > UNIX_SECONDS_MAX {
+        return Datum::Int(0);
+    }
+    if d.micro == 0 {
+        return Datum::Int(us / 1_000_000);
+    }
+    let text = format!("{}.{:06}", us / 1_000_000, d.micro);
+    Decimal::parse(text.trim_end_matches('0')).map_or(Datum::Null, Datum::Decimal)
+}
+
+/// The UTC date and time `n` whole seconds after the epoch; `None` for NULL, negative or
+/// past 3001 values. A fractional `n` answers 1235: a computed DATETIME is shown without
+/// fractional seconds yet.
+fn from_unixtime(n: &Datum) -> Result<Option<DateTime>, SqlError> {
+    let secs = match n {
+        Datum::Null => return Ok(None),
+        Datum::Int(_) | Datum::UInt(_) => n.as_exact_int().unwrap_or(-1),
+        Datum::Decimal(d) if d.to_i128_exact().is_some() => d.to_i128_exact().unwrap_or(-1),
+        _ => {
+            return Err(SqlError::new(
+                error::ER_NOT_SUPPORTED_YET,
+                "This version of ReefDB doesn't yet support 'FROM_UNIXTIME of a value with fractional seconds'",
+            ))
+        }
+    };
+    if secs < 0 || secs > UNIX_SECONDS_MAX as i128 {
+        return Ok(None);
+    }
+    Ok(Some(DateTime::from_unix_micros(secs as i64 * 1_000_000)))
 }
 
 /// GREATEST / LEAST: NULL if any argument is; otherwise compared as MySQL compares mixed
@@ -651,16 +708,13 @@ pub(crate) fn cast(v: &Datum, ty: &DataType) -> Option<Datum> {
             Datum::Bytes(bytes)
         }
         DataType::Date => date_of(v),
-        DataType::Datetime(fsp) => temporal(v).map_or(Datum::Null, |d| {
-            let keep = 10i64.pow(6 - (*fsp).unwrap_or(0).min(6) as u32);
-            let micro = (d.micro as i64 + keep / 2) / keep * keep;
-            let dt = if micro >= 1_000_000 {
+        // A computed DATETIME is shown without fractional seconds (its value carries no
+        // precision yet), so only whole seconds are cast to.
+        DataType::Datetime(None | Some(0)) => temporal(v).map_or(Datum::Null, |d| {
+            let dt = if d.micro >= 500_000 {
                 DateTime::from_unix_micros(d.unix_micros() - d.micro as i64 + 1_000_000)
             } else {
-                DateTime {
-                    micro: micro as u32,
-                    ..d
-                }
+                DateTime { micro: 0, ..d }
             };
             Datum::DateTime(dt)
         }),
