@@ -94,12 +94,8 @@ impl Datum {
             Datum::Decimal(d) => d.to_string().parse().unwrap_or(0.0),
             Datum::Str(s, _) | Datum::Bytes(s) => parse_number_prefix(s),
             // As MySQL reads a temporal value in arithmetic: its digits.
-            Datum::Date(d) => (d.year as i64 * 10_000 + d.month as i64 * 100 + d.day as i64) as f64,
-            Datum::DateTime(d) => {
-                let date = d.year as i64 * 10_000 + d.month as i64 * 100 + d.day as i64;
-                let time = d.hour as i64 * 10_000 + d.minute as i64 * 100 + d.second as i64;
-                (date * 1_000_000 + time) as f64 + d.micro as f64 / 1e6
-            }
+            Datum::Date(d) => d.date_number() as f64,
+            Datum::DateTime(d) => d.datetime_number() as f64 + d.micro as f64 / 1e6,
         }
     }
 
@@ -308,9 +304,7 @@ impl Datum {
                     },
                 }
             }
-            Datum::Date(dt) | Datum::DateTime(dt) => {
-                (dt.year as i128) * 10_000 + dt.month as i128 * 100 + dt.day as i128
-            }
+            Datum::Date(dt) | Datum::DateTime(dt) => dt.date_number() as i128,
             Datum::Null => unreachable!("handled above"),
         };
         let (lo, hi) = if unsigned {

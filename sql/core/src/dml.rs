@@ -16,7 +16,7 @@ use reef_common::rowcodec::{decode_row_wanted, encode_row};
 use reef_common::types::{ColumnType, PhysicalKind};
 use reef_common::value::Value;
 use reef_storage::mvcc::ReadCtx;
-use reef_storage::scan::KeyRange;
+use reef_storage::scan::{KeyRange, VisibleMerge};
 use reef_storage::tablet::{full_range, Tablet};
 use reef_txn::txn::{Isolation, LockMode, Locked, Transaction, WaitPolicy};
 use reef_txn::TxnError;
@@ -1682,14 +1682,8 @@ fn candidates(
         Access::Range(lo, hi) => (lo, hi),
         Access::Scan => full_range(),
     };
-    txn.scan(tablet, range)?
-        .enumerate()
-        .map(|(n, r)| {
-            interrupt_point(txn, n)?;
-            let (k, row) = r?;
-            Ok((k, decoder.decode(&row)?))
-        })
-        .collect()
+    let rows = txn.scan(tablet, range)?;
+    each_row(txn, rows, |k, row| Ok((k, decoder.decode(&row)?)))
 }
 
 /// The primary keys a locking statement (UPDATE, DELETE, a locking read) considers: read at
@@ -1710,13 +1704,8 @@ fn candidate_keys(
         Access::Range(lo, hi) => (lo, hi),
         Access::Scan => full_range(),
     };
-    txn.scan_latest(tablet, range)?
-        .enumerate()
-        .map(|(n, r)| {
-            interrupt_point(txn, n)?;
-            Ok(r?.0)
-        })
-        .collect()
+    let rows = txn.scan_latest(tablet, range)?;
+    each_row(txn, rows, |k, _| Ok(k))
 }
 
 /// The primary keys that `index`'s entries in `range` name, at the statement's snapshot or
@@ -1736,13 +1725,23 @@ fn index_keys(
     } else {
         txn.scan(&itablet, range)?
     };
-    entries
-        .enumerate()
+    each_row(txn, entries, |entry, row| {
+        indexed_primary_key(&entry, &row, &kinds)
+            .map_err(|e| SqlError::internal(format!("index {}: {e}", index.name)))
+    })
+}
+
+/// `f` of each (key, row) a scan yields, looking for a `KILL QUERY` as it goes.
+fn each_row<T>(
+    txn: &Transaction,
+    rows: VisibleMerge,
+    mut f: impl FnMut(Vec<u8>, Arc<[u8]>) -> Result<T, SqlError>,
+) -> Result<Vec<T>, SqlError> {
+    rows.enumerate()
         .map(|(n, r)| {
             interrupt_point(txn, n)?;
-            let (entry, row) = r?;
-            indexed_primary_key(&entry, &row, &kinds)
-                .map_err(|e| SqlError::internal(format!("index {}: {e}", index.name)))
+            let (k, row) = r?;
+            f(k, row)
         })
         .collect()
 }

@@ -25,13 +25,6 @@ pub trait Scope {
     fn session_fn(&self, name: &str) -> Option<Datum>;
 }
 
-fn unsupported(what: impl std::fmt::Display) -> SqlError {
-    SqlError::new(
-        error::ER_NOT_SUPPORTED_YET,
-        format!("This version of ReefDB doesn't yet support '{what}'"),
-    )
-}
-
 /// A literal's value.
 pub fn literal(v: &SqlValue) -> Result<Datum, SqlError> {
     Ok(match v {
@@ -60,7 +53,7 @@ pub fn literal(v: &SqlValue) -> Result<Datum, SqlError> {
                 format!("parameter {p} was not bound"),
             ))
         }
-        other => return Err(unsupported(format!("literal {other}"))),
+        other => return Err(SqlError::unsupported(format!("literal {other}"))),
     })
 }
 
@@ -93,7 +86,7 @@ pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<Datum, SqlError> {
                 [scope_kw, var] if scope_kw.starts_with("@@") => scope.system_var(var),
                 [table, col] => scope.column(Some(table), col),
                 [_db, table, col] => scope.column(Some(table), col),
-                _ => Err(unsupported(e)),
+                _ => Err(SqlError::unsupported(e)),
             }
         }
         Expr::Nested(inner) => eval(inner, scope),
@@ -101,7 +94,7 @@ pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<Datum, SqlError> {
             sqlparser::ast::CeilFloorKind::DateTimeField(
                 sqlparser::ast::DateTimeField::NoDateTime,
             ) => crate::functions::floor_ceil(&eval(expr, scope)?, matches!(e, Expr::Floor { .. })),
-            _ => Err(unsupported(e)),
+            _ => Err(SqlError::unsupported(e)),
         },
         Expr::IsNull(x) => Ok(Datum::Int(eval(x, scope)?.is_null() as i64)),
         Expr::IsNotNull(x) => Ok(Datum::Int(!eval(x, scope)?.is_null() as i64)),
@@ -210,7 +203,8 @@ pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<Datum, SqlError> {
             charset: None,
             styles: _,
             target_before_value: false,
-        } => crate::functions::cast(&eval(expr, scope)?, data_type).ok_or_else(|| unsupported(e)),
+        } => crate::functions::cast(&eval(expr, scope)?, data_type)
+            .ok_or_else(|| SqlError::unsupported(e)),
         Expr::Convert {
             is_try: false,
             expr,
@@ -225,7 +219,7 @@ pub fn eval(e: &Expr, scope: &dyn Scope) -> Result<Datum, SqlError> {
                 other => other,
             })
         }
-        other => Err(unsupported(other)),
+        other => Err(SqlError::unsupported(other)),
     }
 }
 
@@ -279,7 +273,7 @@ fn unary(op: &UnaryOperator, v: Datum) -> Result<Datum, SqlError> {
             Datum::Decimal(d) => Datum::Decimal(d.negated()),
             other => Datum::Double(-other.as_f64()),
         },
-        other => return Err(unsupported(format!("operator {other}"))),
+        other => return Err(SqlError::unsupported(format!("operator {other}"))),
     })
 }
 
@@ -336,7 +330,7 @@ fn binary(op: &BinaryOperator, l: &Expr, r: &Expr, scope: &dyn Scope) -> Result<
         Plus | Minus | Multiply | Divide | Modulo | MyIntegerDivide => {
             arith(op, eval(l, scope)?, eval(r, scope)?, l, r)
         }
-        other => Err(unsupported(format!("operator {other}"))),
+        other => Err(SqlError::unsupported(format!("operator {other}"))),
     }
 }
 
@@ -595,10 +589,10 @@ fn args(f: &sqlparser::ast::Function) -> Result<Vec<&Expr>, SqlError> {
             .iter()
             .map(|a| match a {
                 FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
-                other => Err(unsupported(format!("function argument {other}"))),
+                other => Err(SqlError::unsupported(format!("function argument {other}"))),
             })
             .collect(),
-        FunctionArguments::Subquery(_) => Err(unsupported("subqueries")),
+        FunctionArguments::Subquery(_) => Err(SqlError::unsupported("subqueries")),
     }
 }
 
@@ -613,7 +607,7 @@ fn interval_arith(
         (Some(f), None) => crate::functions::IntervalUnit::of(f),
         _ => None,
     }
-    .ok_or_else(|| unsupported(format!("the interval {iv}")))?;
+    .ok_or_else(|| SqlError::unsupported(format!("the interval {iv}")))?;
     let amount = eval(&iv.value, scope)?;
     Ok(crate::functions::add_interval(&v, &amount, unit, negate))
 }
@@ -634,7 +628,7 @@ fn function(f: &sqlparser::ast::Function, scope: &dyn Scope) -> Result<Datum, Sq
                 crate::functions::IntervalUnit::Day,
                 negate,
             )),
-            _ => Err(unsupported(format!("{name} without INTERVAL"))),
+            _ => Err(SqlError::unsupported(format!("{name} without INTERVAL"))),
         };
     }
     if let Some(v) = scope.session_fn(&name) {
@@ -817,7 +811,7 @@ fn function(f: &sqlparser::ast::Function, scope: &dyn Scope) -> Result<Datum, Sq
         }),
         _ => match crate::functions::call(&name, &vals) {
             Some(r) => r?,
-            None => return Err(unsupported(format!("function {}", f.name))),
+            None => return Err(SqlError::unsupported(format!("function {}", f.name))),
         },
     })
 }
@@ -1007,7 +1001,7 @@ fn hex(d: &Datum) -> Result<Datum, SqlError> {
             // Exact below 2^53; MySQL converts larger values through BIGINT too, which a
             // double cannot reproduce digit for digit.
             if x.abs() >= 9_007_199_254_740_992.0 {
-                return Err(unsupported("HEX() of a non-integer beyond 2^53"));
+                return Err(SqlError::unsupported("HEX() of a non-integer beyond 2^53"));
             }
             Datum::str(format!("{:X}", x as i64 as u64))
         }

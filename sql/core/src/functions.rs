@@ -99,15 +99,10 @@ fn unix_timestamp(v: &Datum) -> Datum {
 fn from_unixtime(n: &Datum) -> Result<Option<DateTime>, SqlError> {
     let secs = match n {
         Datum::Null => return Ok(None),
-        Datum::Int(_) | Datum::UInt(_) => n.as_exact_int().unwrap_or(-1),
-        Datum::Decimal(d) if d.to_i128_exact().is_some() => d.to_i128_exact().unwrap_or(-1),
-        _ => {
-            return Err(SqlError::new(
-                error::ER_NOT_SUPPORTED_YET,
-                "This version of ReefDB doesn't yet support 'FROM_UNIXTIME of a value with fractional seconds'",
-            ))
-        }
-    };
+        Datum::Decimal(d) => d.to_i128_exact(),
+        other => other.as_exact_int(),
+    }
+    .ok_or_else(|| SqlError::unsupported("FROM_UNIXTIME of a value with fractional seconds"))?;
     if secs < 0 || secs > UNIX_SECONDS_MAX as i128 {
         return Ok(None);
     }
@@ -775,13 +770,8 @@ fn cast_integer(v: &Datum) -> u64 {
                 n
             }
         }
-        Datum::Date(d) => d.year as i128 * 10_000 + d.month as i128 * 100 + d.day as i128,
-        Datum::DateTime(d) => {
-            (d.year as i128 * 10_000 + d.month as i128 * 100 + d.day as i128) * 1_000_000
-                + d.hour as i128 * 10_000
-                + d.minute as i128 * 100
-                + d.second as i128
-        }
+        Datum::Date(d) => d.date_number() as i128,
+        Datum::DateTime(d) => d.datetime_number() as i128,
         Datum::Null => 0,
     };
     i as i64 as u64
@@ -794,12 +784,9 @@ fn cast_decimal(v: &Datum, p: usize, s: u8) -> Decimal {
         Datum::Decimal(d) => d.clone(),
         Datum::Int(i) => Decimal::from_i128(*i as i128),
         Datum::UInt(u) => Decimal::from_i128(*u as i128),
-        Datum::Double(f) => {
-            Decimal::parse(&format!("{f}")).unwrap_or_else(|_| Decimal::from_i128(0))
-        }
+        // Doubles, strings (their numeric prefix) and temporal values, through a double.
         other => {
-            let f = other.as_f64();
-            Decimal::parse(&format!("{f}")).unwrap_or_else(|_| Decimal::from_i128(0))
+            Decimal::parse(&format!("{}", other.as_f64())).unwrap_or_else(|_| Decimal::from_i128(0))
         }
     };
     let d = d.rescale(s);

@@ -74,8 +74,7 @@ fn word(t: &Token) -> Option<&str> {
 /// precedence; `MOD(a, b)` stays a function call). `None` if there is neither.
 pub fn mysql_spellings(sql: &str) -> Option<String> {
     const SHARE: [&str; 4] = ["LOCK", "IN", "SHARE", "MODE"];
-    let upper = sql.to_ascii_uppercase();
-    if !upper.contains("SHARE") && !upper.contains("MOD") {
+    if !mentions(sql, b"SHARE") && !mentions(sql, b"MOD") {
         return None;
     }
     let tokens = Tokenizer::new(&MySqlDialect {}, sql)
@@ -124,6 +123,14 @@ pub fn mysql_spellings(sql: &str) -> Option<String> {
     }
     out.push_str(&sql[copied..]);
     Some(out)
+}
+
+/// Whether `sql` holds `word` in any letter case (a cheap test before tokenizing; every
+/// statement's text passes here).
+fn mentions(sql: &str, word: &[u8]) -> bool {
+    sql.as_bytes()
+        .windows(word.len())
+        .any(|w| w.eq_ignore_ascii_case(word))
 }
 
 /// The byte offset of a tokenizer location (lines and columns count characters from 1).
@@ -304,7 +311,7 @@ mod tests {
 
     #[test]
     fn mysql_spellings_become_the_parsers() {
-        let f = |sql| mysql_spellings(sql);
+        let f = mysql_spellings;
         assert_eq!(
             f("SELECT a FROM t WHERE k = 1 lock In  SHARE mode;").as_deref(),
             Some("SELECT a FROM t WHERE k = 1 FOR SHARE;")

@@ -268,7 +268,8 @@ fn isolation_name(i: Isolation) -> &'static str {
 }
 
 /// Parses SQL text (MySQL dialect) into statements, computed select items named by their
-/// text as MySQL names result columns (`names`); `LOCK IN SHARE MODE` and an infix `MOD` read as `FOR SHARE` and `%`.
+/// text as MySQL names result columns (`names`); `LOCK IN SHARE MODE` and an infix `MOD`
+/// read as `FOR SHARE` and `%`.
 pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
     let rewritten = crate::names::mysql_spellings(sql);
     let sql = rewritten.as_deref().unwrap_or(sql);

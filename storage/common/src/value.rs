@@ -280,6 +280,19 @@ pub struct DateTime {
 }
 
 impl DateTime {
+    /// The date as MySQL reads it as a number: YYYYMMDD.
+    pub fn date_number(&self) -> i64 {
+        self.year as i64 * 10_000 + self.month as i64 * 100 + self.day as i64
+    }
+
+    /// The date and time (whole seconds) as MySQL reads it as a number: YYYYMMDDhhmmss.
+    pub fn datetime_number(&self) -> i64 {
+        self.date_number() * 1_000_000
+            + self.hour as i64 * 10_000
+            + self.minute as i64 * 100
+            + self.second as i64
+    }
+
     /// Packs into an integer whose order is the chronological order (MySQL's packed layout:
     /// `((year*13+month)*32+day)*24+hour ... <<24 | micro`).
     pub fn pack(&self) -> i64 {

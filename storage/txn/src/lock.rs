@@ -68,22 +68,8 @@ pub struct TxnEntry {
 
 type SharedMap = HashMap<(TabletId, Vec<u8>), Vec<TxnId>>;
 
-/// A shared lock on every key of a range of one tablet, present or not.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RangeLock {
-    /// The holder.
-    pub txn: TxnId,
-    /// The tablet.
-    pub tablet: TabletId,
-    /// The keys.
-    pub range: KeyRange,
-}
-
-impl RangeLock {
-    fn covers(&self, tablet: TabletId, key: &[u8]) -> bool {
-        self.tablet == tablet && range_contains(&self.range, key)
-    }
-}
+/// Range locks by tablet: each holder and the keys it locks, present or not.
+type RangeMap = HashMap<TabletId, Vec<(TxnId, KeyRange)>>;
 
 /// What a lock covers: one key, or (a range lock) every key of a range.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,18 +106,16 @@ pub struct Wait {
 
 /// The range locks, read by every writer (see the module's note).
 #[derive(Debug)]
-pub struct Ranges<'a>(RwLockReadGuard<'a, Vec<RangeLock>>);
+pub struct Ranges<'a>(RwLockReadGuard<'a, RangeMap>);
 
 impl Ranges<'_> {
     /// A holder other than `me` of a range lock covering `key`.
     pub fn holder_other_than(&self, tablet: TabletId, key: &[u8], me: TxnId) -> Option<TxnId> {
-        if self.0.is_empty() {
-            return None;
-        }
         self.0
+            .get(&tablet)?
             .iter()
-            .find(|r| r.txn != me && r.covers(tablet, key))
-            .map(|r| r.txn)
+            .find(|(txn, range)| *txn != me && range_contains(range, key))
+            .map(|(txn, _)| *txn)
     }
 }
 
@@ -140,7 +124,7 @@ pub struct LockTable {
     latches: Vec<Mutex<()>>,
     shared: Vec<Mutex<SharedMap>>,
     waits: Mutex<HashMap<TxnId, TxnId>>,
-    ranges: RwLock<Vec<RangeLock>>,
+    ranges: RwLock<RangeMap>,
     active: RwLock<HashMap<TxnId, Arc<TxnEntry>>>,
 }
 
@@ -158,7 +142,7 @@ impl Default for LockTable {
                 .map(|_| Mutex::new(HashMap::new()))
                 .collect(),
             waits: Mutex::new(HashMap::new()),
-            ranges: RwLock::new(Vec::new()),
+            ranges: RwLock::new(HashMap::new()),
             active: RwLock::new(HashMap::new()),
         }
     }
@@ -180,7 +164,11 @@ impl LockTable {
     /// Forgets a finished transaction and releases its shared and range locks.
     pub fn deregister(&self, id: TxnId, shared: &[(TabletId, Vec<u8>)], ranged: bool) {
         if ranged {
-            self.ranges.write().retain(|r| r.txn != id);
+            let mut ranges = self.ranges.write();
+            ranges.retain(|_, locks| {
+                locks.retain(|(txn, _)| *txn != id);
+                !locks.is_empty()
+            });
         }
         for (tablet, key) in shared {
             let mut stripe = self.shared[hash_key(*tablet, key) % SHARED_STRIPES].lock();
@@ -241,22 +229,13 @@ impl LockTable {
     /// it is new. Writers that wrote before this returns are in the MemTables; later ones see
     /// the lock.
     pub fn add_range(&self, tablet: TabletId, range: &KeyRange, me: TxnId) -> bool {
-        let lock = RangeLock {
-            txn: me,
-            tablet,
-            range: range.clone(),
-        };
         let mut ranges = self.ranges.write();
-        if ranges.contains(&lock) {
+        let locks = ranges.entry(tablet).or_default();
+        if locks.iter().any(|(txn, r)| *txn == me && r == range) {
             return false;
         }
-        ranges.push(lock);
+        locks.push((me, range.clone()));
         true
-    }
-
-    /// Range locks held now (for views).
-    pub fn range_locks(&self) -> Vec<RangeLock> {
-        self.ranges.read().clone()
     }
 
     /// Waits until the conflict's holder commits or rolls back, or `deadline` passes. Fails with

@@ -562,7 +562,7 @@ impl Transaction {
                     .or_else(|| ranges.holder_other_than(tablet.id(), key, me))
                 {
                     Some(h) => (h, false),
-                    None => match tablet.write(&self.ctx, seq, key, op.clone()) {
+                    None => match tablet.write_admitted(&self.ctx, seq, key, op.clone()) {
                         Ok(()) => return Ok(true),
                         Err(StorageError::Locked { holder }) => (holder, true),
                         Err(e) => return Err(self.engine_error(e)),

@@ -341,8 +341,20 @@ impl Tablet {
     /// [`StorageError::Locked`] if another transaction holds the row: the caller waits for
     /// it (lock table) and retries.
     pub fn write(&self, txn: &Arc<TxnCtx>, seq: StmtSeq, key: &[u8], op: RowOp) -> Result<()> {
-        Self::check_sizes(key, &op)?;
         self.wait_for_room()?;
+        self.write_admitted(txn, seq, key, op)
+    }
+
+    /// [`Self::write`] for a caller that has just waited in [`Self::wait_for_room`] (the
+    /// transaction layer waits there before it takes its locks' guards).
+    pub fn write_admitted(
+        &self,
+        txn: &Arc<TxnCtx>,
+        seq: StmtSeq,
+        key: &[u8],
+        op: RowOp,
+    ) -> Result<()> {
+        Self::check_sizes(key, &op)?;
         let full = {
             let mem = self.mem.read();
             let mut guard = txn.write_guard()?;
