@@ -128,8 +128,13 @@ fn proto_type(ty: &SqlType) -> (ColumnType, u16, u16, u32, u8) {
     }
 }
 
-/// The type of a computed column, from its first non-NULL value.
-fn inferred(sample: Option<&Datum>) -> SqlType {
+/// The type of a computed column from a sample value (and whether its DATETIMEs carry a
+/// fraction of a second, shown then with six digits).
+fn inferred(sample: Option<(&Datum, bool)>) -> SqlType {
+    let (sample, fraction) = match sample {
+        Some((d, f)) => (Some(d), f),
+        None => (None, false),
+    };
     match sample {
         Some(Datum::Int(_)) => SqlType::Int {
             bytes: 8,
@@ -149,7 +154,9 @@ fn inferred(sample: Option<&Datum>) -> SqlType {
             fixed: false,
         },
         Some(Datum::Date(_)) => SqlType::Date,
-        Some(Datum::DateTime(_)) => SqlType::DateTime { fsp: 0 },
+        Some(Datum::DateTime(_)) => SqlType::DateTime {
+            fsp: if fraction { 6 } else { 0 },
+        },
         _ => SqlType::String {
             len_chars: 256,
             fixed: false,
@@ -158,7 +165,7 @@ fn inferred(sample: Option<&Datum>) -> SqlType {
     }
 }
 
-fn column(c: &OutColumn, sample: Option<&Datum>) -> Column {
+fn column(c: &OutColumn, sample: Option<(&Datum, bool)>) -> Column {
     let ty = c.ty.unwrap_or_else(|| inferred(sample));
     let (t, mut fl, cs, len, dec) = proto_type(&ty);
     if c.not_null {
@@ -228,7 +235,21 @@ fn response(out: Output) -> Response {
             let cols: Vec<Column> = columns
                 .iter()
                 .enumerate()
-                .map(|(i, c)| column(c, rows.iter().map(|r| &r[i]).find(|d| !d.is_null())))
+                .map(|(i, c)| {
+                    if c.ty.is_some() {
+                        return column(c, None);
+                    }
+                    // A computed column is typed by its values: the first non-NULL one,
+                    // and, for DATETIMEs, whether any carries a fraction of a second.
+                    let mut values = rows.iter().map(|r| &r[i]).filter(|d| !d.is_null());
+                    let sample = values.next();
+                    let fraction = matches!(sample, Some(Datum::DateTime(_)))
+                        && sample
+                            .into_iter()
+                            .chain(values)
+                            .any(|d| matches!(d, Datum::DateTime(t) if t.micro != 0));
+                    column(c, sample.map(|d| (d, fraction)))
+                })
                 .collect();
             let rows = rows
                 .into_iter()

@@ -603,11 +603,11 @@ fn interval_arith(
     negate: bool,
     scope: &dyn Scope,
 ) -> Result<Datum, SqlError> {
-    let unit = match (&iv.leading_field, &iv.last_field) {
-        (Some(f), None) => crate::functions::IntervalUnit::of(f),
-        _ => None,
-    }
-    .ok_or_else(|| SqlError::unsupported(format!("the interval {iv}")))?;
+    let unit = iv
+        .leading_field
+        .as_ref()
+        .and_then(|f| crate::functions::IntervalUnit::of(f, iv.last_field.as_ref()))
+        .ok_or_else(|| SqlError::unsupported(format!("the interval {iv}")))?;
     let amount = eval(&iv.value, scope)?;
     Ok(crate::functions::add_interval(&v, &amount, unit, negate))
 }

@@ -5,6 +5,7 @@
 
 use reef_common::error;
 use reef_common::value::{civil_from_days, days_from_civil, DateTime, Decimal};
+use reef_common::types::ColumnType;
 use sqlparser::ast::{CharacterLength, DataType, ExactNumberInfo};
 
 use crate::datum::Datum;
@@ -52,6 +53,9 @@ pub(crate) fn call(name: &str, vals: &[Datum]) -> Option<Result<Datum, SqlError>
             (Some(d), Some(f)) => Datum::str(date_format(&d, &f)),
             _ => Datum::Null,
         }),
+        "str_to_date" => {
+            arity(2..=2).and_then(|()| crate::str_to_date::str_to_date(&vals[0], &vals[1]))
+        }
         "unix_timestamp" => arity(0..=1).map(|()| match vals.first() {
             None => Datum::Int(crate::expr::now().unix_micros() / 1_000_000),
             Some(v) => unix_timestamp(v),
@@ -373,7 +377,7 @@ fn part(name: &str, v: &Datum) -> Datum {
     })
 }
 
-const MONTHS: [&str; 12] = [
+pub(crate) const MONTHS: [&str; 12] = [
     "January",
     "February",
     "March",
@@ -387,7 +391,7 @@ const MONTHS: [&str; 12] = [
     "November",
     "December",
 ];
-const DAYS: [&str; 7] = [
+pub(crate) const DAYS: [&str; 7] = [
     "Monday",
     "Tuesday",
     "Wednesday",
@@ -517,22 +521,53 @@ pub(crate) enum IntervalUnit {
     Month,
     Quarter,
     Year,
+    /// A composite unit (`HOUR_MINUTE`, `DAY_SECOND`, ...): the fields its text holds,
+    /// largest first, as multiples of a microsecond (or, for `YEAR_MONTH`, of a month).
+    Composite(&'static [i64]),
+    YearMonth,
 }
 
+const US_SECOND: i64 = 1_000_000;
+const US_MINUTE: i64 = 60 * US_SECOND;
+const US_HOUR: i64 = 60 * US_MINUTE;
+const US_DAY: i64 = 24 * US_HOUR;
+
 impl IntervalUnit {
-    /// The unit of a parsed `INTERVAL n UNIT` (composite units such as DAY_HOUR: `None`).
-    pub(crate) fn of(f: &sqlparser::ast::DateTimeField) -> Option<IntervalUnit> {
+    /// The unit of a parsed `INTERVAL v UNIT`. Composite units reach the parser rewritten
+    /// as `FIRST TO LAST` (see `names::mysql_spellings`), SECOND_MICROSECOND as
+    /// `MICROSECOND TO SECOND` because the parser reads nothing after `SECOND`.
+    pub(crate) fn of(
+        leading: &sqlparser::ast::DateTimeField,
+        last: Option<&sqlparser::ast::DateTimeField>,
+    ) -> Option<IntervalUnit> {
         use sqlparser::ast::DateTimeField as F;
-        Some(match f {
-            F::Microsecond | F::Microseconds => IntervalUnit::Microsecond,
-            F::Second | F::Seconds => IntervalUnit::Second,
-            F::Minute | F::Minutes => IntervalUnit::Minute,
-            F::Hour | F::Hours => IntervalUnit::Hour,
-            F::Day | F::Days => IntervalUnit::Day,
-            F::Week(None) | F::Weeks => IntervalUnit::Week,
-            F::Month | F::Months => IntervalUnit::Month,
-            F::Quarter => IntervalUnit::Quarter,
-            F::Year | F::Years => IntervalUnit::Year,
+        use IntervalUnit::Composite as C;
+        let Some(last) = last else {
+            return Some(match leading {
+                F::Microsecond | F::Microseconds => IntervalUnit::Microsecond,
+                F::Second | F::Seconds => IntervalUnit::Second,
+                F::Minute | F::Minutes => IntervalUnit::Minute,
+                F::Hour | F::Hours => IntervalUnit::Hour,
+                F::Day | F::Days => IntervalUnit::Day,
+                F::Week(None) | F::Weeks => IntervalUnit::Week,
+                F::Month | F::Months => IntervalUnit::Month,
+                F::Quarter => IntervalUnit::Quarter,
+                F::Year | F::Years => IntervalUnit::Year,
+                _ => return None,
+            });
+        };
+        Some(match (leading, last) {
+            (F::Year, F::Month) => IntervalUnit::YearMonth,
+            (F::Day, F::Hour) => C(&[US_DAY, US_HOUR]),
+            (F::Day, F::Minute) => C(&[US_DAY, US_HOUR, US_MINUTE]),
+            (F::Day, F::Second) => C(&[US_DAY, US_HOUR, US_MINUTE, US_SECOND]),
+            (F::Day, F::Microsecond) => C(&[US_DAY, US_HOUR, US_MINUTE, US_SECOND, 1]),
+            (F::Hour, F::Minute) => C(&[US_HOUR, US_MINUTE]),
+            (F::Hour, F::Second) => C(&[US_HOUR, US_MINUTE, US_SECOND]),
+            (F::Hour, F::Microsecond) => C(&[US_HOUR, US_MINUTE, US_SECOND, 1]),
+            (F::Minute, F::Second) => C(&[US_MINUTE, US_SECOND]),
+            (F::Minute, F::Microsecond) => C(&[US_MINUTE, US_SECOND, 1]),
+            (F::Microsecond, F::Second) => C(&[US_SECOND, 1]),
             _ => return None,
         })
     }
@@ -545,8 +580,18 @@ impl IntervalUnit {
                 | IntervalUnit::Month
                 | IntervalUnit::Quarter
                 | IntervalUnit::Year
+                | IntervalUnit::YearMonth
         )
     }
+}
+
+/// Whether `DATE + interval` stays a DATE: the interval's unit is day-sized (DAY, WEEK,
+/// MONTH, QUARTER, YEAR, YEAR_MONTH).
+pub fn interval_keeps_date(iv: &sqlparser::ast::Interval) -> bool {
+    iv.leading_field
+        .as_ref()
+        .and_then(|f| IntervalUnit::of(f, iv.last_field.as_ref()))
+        .is_some_and(IntervalUnit::date_sized)
 }
 
 fn days_in_month(y: i64, m: u8) -> u8 {
@@ -558,7 +603,91 @@ fn days_in_month(y: i64, m: u8) -> u8 {
     }
 }
 
-/// `v + INTERVAL amount unit` (DATE_ADD; DATE_SUB and `-` pass a negated amount), as MySQL
+/// How far an interval moves a value: months are calendar arithmetic, the rest exact.
+enum Shift {
+    Months(i64),
+    Micros(i64),
+}
+
+/// The fields of a composite interval's text, as MySQL reads them (`get_interval_info` in
+/// sql/item_timefunc.cc): a leading `-` negates the whole; digit groups split by any other
+/// characters; fewer groups than fields fill the smallest fields; a microsecond field's
+/// digits are a fraction of a second ('1.5' SECOND_MICROSECOND is 1.5 s). More groups than
+/// fields is no interval.
+fn composite_fields(text: &str, fields: usize, micro_last: bool) -> Option<(bool, Vec<i64>)> {
+    let t = text.trim_start();
+    let (neg, t) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t),
+    };
+    let groups: Vec<&str> = t
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|g| !g.is_empty())
+        .collect();
+    if groups.len() > fields || groups.is_empty() {
+        return None;
+    }
+    let mut values = vec![0i64; fields - groups.len()];
+    for g in &groups {
+        values.push(g.parse::<i64>().ok().filter(|v| *v < 1_000_000_000_000)?);
+    }
+    if micro_last {
+        let digits = groups.last().map_or(0, |g| g.len()) as u32;
+        let last = values.last_mut()?;
+        *last = match digits {
+            0..=6 => *last * 10i64.pow(6 - digits),
+            _ => *last / 10i64.pow(digits - 6),
+        };
+    }
+    Some((neg, values))
+}
+
+fn shift(amount: &Datum, unit: IntervalUnit, negate: bool) -> Option<Shift> {
+    let sign = if negate { -1 } else { 1 };
+    let composite = |steps: &[i64], micro_last: bool| -> Option<(i64, i64)> {
+        let text = amount.to_text()?;
+        let (neg, values) = composite_fields(&text, steps.len(), micro_last)?;
+        let total = values.iter().zip(steps).try_fold(0i64, |acc, (v, step)| {
+            acc.checked_add(v.checked_mul(*step)?)
+        })?;
+        Some((total, if neg { -sign } else { sign }))
+    };
+    match unit {
+        IntervalUnit::Composite(steps) => {
+            let (us, sign) = composite(steps, steps.last() == Some(&1))?;
+            return Some(Shift::Micros(us * sign));
+        }
+        IntervalUnit::YearMonth => {
+            let (months, sign) = composite(&[12, 1], false)?;
+            return Some(Shift::Months(months * sign));
+        }
+        _ => {}
+    }
+    let x = amount.as_f64();
+    // Seconds keep a fraction (INTERVAL 1.5 SECOND); other units round to whole ones.
+    if unit == IntervalUnit::Second && x.fract() != 0.0 {
+        let us = (x * 1e6).round();
+        return (us.is_finite() && us.abs() < 1e18).then(|| Shift::Micros(sign * us as i64));
+    }
+    let n = x.round();
+    if !n.is_finite() || n.abs() > 1e15 {
+        return None;
+    }
+    let n = sign * n as i64;
+    Some(match unit {
+        IntervalUnit::Month => Shift::Months(n),
+        IntervalUnit::Quarter => Shift::Months(n * 3),
+        IntervalUnit::Year => Shift::Months(n * 12),
+        IntervalUnit::Microsecond => Shift::Micros(n),
+        IntervalUnit::Second => Shift::Micros(n.checked_mul(US_SECOND)?),
+        IntervalUnit::Minute => Shift::Micros(n.checked_mul(US_MINUTE)?),
+        IntervalUnit::Hour => Shift::Micros(n.checked_mul(US_HOUR)?),
+        IntervalUnit::Day => Shift::Micros(n.checked_mul(US_DAY)?),
+        _ => Shift::Micros(n.checked_mul(7 * US_DAY)?),
+    })
+}
+
+/// `v + INTERVAL amount unit` (DATE_ADD; DATE_SUB and `-` pass `negate`), as MySQL
 /// computes it: a DATE stays a DATE for day-sized units, month arithmetic keeps the day
 /// unless the month is shorter, and a result outside years 0000–9999 is NULL.
 pub(crate) fn add_interval(v: &Datum, amount: &Datum, unit: IntervalUnit, negate: bool) -> Datum {
@@ -568,11 +697,9 @@ pub(crate) fn add_interval(v: &Datum, amount: &Datum, unit: IntervalUnit, negate
     if amount.is_null() {
         return Datum::Null;
     }
-    let n = amount.as_f64().round();
-    if !n.is_finite() || n.abs() > 1e15 {
+    let Some(shift) = shift(amount, unit, negate) else {
         return Datum::Null;
-    }
-    let n = if negate { -(n as i64) } else { n as i64 };
+    };
     let is_date = match v {
         Datum::Date(_) => true,
         Datum::DateTime(_) => false,
@@ -580,13 +707,8 @@ pub(crate) fn add_interval(v: &Datum, amount: &Datum, unit: IntervalUnit, negate
             .to_text()
             .is_some_and(|t| !t.trim().contains([' ', 'T', ':'])),
     };
-    let out = match unit {
-        IntervalUnit::Month | IntervalUnit::Quarter | IntervalUnit::Year => {
-            let months = match unit {
-                IntervalUnit::Month => n,
-                IntervalUnit::Quarter => n.saturating_mul(3),
-                _ => n.saturating_mul(12),
-            };
+    let out = match shift {
+        Shift::Months(months) => {
             let total = (d.year as i64) * 12 + (d.month as i64 - 1) + months;
             let (y, m) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u8);
             if !(0..=9999).contains(&y) {
@@ -599,22 +721,11 @@ pub(crate) fn add_interval(v: &Datum, amount: &Datum, unit: IntervalUnit, negate
                 ..d
             }
         }
-        _ => {
-            let unit_us: i64 = match unit {
-                IntervalUnit::Microsecond => 1,
-                IntervalUnit::Second => 1_000_000,
-                IntervalUnit::Minute => 60_000_000,
-                IntervalUnit::Hour => 3_600_000_000,
-                IntervalUnit::Day => 86_400_000_000,
-                _ => 7 * 86_400_000_000,
-            };
-            let Some(t) = n
-                .checked_mul(unit_us)
-                .and_then(|delta| d.unix_micros().checked_add(delta))
-            else {
+        Shift::Micros(delta) => {
+            let Some(t) = d.unix_micros().checked_add(delta) else {
                 return Datum::Null;
             };
-            if !(0..=9999).contains(&civil_from_days(t.div_euclid(86_400_000_000)).0) {
+            if !(0..=9999).contains(&civil_from_days(t.div_euclid(US_DAY)).0) {
                 return Datum::Null;
             }
             DateTime::from_unix_micros(t)
@@ -653,6 +764,35 @@ mod interval_tests {
             "2024-01-02 00:00:00"
         );
         assert_eq!(add("2024-01-01", -1, IntervalUnit::Quarter), "2023-10-01");
+        let composite = |v: &str, amount: &str, lead, last| {
+            let unit = IntervalUnit::of(&lead, Some(&last)).expect("a composite unit");
+            add_interval(&Datum::str(v), &Datum::str(amount), unit, false)
+                .to_text()
+                .unwrap_or_else(|| "NULL".into())
+        };
+        use sqlparser::ast::DateTimeField as F;
+        assert_eq!(
+            composite("2024-01-01 00:00:00", "1:30", F::Hour, F::Minute),
+            "2024-01-01 01:30:00"
+        );
+        assert_eq!(
+            composite("2024-01-01", "-1 2:03:04", F::Day, F::Second),
+            "2023-12-30 21:56:56"
+        );
+        assert_eq!(
+            composite("2024-01-01", "3:04", F::Day, F::Second),
+            "2024-01-01 00:03:04",
+            "missing leading fields are zero"
+        );
+        assert_eq!(
+            composite("2024-01-31", "1-1", F::Year, F::Month),
+            "2025-02-28"
+        );
+        assert_eq!(
+            composite("2024-01-01", "1.5", F::Microsecond, F::Second),
+            "2024-01-01 00:00:01.500000"
+        );
+        assert_eq!(composite("2024-01-01", "1:2:3", F::Hour, F::Minute), "NULL");
         assert_eq!(add("9999-12-31", 1, IntervalUnit::Day), "NULL");
         for z in [-800_000i64, -1, 0, 59, 11_016, 2_932_896] {
             let (y, m, d) = civil_from_days(z);
@@ -672,47 +812,35 @@ mod interval_tests {
     }
 }
 
-/// `CAST(v AS ty)` / `CONVERT(v, ty)` as MySQL evaluates them in expressions: lenient
-/// (a string that is not a number reads as its numeric prefix, an invalid date is NULL, an
-/// out-of-range DECIMAL takes the type's largest value), never an error for a value;
-/// `None` for a target type the OLTP path does not convert to.
-pub(crate) fn cast(v: &Datum, ty: &DataType) -> Option<Datum> {
-    if v.is_null() {
-        return Some(Datum::Null);
-    }
+/// The type `CAST(v AS ty)` gives; `None` for a target ReefDB does not cast to yet (TIME,
+/// JSON, DATETIME with fractional digits). A length-less CHAR or BINARY is unbounded.
+pub fn cast_type(ty: &DataType) -> Option<ColumnType> {
+    let length = |len: &Option<u64>| len.map_or(u32::MAX, |n| n.min(u32::MAX as u64) as u32);
     Some(match ty {
-        DataType::Signed | DataType::SignedInteger => Datum::Int(cast_integer(v) as i64),
-        DataType::Unsigned | DataType::UnsignedInteger => Datum::UInt(cast_integer(v)),
-        DataType::Char(len) | DataType::Character(len) => {
-            let text = v.to_text().unwrap_or_default();
-            Datum::str(match len {
-                Some(CharacterLength::IntegerLength { length, .. }) => {
-                    text.chars().take(*length as usize).collect()
-                }
-                _ => text,
-            })
-        }
-        DataType::Binary(len) => {
-            let mut bytes = match v {
-                Datum::Str(b, _) | Datum::Bytes(b) => b.clone(),
-                other => other.to_text().unwrap_or_default().into_bytes(),
-            };
-            if let Some(n) = len {
-                bytes.resize(*n as usize, 0);
-            }
-            Datum::Bytes(bytes)
-        }
-        DataType::Date => date_of(v),
+        DataType::Signed | DataType::SignedInteger => ColumnType::Int {
+            bytes: 8,
+            unsigned: false,
+        },
+        DataType::Unsigned | DataType::UnsignedInteger => ColumnType::Int {
+            bytes: 8,
+            unsigned: true,
+        },
+        DataType::Char(len) | DataType::Character(len) => ColumnType::String {
+            len_chars: length(&match len {
+                Some(CharacterLength::IntegerLength { length, .. }) => Some(*length),
+                _ => None,
+            }),
+            fixed: false,
+            collation: Default::default(),
+        },
+        DataType::Binary(len) => ColumnType::Binary {
+            len_bytes: length(len),
+            fixed: len.is_some(),
+        },
+        DataType::Date => ColumnType::Date,
         // A computed DATETIME is shown without fractional seconds (its value carries no
         // precision yet), so only whole seconds are cast to.
-        DataType::Datetime(None | Some(0)) => temporal(v).map_or(Datum::Null, |d| {
-            let dt = if d.micro >= 500_000 {
-                DateTime::from_unix_micros(d.unix_micros() - d.micro as i64 + 1_000_000)
-            } else {
-                DateTime { micro: 0, ..d }
-            };
-            Datum::DateTime(dt)
-        }),
+        DataType::Datetime(None | Some(0)) => ColumnType::DateTime { fsp: 0 },
         DataType::Decimal(info) | DataType::Dec(info) | DataType::Numeric(info) => {
             let (p, s) = match info {
                 ExactNumberInfo::None => (10, 0),
@@ -722,13 +850,65 @@ pub(crate) fn cast(v: &Datum, ty: &DataType) -> Option<Datum> {
             if p == 0 || p > 65 || s > 30 || s > p {
                 return None;
             }
-            Datum::Decimal(cast_decimal(v, p as usize, s as u8))
+            ColumnType::Decimal {
+                precision: p as u8,
+                scale: s as u8,
+            }
         }
-        DataType::Double(_) | DataType::DoublePrecision | DataType::Real => {
-            Datum::Double(v.as_f64())
-        }
-        DataType::Float(_) => Datum::Double(v.as_f64() as f32 as f64),
+        DataType::Double(_) | DataType::DoublePrecision | DataType::Real => ColumnType::Double,
+        DataType::Float(_) => ColumnType::Float,
         _ => return None,
+    })
+}
+
+/// `CAST(v AS ty)` / `CONVERT(v, ty)` as MySQL evaluates them in expressions: lenient
+/// (a string that is not a number reads as its numeric prefix, an invalid date is NULL, an
+/// out-of-range DECIMAL takes the type's largest value), never an error for a value;
+/// `None` for a target the OLTP path does not convert to (see [`cast_type`]).
+pub fn cast(v: &Datum, ty: &DataType) -> Option<Datum> {
+    let target = cast_type(ty)?;
+    if v.is_null() {
+        return Some(Datum::Null);
+    }
+    Some(match target {
+        ColumnType::Int {
+            unsigned: false, ..
+        } => Datum::Int(cast_integer(v) as i64),
+        ColumnType::Int { unsigned: true, .. } => Datum::UInt(cast_integer(v)),
+        ColumnType::String { len_chars, .. } => {
+            let text = v.to_text().unwrap_or_default();
+            Datum::str(if len_chars == u32::MAX {
+                text
+            } else {
+                text.chars().take(len_chars as usize).collect()
+            })
+        }
+        ColumnType::Binary { len_bytes, fixed } => {
+            let mut bytes = match v {
+                Datum::Str(b, _) | Datum::Bytes(b) => b.clone(),
+                other => other.to_text().unwrap_or_default().into_bytes(),
+            };
+            if fixed {
+                bytes.resize(len_bytes as usize, 0);
+            }
+            Datum::Bytes(bytes)
+        }
+        ColumnType::Date => date_of(v),
+        ColumnType::DateTime { .. } | ColumnType::Timestamp { .. } => {
+            temporal(v).map_or(Datum::Null, |d| {
+                let dt = if d.micro >= 500_000 {
+                    DateTime::from_unix_micros(d.unix_micros() - d.micro as i64 + 1_000_000)
+                } else {
+                    DateTime { micro: 0, ..d }
+                };
+                Datum::DateTime(dt)
+            })
+        }
+        ColumnType::Decimal { precision, scale } => {
+            Datum::Decimal(cast_decimal(v, precision as usize, scale))
+        }
+        ColumnType::Double => Datum::Double(v.as_f64()),
+        ColumnType::Float => Datum::Double(v.as_f64() as f32 as f64),
     })
 }
 

@@ -26,15 +26,18 @@ pub mod olap;
 pub mod process;
 pub mod session;
 pub mod show;
+mod str_to_date;
 pub mod vars;
 
 use reef_common::error::{self, ErrorCode, MysqlError};
 
 pub use dml::{primary_key_range, KeyBound};
+pub use functions::{cast, cast_type, interval_keeps_date};
 pub use olap::{QueryEngine, QueryRequest};
 pub use session::{
     OutColumn, Output, SqlEngine, SqlSession, TabletSource, PREPARED_PER_SESSION_MAX,
 };
+pub use str_to_date::format_has_time;
 
 /// An error answered to the client.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

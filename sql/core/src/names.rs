@@ -11,7 +11,7 @@ use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
 /// Words that end a SELECT list at parenthesis depth 0.
-const LIST_ENDS: [&str; 12] = [
+const LIST_ENDS: [&str; 13] = [
     "FROM",
     "WHERE",
     "GROUP",
@@ -23,6 +23,7 @@ const LIST_ENDS: [&str; 12] = [
     "EXCEPT",
     "INTERSECT",
     "FOR",
+    "LOCK",
     "WINDOW",
 ];
 /// Words that may open a SELECT list before its first item.
@@ -69,12 +70,29 @@ fn word(t: &Token) -> Option<&str> {
     }
 }
 
+/// MySQL's composite interval units, as the parser's `FIRST TO LAST` spells them
+/// (SECOND_MICROSECOND reversed: the parser reads nothing after a leading SECOND).
+const COMPOSITE_UNITS: [(&str, &str); 11] = [
+    ("SECOND_MICROSECOND", "MICROSECOND TO SECOND"),
+    ("MINUTE_MICROSECOND", "MINUTE TO MICROSECOND"),
+    ("MINUTE_SECOND", "MINUTE TO SECOND"),
+    ("HOUR_MICROSECOND", "HOUR TO MICROSECOND"),
+    ("HOUR_SECOND", "HOUR TO SECOND"),
+    ("HOUR_MINUTE", "HOUR TO MINUTE"),
+    ("DAY_MICROSECOND", "DAY TO MICROSECOND"),
+    ("DAY_SECOND", "DAY TO SECOND"),
+    ("DAY_MINUTE", "DAY TO MINUTE"),
+    ("DAY_HOUR", "DAY TO HOUR"),
+    ("YEAR_MONTH", "YEAR TO MONTH"),
+];
+
 /// The text with MySQL spellings the parser does not know written as ones it does:
-/// `LOCK IN SHARE MODE` as `FOR SHARE`, and the infix `a MOD b` as `a % b` (same
-/// precedence; `MOD(a, b)` stays a function call). `None` if there is neither.
+/// `LOCK IN SHARE MODE` as `FOR SHARE`, the infix `a MOD b` as `a % b` (same precedence;
+/// `MOD(a, b)` stays a function call), and composite interval units (`INTERVAL '1:30'
+/// HOUR_MINUTE`) as `FIRST TO LAST`. `None` if there is none of them.
 pub fn mysql_spellings(sql: &str) -> Option<String> {
     const SHARE: [&str; 4] = ["LOCK", "IN", "SHARE", "MODE"];
-    if !mentions(sql, b"SHARE") && !mentions(sql, b"MOD") {
+    if !mentions(sql, b"SHARE") && !mentions(sql, b"MOD") && !mentions(sql, b"INTERVAL") {
         return None;
     }
     let tokens = Tokenizer::new(&MySqlDialect {}, sql)
@@ -93,6 +111,11 @@ pub fn mysql_spellings(sql: &str) -> Option<String> {
             edits.push((w[0].span.start, w[SHARE.len() - 1].span.end, "FOR SHARE"));
             i += SHARE.len();
             continue;
+        }
+        if i >= 2 && is(words[i - 2], "INTERVAL") {
+            if let Some((_, spelled)) = COMPOSITE_UNITS.iter().find(|(u, _)| is(w[0], u)) {
+                edits.push((w[0].span.start, w[0].span.end, spelled));
+            }
         }
         if is(w[0], "MOD") && i > 0 {
             let after_operand = match &words[i - 1].token {
@@ -328,6 +351,12 @@ mod tests {
         );
         assert_eq!(f("SELECT MOD(a, 2) FROM t WHERE MOD(b, 3) = 1"), None);
         assert_eq!(f("ALTER TABLE t MODIFY c INT"), None);
+        assert_eq!(
+            f("SELECT d + INTERVAL '1:30' hour_minute, DATE_SUB(d, INTERVAL ? SECOND_MICROSECOND)")
+                .as_deref(),
+            Some("SELECT d + INTERVAL '1:30' HOUR TO MINUTE, DATE_SUB(d, INTERVAL ? MICROSECOND TO SECOND)")
+        );
+        assert_eq!(f("SELECT 'x' day_hour, d + INTERVAL 1 DAY FROM t"), None);
     }
 
     #[test]

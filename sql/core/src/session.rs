@@ -272,13 +272,14 @@ fn isolation_name(i: Isolation) -> &'static str {
 /// read as `FOR SHARE` and `%`.
 pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
     let rewritten = crate::names::mysql_spellings(sql);
-    let sql = rewritten.as_deref().unwrap_or(sql);
-    let mut stmts = Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| {
-        SqlError::new(
-            error::ER_PARSE_ERROR,
-            format!("You have an error in your SQL syntax: {e}"),
-        )
-    })?;
+    let mut stmts = Parser::parse_sql(&MySqlDialect {}, rewritten.as_deref().unwrap_or(sql))
+        .map_err(|e| {
+            SqlError::new(
+                error::ER_PARSE_ERROR,
+                format!("You have an error in your SQL syntax: {e}"),
+            )
+        })?;
+    // Items are named from the text as the client wrote it.
     crate::names::name_select_items(sql, &mut stmts);
     Ok(stmts)
 }

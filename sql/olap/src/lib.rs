@@ -3,13 +3,15 @@
 //! ```text
 //!  reef-sql session ──(query the OLTP path does not plan)──► OlapEngine::query
 //!     resolve the tables it names (catalog + tablets, at the statement's snapshot)
-//!     check functions (only those whose DataFusion semantics match MySQL's, or rewritten)
+//!     check functions (only those whose DataFusion semantics match MySQL's, or bridged)
 //!     lower-case identifiers (MySQL column names are case-insensitive)
+//!     bridge MySQL expressions DataFusion lacks to the OLTP evaluator (bridge.rs)
 //!     DataFusion: plan ─► analyzer (+ MysqlSemantics) ─► optimize ─► execute
 //!     on the OLAP runtime (its own threads), under a per-query memory limit
 //!  ◄── rows as MySQL values, columns named as MySQL names them
 //! ```
 
+pub mod bridge;
 pub mod infoschema;
 pub mod provider;
 pub mod rewrite;
@@ -32,7 +34,7 @@ use reef_sql::catalog::TableDef;
 use reef_sql::{OutColumn, Output, QueryEngine, QueryRequest, SqlError};
 use sqlparser::ast::{
     visit_expressions, visit_relations, Expr, FunctionArguments, ObjectName, Query, SelectItem,
-    SetExpr, Statement, UnaryOperator, Value as SqlValue,
+    SetExpr, Statement, Value as SqlValue,
 };
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
@@ -107,7 +109,9 @@ impl OlapEngine {
             .with_default_catalog_and_schema("reef", req.db.unwrap_or(""))
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(false)
-            .with_target_partitions(self.options.threads.max(1));
+            .with_target_partitions(self.options.threads.max(1))
+            // MySQL orders NULL below every value: first ascending, last descending.
+            .set_str("datafusion.sql_parser.default_null_ordering", "nulls_min");
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
@@ -127,8 +131,12 @@ impl OlapEngine {
         check_functions(&req.query)?;
         let (catalog, defs) = resolve(req)?;
         let names = column_names(&req.query, &defs);
-        let lowered = lower_identifiers(&req.query)?;
+        let mut lowered = lower_identifiers(&req.query)?;
+        let bridged = bridge::bridge(&mut lowered);
         let ctx = self.context(req, catalog)?;
+        for udf in bridged {
+            ctx.register_udf(udf);
+        }
         let statement = datafusion::sql::parser::Statement::Statement(Box::new(Statement::Query(
             Box::new(lowered),
         )));
@@ -323,7 +331,8 @@ fn column_names(q: &Query, defs: &[Arc<TableDef>]) -> Vec<String> {
 }
 
 /// Functions whose DataFusion behaviour matches MySQL's for the arguments MySQL accepts.
-/// Anything else answers 1235 on the OLAP path rather than a different answer.
+/// The OLTP evaluator computes the functions of [`bridge`]; anything else answers 1235 on
+/// the OLAP path rather than a different answer.
 const SAME_FUNCTIONS: &[&str] = &[
     "any_value",
     "count",
@@ -382,30 +391,13 @@ fn check_functions(q: &Query) -> Result<(), SqlError> {
         let bad = match e {
             Expr::Function(f) => {
                 let name = function_name(f);
-                (!SAME_FUNCTIONS.contains(&name.as_str()))
+                (!SAME_FUNCTIONS.contains(&name.as_str()) && !bridge::is_bridged_function(&name))
                     .then(|| format!("function {name} on the analytical path"))
                     .or_else(|| {
                         matches!(f.args, FunctionArguments::Subquery(_))
                             .then(|| format!("{name}(subquery)"))
                     })
             }
-            Expr::Substring {
-                substring_from: Some(from),
-                ..
-            } if matches!(
-                from.as_ref(),
-                Expr::UnaryOp {
-                    op: UnaryOperator::Minus,
-                    ..
-                }
-            ) =>
-            {
-                Some("SUBSTRING from a negative position on the analytical path".into())
-            }
-            Expr::BinaryOp {
-                op: sqlparser::ast::BinaryOperator::MyIntegerDivide,
-                ..
-            } => Some("DIV on the analytical path".into()),
             Expr::Value(v) if matches!(v.value, SqlValue::Placeholder(_)) => {
                 Some("parameters in this query shape".into())
             }

@@ -12,8 +12,8 @@ use arrow_array::types::{
     TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 use arrow_array::{
-    Array, ArrayRef, Date32Array, Decimal128Array, Decimal256Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    Array, ArrayRef, BinaryArray, Date32Array, Decimal128Array, Decimal256Array, Float64Array,
+    Int64Array, NullArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array,
 };
 use arrow_buffer::i256;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -28,6 +28,17 @@ use reef_sql::{OutColumn, SqlError};
 
 /// Field metadata key naming a string column's collation (its MySQL name).
 const COLLATION_KEY: &str = "reef.collation";
+
+/// Field metadata key holding a DATETIME or TIMESTAMP column's fractional digits.
+pub(crate) const FSP_KEY: &str = "reef.fsp";
+
+/// The fractional-second digits of a temporal field (0 when it does not say).
+pub fn fsp_of(f: &Field) -> u8 {
+    f.metadata()
+        .get(FSP_KEY)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
 
 /// The collation a string field compares under: its column's, or the connection's
 /// utf8mb4_general_ci for computed values.
@@ -76,6 +87,9 @@ pub fn table_schema(def: &TableDef) -> SchemaRef {
                         COLLATION_KEY.to_string(),
                         collation_name(collation).to_string(),
                     )])),
+                    ColumnType::DateTime { fsp } | ColumnType::Timestamp { fsp } => {
+                        f.with_metadata(HashMap::from([(FSP_KEY.to_string(), fsp.to_string())]))
+                    }
                     _ => f,
                 }
             })
@@ -91,7 +105,7 @@ fn corrupt(what: &str, detail: impl std::fmt::Display) -> SqlError {
 }
 
 /// A DECIMAL's stored text as the unscaled integer at `scale`.
-fn unscaled(text: &str, scale: u8) -> Option<String> {
+pub(crate) fn unscaled(text: &str, scale: u8) -> Option<String> {
     let (neg, body) = match text.strip_prefix('-') {
         Some(b) => (true, b),
         None => (false, text),
@@ -236,7 +250,11 @@ pub fn mysql_type(field: &Field) -> Option<ColumnType> {
         }
         DataType::Date32 | DataType::Date64 => Some(ColumnType::Date),
         DataType::Timestamp(unit, _) => Some(ColumnType::DateTime {
-            fsp: if *unit == TimeUnit::Second { 0 } else { 6 },
+            fsp: match field.metadata().get(FSP_KEY) {
+                Some(_) => fsp_of(field),
+                None if *unit == TimeUnit::Second => 0,
+                None => 6,
+            },
         }),
         _ => None,
     }
@@ -313,6 +331,85 @@ pub fn datum_at(a: &dyn Array, row: usize) -> Result<Datum, SqlError> {
         other => {
             return Err(SqlError::unsupported(format!(
                 "result values of type {other} on the OLAP path"
+            )))
+        }
+    })
+}
+
+/// `vals` as an array of `ty`, each value converted the way MySQL's CAST to the matching
+/// type converts it (a computed value of another type, such as one branch of IF, takes the
+/// result's type). The inverse of [`datum_at`] for the types computed values have.
+pub fn array_of(ty: &DataType, vals: &[Datum]) -> Result<ArrayRef, SqlError> {
+    use sqlparser::ast::{DataType as Sql, ExactNumberInfo};
+    let cast = |v: &Datum, t: &Sql| reef_sql::cast(v, t).unwrap_or(Datum::Null);
+    let days = |d: &DateTime| days_from_civil(d.year as i64, d.month as i64, d.day as i64) as i32;
+    Ok(match ty {
+        DataType::Null => Arc::new(NullArray::new(vals.len())),
+        DataType::Int64 => Arc::new(Int64Array::from_iter(vals.iter().map(|v| match v {
+            Datum::Int(i) => Some(*i),
+            other => match cast(other, &Sql::Signed) {
+                Datum::Int(i) => Some(i),
+                _ => None,
+            },
+        }))),
+        DataType::UInt64 => Arc::new(UInt64Array::from_iter(vals.iter().map(|v| match v {
+            Datum::UInt(u) => Some(*u),
+            other => match cast(other, &Sql::Unsigned) {
+                Datum::UInt(u) => Some(u),
+                _ => None,
+            },
+        }))),
+        DataType::Float64 => Arc::new(Float64Array::from_iter(
+            vals.iter().map(|v| (!v.is_null()).then(|| v.as_f64())),
+        )),
+        DataType::Decimal128(p, s) => {
+            let target = Sql::Decimal(ExactNumberInfo::PrecisionAndScale(*p as u64, *s as i64));
+            let scale = (*s).max(0) as u8;
+            let unscaled_of = |v: &Datum| match cast(v, &target) {
+                Datum::Decimal(d) => unscaled(&d.to_string(), scale)
+                    .and_then(|t| t.parse::<i128>().ok())
+                    .ok_or_else(|| SqlError::internal(format!("DECIMAL result {d}"))),
+                _ => Ok(0),
+            };
+            let mut out = Vec::with_capacity(vals.len());
+            for v in vals {
+                out.push(if v.is_null() {
+                    None
+                } else {
+                    Some(unscaled_of(v)?)
+                });
+            }
+            Arc::new(
+                Decimal128Array::from(out)
+                    .with_precision_and_scale(*p, *s)
+                    .map_err(|e| SqlError::internal(format!("DECIMAL({p},{s}) result: {e}")))?,
+            )
+        }
+        DataType::Utf8 => Arc::new(StringArray::from_iter(vals.iter().map(Datum::to_text))),
+        DataType::Binary => Arc::new(BinaryArray::from_iter(vals.iter().map(|v| match v {
+            Datum::Null => None,
+            Datum::Str(b, _) | Datum::Bytes(b) => Some(b.clone()),
+            other => other.to_text().map(String::into_bytes),
+        }))),
+        DataType::Date32 => Arc::new(Date32Array::from_iter(vals.iter().map(|v| match v {
+            Datum::Date(d) | Datum::DateTime(d) => Some(days(d)),
+            other => match cast(other, &Sql::Date) {
+                Datum::Date(d) => Some(days(&d)),
+                _ => None,
+            },
+        }))),
+        DataType::Timestamp(TimeUnit::Microsecond, None) => Arc::new(
+            TimestampMicrosecondArray::from_iter(vals.iter().map(|v| match v {
+                Datum::Date(d) | Datum::DateTime(d) => Some(d.unix_micros()),
+                other => match cast(other, &Sql::Datetime(None)) {
+                    Datum::DateTime(d) => Some(d.unix_micros()),
+                    _ => None,
+                },
+            })),
+        ),
+        other => {
+            return Err(SqlError::internal(format!(
+                "a computed value of Arrow type {other}"
             )))
         }
     })
