@@ -1402,3 +1402,60 @@ print("final", cs.fetchall())
          final ((1, 110), (2, 121), (3, 130))\n"
     );
 }
+
+/// A latin1 client (its handshake, or `SET NAMES latin1`) has its statements and text
+/// parameters decoded from latin1 and reads text results in latin1; what latin1 lacks
+/// reads as `?`, and a UTF-8 client sees the same stored characters. (MariaDB 10.11 prints
+/// the same lines for this script.)
+#[test]
+fn latin1_clients_have_their_text_transcoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    r.ok(
+        None,
+        "CREATE DATABASE cs; CREATE TABLE cs.t (id INT PRIMARY KEY, s VARCHAR(20), b VARBINARY(10))",
+    );
+    let out = r.python(
+        r#"
+import os, pymysql, mysql.connector
+port = int(os.environ["PORT"])
+u = pymysql.connect(host="127.0.0.1", port=port, user="root", autocommit=True, charset="utf8mb4", database="cs")
+cur = u.cursor()
+cur.execute("INSERT INTO t VALUES (1, 'naïve ✓', 'x')")
+l = pymysql.connect(host="127.0.0.1", port=port, user="root", autocommit=True, charset="latin1", database="cs")
+lc = l.cursor()
+lc.execute("SELECT @@character_set_client, @@character_set_results, @@collation_connection")
+print(lc.fetchall())
+lc.execute("INSERT INTO t VALUES (2, 'café €', 'y')")
+lc.execute("SELECT id, s, LENGTH(s), CHAR_LENGTH(s) FROM t ORDER BY id")
+print(lc.fetchall())
+lc.execute("SELECT id FROM t WHERE s = 'café €'")
+print(lc.fetchall())
+p = mysql.connector.connect(host="127.0.0.1", port=port, user="root", database="cs", use_pure=True, autocommit=True, charset="latin1")
+pc = p.cursor(prepared=True)
+pc.execute("INSERT INTO t VALUES (?, ?, ?)", (3, "déjà", None))
+pc.execute("SELECT s FROM t WHERE id = ?", (3,))
+print([tuple(x.decode("latin1") if isinstance(x, (bytes, bytearray)) else x for x in row) for row in pc.fetchall()])
+cur.execute("SELECT id, s, HEX(s), HEX(b) FROM t ORDER BY id")
+print(cur.fetchall())
+cur.execute("SET NAMES latin1")
+cur.execute("SELECT @@character_set_client, @@collation_connection")
+print(cur.fetchall())
+try:
+    cur.execute("SET NAMES koi8x")
+except pymysql.err.OperationalError as e:
+    print(e.args[0])
+"#,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "(('latin1', 'latin1', 'latin1_swedish_ci'),)");
+    assert_eq!(lines[1], "((1, 'naïve ?', 10, 7), (2, 'café €', 9, 6))");
+    assert_eq!(lines[2], "((2,),)");
+    assert_eq!(lines[3], "[('déjà',)]");
+    assert_eq!(
+        lines[4],
+        "((1, 'naïve ✓', '6E61C3AF766520E29C93', '78'), (2, 'café €', '636166C3A920E282AC', '79'), (3, 'déjà', '64C3A96AC3A0', None))"
+    );
+    assert_eq!(lines[5], "(('latin1', 'latin1_swedish_ci'),)");
+    assert_eq!(lines[6], "1115");
+}

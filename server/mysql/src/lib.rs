@@ -31,6 +31,8 @@ pub struct ConnInfo {
     pub db: Option<String>,
     /// The client's capability flags.
     pub capabilities: u32,
+    /// The character set of the client's handshake.
+    pub charset: reef_common::charset::ClientCharset,
 }
 
 /// A prepared statement as the session describes it.
@@ -66,6 +68,15 @@ pub trait Session: Send {
     fn status(&self) -> u16;
     /// Warnings of the last statement (for EOF packets).
     fn warnings(&self) -> u16;
+    /// The character sets of the client's statements and of the results it reads.
+    fn charsets(
+        &self,
+    ) -> (
+        reef_common::charset::ClientCharset,
+        reef_common::charset::ClientCharset,
+    ) {
+        Default::default()
+    }
 }
 
 /// Stored credentials of a user.

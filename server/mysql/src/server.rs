@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use parking_lot::Mutex;
+use reef_common::charset::ClientCharset;
 use reef_common::error;
 
 use crate::auth::{self, SCRAMBLE_BYTES};
@@ -340,7 +341,7 @@ impl<B: Backend> Conn<B> {
         }
         self.caps = caps & cap::SERVER;
         let _max_packet = c.u32()?;
-        let _charset = c.u8()?;
+        let charset = ClientCharset::from_collation_id(c.u8()?);
         c.take(23)?;
         let user = String::from_utf8_lossy(c.nul_str()?).into_owned();
         let mut token = if caps & cap::PLUGIN_AUTH_LENENC_DATA != 0 {
@@ -371,6 +372,7 @@ impl<B: Backend> Conn<B> {
             peer,
             db,
             capabilities: self.caps,
+            charset,
         }))
     }
 
@@ -433,7 +435,7 @@ impl<B: Backend> Conn<B> {
         self.stats.questions.fetch_add(1, Ordering::Relaxed);
         match cmd {
             COM_QUIT => return Ok(false),
-            COM_QUERY => self.query(s, &reef_common::sqltext::decode(body))?,
+            COM_QUERY => self.query(s, &s.charsets().0.decode(body))?,
             COM_INIT_DB => match s.init_db(&String::from_utf8_lossy(body)) {
                 Ok(()) => self.ok(&OkInfo::default(), s.status())?,
                 Err(e) => self.err(&e),
@@ -442,7 +444,7 @@ impl<B: Backend> Conn<B> {
             COM_FIELD_LIST => self.eof(0, s.status()),
             COM_STATISTICS => self.writer.packet(self.stats.line().as_bytes()),
             COM_SET_OPTION => self.eof(0, s.status()),
-            COM_STMT_PREPARE => self.prepare(s, &reef_common::sqltext::decode(body)),
+            COM_STMT_PREPARE => self.prepare(s, &s.charsets().0.decode(body)),
             COM_STMT_EXECUTE => self.execute(s, body)?,
             COM_STMT_SEND_LONG_DATA => self.long_data(body)?,
             COM_STMT_CLOSE => {
@@ -510,7 +512,19 @@ impl<B: Backend> Conn<B> {
     ) -> io::Result<()> {
         match resp {
             Response::Ok(ok) => self.ok(&ok, s.status() | more),
-            Response::Rows { columns, rows } => {
+            Response::Rows { mut columns, rows } => {
+                // Text columns leave in the client's `character_set_results`.
+                let results = s.charsets().1;
+                let text: Vec<bool> = columns
+                    .iter()
+                    .map(|c| c.charset != charset::BINARY)
+                    .collect();
+                let convert = results.result_collation_id();
+                if let Some(id) = convert {
+                    for (c, _) in columns.iter_mut().zip(&text).filter(|(_, t)| **t) {
+                        c.charset = id;
+                    }
+                }
                 let mut out = Vec::with_capacity(256);
                 put_lenenc(&mut out, columns.len() as u64);
                 self.writer.packet(&out);
@@ -524,7 +538,16 @@ impl<B: Backend> Conn<B> {
                 }
                 for row in rows {
                     match row {
-                        Ok(values) => {
+                        Ok(mut values) => {
+                            if convert.is_some() {
+                                for (v, _) in values.iter_mut().zip(&text).filter(|(_, t)| **t) {
+                                    if let Value::Bytes(b) = v {
+                                        if let std::borrow::Cow::Owned(e) = results.encode(b) {
+                                            *b = e;
+                                        }
+                                    }
+                                }
+                            }
                             out.clear();
                             if binary {
                                 encode_binary_row(&mut out, &columns, &values);
@@ -624,6 +647,16 @@ impl<B: Backend> Conn<B> {
             }
         };
         st.clear_long_data();
+        // Text parameters arrive in the client's character set.
+        let client = s.charsets().0;
+        let params = params
+            .into_iter()
+            .zip(&st.types)
+            .map(|(v, &(ty, _))| match v {
+                Value::Bytes(b) if is_text_param(ty) => Value::Bytes(client.decode_value(b)),
+                v => v,
+            })
+            .collect();
         match s.execute(id, params) {
             Ok(resp) => self.respond(s, resp, true, 0),
             Err(e) => {
@@ -688,6 +721,12 @@ fn unknown_stmt(id: u32, what: &str) -> QueryError {
         error::ER_UNKNOWN_STMT_HANDLER,
         format!("Unknown prepared statement handler ({id}) given to {what}"),
     )
+}
+
+/// Whether a parameter of wire type `ty` is text (VARCHAR, VAR_STRING, STRING), which
+/// arrives in the client's character set; BLOB types are bytes.
+fn is_text_param(ty: u8) -> bool {
+    matches!(ty, 15 | 253 | 254)
 }
 
 fn decode_params(c: &mut Cursor<'_>, st: &mut Stmt) -> io::Result<Vec<Value>> {

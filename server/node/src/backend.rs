@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use reef_common::charset::ClientCharset;
 use reef_common::types::ColumnType as SqlType;
 use reef_mysql::proto::{cap, charset, flags, status};
 use reef_mysql::{
@@ -52,6 +53,7 @@ impl Backend for ReefBackend {
         let found_rows = conn.capabilities & cap::FOUND_ROWS != 0;
         let mut s = SqlSession::new(self.node.engine.clone(), conn.id, &conn.user, found_rows);
         s.logged_in_from(conn.peer.ip());
+        s.set_client_charset(conn.charset);
         if let Some(db) = &conn.db {
             s.use_db(db).map_err(qerr)?;
         }
@@ -319,5 +321,9 @@ impl Session for ReefSession {
 
     fn warnings(&self) -> u16 {
         self.0.warnings()
+    }
+
+    fn charsets(&self) -> (ClientCharset, ClientCharset) {
+        self.0.charsets()
     }
 }

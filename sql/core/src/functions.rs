@@ -4,8 +4,8 @@
 //! answers `None` when its name is not one of these, so the caller goes on to the others.
 
 use reef_common::error;
-use reef_common::value::{civil_from_days, days_from_civil, DateTime, Decimal};
 use reef_common::types::ColumnType;
+use reef_common::value::{civil_from_days, days_from_civil, DateTime, Decimal};
 use sqlparser::ast::{CharacterLength, DataType, ExactNumberInfo};
 
 use crate::datum::Datum;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use reef_common::charset::ClientCharset;
 use reef_common::error;
 use reef_common::ids::TabletId;
 use reef_common::types::ColumnType;
@@ -282,6 +283,18 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
     // Items are named from the text as the client wrote it.
     crate::names::name_select_items(sql, &mut stmts);
     Ok(stmts)
+}
+
+/// The client character set a name means, or MySQL's 1115.
+fn charset_named(name: &str) -> Result<ClientCharset, SqlError> {
+    ClientCharset::from_name(name)
+        .filter(|_| !name.is_empty())
+        .ok_or_else(|| {
+            SqlError::new(
+                error::ER_UNKNOWN_CHARACTER_SET,
+                format!("Unknown character set: '{name}'"),
+            )
+        })
 }
 
 impl SqlSession {
@@ -1616,22 +1629,40 @@ impl SqlSession {
                     self.assign(&a.name.to_string(), &a.value)?;
                 }
             }
-            Set::SetNames { charset_name, .. } => {
-                let cs = charset_name
+            Set::SetNames {
+                charset_name,
+                collation_name,
+            } => {
+                let name = charset_name
                     .to_string()
                     .trim_matches(['\'', '"', '`'])
                     .to_ascii_lowercase();
-                if !matches!(
-                    cs.as_str(),
-                    "utf8mb4" | "utf8" | "utf8mb3" | "binary" | "latin1" | "ascii"
-                ) {
-                    return Err(SqlError::new(
-                        error::ER_UNKNOWN_ERROR,
-                        format!("Unknown character set: '{cs}'"),
-                    ));
+                let cs = charset_named(&name)?;
+                let shown = if name == "utf8" { "utf8mb3" } else { &name };
+                for var in [
+                    "character_set_client",
+                    "character_set_connection",
+                    "character_set_results",
+                ] {
+                    self.vars.insert(var.to_string(), shown.to_string());
+                }
+                let collation = collation_name
+                    .as_deref()
+                    .map(|c| c.trim_matches(['\'', '"', '`']).to_ascii_lowercase())
+                    .unwrap_or_else(|| cs.collation_name().to_string());
+                self.vars
+                    .insert("collation_connection".to_string(), collation);
+            }
+            Set::SetNamesDefault {} => {
+                for var in [
+                    "character_set_client",
+                    "character_set_connection",
+                    "character_set_results",
+                    "collation_connection",
+                ] {
+                    self.vars.remove(var);
                 }
             }
-            Set::SetNamesDefault {} => {}
             Set::SetTransaction { modes, .. } => {
                 for m in modes {
                     match m {
@@ -1682,7 +1713,9 @@ impl SqlSession {
             }
             // A system variable takes a bare word as its text (`SET character_set_client =
             // utf8mb4`, as mysqldump writes it).
-            Expr::Identifier(id) if user_var.is_none() && id.quote_style.is_none() => {
+            Expr::Identifier(id)
+                if user_var.is_none() && id.quote_style.is_none() && !id.value.starts_with('@') =>
+            {
                 Datum::str(id.value.clone())
             }
             e => crate::expr::eval(e, &scope)?,
@@ -1719,6 +1752,15 @@ impl SqlSession {
                     )
                 })?;
             }
+            "character_set_client" | "character_set_connection" | "character_set_results"
+                if !is_default =>
+            {
+                // `character_set_results = NULL` asks for results unconverted.
+                if !(v.is_null() && var == "character_set_results") {
+                    charset_named(&text.to_ascii_lowercase())?;
+                }
+                self.vars.insert(var.to_string(), text.to_ascii_lowercase());
+            }
             _ if is_default && default_of(var).is_some() => {
                 self.vars.remove(var);
             }
@@ -1733,6 +1775,36 @@ impl SqlSession {
             }
         }
         Ok(())
+    }
+
+    /// The character sets of the client's statements and of the results it reads
+    /// (`character_set_client`, `character_set_results`).
+    pub fn charsets(&self) -> (ClientCharset, ClientCharset) {
+        let of = |var: &str| {
+            self.vars
+                .get(var)
+                .and_then(|v| ClientCharset::from_name(v))
+                .unwrap_or_default()
+        };
+        (of("character_set_client"), of("character_set_results"))
+    }
+
+    /// Sets the client's character set as its handshake names it (as `SET NAMES` would).
+    pub fn set_client_charset(&mut self, cs: ClientCharset) {
+        if cs == ClientCharset::Utf8mb4 {
+            return;
+        }
+        for var in [
+            "character_set_client",
+            "character_set_connection",
+            "character_set_results",
+        ] {
+            self.vars.insert(var.to_string(), cs.name().to_string());
+        }
+        self.vars.insert(
+            "collation_connection".to_string(),
+            cs.collation_name().to_string(),
+        );
     }
 
     fn var_u64(&self, name: &str) -> Option<u64> {

@@ -25,9 +25,9 @@ use reef_sql::datum::Datum;
 use reef_sql::expr::{eval_shown, Scope};
 use reef_sql::SqlError;
 use sqlparser::ast::{
-    BinaryOperator, CastKind, DataType as SqlType, Expr, Function, FunctionArg,
-    FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, Query,
-    UnaryOperator, Value as SqlValue,
+    BinaryOperator, CastKind, DataType as SqlType, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentList, FunctionArguments, Ident, ObjectName, Query, UnaryOperator,
+    Value as SqlValue,
 };
 
 use crate::types::{array_of, datum_at};

@@ -69,6 +69,7 @@ codes! {
     ER_FILE_CORRUPT = (1034, "HY000", false);
     ER_INTERNAL_ERROR = (1815, "HY000", false);
     ER_UNKNOWN_ERROR = (1105, "HY000", false);
+    ER_UNKNOWN_CHARACTER_SET = (1115, "42000", false);
     ER_XA_RBROLLBACK = (1402, "XA100", true);
     ER_TRANS_CACHE_FULL = (1197, "HY000", false);
     ER_SP_DOES_NOT_EXIST = (1305, "42000", false);

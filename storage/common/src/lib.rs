@@ -12,6 +12,7 @@
 //! This crate must not depend on anything heavier than `thiserror`: storage, transactions,
 //! SQL, the proxy and the benchmarks all build on it.
 
+pub mod charset;
 pub mod collation;
 pub mod error;
 pub mod ids;
