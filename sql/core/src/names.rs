@@ -88,11 +88,16 @@ const COMPOSITE_UNITS: [(&str, &str); 11] = [
 
 /// The text with MySQL spellings the parser does not know written as ones it does:
 /// `LOCK IN SHARE MODE` as `FOR SHARE`, the infix `a MOD b` as `a % b` (same precedence;
-/// `MOD(a, b)` stays a function call), and composite interval units (`INTERVAL '1:30'
-/// HOUR_MINUTE`) as `FIRST TO LAST`. `None` if there is none of them.
+/// `MOD(a, b)` stays a function call), composite interval units (`INTERVAL '1:30'
+/// HOUR_MINUTE`) as `FIRST TO LAST`, and `GROUP BY a, b WITH ROLLUP` as `GROUP BY
+/// ROLLUP(a, b)` (a call the analytical path turns into DataFusion's ROLLUP). `None` if
+/// there is none of them.
 pub fn mysql_spellings(sql: &str) -> Option<String> {
     const SHARE: [&str; 4] = ["LOCK", "IN", "SHARE", "MODE"];
-    if !mentions(sql, b"SHARE") && !mentions(sql, b"MOD") && !mentions(sql, b"INTERVAL") {
+    if ![&b"SHARE"[..], b"MOD", b"INTERVAL", b"ROLLUP"]
+        .iter()
+        .any(|w| mentions(sql, w))
+    {
         return None;
     }
     let tokens = Tokenizer::new(&MySqlDialect {}, sql)
@@ -104,9 +109,29 @@ pub fn mysql_spellings(sql: &str) -> Option<String> {
         .collect();
     let is = |t: &TokenWithSpan, k: &str| word(&t.token).is_some_and(|v| v.eq_ignore_ascii_case(k));
     let mut edits: Vec<(Location, Location, &str)> = Vec::new();
+    // Per parenthesis depth: where the innermost open GROUP BY list starts.
+    let mut group_by: Vec<Option<Location>> = vec![None];
     let mut i = 0;
     while i < words.len() {
         let w = &words[i..];
+        match w[0].token {
+            Token::LParen => group_by.push(None),
+            Token::RParen if group_by.len() > 1 => {
+                group_by.pop();
+            }
+            _ => {}
+        }
+        if w.len() >= 2 && is(w[0], "GROUP") && is(w[1], "BY") {
+            *group_by.last_mut().expect("never empty") = Some(w[1].span.end);
+        }
+        if w.len() >= 2 && is(w[0], "WITH") && is(w[1], "ROLLUP") {
+            if let Some(list) = group_by.last_mut().and_then(Option::take) {
+                edits.push((list, list, " ROLLUP("));
+                edits.push((w[0].span.start, w[1].span.end, ")"));
+                i += 2;
+                continue;
+            }
+        }
         if w.len() >= SHARE.len() && w.iter().zip(SHARE).all(|(t, k)| is(t, k)) {
             edits.push((w[0].span.start, w[SHARE.len() - 1].span.end, "FOR SHARE"));
             i += SHARE.len();
@@ -137,6 +162,7 @@ pub fn mysql_spellings(sql: &str) -> Option<String> {
     if edits.is_empty() {
         return None;
     }
+    edits.sort_by_key(|(start, ..)| (start.line, start.column));
     let mut out = String::with_capacity(sql.len());
     let mut copied = 0;
     for (start, end, text) in edits {
@@ -357,6 +383,11 @@ mod tests {
             Some("SELECT d + INTERVAL '1:30' HOUR TO MINUTE, DATE_SUB(d, INTERVAL ? MICROSECOND TO SECOND)")
         );
         assert_eq!(f("SELECT 'x' day_hour, d + INTERVAL 1 DAY FROM t"), None);
+        assert_eq!(
+            f("SELECT a, (SELECT 1 FROM u GROUP BY x), SUM(b) FROM t GROUP BY a, YEAR(d) with rollup HAVING 1")
+                .as_deref(),
+            Some("SELECT a, (SELECT 1 FROM u GROUP BY x), SUM(b) FROM t GROUP BY ROLLUP( a, YEAR(d) ) HAVING 1")
+        );
     }
 
     #[test]

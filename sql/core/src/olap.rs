@@ -67,7 +67,7 @@ pub fn needs_olap(q: &Query) -> bool {
         },
         _ => true,
     };
-    if complex_from {
+    if complex_from || has_rollup(sel) {
         return true;
     }
     let found = visit_expressions(q, |e| match e {
@@ -80,6 +80,17 @@ pub fn needs_olap(q: &Query) -> bool {
         _ => ControlFlow::Continue(()),
     });
     found.is_break()
+}
+
+/// Whether the SELECT groups `WITH ROLLUP` (spelled `GROUP BY ROLLUP(...)` by
+/// `names::mysql_spellings`); only the OLAP path computes super-aggregates.
+fn has_rollup(sel: &sqlparser::ast::Select) -> bool {
+    matches!(&sel.group_by, GroupByExpr::Expressions(exprs, _) if exprs.iter().any(is_rollup))
+}
+
+/// A `ROLLUP(...)` call in a GROUP BY list.
+pub fn is_rollup(e: &Expr) -> bool {
+    matches!(e, Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("rollup"))
 }
 
 /// Functions evaluated by the session, not by the OLAP engine, because their value comes
@@ -463,6 +474,7 @@ mod tests {
             "WITH c AS (SELECT 1 AS x) SELECT x FROM c",
             "SELECT table_name FROM information_schema.tables",
             "SELECT x, ROW_NUMBER() OVER (ORDER BY x) FROM a",
+            "SELECT k, COUNT(*) FROM t GROUP BY k WITH ROLLUP",
         ] {
             assert!(needs_olap(&query(sql)), "{sql}");
         }

@@ -132,6 +132,7 @@ impl OlapEngine {
         let (catalog, defs) = resolve(req)?;
         let names = column_names(&req.query, &defs);
         let mut lowered = lower_identifiers(&req.query)?;
+        let _ = sqlparser::ast::VisitMut::visit(&mut lowered, &mut Rollup);
         let bridged = bridge::bridge(&mut lowered);
         let ctx = self.context(req, catalog)?;
         for udf in bridged {
@@ -335,6 +336,9 @@ fn column_names(q: &Query, defs: &[Arc<TableDef>]) -> Vec<String> {
 /// the OLAP path rather than a different answer.
 const SAME_FUNCTIONS: &[&str] = &[
     "any_value",
+    "grouping",
+    // Only as `GROUP BY ROLLUP(...)`, MySQL's WITH ROLLUP (see [`Rollup`]).
+    "rollup",
     "count",
     "sum",
     "min",
@@ -434,4 +438,81 @@ fn lower_identifiers(q: &Query) -> Result<Query, SqlError> {
         .parse_query()
         .map(|q| *q)
         .map_err(|e| SqlError::internal(format!("re-parsing a query: {e}")))
+}
+
+/// `GROUP BY a, b WITH ROLLUP` (spelled `GROUP BY ROLLUP(a, b)` by the session's parse):
+/// DataFusion's ROLLUP grouping set. Without an ORDER BY, rows come in MySQL's order: by
+/// the grouped values, each super-aggregate row after the rows it totals
+/// (`ORDER BY GROUPING(a), a, GROUPING(b), b`).
+struct Rollup;
+
+impl sqlparser::ast::VisitorMut for Rollup {
+    type Break = ();
+
+    fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        let SetExpr::Select(sel) = q.body.as_mut() else {
+            return ControlFlow::Continue(());
+        };
+        let sqlparser::ast::GroupByExpr::Expressions(exprs, _) = &mut sel.group_by else {
+            return ControlFlow::Continue(());
+        };
+        let [Expr::Function(f)] = exprs.as_slice() else {
+            return ControlFlow::Continue(());
+        };
+        if !reef_sql::olap::is_rollup(&exprs[0]) {
+            return ControlFlow::Continue(());
+        }
+        let FunctionArguments::List(list) = &f.args else {
+            return ControlFlow::Continue(());
+        };
+        let grouped: Vec<Expr> = list
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(e)) => {
+                    Some(e.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        exprs[0] = Expr::Rollup(grouped.iter().map(|e| vec![e.clone()]).collect());
+        if q.order_by.is_none() {
+            let by = |expr: Expr| sqlparser::ast::OrderByExpr {
+                expr,
+                options: sqlparser::ast::OrderByOptions {
+                    asc: None,
+                    nulls_first: None,
+                },
+                with_fill: None,
+            };
+            let grouping = |e: &Expr| {
+                Expr::Function(sqlparser::ast::Function {
+                    name: ObjectName::from(vec![sqlparser::ast::Ident::new("grouping")]),
+                    uses_odbc_syntax: false,
+                    parameters: FunctionArguments::None,
+                    args: FunctionArguments::List(sqlparser::ast::FunctionArgumentList {
+                        duplicate_treatment: None,
+                        args: vec![sqlparser::ast::FunctionArg::Unnamed(
+                            sqlparser::ast::FunctionArgExpr::Expr(e.clone()),
+                        )],
+                        clauses: Vec::new(),
+                    }),
+                    filter: None,
+                    null_treatment: None,
+                    over: None,
+                    within_group: Vec::new(),
+                })
+            };
+            q.order_by = Some(sqlparser::ast::OrderBy {
+                kind: sqlparser::ast::OrderByKind::Expressions(
+                    grouped
+                        .iter()
+                        .flat_map(|e| [by(grouping(e)), by(e.clone())])
+                        .collect(),
+                ),
+                interpolate: None,
+            });
+        }
+        ControlFlow::Continue(())
+    }
 }
