@@ -1431,6 +1431,8 @@ lc.execute("SELECT id, s, LENGTH(s), CHAR_LENGTH(s) FROM t ORDER BY id")
 print(lc.fetchall())
 lc.execute("SELECT id FROM t WHERE s = 'café €'")
 print(lc.fetchall())
+lc.execute("SELECT 1 AS `café`")
+print([d[0] for d in lc.description])
 p = mysql.connector.connect(host="127.0.0.1", port=port, user="root", database="cs", use_pure=True, autocommit=True, charset="latin1")
 pc = p.cursor(prepared=True)
 pc.execute("INSERT INTO t VALUES (?, ?, ?)", (3, "déjà", None))
@@ -1451,6 +1453,8 @@ except pymysql.err.OperationalError as e:
     assert_eq!(lines[0], "(('latin1', 'latin1', 'latin1_swedish_ci'),)");
     assert_eq!(lines[1], "((1, 'naïve ?', 10, 7), (2, 'café €', 9, 6))");
     assert_eq!(lines[2], "((2,),)");
+    assert_eq!(lines[3], "['café']", "column names in latin1");
+    let lines = &lines[1..];
     assert_eq!(lines[3], "[('déjà',)]");
     assert_eq!(
         lines[4],

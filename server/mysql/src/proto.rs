@@ -3,6 +3,7 @@
 
 use std::io;
 
+use reef_common::charset::ClientCharset;
 use reef_common::error::ErrorCode;
 use reef_common::value::DateTime;
 
@@ -195,7 +196,8 @@ impl Column {
         }
     }
 
-    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+    /// The column definition, its names in the client's result character set.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>, cs: ClientCharset) {
         put_lenenc_bytes(out, b"def");
         for s in [
             &self.schema,
@@ -204,7 +206,7 @@ impl Column {
             &self.name,
             &self.org_name,
         ] {
-            put_lenenc_bytes(out, s.as_bytes());
+            put_lenenc_bytes(out, &cs.encode(s.as_bytes()));
         }
         out.push(0x0C);
         out.extend_from_slice(&self.charset.to_le_bytes());
@@ -525,12 +527,13 @@ impl QueryError {
         }
     }
 
-    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+    /// The ERR packet, its message in the client's result character set.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>, cs: ClientCharset) {
         out.push(0xFF);
         out.extend_from_slice(&self.code.errno.to_le_bytes());
         out.push(b'#');
         out.extend_from_slice(self.code.sqlstate.as_bytes());
-        out.extend_from_slice(self.message.as_bytes());
+        out.extend_from_slice(&cs.encode(self.message.as_bytes()));
     }
 }
 

@@ -192,6 +192,9 @@ struct Conn<B: Backend> {
     caps: u32,
     scramble: [u8; SCRAMBLE_BYTES],
     stmts: HashMap<u32, Stmt>,
+    /// The session's `character_set_results` as of its last command: error messages and
+    /// column names go out in it.
+    results: ClientCharset,
     _b: std::marker::PhantomData<B>,
 }
 
@@ -228,6 +231,7 @@ fn serve<B: Backend>(
         caps: 0,
         scramble: auth::scramble(),
         stmts: HashMap::new(),
+        results: ClientCharset::default(),
         _b: std::marker::PhantomData,
     };
     if over_limit {
@@ -264,7 +268,7 @@ impl<B: Backend> Conn<B> {
 
     fn err(&mut self, e: &QueryError) {
         let mut out = Vec::with_capacity(16 + e.message.len());
-        e.encode(&mut out);
+        e.encode(&mut out, self.results);
         self.writer.packet(&out);
     }
 
@@ -433,6 +437,7 @@ impl<B: Backend> Conn<B> {
             return Ok(true);
         };
         self.stats.questions.fetch_add(1, Ordering::Relaxed);
+        self.results = s.charsets().1;
         match cmd {
             COM_QUIT => return Ok(false),
             COM_QUERY => self.query(s, &s.charsets().0.decode(body))?,
@@ -515,6 +520,7 @@ impl<B: Backend> Conn<B> {
             Response::Rows { mut columns, rows } => {
                 // Text columns leave in the client's `character_set_results`.
                 let results = s.charsets().1;
+                self.results = results;
                 let text: Vec<bool> = columns
                     .iter()
                     .map(|c| c.charset != charset::BINARY)
@@ -530,7 +536,7 @@ impl<B: Backend> Conn<B> {
                 self.writer.packet(&out);
                 for col in &columns {
                     out.clear();
-                    col.encode(&mut out);
+                    col.encode(&mut out, results);
                     self.writer.packet(&out);
                 }
                 if self.caps & cap::DEPRECATE_EOF == 0 {
@@ -587,7 +593,7 @@ impl<B: Backend> Conn<B> {
                     let param = crate::Column::computed("?", crate::ColumnType::VarString);
                     for _ in 0..p.params {
                         out.clear();
-                        param.encode(&mut out);
+                        param.encode(&mut out, self.results);
                         self.writer.packet(&out);
                     }
                     if self.caps & cap::DEPRECATE_EOF == 0 {
@@ -597,7 +603,7 @@ impl<B: Backend> Conn<B> {
                 if !p.columns.is_empty() {
                     for col in &p.columns {
                         out.clear();
-                        col.encode(&mut out);
+                        col.encode(&mut out, self.results);
                         self.writer.packet(&out);
                     }
                     if self.caps & cap::DEPRECATE_EOF == 0 {
