@@ -192,8 +192,11 @@ struct Conn<B: Backend> {
     caps: u32,
     scramble: [u8; SCRAMBLE_BYTES],
     stmts: HashMap<u32, Stmt>,
-    /// The session's `character_set_results` as of its last command: error messages and
-    /// column names go out in it.
+    /// The session's `character_set_client` as the current command began: statements and
+    /// text parameters are decoded from it.
+    client: ClientCharset,
+    /// The session's `character_set_results` as of its last command or result set: error
+    /// messages, column names and text values go out in it.
     results: ClientCharset,
     _b: std::marker::PhantomData<B>,
 }
@@ -231,6 +234,7 @@ fn serve<B: Backend>(
         caps: 0,
         scramble: auth::scramble(),
         stmts: HashMap::new(),
+        client: ClientCharset::default(),
         results: ClientCharset::default(),
         _b: std::marker::PhantomData,
     };
@@ -437,10 +441,10 @@ impl<B: Backend> Conn<B> {
             return Ok(true);
         };
         self.stats.questions.fetch_add(1, Ordering::Relaxed);
-        self.results = s.charsets().1;
+        (self.client, self.results) = s.charsets();
         match cmd {
             COM_QUIT => return Ok(false),
-            COM_QUERY => self.query(s, &s.charsets().0.decode(body))?,
+            COM_QUERY => self.query(s, &self.client.decode(body))?,
             COM_INIT_DB => match s.init_db(&String::from_utf8_lossy(body)) {
                 Ok(()) => self.ok(&OkInfo::default(), s.status())?,
                 Err(e) => self.err(&e),
@@ -449,7 +453,7 @@ impl<B: Backend> Conn<B> {
             COM_FIELD_LIST => self.eof(0, s.status()),
             COM_STATISTICS => self.writer.packet(self.stats.line().as_bytes()),
             COM_SET_OPTION => self.eof(0, s.status()),
-            COM_STMT_PREPARE => self.prepare(s, &s.charsets().0.decode(body)),
+            COM_STMT_PREPARE => self.prepare(s, &self.client.decode(body)),
             COM_STMT_EXECUTE => self.execute(s, body)?,
             COM_STMT_SEND_LONG_DATA => self.long_data(body)?,
             COM_STMT_CLOSE => {
@@ -518,25 +522,28 @@ impl<B: Backend> Conn<B> {
         match resp {
             Response::Ok(ok) => self.ok(&ok, s.status() | more),
             Response::Rows { mut columns, rows } => {
-                // Text columns leave in the client's `character_set_results`.
-                let results = s.charsets().1;
-                self.results = results;
-                let text: Vec<bool> = columns
-                    .iter()
-                    .map(|c| c.charset != charset::BINARY)
-                    .collect();
-                let convert = results.result_collation_id();
-                if let Some(id) = convert {
-                    for (c, _) in columns.iter_mut().zip(&text).filter(|(_, t)| **t) {
-                        c.charset = id;
-                    }
-                }
+                // Text columns leave in the client's `character_set_results` (which the
+                // statement itself may have just set).
+                self.results = s.charsets().1;
+                // The text columns, when their values need converting.
+                let text: Option<Vec<bool>> = self.results.result_collation_id().map(|id| {
+                    columns
+                        .iter_mut()
+                        .map(|c| {
+                            let is_text = c.charset != charset::BINARY;
+                            if is_text {
+                                c.charset = id;
+                            }
+                            is_text
+                        })
+                        .collect()
+                });
                 let mut out = Vec::with_capacity(256);
                 put_lenenc(&mut out, columns.len() as u64);
                 self.writer.packet(&out);
                 for col in &columns {
                     out.clear();
-                    col.encode(&mut out, results);
+                    col.encode(&mut out, self.results);
                     self.writer.packet(&out);
                 }
                 if self.caps & cap::DEPRECATE_EOF == 0 {
@@ -545,12 +552,14 @@ impl<B: Backend> Conn<B> {
                 for row in rows {
                     match row {
                         Ok(mut values) => {
-                            if convert.is_some() {
-                                for (v, _) in values.iter_mut().zip(&text).filter(|(_, t)| **t) {
-                                    if let Value::Bytes(b) = v {
-                                        if let std::borrow::Cow::Owned(e) = results.encode(b) {
-                                            *b = e;
-                                        }
+                            for (v, _) in values
+                                .iter_mut()
+                                .zip(text.iter().flatten())
+                                .filter(|(_, t)| **t)
+                            {
+                                if let Value::Bytes(b) = v {
+                                    if let std::borrow::Cow::Owned(e) = self.results.encode(b) {
+                                        *b = e;
                                     }
                                 }
                             }
@@ -642,7 +651,7 @@ impl<B: Backend> Conn<B> {
             ));
             return Ok(());
         }
-        let params = match decode_params(&mut c, st) {
+        let mut params = match decode_params(&mut c, st) {
             Ok(p) => p,
             Err(e) => {
                 self.err(&QueryError::new(
@@ -654,15 +663,13 @@ impl<B: Backend> Conn<B> {
         };
         st.clear_long_data();
         // Text parameters arrive in the client's character set.
-        let client = s.charsets().0;
-        let params = params
-            .into_iter()
-            .zip(&st.types)
-            .map(|(v, &(ty, _))| match v {
-                Value::Bytes(b) if is_text_param(ty) => Value::Bytes(client.decode_value(b)),
-                v => v,
-            })
-            .collect();
+        for (v, &(ty, _)) in params.iter_mut().zip(&st.types) {
+            if let Value::Bytes(b) = v {
+                if is_text_param(ty) {
+                    *b = self.client.decode_value(std::mem::take(b));
+                }
+            }
+        }
         match s.execute(id, params) {
             Ok(resp) => self.respond(s, resp, true, 0),
             Err(e) => {

@@ -132,11 +132,7 @@ fn proto_type(ty: &SqlType) -> (ColumnType, u16, u16, u32, u8) {
 
 /// The type of a computed column from a sample value (and whether its DATETIMEs carry a
 /// fraction of a second, shown then with six digits).
-fn inferred(sample: Option<(&Datum, bool)>) -> SqlType {
-    let (sample, fraction) = match sample {
-        Some((d, f)) => (Some(d), f),
-        None => (None, false),
-    };
+fn inferred(sample: Option<&Datum>, fraction: bool) -> SqlType {
     match sample {
         Some(Datum::Int(_)) => SqlType::Int {
             bytes: 8,
@@ -167,8 +163,8 @@ fn inferred(sample: Option<(&Datum, bool)>) -> SqlType {
     }
 }
 
-fn column(c: &OutColumn, sample: Option<(&Datum, bool)>) -> Column {
-    let ty = c.ty.unwrap_or_else(|| inferred(sample));
+fn column(c: &OutColumn, sample: Option<&Datum>, fraction: bool) -> Column {
+    let ty = c.ty.unwrap_or_else(|| inferred(sample, fraction));
     let (t, mut fl, cs, len, dec) = proto_type(&ty);
     if c.not_null {
         fl |= flags::NOT_NULL;
@@ -239,7 +235,7 @@ fn response(out: Output) -> Response {
                 .enumerate()
                 .map(|(i, c)| {
                     if c.ty.is_some() {
-                        return column(c, None);
+                        return column(c, None, false);
                     }
                     // A computed column is typed by its values: the first non-NULL one,
                     // and, for DATETIMEs, whether any carries a fraction of a second.
@@ -250,7 +246,7 @@ fn response(out: Output) -> Response {
                             .into_iter()
                             .chain(values)
                             .any(|d| matches!(d, Datum::DateTime(t) if t.micro != 0));
-                    column(c, sample.map(|d| (d, fraction)))
+                    column(c, sample, fraction)
                 })
                 .collect();
             let rows = rows
@@ -278,7 +274,7 @@ impl Session for ReefSession {
         Ok(Prepared {
             id,
             params: params as u16,
-            columns: cols.iter().map(|c| column(c, None)).collect(),
+            columns: cols.iter().map(|c| column(c, None, false)).collect(),
         })
     }
 

@@ -521,9 +521,10 @@ pub(crate) enum IntervalUnit {
     Month,
     Quarter,
     Year,
-    /// A composite unit (`HOUR_MINUTE`, `DAY_SECOND`, ...): the fields its text holds,
-    /// largest first, as multiples of a microsecond (or, for `YEAR_MONTH`, of a month).
+    /// A composite unit of time (`HOUR_MINUTE`, `DAY_SECOND`, ...): the fields its text
+    /// holds, largest first, as multiples of a microsecond.
     Composite(&'static [i64]),
+    /// `YEAR_MONTH`: years and months, calendar arithmetic.
     YearMonth,
 }
 

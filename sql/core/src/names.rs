@@ -174,12 +174,20 @@ pub fn mysql_spellings(sql: &str) -> Option<String> {
     Some(out)
 }
 
-/// Whether `sql` holds `word` in any letter case (a cheap test before tokenizing; every
-/// statement's text passes here).
+/// Whether `sql` holds `word`, as a whole word, in any letter case (a cheap test before
+/// tokenizing; every statement's text passes here, and a bulk INSERT whose data says
+/// "model" should not be tokenized twice for it).
 fn mentions(sql: &str, word: &[u8]) -> bool {
-    sql.as_bytes()
-        .windows(word.len())
-        .any(|w| w.eq_ignore_ascii_case(word))
+    let b = sql.as_bytes();
+    let part_of_word = |i: usize| {
+        b.get(i)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    };
+    b.windows(word.len()).enumerate().any(|(i, w)| {
+        w.eq_ignore_ascii_case(word)
+            && !(i > 0 && part_of_word(i - 1))
+            && !part_of_word(i + word.len())
+    })
 }
 
 /// The byte offset of a tokenizer location (lines and columns count characters from 1).
@@ -356,6 +364,14 @@ mod tests {
                 other => format!("unnamed {other}"),
             })
             .collect()
+    }
+
+    #[test]
+    fn only_whole_words_call_for_a_rewrite() {
+        assert!(mentions("SELECT a MOD 2", b"MOD"));
+        assert!(mentions("x\tmod(1", b"MOD"));
+        assert!(!mentions("INSERT INTO t VALUES ('model', 'a_mod')", b"MOD"));
+        assert!(!mentions("SELECT sharer FROM t", b"SHARE"));
     }
 
     #[test]

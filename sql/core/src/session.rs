@@ -287,15 +287,20 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
 
 /// The client character set a name means, or MySQL's 1115.
 fn charset_named(name: &str) -> Result<ClientCharset, SqlError> {
-    ClientCharset::from_name(name)
-        .filter(|_| !name.is_empty())
-        .ok_or_else(|| {
-            SqlError::new(
-                error::ER_UNKNOWN_CHARACTER_SET,
-                format!("Unknown character set: '{name}'"),
-            )
-        })
+    ClientCharset::from_name(name).ok_or_else(|| {
+        SqlError::new(
+            error::ER_UNKNOWN_CHARACTER_SET,
+            format!("Unknown character set: '{name}'"),
+        )
+    })
 }
+
+/// The variables `SET NAMES` sets to one character set (and `collation_connection`).
+const NAMES_VARS: [&str; 3] = [
+    "character_set_client",
+    "character_set_connection",
+    "character_set_results",
+];
 
 impl SqlSession {
     /// A session for connection `conn_id` of `user`; `found_rows` if the client asked for
@@ -1639,28 +1644,15 @@ impl SqlSession {
                     .to_ascii_lowercase();
                 let cs = charset_named(&name)?;
                 let shown = if name == "utf8" { "utf8mb3" } else { &name };
-                for var in [
-                    "character_set_client",
-                    "character_set_connection",
-                    "character_set_results",
-                ] {
-                    self.vars.insert(var.to_string(), shown.to_string());
-                }
                 let collation = collation_name
                     .as_deref()
                     .map(|c| c.trim_matches(['\'', '"', '`']).to_ascii_lowercase())
                     .unwrap_or_else(|| cs.collation_name().to_string());
-                self.vars
-                    .insert("collation_connection".to_string(), collation);
+                self.set_names(shown, collation);
             }
             Set::SetNamesDefault {} => {
-                for var in [
-                    "character_set_client",
-                    "character_set_connection",
-                    "character_set_results",
-                    "collation_connection",
-                ] {
-                    self.vars.remove(var);
+                for var in NAMES_VARS.iter().chain(&["collation_connection"]) {
+                    self.vars.remove(*var);
                 }
             }
             Set::SetTransaction { modes, .. } => {
@@ -1752,9 +1744,7 @@ impl SqlSession {
                     )
                 })?;
             }
-            "character_set_client" | "character_set_connection" | "character_set_results"
-                if !is_default =>
-            {
+            _ if NAMES_VARS.contains(&var) && !is_default => {
                 // `character_set_results = NULL` asks for results unconverted.
                 if !(v.is_null() && var == "character_set_results") {
                     charset_named(&text.to_ascii_lowercase())?;
@@ -1778,33 +1768,31 @@ impl SqlSession {
     }
 
     /// The character sets of the client's statements and of the results it reads
-    /// (`character_set_client`, `character_set_results`).
+    /// (`character_set_client`, `character_set_results`; an empty value, which
+    /// `character_set_results = NULL` leaves, asks for no conversion).
     pub fn charsets(&self) -> (ClientCharset, ClientCharset) {
-        let of = |var: &str| {
-            self.vars
-                .get(var)
-                .and_then(|v| ClientCharset::from_name(v))
-                .unwrap_or_default()
+        let of = |var: &str| match self.vars.get(var).map(String::as_str) {
+            None => ClientCharset::default(),
+            Some("") => ClientCharset::Binary,
+            Some(v) => ClientCharset::from_name(v).unwrap_or_default(),
         };
         (of("character_set_client"), of("character_set_results"))
     }
 
     /// Sets the client's character set as its handshake names it (as `SET NAMES` would).
     pub fn set_client_charset(&mut self, cs: ClientCharset) {
-        if cs == ClientCharset::Utf8mb4 {
-            return;
+        if cs != ClientCharset::Utf8mb4 {
+            self.set_names(cs.name(), cs.collation_name().to_string());
         }
-        for var in [
-            "character_set_client",
-            "character_set_connection",
-            "character_set_results",
-        ] {
-            self.vars.insert(var.to_string(), cs.name().to_string());
+    }
+
+    /// `SET NAMES charset COLLATE collation`.
+    fn set_names(&mut self, charset: &str, collation: String) {
+        for var in NAMES_VARS {
+            self.vars.insert(var.to_string(), charset.to_string());
         }
-        self.vars.insert(
-            "collation_connection".to_string(),
-            cs.collation_name().to_string(),
-        );
+        self.vars
+            .insert("collation_connection".to_string(), collation);
     }
 
     fn var_u64(&self, name: &str) -> Option<u64> {

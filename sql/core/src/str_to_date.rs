@@ -99,7 +99,7 @@ impl Cursor<'_> {
         Some((n, digits.len()))
     }
 
-    /// One of `words` (case-insensitive, by its full spelling or, if `prefix`, its first
+    /// One of `words` (case-insensitive, by its full spelling or, if `abbreviated`, its first
     /// three letters); its index.
     fn word(&mut self, words: &[&str], abbreviated: bool) -> Option<usize> {
         let rest = &self.s[self.at..];

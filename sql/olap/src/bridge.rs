@@ -52,6 +52,8 @@ enum Rule {
     FromUnixtime,
     /// STR_TO_DATE: a DATE or DATETIME as the (literal) format has time parts.
     StrToDate,
+    /// DATE_ADD and its kin: the type of `date + INTERVAL` (ADDDATE(d, n) adds days).
+    DateArith,
 }
 
 /// The functions the analytical path evaluates through the OLTP evaluator, with how
@@ -95,10 +97,10 @@ const FUNCTIONS: &[(&str, Rule)] = &[
     ("unix_timestamp", Rule::UnixTimestamp),
     ("from_unixtime", Rule::FromUnixtime),
     ("str_to_date", Rule::StrToDate),
-    ("date_add", Rule::Common(0)),
-    ("adddate", Rule::Common(0)),
-    ("date_sub", Rule::Common(0)),
-    ("subdate", Rule::Common(0)),
+    ("date_add", Rule::DateArith),
+    ("adddate", Rule::DateArith),
+    ("date_sub", Rule::DateArith),
+    ("subdate", Rule::DateArith),
 ];
 
 fn function_rule(name: &str) -> Option<Rule> {
@@ -116,9 +118,14 @@ fn placeholder(i: usize) -> Expr {
     Expr::Identifier(Ident::new(format!("{ARG_PREFIX}{i}")))
 }
 
+/// The operand a placeholder name stands for.
+fn arg_index(name: &str) -> Option<usize> {
+    name.strip_prefix(ARG_PREFIX)?.parse().ok()
+}
+
 fn placeholder_index(e: &Expr) -> Option<usize> {
     match e {
-        Expr::Identifier(id) => id.value.strip_prefix(ARG_PREFIX)?.parse().ok(),
+        Expr::Identifier(id) => arg_index(&id.value),
         _ => None,
     }
 }
@@ -222,7 +229,8 @@ fn slots(e: &mut Expr) -> Vec<&mut Expr> {
     }
 }
 
-fn call(name: String, args: Vec<Expr>) -> Expr {
+/// The call `name(args...)`.
+pub(crate) fn call(name: String, args: Vec<Expr>) -> Expr {
     Expr::Function(Function {
         name: ObjectName::from(vec![Ident::new(name)]),
         uses_odbc_syntax: false,
@@ -298,8 +306,7 @@ struct Row<'a>(&'a [Datum]);
 
 impl Scope for Row<'_> {
     fn column(&self, _qualifier: Option<&str>, name: &str) -> Result<Datum, SqlError> {
-        name.strip_prefix(ARG_PREFIX)
-            .and_then(|i| i.parse::<usize>().ok())
+        arg_index(name)
             .and_then(|i| self.0.get(i).cloned())
             .ok_or_else(|| SqlError::internal(format!("bridged operand {name}")))
     }
@@ -489,7 +496,8 @@ fn literal_text(e: &Expr) -> Option<&str> {
     }
 }
 
-fn function_children(f: &Function) -> Vec<&Expr> {
+/// A call's plain (unnamed) arguments.
+pub(crate) fn function_children(f: &Function) -> Vec<&Expr> {
     match &f.args {
         FunctionArguments::List(l) => l
             .args
@@ -538,7 +546,7 @@ fn result_type(template: &Expr, args: &[DataType], fsps: &[u8]) -> Result<DataTy
                 Rule::Bytes => DataType::Binary,
                 Rule::Integer => DataType::Int64,
                 Rule::Date => DataType::Date32,
-                Rule::Common(_) if name.contains("date") => match children.as_slice() {
+                Rule::DateArith => match children.as_slice() {
                     [v, Expr::Interval(iv)] => {
                         interval_result(&child_type(v, args), reef_sql::interval_keeps_date(iv))
                     }

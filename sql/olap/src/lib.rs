@@ -456,25 +456,13 @@ impl sqlparser::ast::VisitorMut for Rollup {
         let sqlparser::ast::GroupByExpr::Expressions(exprs, _) = &mut sel.group_by else {
             return ControlFlow::Continue(());
         };
-        let [Expr::Function(f)] = exprs.as_slice() else {
+        let [rollup @ Expr::Function(f)] = exprs.as_slice() else {
             return ControlFlow::Continue(());
         };
-        if !reef_sql::olap::is_rollup(&exprs[0]) {
+        if !reef_sql::olap::is_rollup(rollup) {
             return ControlFlow::Continue(());
         }
-        let FunctionArguments::List(list) = &f.args else {
-            return ControlFlow::Continue(());
-        };
-        let grouped: Vec<Expr> = list
-            .args
-            .iter()
-            .filter_map(|a| match a {
-                sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(e)) => {
-                    Some(e.clone())
-                }
-                _ => None,
-            })
-            .collect();
+        let grouped: Vec<Expr> = bridge::function_children(f).into_iter().cloned().collect();
         exprs[0] = Expr::Rollup(grouped.iter().map(|e| vec![e.clone()]).collect());
         if q.order_by.is_none() {
             let by = |expr: Expr| sqlparser::ast::OrderByExpr {
@@ -485,29 +473,16 @@ impl sqlparser::ast::VisitorMut for Rollup {
                 },
                 with_fill: None,
             };
-            let grouping = |e: &Expr| {
-                Expr::Function(sqlparser::ast::Function {
-                    name: ObjectName::from(vec![sqlparser::ast::Ident::new("grouping")]),
-                    uses_odbc_syntax: false,
-                    parameters: FunctionArguments::None,
-                    args: FunctionArguments::List(sqlparser::ast::FunctionArgumentList {
-                        duplicate_treatment: None,
-                        args: vec![sqlparser::ast::FunctionArg::Unnamed(
-                            sqlparser::ast::FunctionArgExpr::Expr(e.clone()),
-                        )],
-                        clauses: Vec::new(),
-                    }),
-                    filter: None,
-                    null_treatment: None,
-                    over: None,
-                    within_group: Vec::new(),
-                })
-            };
             q.order_by = Some(sqlparser::ast::OrderBy {
                 kind: sqlparser::ast::OrderByKind::Expressions(
                     grouped
                         .iter()
-                        .flat_map(|e| [by(grouping(e)), by(e.clone())])
+                        .flat_map(|e| {
+                            [
+                                by(bridge::call("grouping".into(), vec![e.clone()])),
+                                by(e.clone()),
+                            ]
+                        })
                         .collect(),
                 ),
                 interpolate: None,

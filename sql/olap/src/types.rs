@@ -32,12 +32,19 @@ const COLLATION_KEY: &str = "reef.collation";
 /// Field metadata key holding a DATETIME or TIMESTAMP column's fractional digits.
 pub(crate) const FSP_KEY: &str = "reef.fsp";
 
+/// The fractional-second digits a temporal field's metadata gives, if it gives them.
+fn fsp_in(f: &Field) -> Option<u8> {
+    f.metadata().get(FSP_KEY).and_then(|v| v.parse().ok())
+}
+
 /// The fractional-second digits of a temporal field (0 when it does not say).
 pub fn fsp_of(f: &Field) -> u8 {
-    f.metadata()
-        .get(FSP_KEY)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    fsp_in(f).unwrap_or(0)
+}
+
+/// A date as Arrow's Date32: days since 1970-01-01.
+fn date32(d: &DateTime) -> i32 {
+    days_from_civil(d.year as i64, d.month as i64, d.day as i64) as i32
 }
 
 /// The collation a string field compares under: its column's, or the connection's
@@ -188,12 +195,7 @@ pub fn logical_array(ty: &ColumnType, physical: &ArrayRef) -> Result<ArrayRef, S
             let p = physical.as_primitive::<Int64Type>();
             let d: Date32Array = p
                 .iter()
-                .map(|v| {
-                    v.map(|packed| {
-                        let dt = DateTime::unpack(packed);
-                        days_from_civil(dt.year as i64, dt.month as i64, dt.day as i64) as i32
-                    })
-                })
+                .map(|v| v.map(|packed| date32(&DateTime::unpack(packed))))
                 .collect();
             Arc::new(d)
         }
@@ -250,11 +252,7 @@ pub fn mysql_type(field: &Field) -> Option<ColumnType> {
         }
         DataType::Date32 | DataType::Date64 => Some(ColumnType::Date),
         DataType::Timestamp(unit, _) => Some(ColumnType::DateTime {
-            fsp: match field.metadata().get(FSP_KEY) {
-                Some(_) => fsp_of(field),
-                None if *unit == TimeUnit::Second => 0,
-                None => 6,
-            },
+            fsp: fsp_in(field).unwrap_or(if *unit == TimeUnit::Second { 0 } else { 6 }),
         }),
         _ => None,
     }
@@ -342,7 +340,6 @@ pub fn datum_at(a: &dyn Array, row: usize) -> Result<Datum, SqlError> {
 pub fn array_of(ty: &DataType, vals: &[Datum]) -> Result<ArrayRef, SqlError> {
     use sqlparser::ast::{DataType as Sql, ExactNumberInfo};
     let cast = |v: &Datum, t: &Sql| reef_sql::cast(v, t).unwrap_or(Datum::Null);
-    let days = |d: &DateTime| days_from_civil(d.year as i64, d.month as i64, d.day as i64) as i32;
     Ok(match ty {
         DataType::Null => Arc::new(NullArray::new(vals.len())),
         DataType::Int64 => Arc::new(Int64Array::from_iter(vals.iter().map(|v| match v {
@@ -392,9 +389,9 @@ pub fn array_of(ty: &DataType, vals: &[Datum]) -> Result<ArrayRef, SqlError> {
             other => other.to_text().map(String::into_bytes),
         }))),
         DataType::Date32 => Arc::new(Date32Array::from_iter(vals.iter().map(|v| match v {
-            Datum::Date(d) | Datum::DateTime(d) => Some(days(d)),
+            Datum::Date(d) | Datum::DateTime(d) => Some(date32(d)),
             other => match cast(other, &Sql::Date) {
-                Datum::Date(d) => Some(days(&d)),
+                Datum::Date(d) => Some(date32(&d)),
                 _ => None,
             },
         }))),

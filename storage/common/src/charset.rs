@@ -45,14 +45,18 @@ fn latin1_byte(c: char) -> Option<u8> {
 }
 
 impl ClientCharset {
-    /// The character set a `SET NAMES` / `character_set_*` name means; `None` if ReefDB
-    /// does not speak it.
+    /// The character set a `SET NAMES` / `character_set_*` name means (in any letter
+    /// case); `None` if ReefDB does not speak it.
     pub fn from_name(name: &str) -> Option<ClientCharset> {
-        match name.to_ascii_lowercase().as_str() {
-            "utf8mb4" | "utf8" | "utf8mb3" => Some(ClientCharset::Utf8mb4),
-            "latin1" | "ascii" => Some(ClientCharset::Latin1),
-            "binary" | "" => Some(ClientCharset::Binary),
-            _ => None,
+        let is = |names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(name));
+        if is(&["utf8mb4", "utf8", "utf8mb3"]) {
+            Some(ClientCharset::Utf8mb4)
+        } else if is(&["latin1", "ascii"]) {
+            Some(ClientCharset::Latin1)
+        } else if is(&["binary"]) {
+            Some(ClientCharset::Binary)
+        } else {
+            None
         }
     }
 
@@ -164,5 +168,6 @@ mod tests {
             Some(ClientCharset::Utf8mb4)
         );
         assert_eq!(ClientCharset::from_name("koi8r"), None);
+        assert_eq!(ClientCharset::from_name(""), None);
     }
 }
