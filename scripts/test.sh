@@ -25,6 +25,13 @@ if ! python3 -c "import pymysql, mysql.connector" >/dev/null 2>&1; then
     echo "== installing PyMySQL and mysql-connector-python"
     python3 -m pip install -q --disable-pip-version-check pymysql mysql-connector-python
 fi
+# DuckDB generates TPC-H data and answers the reference queries (tests/reef/tpch.rs). The two
+# versions must match: newer wheels fetch the extension over the network.
+if ! python3 -c "import duckdb, duckdb_extension_tpch; assert duckdb.__version__ == '1.5.5'" \
+    >/dev/null 2>&1; then
+    echo "== installing DuckDB 1.5.5 with its TPC-H extension"
+    python3 -m pip install -q --disable-pip-version-check duckdb==1.5.5 duckdb-extension-tpch==1.5.5
+fi
 
 echo "== cargo $(cargo --version | cut -d' ' -f2), $(nproc) cores"
 # cargo-nextest (on the machine image) runs each test in its own process and kills one that

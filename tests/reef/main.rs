@@ -7,3 +7,4 @@ mod harness;
 mod slt;
 mod sql;
 mod tpcc;
+mod tpch;

@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+"""TPC-H over the MySQL protocol: generate, load, check against DuckDB, and time.
+
+    tpch.py load  --sf 0.01 --port 3306 [--threads 2]   create the schema and load the data
+    tpch.py check --sf 0.01 --port 3306                  the 22 queries, answers vs DuckDB
+    tpch.py run   --sf 1    --port 3306 [--repeat 5]     the 22 queries timed (median)
+
+The data comes from DuckDB's TPC-H generator (PyPI `duckdb==1.5.5` with
+`duckdb-extension-tpch==1.5.5`; newer DuckDB wheels try to download the extension and fail
+offline). It is generated once per scale factor into `<cache>/sf<SF>/tpch.duckdb`, which
+also answers the reference queries. The 22 queries in `queries/` are the TPC-H
+specification's (clause 2.4) with its validation parameters, in a text MySQL, MariaDB and
+DuckDB all accept: Q15's view is a common table expression, and Q13 names its derived
+table's columns with aliases inside it (MariaDB 10.11 has no derived-table column list).
+
+Answers match when they have the same rows in the same order, numbers equal to 1e-6
+relative or 0.01 absolute, and text equal after trailing blanks (CHAR padding) are removed.
+Types may differ: DuckDB's averages are doubles, MySQL's are DECIMAL.
+
+Nothing here links ReefDB: it measures what any MySQL client sees.
+"""
+
+import argparse
+import datetime
+import decimal
+import glob
+import json
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+QUERIES = os.path.join(HERE, "queries")
+
+# TPC-H clause 1.4: the eight tables, their columns and primary keys, with MySQL types.
+SCHEMA = {
+    "region": """r_regionkey INT NOT NULL, r_name CHAR(25) NOT NULL,
+        r_comment VARCHAR(152) NOT NULL, PRIMARY KEY (r_regionkey)""",
+    "nation": """n_nationkey INT NOT NULL, n_name CHAR(25) NOT NULL,
+        n_regionkey INT NOT NULL, n_comment VARCHAR(152) NOT NULL,
+        PRIMARY KEY (n_nationkey)""",
+    "part": """p_partkey INT NOT NULL, p_name VARCHAR(55) NOT NULL,
+        p_mfgr CHAR(25) NOT NULL, p_brand CHAR(10) NOT NULL, p_type VARCHAR(25) NOT NULL,
+        p_size INT NOT NULL, p_container CHAR(10) NOT NULL,
+        p_retailprice DECIMAL(15,2) NOT NULL, p_comment VARCHAR(23) NOT NULL,
+        PRIMARY KEY (p_partkey)""",
+    "supplier": """s_suppkey INT NOT NULL, s_name CHAR(25) NOT NULL,
+        s_address VARCHAR(40) NOT NULL, s_nationkey INT NOT NULL, s_phone CHAR(15) NOT NULL,
+        s_acctbal DECIMAL(15,2) NOT NULL, s_comment VARCHAR(101) NOT NULL,
+        PRIMARY KEY (s_suppkey)""",
+    "partsupp": """ps_partkey INT NOT NULL, ps_suppkey INT NOT NULL,
+        ps_availqty INT NOT NULL, ps_supplycost DECIMAL(15,2) NOT NULL,
+        ps_comment VARCHAR(199) NOT NULL, PRIMARY KEY (ps_partkey, ps_suppkey)""",
+    "customer": """c_custkey INT NOT NULL, c_name VARCHAR(25) NOT NULL,
+        c_address VARCHAR(40) NOT NULL, c_nationkey INT NOT NULL, c_phone CHAR(15) NOT NULL,
+        c_acctbal DECIMAL(15,2) NOT NULL, c_mktsegment CHAR(10) NOT NULL,
+        c_comment VARCHAR(117) NOT NULL, PRIMARY KEY (c_custkey)""",
+    "orders": """o_orderkey INT NOT NULL, o_custkey INT NOT NULL,
+        o_orderstatus CHAR(1) NOT NULL, o_totalprice DECIMAL(15,2) NOT NULL,
+        o_orderdate DATE NOT NULL, o_orderpriority CHAR(15) NOT NULL,
+        o_clerk CHAR(15) NOT NULL, o_shippriority INT NOT NULL,
+        o_comment VARCHAR(79) NOT NULL, PRIMARY KEY (o_orderkey)""",
+    "lineitem": """l_orderkey INT NOT NULL, l_partkey INT NOT NULL,
+        l_suppkey INT NOT NULL, l_linenumber INT NOT NULL,
+        l_quantity DECIMAL(15,2) NOT NULL, l_extendedprice DECIMAL(15,2) NOT NULL,
+        l_discount DECIMAL(15,2) NOT NULL, l_tax DECIMAL(15,2) NOT NULL,
+        l_returnflag CHAR(1) NOT NULL, l_linestatus CHAR(1) NOT NULL,
+        l_shipdate DATE NOT NULL, l_commitdate DATE NOT NULL, l_receiptdate DATE NOT NULL,
+        l_shipinstruct CHAR(25) NOT NULL, l_shipmode CHAR(10) NOT NULL,
+        l_comment VARCHAR(44) NOT NULL, PRIMARY KEY (l_orderkey, l_linenumber)""",
+}
+
+
+def fail(message):
+    print(f"tpch: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def duckdb_module():
+    try:
+        import duckdb
+        import duckdb_extension_tpch
+    except ImportError:
+        fail(
+            "needs PyPI duckdb==1.5.5 and duckdb-extension-tpch==1.5.5 "
+            "(python3 -m pip install duckdb==1.5.5 duckdb-extension-tpch==1.5.5)"
+        )
+    found = glob.glob(
+        os.path.join(os.path.dirname(duckdb_extension_tpch.__file__), "**", "tpch.duckdb_extension"),
+        recursive=True,
+    )
+    if not found:
+        fail("duckdb-extension-tpch holds no tpch.duckdb_extension")
+    return duckdb, found[0]
+
+
+def reference(args):
+    """A read-only DuckDB connection to the generated data, generating it on first use."""
+    duckdb, extension = duckdb_module()
+    directory = os.path.join(args.cache, f"sf{args.sf:g}")
+    path = os.path.join(directory, "tpch.duckdb")
+    if not os.path.exists(path):
+        os.makedirs(directory, exist_ok=True)
+        print(f"generating TPC-H sf {args.sf:g} with DuckDB into {path}", file=sys.stderr)
+        started = time.monotonic()
+        partial = path + ".partial"
+        if os.path.exists(partial):
+            os.remove(partial)
+        con = duckdb.connect(partial)
+        con.execute(f"LOAD '{extension}'")
+        con.execute(f"CALL dbgen(sf={args.sf})")
+        con.close()
+        os.replace(partial, path)
+        print(f"generated in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    return duckdb.connect(path, read_only=True)
+
+
+def connect(args, database=None):
+    import pymysql
+
+    return pymysql.connect(
+        host=args.host,
+        port=args.port,
+        user=args.user,
+        password=args.password,
+        database=database,
+        autocommit=True,
+        local_infile=False,
+    )
+
+
+class Progress:
+    """One line on stderr per table, rewritten in place: rows loaded of rows to load."""
+
+    def __init__(self, table, total):
+        self.table, self.total, self.done = table, total, 0
+        self.started = time.monotonic()
+        self.shown = 0.0
+
+    def add(self, rows):
+        self.done += rows
+        now = time.monotonic()
+        if now - self.shown >= 0.5 or self.done == self.total:
+            self.shown = now
+            rate = self.done / max(now - self.started, 1e-9)
+            end = "\n" if self.done == self.total else ""
+            print(
+                f"\r  {self.table:<9} {self.done:>10}/{self.total} rows  {rate:>9.0f} rows/s",
+                end=end,
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+def load(args):
+    ref = reference(args)
+    server = connect(args)
+    with server.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{args.database}`")
+        cur.execute(f"CREATE DATABASE `{args.database}`")
+    server.close()
+    started = time.monotonic()
+    for table, columns in SCHEMA.items():
+        with connect(args, args.database).cursor() as cur:
+            cur.execute(f"CREATE TABLE {table} ({columns})")
+        total = ref.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        progress = Progress(table, total)
+        # Each worker reads its own slice from DuckDB and sends multi-row INSERTs of
+        # `batch` rows on its own connection.
+        slices = max(1, min(args.threads, total // args.batch))
+        step = -(-total // slices)
+
+        def load_slice(i):
+            con = ref.cursor()
+            rows = con.execute(
+                f"SELECT * FROM {table} LIMIT {step} OFFSET {i * step}"
+            ).fetchall()
+            db = connect(args, args.database)
+            with db.cursor() as cur:
+                marks = "(" + ",".join(["%s"] * len(rows[0])) + ")" if rows else ""
+                for at in range(0, len(rows), args.batch):
+                    chunk = rows[at : at + args.batch]
+                    cur.execute(
+                        f"INSERT INTO {table} VALUES "
+                        + ",".join(cur.mogrify(marks, row) for row in chunk)
+                    )
+                    progress.add(len(chunk))
+            db.close()
+
+        with ThreadPoolExecutor(slices) as pool:
+            list(pool.map(load_slice, range(slices)))
+        if total == 0:
+            progress.add(0)
+    print(f"loaded sf {args.sf:g} in {time.monotonic() - started:.1f} s", file=sys.stderr)
+
+
+def query_text(n):
+    with open(os.path.join(QUERIES, f"q{n:02}.sql")) as f:
+        return f.read().strip().rstrip(";")
+
+
+def normalize(value):
+    if isinstance(value, (decimal.Decimal, float, int)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str):
+        return value.rstrip(" ")
+    return value
+
+
+def same(a, b):
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= max(0.01, 1e-6 * max(abs(a), abs(b)))
+    return a == b
+
+
+def differences(got, want):
+    """Why two answers differ, or None when they match."""
+    if len(got) != len(want):
+        return f"{len(got)} rows, DuckDB has {len(want)}"
+    for i, (g, w) in enumerate(zip(got, want)):
+        if len(g) != len(w):
+            return f"row {i + 1}: {len(g)} columns, DuckDB has {len(w)}"
+        for j, (x, y) in enumerate(zip(g, w)):
+            if not same(x, y):
+                return f"row {i + 1} column {j + 1}: {x!r}, DuckDB has {y!r}"
+    return None
+
+
+def selected(args):
+    if not args.queries:
+        return list(range(1, 23))
+    picked = [int(q) for q in args.queries.split(",")]
+    for q in picked:
+        if not 1 <= q <= 22:
+            fail(f"no query {q}: TPC-H has queries 1 to 22")
+    return picked
+
+
+def check(args):
+    ref = reference(args)
+    db = connect(args, args.database)
+    failures = 0
+    for n in selected(args):
+        sql = query_text(n)
+        want = [tuple(normalize(v) for v in row) for row in ref.execute(sql).fetchall()]
+        started = time.monotonic()
+        try:
+            with db.cursor() as cur:
+                cur.execute(sql)
+                got = [tuple(normalize(v) for v in row) for row in cur.fetchall()]
+        except Exception as e:  # any server error is a failed query, reported by name
+            failures += 1
+            print(f"Q{n:02}: error {e}")
+            continue
+        elapsed = time.monotonic() - started
+        why = differences(got, want)
+        if why:
+            failures += 1
+            print(f"Q{n:02}: wrong answer: {why}")
+        else:
+            print(f"Q{n:02}: ok ({len(got)} rows, {elapsed:.2f} s)")
+    total = len(selected(args))
+    print(f"{total - failures} of {total} queries match DuckDB's answers")
+    sys.exit(1 if failures else 0)
+
+
+def run(args):
+    db = connect(args, args.database)
+    results = {}
+    for n in selected(args):
+        sql = query_text(n)
+        times = []
+        for _ in range(args.repeat):
+            started = time.monotonic()
+            with db.cursor() as cur:
+                cur.execute(sql)
+                cur.fetchall()
+            times.append(time.monotonic() - started)
+        results[n] = statistics.median(times)
+        print(f"Q{n:02}: {results[n]:.3f} s (median of {args.repeat})", flush=True)
+    print(f"total: {sum(results.values()):.3f} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({f"q{n:02}": t for n, t in results.items()}, f, indent=1)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["load", "check", "run"])
+    parser.add_argument("--sf", type=float, default=0.01, help="scale factor (default 0.01)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=3306)
+    parser.add_argument("--user", default="root")
+    parser.add_argument("--password", default="")
+    parser.add_argument("--database", default="tpch")
+    parser.add_argument(
+        "--cache",
+        default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "reef-tpch"),
+        help="where generated data is kept between runs",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="loader connections")
+    parser.add_argument("--batch", type=int, default=500, help="rows per INSERT")
+    parser.add_argument("--queries", help="comma-separated query numbers (default all 22)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per query")
+    parser.add_argument("--json", help="write the run's medians here")
+    args = parser.parse_args()
+    {"load": load, "check": check, "run": run}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
