@@ -1294,8 +1294,51 @@ fn explain_shows_the_path_and_the_access() {
         ["t", "ALL", "NULL", "ReefDB: OLTP path"]
     );
     assert!(explain("SELECT * FROM t a JOIN t b ON a.id = b.s")[3].contains("OLAP path"));
-    let (ok, _, err) = r.mysql(Some("ex"), "EXPLAIN ANALYZE SELECT * FROM t");
+
+    // FORMAT=TREE and ANALYZE: one EXPLAIN column with the plan as a tree (the CLI shows
+    // its line breaks as \n).
+    let tree = |sql: &str| -> String { r.ok(Some("ex"), &format!("EXPLAIN {sql}")) };
+    let out = tree("FORMAT=TREE SELECT s, count(*) FROM t WHERE id = 1 GROUP BY s");
+    assert_eq!(
+        out.trim_end(),
+        "-> ReefDB: OLTP path (row at a time, on the statement's snapshot)\\n    \
+         -> Group aggregate: s\\n        -> Filter: id = 1\\n            \
+         -> Single-row lookup on t using PRIMARY"
+    );
+    r.ok(Some("ex"), "INSERT INTO t VALUES (1, 10), (2, 10), (3, 20)");
+    let out = tree("ANALYZE SELECT * FROM t WHERE id BETWEEN 2 AND 9");
+    assert!(
+        out.contains("OLTP path") && out.contains("rows=2)"),
+        "{out}"
+    );
+    assert!(out.contains("-> Range scan on t using PRIMARY"), "{out}");
+    let out = tree("ANALYZE SELECT a.s, count(*) FROM t a JOIN t b ON a.s = b.s GROUP BY a.s");
+    assert!(out.starts_with("-> ReefDB: OLAP path"), "{out}");
+    assert!(
+        out.contains("rows=2)") && out.contains("output_rows=5"),
+        "{out}"
+    );
+    let (ok, _, err) = r.mysql(Some("ex"), "EXPLAIN FORMAT=JSON SELECT * FROM t");
     assert!(!ok && err.contains("ERROR 1235"), "{err}");
+
+    // A large table scanned without a key range goes to the OLAP path; key reads stay.
+    r.ok(
+        Some("ex"),
+        "INSERT INTO t WITH RECURSIVE n(i) AS (SELECT 4 UNION ALL SELECT i + 1 FROM n \
+         WHERE i < 12000) SELECT i, i % 7 FROM n",
+    );
+    assert!(explain("SELECT count(*) FROM t WHERE s + 0 > 3")[3].contains("OLAP path"));
+    assert_eq!(
+        explain("SELECT * FROM t WHERE id = 1"),
+        ["t", "const", "PRIMARY", "Using where; ReefDB: OLTP path"]
+    );
+    // The same answer as the OLTP path's index range.
+    let olap = r.ok(Some("ex"), "SELECT count(*), sum(s) FROM t WHERE s + 0 > 3");
+    assert_eq!(olap, "5145\t25750\n");
+    assert_eq!(
+        olap,
+        r.ok(Some("ex"), "SELECT count(*), sum(s) FROM t WHERE s > 3")
+    );
     r.stop();
 }
 

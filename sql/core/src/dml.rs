@@ -534,6 +534,12 @@ pub(crate) fn run(
         Statement::Insert(i) => insert(engine, txn, s, i),
         Statement::Update(u) => update(engine, txn, s, u),
         Statement::Delete(d) => delete(engine, txn, s, d),
+        Statement::Explain {
+            statement, analyze, ..
+        } => match statement.as_ref() {
+            Statement::Query(q) => explain_tree(engine, txn, s, q, *analyze),
+            other => Err(SqlError::unsupported(format!("EXPLAIN of {other}"))),
+        },
         other => Err(SqlError::unsupported(other)),
     }
 }
@@ -1789,25 +1795,9 @@ fn olap_select(
     s: &SessionInfo,
     q: &Query,
 ) -> Result<Output, SqlError> {
-    if !q.locks.is_empty() {
-        return Err(SqlError::unsupported(
-            "FOR UPDATE / FOR SHARE with joins, subqueries or UNION",
-        ));
-    }
-    if s.isolation == Isolation::Serializable && !s.single_statement {
-        // MySQL turns these reads into shared-locking reads; the OLAP path takes no locks.
-        return Err(SqlError::unsupported(
-            "joins, subqueries or UNION inside a SERIALIZABLE transaction",
-        ));
-    }
-    let query = crate::olap::inline_session(q, s, false)?;
-    engine.query_engine()?.query(crate::olap::QueryRequest {
-        engine,
-        db: s.db.as_deref(),
-        query,
-        read: txn.read_ctx(),
-        interrupt: txn.interrupt_flag(),
-    })
+    engine
+        .query_engine()?
+        .query(olap_request(engine, txn, s, q)?)
 }
 
 /// Rows a single-table SELECT must scan before the OLAP path runs it instead of the OLTP
@@ -1821,10 +1811,7 @@ const OLAP_SCAN_ROWS: u64 = 10_000;
 /// holds at least [`OLAP_SCAN_ROWS`] rows by the tablet's estimate. Locking reads and reads
 /// inside a SERIALIZABLE transaction stay on the OLTP path, the only one that locks.
 fn scans_for_olap(engine: &SqlEngine, s: &SessionInfo, q: &Query) -> Result<bool, SqlError> {
-    if !q.locks.is_empty()
-        || (s.isolation == Isolation::Serializable && !s.single_statement)
-        || engine.query_engine().is_err()
-    {
+    if olap_allowed(q, s).is_err() || engine.query_engine().is_err() {
         return Ok(false);
     }
     let SetExpr::Select(sel) = q.body.as_ref() else {
@@ -2045,6 +2032,190 @@ pub(crate) fn explain_select(
     Ok(Output::Rows { columns, rows })
 }
 
+/// `EXPLAIN FORMAT=TREE` and `EXPLAIN ANALYZE` of a SELECT, as MySQL 8 shows them: one
+/// `EXPLAIN` column holding the plan as an indented tree. The first line names the path the
+/// statement takes. On the OLAP path the rest is DataFusion's physical plan; with ANALYZE
+/// it has run, and each operator shows what it measured (rows, time, memory). The OLTP
+/// path shows its steps, and with ANALYZE the statement's measured time and rows.
+pub(crate) fn explain_tree(
+    engine: &SqlEngine,
+    txn: &mut Transaction,
+    s: &SessionInfo,
+    q: &Query,
+    analyze: bool,
+) -> Result<Output, SqlError> {
+    let required = crate::olap::needs_olap(q);
+    let text = if required || scans_for_olap(engine, s, q)? {
+        match olap_explain(engine, txn, s, q, analyze) {
+            // The same fallback `select` takes.
+            Err(e) if e.code == error::ER_NOT_SUPPORTED_YET && !required => {
+                oltp_explain(engine, txn, s, q, analyze)?
+            }
+            other => other?,
+        }
+    } else {
+        match oltp_explain(engine, txn, s, q, analyze) {
+            Err(e) if e.code == error::ER_NOT_SUPPORTED_YET && analyze => {
+                unless_refused(e, olap_explain(engine, txn, s, q, analyze))?
+            }
+            other => other?,
+        }
+    };
+    Ok(Output::Rows {
+        columns: vec![crate::show::text_column("EXPLAIN")],
+        rows: vec![vec![Datum::str(text)]],
+    })
+}
+
+fn olap_explain(
+    engine: &SqlEngine,
+    txn: &mut Transaction,
+    s: &SessionInfo,
+    q: &Query,
+    analyze: bool,
+) -> Result<String, SqlError> {
+    engine
+        .query_engine()?
+        .explain(olap_request(engine, txn, s, q)?, analyze)
+}
+
+/// `q` as the OLAP engine takes it: session values inlined, at the transaction's snapshot.
+fn olap_request<'a>(
+    engine: &'a SqlEngine,
+    txn: &Transaction,
+    s: &'a SessionInfo,
+    q: &Query,
+) -> Result<crate::olap::QueryRequest<'a>, SqlError> {
+    olap_allowed(q, s)?;
+    Ok(crate::olap::QueryRequest {
+        engine,
+        db: s.db.as_deref(),
+        query: crate::olap::inline_session(q, s, false)?,
+        read: txn.read_ctx(),
+        interrupt: txn.interrupt_flag(),
+    })
+}
+
+/// After the OLTP path refused with `first` (1235), the OLAP path's answer `olap`, unless
+/// that path refuses too: then the first refusal stands.
+fn unless_refused<T>(first: SqlError, olap: Result<T, SqlError>) -> Result<T, SqlError> {
+    olap.map_err(|e| {
+        if e.code == error::ER_NOT_SUPPORTED_YET {
+            first
+        } else {
+            e
+        }
+    })
+}
+
+/// The OLTP executor's steps for `q`, outermost first, as the tree's lines.
+fn oltp_explain(
+    engine: &SqlEngine,
+    txn: &mut Transaction,
+    s: &SessionInfo,
+    q: &Query,
+    analyze: bool,
+) -> Result<String, SqlError> {
+    let SetExpr::Select(sel) = q.body.as_ref() else {
+        return Err(SqlError::internal(
+            "the OLTP path got a query that is not a SELECT",
+        ));
+    };
+    let list = |exprs: &[Expr]| {
+        exprs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut steps = Vec::new();
+    if let Some(limit) = &q.limit_clause {
+        let limit = limit.to_string();
+        steps.push(format!(
+            "Limit: {}",
+            limit.trim_start().trim_start_matches("LIMIT ")
+        ));
+    }
+    if let Some(order) = &q.order_by {
+        steps.push(format!(
+            "Sort: {}",
+            order.to_string().trim_start_matches("ORDER BY ")
+        ));
+    }
+    if sel.distinct.is_some() {
+        steps.push("Remove duplicates".to_string());
+    }
+    if let Some(having) = &sel.having {
+        steps.push(format!("Filter: {having}"));
+    }
+    match &sel.group_by {
+        GroupByExpr::Expressions(g, _) if !g.is_empty() => {
+            steps.push(format!("Group aggregate: {}", list(g)));
+        }
+        _ if crate::olap::is_aggregated(sel) => steps.push("Aggregate".to_string()),
+        _ => {}
+    }
+    if sel.from.is_empty() {
+        steps.push("Rows fetched before execution".to_string());
+    } else {
+        let (name, alias) = single_table(&sel.from)?;
+        let def = lookup(engine, name, s.db.as_deref())?;
+        let shown = alias.unwrap_or(&def.name);
+        if let Some(w) = &sel.selection {
+            steps.push(format!("Filter: {w}"));
+        }
+        steps.push(match access(&def, sel.selection.as_ref(), s)?.0 {
+            Access::Points(keys) if keys.len() == 1 => {
+                format!("Single-row lookup on {shown} using PRIMARY")
+            }
+            Access::Points(keys) => {
+                format!("Lookup of {} keys on {shown} using PRIMARY", keys.len())
+            }
+            Access::Range(..) => format!("Range scan on {shown} using PRIMARY"),
+            Access::Index { index, .. } => {
+                format!("Index range scan on {shown} using {}", index.name)
+            }
+            Access::Scan => format!("Table scan on {shown}"),
+        });
+    }
+    let mut text =
+        String::from("-> ReefDB: OLTP path (row at a time, on the statement's snapshot)");
+    if analyze {
+        let started = std::time::Instant::now();
+        let rows = match select_oltp(engine, txn, s, q)? {
+            Output::Rows { rows, .. } => rows.len(),
+            _ => 0,
+        };
+        text.push_str(&format!(
+            " (actual time={:.3} ms, rows={rows})",
+            started.elapsed().as_secs_f64() * 1e3
+        ));
+    }
+    for (depth, step) in steps.iter().enumerate() {
+        text.push('\n');
+        text.push_str(&" ".repeat(4 * (depth + 1)));
+        text.push_str("-> ");
+        text.push_str(step);
+    }
+    Ok(text)
+}
+
+/// Why the OLAP path refuses `q` in this session, if it does.
+fn olap_allowed(q: &Query, s: &SessionInfo) -> Result<(), SqlError> {
+    if !q.locks.is_empty() {
+        return Err(SqlError::unsupported(
+            "FOR UPDATE / FOR SHARE with joins, subqueries or UNION",
+        ));
+    }
+    if s.isolation == Isolation::Serializable && !s.single_statement {
+        // MySQL turns these reads into shared-locking reads; the OLAP path takes no locks.
+        return Err(SqlError::unsupported(
+            "joins, subqueries or UNION inside a SERIALIZABLE transaction",
+        ));
+    }
+    Ok(())
+}
+
 fn select(
     engine: &SqlEngine,
     txn: &mut Transaction,
@@ -2067,13 +2238,7 @@ fn select(
         // OLAP path may: a plain read has no effects to undo, so it simply runs there. Where
         // that path refuses too (locking reads, no OLAP engine), the first answer stands.
         Err(e) if e.code == error::ER_NOT_SUPPORTED_YET => {
-            olap_select(engine, txn, s, q).map_err(|olap| {
-                if olap.code == error::ER_NOT_SUPPORTED_YET {
-                    e
-                } else {
-                    olap
-                }
-            })
+            unless_refused(e, olap_select(engine, txn, s, q))
         }
         other => other,
     }

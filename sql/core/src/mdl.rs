@@ -208,6 +208,10 @@ impl MetadataLocks {
 /// `information_schema` and names that do not resolve (CTE names, a missing database) are
 /// left out; the statement reports those itself.
 pub(crate) fn statement_tables(stmt: &Statement, db: Option<&str>) -> Vec<(TableKey, MdlMode)> {
+    if let Statement::Explain { statement, .. } = stmt {
+        // EXPLAIN ANALYZE reads what its statement reads.
+        return statement_tables(statement, db);
+    }
     let query = match stmt {
         Statement::Query(q) => Some(q.as_ref()),
         Statement::Insert(i) => i.source.as_deref(),

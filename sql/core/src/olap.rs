@@ -42,6 +42,9 @@ pub trait QueryEngine: Send + Sync + std::fmt::Debug {
     fn query(&self, req: QueryRequest<'_>) -> Result<Output, SqlError>;
     /// The result columns the query would have (for COM_STMT_PREPARE).
     fn describe(&self, req: QueryRequest<'_>) -> Result<Vec<OutColumn>, SqlError>;
+    /// The query's physical plan as an indented tree (`EXPLAIN FORMAT=TREE`); with
+    /// `analyze`, after running it, with what each operator measured (`EXPLAIN ANALYZE`).
+    fn explain(&self, req: QueryRequest<'_>, analyze: bool) -> Result<String, SqlError>;
 }
 
 /// Whether `q` needs the OLAP path: anything beyond one table with plain expressions.
@@ -283,7 +286,7 @@ fn item_expr(item: &SelectItem) -> Option<Expr> {
 }
 
 /// Whether the SELECT list holds an aggregate call (outside window functions).
-fn is_aggregated(sel: &sqlparser::ast::Select) -> bool {
+pub(crate) fn is_aggregated(sel: &sqlparser::ast::Select) -> bool {
     sel.projection
         .iter()
         .filter_map(item_expr)

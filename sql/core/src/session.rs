@@ -15,9 +15,9 @@ use reef_common::types::ColumnType;
 use reef_storage::tablet::Tablet;
 use reef_txn::txn::{Isolation, Transaction, TxnManager, TxnOptions};
 use sqlparser::ast::{
-    visit_expressions_mut, Expr, ObjectName, ObjectType, Set, ShowStatementFilter, Statement,
-    TransactionAccessMode, TransactionIsolationLevel, TransactionMode, Use, Value as SqlValue,
-    ValueWithSpan,
+    visit_expressions_mut, AnalyzeFormat, AnalyzeFormatKind, Expr, ObjectName, ObjectType, Set,
+    ShowStatementFilter, Statement, TransactionAccessMode, TransactionIsolationLevel,
+    TransactionMode, Use, Value as SqlValue, ValueWithSpan,
 };
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
@@ -967,8 +967,27 @@ impl SqlSession {
                 let info = SessionInfo::of(self);
                 dml::explain_select(&self.engine, &info, q)
             }
+            Statement::Explain {
+                statement,
+                format,
+                query_plan: false,
+                estimate: false,
+                options: None,
+                ..
+            } if matches!(statement.as_ref(), Statement::Query(_))
+                && matches!(
+                    format,
+                    None | Some(
+                        AnalyzeFormatKind::Assignment(AnalyzeFormat::TREE)
+                            | AnalyzeFormatKind::Keyword(AnalyzeFormat::TREE)
+                    )
+                ) =>
+            {
+                // EXPLAIN ANALYZE runs the query, inside the session's transaction.
+                self.data(stmt)
+            }
             Statement::Explain { .. } => Err(SqlError::unsupported(
-                "EXPLAIN ANALYZE, EXPLAIN FORMAT=, and EXPLAIN of statements other than SELECT",
+                "EXPLAIN FORMAT=JSON, and EXPLAIN of statements other than SELECT",
             )),
             Statement::Query(_)
             | Statement::Insert(_)

@@ -28,6 +28,7 @@ use datafusion::execution::memory_pool::GreedyMemoryPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::display::DisplayableExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use reef_common::error;
 use reef_sql::catalog::TableDef;
@@ -149,31 +150,24 @@ impl OlapEngine {
     }
 }
 
-impl QueryEngine for OlapEngine {
-    fn query(&self, req: QueryRequest<'_>) -> Result<Output, SqlError> {
-        let (ctx, plan, names) = self.plan(&req)?;
-        let schema = plan.schema().clone();
-        // The query runs as a task of the OLAP runtime; this thread waits for it, looking
-        // for a KILL QUERY every 100 ms, and aborts the task (dropping its streams stops
-        // DataFusion's work) if one comes.
+impl OlapEngine {
+    /// Runs `work` as a task of the OLAP runtime while this (session) thread waits for it,
+    /// looking for a `KILL QUERY` every 100 ms; on one it aborts the task (dropping its
+    /// streams stops DataFusion's work) and answers 1317.
+    fn wait<T: Send + 'static>(
+        &self,
+        interrupt: Option<&Arc<std::sync::atomic::AtomicBool>>,
+        work: impl std::future::Future<Output = datafusion::common::Result<T>> + Send + 'static,
+    ) -> Result<T, SqlError> {
         let (tx, rx) = std::sync::mpsc::channel();
         let task = self.runtime.spawn(async move {
-            let result = async {
-                let df = ctx.execute_logical_plan(plan).await?;
-                df.collect().await
-            }
-            .await;
-            let _ = tx.send(result);
+            let _ = tx.send(work.await);
         });
-        let batches = loop {
+        loop {
             match rx.recv_timeout(std::time::Duration::from_millis(100)) {
-                Ok(r) => break r.map_err(df_error)?,
+                Ok(r) => return r.map_err(df_error),
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                    if req
-                        .interrupt
-                        .as_ref()
-                        .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
-                    {
+                    if interrupt.is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed)) {
                         task.abort();
                         return Err(SqlError::new(
                             reef_common::error::ER_QUERY_INTERRUPTED,
@@ -187,7 +181,17 @@ impl QueryEngine for OlapEngine {
                     ))
                 }
             }
-        };
+        }
+    }
+}
+
+impl QueryEngine for OlapEngine {
+    fn query(&self, req: QueryRequest<'_>) -> Result<Output, SqlError> {
+        let (ctx, plan, names) = self.plan(&req)?;
+        let schema = plan.schema().clone();
+        let batches = self.wait(req.interrupt.as_ref(), async move {
+            ctx.execute_logical_plan(plan).await?.collect().await
+        })?;
         let columns = output_columns(schema.as_arrow(), names);
         Ok(Output::Rows {
             columns,
@@ -198,6 +202,50 @@ impl QueryEngine for OlapEngine {
     fn describe(&self, req: QueryRequest<'_>) -> Result<Vec<OutColumn>, SqlError> {
         let (_, plan, names) = self.plan(&req)?;
         Ok(output_columns(plan.schema().as_arrow(), names))
+    }
+
+    fn explain(&self, req: QueryRequest<'_>, analyze: bool) -> Result<String, SqlError> {
+        let (ctx, plan, _) = self.plan(&req)?;
+        let started = std::time::Instant::now();
+        let (physical, rows) = self.wait(req.interrupt.as_ref(), async move {
+            let physical = ctx
+                .execute_logical_plan(plan)
+                .await?
+                .create_physical_plan()
+                .await?;
+            let mut rows = 0;
+            if analyze {
+                let batches =
+                    datafusion::physical_plan::collect(physical.clone(), ctx.task_ctx()).await?;
+                rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
+            }
+            Ok((physical, rows))
+        })?;
+        let tree = if analyze {
+            DisplayableExecutionPlan::with_metrics(physical.as_ref())
+        } else {
+            DisplayableExecutionPlan::new(physical.as_ref())
+        }
+        .indent(false)
+        .to_string();
+        let mut text = String::from(
+            "-> ReefDB: OLAP path (DataFusion, vectorized, on the statement's snapshot)",
+        );
+        if analyze {
+            text.push_str(&format!(
+                " (actual time={:.3} ms, rows={rows})",
+                started.elapsed().as_secs_f64() * 1e3
+            ));
+        }
+        for line in tree.lines() {
+            // DataFusion indents a child by two spaces; ours by four, as MySQL's trees.
+            let depth = line.len() - line.trim_start().len();
+            text.push('\n');
+            text.push_str(&" ".repeat(4 + depth * 2));
+            text.push_str("-> ");
+            text.push_str(line.trim_start());
+        }
+        Ok(text)
     }
 }
 
