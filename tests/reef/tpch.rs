@@ -47,6 +47,17 @@ fn tpch_queries_return_duckdb_answers() {
     r.stop();
     let r = Reef::start(data.path());
     assert_all_match(&tpch(r.port, cache.path(), &["check"]));
+    // On SSTables the lineitem scan is cut into parts (one per OLAP thread, two by
+    // default) on macroblock boundaries, read in parallel.
+    let plan = r.ok(
+        Some("tpch"),
+        "EXPLAIN ANALYZE SELECT count(*) FROM lineitem",
+    );
+    assert!(
+        plan.contains("ReefScanExec: table=lineitem, partitions=2"),
+        "{plan}"
+    );
+    assert!(plan.contains("rows=1)"), "{plan}");
 
     // The comparison is real: one more unit on one line item moves Q1's sum_qty.
     r.ok(

@@ -5,25 +5,35 @@
 //! to a key range (DataFusion still applies every filter to what the range returns).
 
 use std::collections::HashMap;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use arrow_array::{RecordBatch, RecordBatchOptions};
 use arrow_schema::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::datasource::TableType;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::limit::LimitStream;
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
 use reef_common::error;
+use reef_common::types::ColumnType;
 use reef_sql::catalog::TableDef;
 use reef_sql::datum::Datum;
 use reef_sql::{primary_key_range, KeyBound, SqlError};
 use reef_storage::mvcc::ReadCtx;
-use reef_storage::scan::{ArrowScanRequest, KeyRange};
+use reef_storage::scan::{ArrowScan, ArrowScanRequest, ColumnRange, KeyRange};
 use reef_storage::tablet::{full_range, Tablet};
 
 use crate::types::{datum_at, logical_batch, table_schema};
@@ -87,51 +97,135 @@ impl TableProvider for ReefTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let keys = self.key_range(filters).map_err(external)?;
+        let mut preds = Vec::new();
+        for f in filters {
+            self.predicates(f, &mut preds);
+        }
+        let keys = self.key_range(&preds).map_err(external)?;
+        let (ranges, ranges_shown) = self.column_ranges(&preds);
         let projection: Vec<usize> = match projection {
             Some(p) => p.clone(),
             None => (0..self.def.columns.len()).collect(),
         };
         let schema = Arc::new(self.schema.project(&projection)?);
-        let part = ScanPartition {
-            def: self.def.clone(),
-            tablet: self.tablet.clone(),
-            read: self.read.clone(),
-            interrupt: self.interrupt.clone(),
-            projection,
-            schema: schema.clone(),
-            keys,
-        };
-        Ok(Arc::new(StreamingTableExec::try_new(
-            schema,
-            vec![Arc::new(part)],
-            None,
-            vec![],
-            false,
+        // One partition per part of the key range, cut on macroblock boundaries, so
+        // DataFusion reads (and filters, and aggregates) them on its threads in parallel.
+        let cuts = self
+            .tablet
+            .split_keys(&keys, state.config().target_partitions());
+        let mut starts = vec![keys.0.clone()];
+        starts.extend(cuts.iter().map(|c| Bound::Included(c.clone())));
+        let mut ends: Vec<Bound<Vec<u8>>> = cuts.into_iter().map(Bound::Excluded).collect();
+        ends.push(keys.1.clone());
+        let parts = starts
+            .into_iter()
+            .zip(ends)
+            .map(|keys| ScanPartition {
+                def: self.def.clone(),
+                tablet: self.tablet.clone(),
+                read: self.read.clone(),
+                interrupt: self.interrupt.clone(),
+                projection: projection.clone(),
+                schema: schema.clone(),
+                keys,
+                ranges: ranges.clone(),
+            })
+            .collect();
+        Ok(Arc::new(ReefScanExec::new(
+            self.def.name.clone(),
+            parts,
+            keys != full_range(),
+            ranges_shown,
             limit,
-        )?))
+        )))
     }
 }
 
 impl ReefTable {
-    /// The primary-key range `filters` confine this table's rows to: comparisons of a
-    /// column with a numeric constant (`=`, `<`, `<=`, `>`, `>=`, `BETWEEN`) read as the
-    /// OLTP planner reads them. Strings and temporal values are compared by collation and
-    /// time zone rules DataFusion applies after the scan, so they never narrow it.
-    fn key_range(&self, filters: &[Expr]) -> std::result::Result<KeyRange, SqlError> {
-        let mut preds = Vec::new();
-        for f in filters {
-            self.key_predicates(f, &mut preds);
-        }
-        Ok(primary_key_range(&self.def, &preds)?.unwrap_or_else(full_range))
+    /// The primary-key range the filters' predicates confine this table's rows to:
+    /// comparisons of a column with a numeric constant read as the OLTP planner reads
+    /// them. Strings and temporal values are compared by collation and time zone rules
+    /// DataFusion applies after the scan, so they never narrow it.
+    fn key_range(&self, preds: &[Predicate]) -> std::result::Result<KeyRange, SqlError> {
+        let numeric: Vec<Predicate> = preds
+            .iter()
+            .filter(|(_, _, d)| {
+                matches!(
+                    d,
+                    Datum::Int(_) | Datum::UInt(_) | Datum::Decimal(_) | Datum::Double(_)
+                )
+            })
+            .cloned()
+            .collect();
+        Ok(primary_key_range(&self.def, &numeric)?.unwrap_or_else(full_range))
     }
 
-    fn key_predicates(&self, e: &Expr, out: &mut Vec<(usize, KeyBound, Datum)>) {
+    /// Min/max ranges the scan skips microblocks by, with how EXPLAIN shows them: bounds on
+    /// integer, DATE and DATETIME columns by constants of the column's own class, in its
+    /// stored form (so they compare as the microblock statistics do). Other comparisons
+    /// (strings under collations, decimals, floats, time-zone-bound TIMESTAMPs) are left to
+    /// DataFusion's filter. A bound that does not convert exactly is dropped, never bent.
+    fn column_ranges(&self, preds: &[Predicate]) -> (Vec<ColumnRange>, Vec<String>) {
+        // Per column: the range, and the constants of its bounds as EXPLAIN shows them.
+        let mut ranges: Vec<(ColumnRange, Option<String>, Option<String>)> = Vec::new();
+        for (slot, how, d) in preds {
+            let column = &self.def.columns[*slot];
+            let fits = matches!(
+                (&column.ty, d),
+                (ColumnType::Int { .. }, Datum::Int(_) | Datum::UInt(_))
+                    | (ColumnType::Date, Datum::Date(_))
+                    | (ColumnType::DateTime { .. }, Datum::DateTime(_))
+            );
+            let Some(v) = fits
+                .then(|| d.to_stored(&column.ty, &column.name).ok())
+                .flatten()
+            else {
+                continue;
+            };
+            let at = match ranges.iter().position(|r| r.0.slot == *slot) {
+                Some(at) => at,
+                None => {
+                    let empty = ColumnRange {
+                        slot: *slot,
+                        min: None,
+                        max: None,
+                    };
+                    ranges.push((empty, None, None));
+                    ranges.len() - 1
+                }
+            };
+            let (r, lo, hi) = &mut ranges[at];
+            if matches!(how, KeyBound::Eq | KeyBound::AtLeast) {
+                r.min = Some(v.clone());
+                *lo = d.to_text();
+            }
+            if matches!(how, KeyBound::Eq | KeyBound::AtMost) {
+                r.max = Some(v);
+                *hi = d.to_text();
+            }
+        }
+        let shown = ranges
+            .iter()
+            .map(|(r, lo, hi)| {
+                let name = &self.def.columns[r.slot].name;
+                match (lo, hi) {
+                    (Some(lo), Some(hi)) => format!("{lo} <= {name} <= {hi}"),
+                    (Some(lo), None) => format!("{name} >= {lo}"),
+                    (None, Some(hi)) => format!("{name} <= {hi}"),
+                    (None, None) => name.clone(),
+                }
+            })
+            .collect();
+        (ranges.into_iter().map(|r| r.0).collect(), shown)
+    }
+
+    /// Collects `column op constant` comparisons from the conjuncts of `e`.
+    fn predicates(&self, e: &Expr, out: &mut Vec<Predicate>) {
         let slot = |e: &Expr| match e {
             Expr::Column(c) => self.schema.index_of(&c.name).ok(),
             _ => None,
@@ -141,18 +235,13 @@ impl ReefTable {
                 .to_array()
                 .ok()
                 .and_then(|a| datum_at(a.as_ref(), 0).ok())
-                .filter(|d| {
-                    matches!(
-                        d,
-                        Datum::Int(_) | Datum::UInt(_) | Datum::Decimal(_) | Datum::Double(_)
-                    )
-                }),
+                .filter(|d| !matches!(d, Datum::Null)),
             _ => None,
         };
         match e {
             Expr::BinaryExpr(BinaryExpr { left, op, right }) if *op == Operator::And => {
-                self.key_predicates(left, out);
-                self.key_predicates(right, out);
+                self.predicates(left, out);
+                self.predicates(right, out);
             }
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
                 for (col, val, flipped) in [(left, right, false), (right, left, true)] {
@@ -183,7 +272,132 @@ impl ReefTable {
     }
 }
 
-/// The stream of one table scan.
+/// `column op constant`: the column's slot, which bound the constant is, and the constant.
+type Predicate = (usize, KeyBound, Datum);
+
+/// The scan of one table: one partition per part of its key range, each an Arrow scan of
+/// the storage engine at the query's snapshot with the projection, the key range and the
+/// min/max ranges pushed down.
+#[derive(Debug)]
+struct ReefScanExec {
+    table: String,
+    parts: Vec<Arc<ScanPartition>>,
+    /// Whether the filters narrowed the primary-key range.
+    key_range: bool,
+    /// The min/max ranges, as EXPLAIN shows them.
+    ranges: Vec<String>,
+    limit: Option<usize>,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl ReefScanExec {
+    fn new(
+        table: String,
+        parts: Vec<ScanPartition>,
+        key_range: bool,
+        ranges: Vec<String>,
+        limit: Option<usize>,
+    ) -> ReefScanExec {
+        let schema = parts[0].schema.clone();
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            Partitioning::UnknownPartitioning(parts.len()),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        ReefScanExec {
+            table,
+            parts: parts.into_iter().map(Arc::new).collect(),
+            key_range,
+            ranges,
+            limit,
+            properties: Arc::new(properties),
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+}
+
+impl DisplayAs for ReefScanExec {
+    fn fmt_as(&self, _: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let columns: Vec<&str> = self.parts[0]
+            .schema
+            .fields()
+            .iter()
+            .map(|c| c.name().as_str())
+            .collect();
+        write!(
+            f,
+            "ReefScanExec: table={}, partitions={}, projection=[{}], keys={}",
+            self.table,
+            self.parts.len(),
+            columns.join(", "),
+            if self.key_range { "range" } else { "all" }
+        )?;
+        if !self.ranges.is_empty() {
+            write!(f, ", min_max=[{}]", self.ranges.join(", "))?;
+        }
+        if let Some(limit) = self.limit {
+            write!(f, ", limit={limit}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionPlan for ReefScanExec {
+    fn name(&self) -> &str {
+        "ReefScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            Err(DataFusionError::Internal(
+                "a table scan has no children to replace".to_string(),
+            ))
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _ctx: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let part = self
+            .parts
+            .get(partition)
+            .ok_or_else(|| DataFusionError::Internal(format!("no scan partition {partition}")))?;
+        let pruned = MetricBuilder::new(&self.metrics).counter("microblocks_pruned", partition);
+        let stream = part.stream(pruned);
+        let baseline = BaselineMetrics::new(&self.metrics, partition);
+        Ok(Box::pin(LimitStream::new(stream, 0, self.limit, baseline)))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}
+
+/// The stream of one part of a table scan.
 #[derive(Debug)]
 struct ScanPartition {
     def: Arc<TableDef>,
@@ -192,16 +406,15 @@ struct ScanPartition {
     interrupt: Interrupt,
     projection: Vec<usize>,
     schema: SchemaRef,
-    /// The primary-key range the filters allow.
+    /// The part of the primary-key range the filters allow that this partition reads.
     keys: KeyRange,
+    /// Min/max ranges for skipping microblocks.
+    ranges: Vec<ColumnRange>,
 }
 
-impl PartitionStream for ScanPartition {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
-    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+impl ScanPartition {
+    /// The batches of this part; `pruned` counts the microblocks min/max skipped.
+    fn stream(&self, pruned: Count) -> SendableRecordBatchStream {
         // A scan with no columns (COUNT(*)) reads the first column and keeps the counts.
         let slots = if self.projection.is_empty() {
             vec![0]
@@ -216,11 +429,12 @@ impl PartitionStream for ScanPartition {
             match self.tablet.scan_arrow(
                 ArrowScanRequest {
                     keys: self.keys.clone(),
+                    ranges: self.ranges.clone(),
                     ..ArrowScanRequest::all(slots.clone())
                 },
                 self.read.clone(),
             ) {
-                Ok(scan) => Box::new(scan.map(move |b| {
+                Ok(scan) => Box::new(Counted { scan, pruned }.map(move |b| {
                     if interrupt
                         .as_ref()
                         .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
@@ -248,6 +462,24 @@ impl PartitionStream for ScanPartition {
             self.schema.clone(),
             futures::stream::iter(batches),
         ))
+    }
+}
+
+/// An Arrow scan that reports, when it ends, how many microblocks min/max skipped.
+struct Counted {
+    scan: ArrowScan,
+    pruned: Count,
+}
+
+impl Iterator for Counted {
+    type Item = reef_storage::Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let next = self.scan.next();
+        if next.is_none() {
+            self.pruned.add(self.scan.stats().blocks_pruned as usize);
+        }
+        next
     }
 }
 

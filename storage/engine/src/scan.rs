@@ -51,7 +51,7 @@ pub fn range_contains(range: &KeyRange, key: &[u8]) -> bool {
     after_start && before_end(key, &range.1)
 }
 
-fn before_end(key: &[u8], end: &Bound<Vec<u8>>) -> bool {
+pub(crate) fn before_end(key: &[u8], end: &Bound<Vec<u8>>) -> bool {
     crate::memtable::before_end(key, bound_ref(end))
 }
 

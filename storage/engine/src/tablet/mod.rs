@@ -533,6 +533,42 @@ impl Tablet {
             .sum::<u64>()
     }
 
+    /// Keys that cut `range` into at most `parts` sub-ranges of about equal SSTable rows,
+    /// ascending, each strictly inside `range`: the first keys of macroblocks, so each part
+    /// starts on a macroblock boundary and whole macroblocks stay on the scan's fast path.
+    /// A range within fewer macroblocks than `parts` gets fewer cuts, and one held only by
+    /// MemTables gets none.
+    pub fn split_keys(&self, range: &KeyRange, parts: usize) -> Vec<Vec<u8>> {
+        let set = self.table_set();
+        let mut blocks: Vec<(&[u8], u64)> = set
+            .manifest
+            .tables
+            .iter()
+            .flat_map(|t| &t.macroblocks)
+            .filter(|m| {
+                crate::scan::before_end(&m.first_key, &range.1)
+                    && after_start(&m.last_key, &range.0)
+            })
+            .map(|m| (m.first_key.as_slice(), m.rows))
+            .collect();
+        blocks.sort_unstable();
+        let total: u64 = blocks.iter().map(|b| b.1).sum();
+        let mut cuts: Vec<Vec<u8>> = Vec::new();
+        let mut seen = 0u64;
+        for (first, rows) in blocks {
+            let next_share = total * (cuts.len() as u64 + 1) / parts.max(1) as u64;
+            if cuts.len() + 1 < parts
+                && seen >= next_share
+                && after_start(first, &range.0)
+                && cuts.last().is_none_or(|c| c.as_slice() < first)
+            {
+                cuts.push(first.to_vec());
+            }
+            seen += rows;
+        }
+        cuts
+    }
+
     /// Sizes and counts.
     pub fn stats(&self) -> TabletStats {
         let (active_bytes, frozen, frozen_bytes) = {
@@ -592,6 +628,14 @@ impl Tablet {
 }
 
 /// Bounds of the whole key space.
+/// Whether `key` comes after the start of a range.
+fn after_start(key: &[u8], start: &std::ops::Bound<Vec<u8>>) -> bool {
+    match start {
+        std::ops::Bound::Unbounded => true,
+        std::ops::Bound::Included(s) | std::ops::Bound::Excluded(s) => key > s.as_slice(),
+    }
+}
+
 pub fn full_range() -> KeyRange {
     (Bound::Unbounded, Bound::Unbounded)
 }

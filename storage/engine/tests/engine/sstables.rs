@@ -9,7 +9,7 @@ use reef_common::value::Value;
 use reef_storage::cache::Cache;
 use reef_storage::fs::{FaultFs, RealFs};
 use reef_storage::mvcc::ReadCtx;
-use reef_storage::scan::{ArrowScanRequest, ColumnRange};
+use reef_storage::scan::{ArrowScanRequest, ColumnRange, KeyRange};
 use reef_storage::tablet::{full_range, Tablet};
 use reef_storage::StorageError;
 
@@ -623,4 +623,61 @@ fn macroblock_files(dir: &std::path::Path) -> usize {
                 .ends_with(".blk")
         })
         .count()
+}
+
+/// `split_keys` cuts a range on macroblock boundaries into parts of about equal rows, and
+/// scanning the parts one after another reads exactly what one scan of the range reads,
+/// MemTable rows included.
+#[test]
+fn split_keys_cut_ranges_into_parts_that_read_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open(Arc::new(RealFs), dir.path(), Cache::new(64 << 20));
+    let mut n = 0;
+    for dump in 0..4i64 {
+        for i in dump * 1000..dump * 1000 + 1000 {
+            n += 1;
+            commit(&t, n, n, n, &[(i, Some(i))]);
+        }
+        assert!(t.freeze());
+        assert!(t.dump_frozen().unwrap());
+    }
+    assert!(t.split_keys(&full_range(), 1).is_empty());
+    assert_eq!(t.split_keys(&full_range(), 2), vec![key(2000)]);
+    assert_eq!(
+        t.split_keys(&full_range(), 4),
+        vec![key(1000), key(2000), key(3000)]
+    );
+    // Only the macroblocks the range reaches count, and a cut is never its start.
+    let from = (Bound::Included(key(2500)), Bound::Unbounded);
+    assert_eq!(t.split_keys(&from, 2), vec![key(3000)]);
+    assert!(t
+        .split_keys(&(Bound::Included(key(3000)), Bound::Unbounded), 2)
+        .is_empty());
+
+    // Newer rows in the MemTable, one of them a delete.
+    n += 1;
+    commit(
+        &t,
+        n,
+        n,
+        n,
+        &[(999, None), (1000, Some(-1)), (5000, Some(5))],
+    );
+    let read = |range: KeyRange| -> Vec<i64> {
+        t.scan(range, ReadCtx::at(Version(n)))
+            .unwrap()
+            .map(|r| k_of(&r.unwrap().1))
+            .collect()
+    };
+    let whole = read(full_range());
+    assert_eq!(whole.len(), 4000);
+    let cuts = t.split_keys(&full_range(), 4);
+    let mut parts = Vec::new();
+    let mut start = Bound::Unbounded;
+    for cut in cuts {
+        parts.extend(read((start, Bound::Excluded(cut.clone()))));
+        start = Bound::Included(cut);
+    }
+    parts.extend(read((start, Bound::Unbounded)));
+    assert_eq!(parts, whole);
 }
