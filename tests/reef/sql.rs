@@ -1328,6 +1328,12 @@ fn explain_shows_the_path_and_the_access() {
          WHERE i < 12000) SELECT i, i % 7 FROM n",
     );
     assert!(explain("SELECT count(*) FROM t WHERE s + 0 > 3")[3].contains("OLAP path"));
+    assert!(explain("SELECT DISTINCT s FROM t")[3].contains("OLAP path"));
+    // A plain read streams in key order and stops at its limit.
+    assert_eq!(
+        explain("SELECT * FROM t LIMIT 5"),
+        ["t", "ALL", "NULL", "ReefDB: OLTP path"]
+    );
     assert_eq!(
         explain("SELECT * FROM t WHERE id = 1"),
         ["t", "const", "PRIMARY", "Using where; ReefDB: OLTP path"]

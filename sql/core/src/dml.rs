@@ -1807,8 +1807,9 @@ fn olap_select(
 const OLAP_SCAN_ROWS: u64 = 10_000;
 
 /// Whether a single-table SELECT the OLTP executor could run goes to the OLAP path because
-/// it scans a large table: its WHERE gives no primary-key or index range, and the table
-/// holds at least [`OLAP_SCAN_ROWS`] rows by the tablet's estimate. Locking reads and reads
+/// it computes over a large table: it filters, groups, aggregates, sorts or deduplicates,
+/// its WHERE gives no primary-key or index range, and the table holds at least
+/// [`OLAP_SCAN_ROWS`] rows by the tablet's estimate. Locking reads and reads
 /// inside a SERIALIZABLE transaction stay on the OLTP path, the only one that locks.
 fn scans_for_olap(engine: &SqlEngine, s: &SessionInfo, q: &Query) -> Result<bool, SqlError> {
     if olap_allowed(q, s).is_err() || engine.query_engine().is_err() {
@@ -1820,6 +1821,17 @@ fn scans_for_olap(engine: &SqlEngine, s: &SessionInfo, q: &Query) -> Result<bool
     let Ok((name, _)) = single_table(&sel.from) else {
         return Ok(false);
     };
+    // A plain read of a table's rows (`SELECT * FROM t LIMIT 10`) stays: it streams them
+    // in key order and stops at its limit. Filtering, grouping, aggregating, sorting and
+    // deduplicating whole tables is what vectorized execution is for.
+    let computes = sel.selection.is_some()
+        || !matches!(&sel.group_by, GroupByExpr::Expressions(g, _) if g.is_empty())
+        || crate::olap::is_aggregated(sel)
+        || q.order_by.is_some()
+        || sel.distinct.is_some();
+    if !computes {
+        return Ok(false);
+    }
     let def = lookup(engine, name, s.db.as_deref())?;
     if !matches!(access(&def, sel.selection.as_ref(), s)?.0, Access::Scan) {
         return Ok(false);

@@ -15,8 +15,8 @@ use reef_common::types::ColumnType;
 use reef_storage::tablet::Tablet;
 use reef_txn::txn::{Isolation, Transaction, TxnManager, TxnOptions};
 use sqlparser::ast::{
-    visit_expressions_mut, AnalyzeFormat, AnalyzeFormatKind, Expr, ObjectName, ObjectType, Set,
-    ShowStatementFilter, Statement, TransactionAccessMode, TransactionIsolationLevel,
+    visit_expressions_mut, AnalyzeFormat, AnalyzeFormatKind, Expr, ObjectName, ObjectType, Query,
+    Set, SetExpr, ShowStatementFilter, Statement, TransactionAccessMode, TransactionIsolationLevel,
     TransactionMode, Use, Value as SqlValue, ValueWithSpan,
 };
 use sqlparser::dialect::MySqlDialect;
@@ -81,6 +81,14 @@ impl Output {
             info: String::new(),
             warnings: 0,
         }
+    }
+}
+
+/// The `INTO` target of a query's SELECT, if it names one.
+fn select_into(q: &Query) -> Option<&sqlparser::ast::SelectInto> {
+    match q.body.as_ref() {
+        SetExpr::Select(sel) => sel.into.as_ref(),
+        _ => None,
     }
 }
 
@@ -590,6 +598,54 @@ impl SqlSession {
         })
     }
 
+    /// `SELECT expr INTO @var ...`: runs the query and stores its one value in the user
+    /// variable, as MySQL does. No row leaves the variable as it was, with warning 1329;
+    /// more than one row is error 1172.
+    fn select_into(&mut self, q: &Query) -> Result<Output, SqlError> {
+        let target = select_into(q).expect("checked by the caller");
+        let name = target.name.to_string();
+        let var = name
+            .strip_prefix('@')
+            .filter(|v| !v.starts_with('@') && !target.table && !target.temporary)
+            .ok_or_else(|| {
+                SqlError::unsupported("SELECT ... INTO a table (CREATE TABLE ... SELECT is there)")
+            })?
+            .trim_matches('`')
+            .to_ascii_lowercase();
+        let mut plain = q.clone();
+        if let SetExpr::Select(sel) = plain.body.as_mut() {
+            sel.into = None;
+        }
+        let Output::Rows { columns, mut rows } = self.data(&Statement::Query(Box::new(plain)))?
+        else {
+            return Err(SqlError::internal("a SELECT answered without rows"));
+        };
+        if columns.len() != 1 {
+            return Err(SqlError::new(
+                error::ER_WRONG_NUMBER_OF_COLUMNS_IN_SELECT,
+                "The used SELECT statements have a different number of columns",
+            ));
+        }
+        match rows.len() {
+            0 => self.diagnostics.push(Diagnostic {
+                level: "Warning",
+                code: error::ER_SP_FETCH_NO_DATA.errno,
+                message: "No data - zero rows fetched, selected, or processed".to_string(),
+            }),
+            1 => {
+                let value = rows.pop().and_then(|mut r| r.pop()).unwrap_or(Datum::Null);
+                self.user_vars.insert(var, value);
+            }
+            _ => {
+                return Err(SqlError::new(
+                    error::ER_TOO_MANY_ROWS,
+                    "Result consisted of more than one row",
+                ))
+            }
+        }
+        Ok(Output::ok(0))
+    }
+
     /// Statements only [`crate::mysql_only`] recognises.
     fn run_mysql_only(&mut self, stmt: crate::mysql_only::MysqlOnly) -> Result<Output, SqlError> {
         use crate::mysql_only::MysqlOnly;
@@ -989,6 +1045,7 @@ impl SqlSession {
             Statement::Explain { .. } => Err(SqlError::unsupported(
                 "EXPLAIN FORMAT=JSON, and EXPLAIN of statements other than SELECT",
             )),
+            Statement::Query(q) if select_into(q).is_some() => self.select_into(q),
             Statement::Query(_)
             | Statement::Insert(_)
             | Statement::Update(_)

@@ -135,6 +135,7 @@ impl OlapEngine {
         let mut lowered = lower_identifiers(&req.query)?;
         let _ = sqlparser::ast::VisitMut::visit(&mut lowered, &mut Rollup);
         let bridged = bridge::bridge(&mut lowered);
+        unique_output_names(&mut lowered.body);
         let ctx = self.context(req, catalog)?;
         for udf in bridged {
             ctx.register_udf(udf);
@@ -486,6 +487,50 @@ fn lower_identifiers(q: &Query) -> Result<Query, SqlError> {
         .parse_query()
         .map(|q| *q)
         .map_err(|e| SqlError::internal(format!("re-parsing a query: {e}")))
+}
+
+/// MySQL lets a SELECT list repeat a name (`SELECT id, id`, `SELECT a.id, b.id`,
+/// `SELECT 1 AS x, 2 AS x`); DataFusion refuses a projection with two equal names. The
+/// client sees the names `column_names` took from the query as written, so each repeat
+/// gets a private alias here, in the result's SELECT lists (every branch of a UNION).
+fn unique_output_names(body: &mut SetExpr) {
+    match body {
+        SetExpr::SetOperation { left, right, .. } => {
+            unique_output_names(left);
+            unique_output_names(right);
+        }
+        SetExpr::Query(q) => unique_output_names(&mut q.body),
+        SetExpr::Select(sel) => {
+            let mut seen = HashSet::new();
+            for (i, item) in sel.projection.iter_mut().enumerate() {
+                let name = match &*item {
+                    SelectItem::ExprWithAlias { alias, .. } => alias.value.to_lowercase(),
+                    SelectItem::UnnamedExpr(Expr::Identifier(id)) => id.value.to_lowercase(),
+                    SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => parts
+                        .last()
+                        .map(|p| p.value.to_lowercase())
+                        .unwrap_or_default(),
+                    SelectItem::UnnamedExpr(e) => e.to_string().to_lowercase(),
+                    _ => continue,
+                };
+                if seen.insert(name) {
+                    continue;
+                }
+                let alias = sqlparser::ast::Ident::new(format!("__reef_dup{i}"));
+                match item {
+                    SelectItem::ExprWithAlias { alias: a, .. } => *a = alias,
+                    SelectItem::UnnamedExpr(e) => {
+                        *item = SelectItem::ExprWithAlias {
+                            expr: e.clone(),
+                            alias,
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// `GROUP BY a, b WITH ROLLUP` (spelled `GROUP BY ROLLUP(a, b)` by the session's parse):

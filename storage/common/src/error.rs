@@ -113,6 +113,9 @@ codes! {
     ER_CANT_CREATE_USER_WITH_GRANT = (1410, "42000", false);
     ER_NONEXISTING_GRANT = (1141, "42000", false);
     ER_NO_SUCH_THREAD = (1094, "HY000", false);
+    ER_TOO_MANY_ROWS = (1172, "42000", false);
+    ER_SP_FETCH_NO_DATA = (1329, "02000", false);
+    ER_WRONG_NUMBER_OF_COLUMNS_IN_SELECT = (1222, "21000", false);
 }
 
 /// Looks a code up by its MySQL number.
