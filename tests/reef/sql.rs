@@ -1256,6 +1256,37 @@ print(ca.fetchall())
     r.stop();
 }
 
+/// `max_execution_time` stops a SELECT that outlives it with 3024, on the OLAP path (a join
+/// of 27 million row combinations) and on the OLTP path (a key-range scan), inside a
+/// transaction that goes on; a quick SELECT and other statements are not touched.
+#[test]
+fn max_execution_time_stops_long_selects() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    let out = r.python_run(
+        r#"cur.execute("create database mx")
+cur.execute("create table mx.t (id int primary key, v int)")
+cur.executemany("insert into mx.t values (%s, %s)", [(i, i % 7) for i in range(10000)])
+cur.execute("use mx")
+run("set max_execution_time = 20")
+run("begin")
+run("insert into t values (-1, 0)")
+run("select count(*) from t x, t y, t z where x.id + y.id + z.id > 0 and x.id < 300 and y.id < 300 and z.id < 300")
+run("set max_execution_time = 1")
+run("select count(*), sum(v) from t where id >= -1")
+run("select count(*) from t where id = 5")
+run("commit")
+run("set max_execution_time = 0")
+run("select count(*), sum(v) from t where id >= -1")
+"#,
+    );
+    assert_eq!(
+        out,
+        "0 \n0 \n1 \nerr 3024\n0 \nerr 3024\n1 [(1,)]\n0 \n0 \n1 [(10001, Decimal('29994'))]\n"
+    );
+    r.stop();
+}
+
 /// `EXPLAIN SELECT` names the path and, on the OLTP path, the access: MySQL's traditional
 /// columns, with ReefDB's path in Extra (no row estimates yet: NULL).
 #[test]

@@ -4,11 +4,16 @@
 //! it every 100 ms and the executor's scans every few thousand rows, and the statement fails
 //! with 1317 (rolled back; the transaction goes on). `KILL [CONNECTION] id` does the same
 //! and has the protocol layer close the connection, which rolls its transaction back.
+//!
+//! `max_execution_time` uses the same flag: a SELECT that runs under one is watched by the
+//! node's one watchdog thread, which raises the flag at the deadline and marks the statement
+//! timed out, so it fails with 3024 instead of 1317.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use reef_common::error;
@@ -39,12 +44,17 @@ pub struct Process {
     state: Mutex<State>,
     /// Raised by `KILL`; lowered when the next statement starts.
     pub(crate) interrupt: Arc<AtomicBool>,
+    /// Counts watched statements, so a deadline left from an earlier one never fires.
+    watched: AtomicU64,
+    /// Raised with `interrupt` when a watched statement outlived its deadline.
+    timed_out: AtomicBool,
 }
 
 impl Process {
     /// A statement starts.
     pub(crate) fn begin(&self, sql: &str, db: Option<&str>) {
         self.interrupt.store(false, Ordering::Relaxed);
+        self.timed_out.store(false, Ordering::Relaxed);
         let mut st = self.state.lock();
         st.command = "Query";
         st.since = Instant::now();
@@ -60,6 +70,16 @@ impl Process {
         let mut st = self.state.lock();
         st.command = "Sleep";
         st.since = Instant::now();
+    }
+
+    /// Whether the running statement was stopped by its `max_execution_time`.
+    pub(crate) fn timed_out(&self) -> bool {
+        self.timed_out.load(Ordering::Relaxed)
+    }
+
+    /// The watched statement ended: its deadline no longer applies.
+    pub(crate) fn unwatch(&self) {
+        self.watched.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The session began transaction `id`.
@@ -102,6 +122,47 @@ pub type ConnectionKiller = Box<dyn Fn(u32) -> bool + Send + Sync>;
 pub struct ProcessList {
     procs: Mutex<HashMap<u32, Arc<Process>>>,
     killer: OnceLock<ConnectionKiller>,
+    /// Deadlines for the watchdog thread (started on the first one).
+    watchdog: OnceLock<Mutex<mpsc::Sender<Deadline>>>,
+}
+
+/// A watched statement: when, whose, and which of its statements.
+type Deadline = (Instant, Arc<Process>, u64);
+
+/// The watchdog thread: sleeps until the earliest deadline (or a new one), then stops every
+/// statement whose deadline passed and that is still the one it was set for.
+fn watchdog(rx: mpsc::Receiver<Deadline>) {
+    let mut heap: BinaryHeap<Reverse<(Instant, u64, u32)>> = BinaryHeap::new();
+    let mut waiting: HashMap<(u32, u64), Arc<Process>> = HashMap::new();
+    loop {
+        let next = match heap.peek() {
+            Some(Reverse((at, _, _))) => {
+                rx.recv_timeout(at.saturating_duration_since(Instant::now()))
+            }
+            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+        };
+        match next {
+            Ok((at, p, seq)) => {
+                heap.push(Reverse((at, seq, p.id)));
+                waiting.insert((p.id, seq), p);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        let now = Instant::now();
+        while let Some(Reverse((at, seq, id))) = heap.peek().copied() {
+            if at > now {
+                break;
+            }
+            heap.pop();
+            if let Some(p) = waiting.remove(&(id, seq)) {
+                if p.watched.load(Ordering::Relaxed) == seq {
+                    p.timed_out.store(true, Ordering::Relaxed);
+                    p.interrupt.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for ProcessList {
@@ -125,9 +186,28 @@ impl ProcessList {
                 txn: None,
             }),
             interrupt: Arc::new(AtomicBool::new(false)),
+            watched: AtomicU64::new(0),
+            timed_out: AtomicBool::new(false),
         });
         self.procs.lock().insert(id, p.clone());
         p
+    }
+
+    /// Stops `process`'s next statement (the one about to run) once it has run for
+    /// `limit`, unless [`Process::unwatch`] comes first.
+    pub(crate) fn watch(&self, process: &Arc<Process>, limit: Duration) {
+        let seq = process.watched.fetch_add(1, Ordering::Relaxed) + 1;
+        let tx = self.watchdog.get_or_init(|| {
+            let (tx, rx) = mpsc::channel();
+            std::thread::Builder::new()
+                .name("reef-watchdog".into())
+                .spawn(move || watchdog(rx))
+                .expect("the watchdog thread starts");
+            Mutex::new(tx)
+        });
+        let _ = tx
+            .lock()
+            .send((Instant::now() + limit, process.clone(), seq));
     }
 
     /// Forgets session `id` (its session ended).

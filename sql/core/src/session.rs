@@ -598,6 +598,36 @@ impl SqlSession {
         })
     }
 
+    /// Runs a SELECT under the session's `max_execution_time` (milliseconds, 0 for none):
+    /// past it the statement stops as a `KILL QUERY` would stop it, and fails with 3024.
+    fn under_time_limit(
+        &mut self,
+        run: impl FnOnce(&mut Self) -> Result<Output, SqlError>,
+    ) -> Result<Output, SqlError> {
+        let limit = self
+            .vars
+            .get("max_execution_time")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        if limit == 0 {
+            return run(self);
+        }
+        self.engine
+            .processes
+            .watch(&self.process, std::time::Duration::from_millis(limit));
+        let out = run(self);
+        self.process.unwatch();
+        match out {
+            Err(e) if e.code == error::ER_QUERY_INTERRUPTED && self.process.timed_out() => {
+                Err(SqlError::new(
+                    error::ER_QUERY_TIMEOUT,
+                    "Query execution was interrupted, maximum statement execution time exceeded",
+                ))
+            }
+            other => other,
+        }
+    }
+
     /// `SELECT expr INTO @var ...`: runs the query and stores its one value in the user
     /// variable, as MySQL does. No row leaves the variable as it was, with warning 1329;
     /// more than one row is error 1172.
@@ -1045,11 +1075,11 @@ impl SqlSession {
             Statement::Explain { .. } => Err(SqlError::unsupported(
                 "EXPLAIN FORMAT=JSON, and EXPLAIN of statements other than SELECT",
             )),
-            Statement::Query(q) if select_into(q).is_some() => self.select_into(q),
-            Statement::Query(_)
-            | Statement::Insert(_)
-            | Statement::Update(_)
-            | Statement::Delete(_) => self.data(stmt),
+            Statement::Query(q) if select_into(q).is_some() => {
+                self.under_time_limit(|s| s.select_into(q))
+            }
+            Statement::Query(_) => self.under_time_limit(|s| s.data(stmt)),
+            Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => self.data(stmt),
             other => {
                 let kind: String = other
                     .to_string()

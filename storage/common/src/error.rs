@@ -58,6 +58,7 @@ codes! {
     ER_CHECKREAD = (1020, "HY000", true);
     ER_LOCK_NOWAIT = (3572, "HY000", false);
     ER_QUERY_INTERRUPTED = (1317, "70100", false);
+    ER_QUERY_TIMEOUT = (3024, "HY000", false);
     ER_OUT_OF_RESOURCES = (1041, "HY000", true);
     ER_TOO_BIG_ROWSIZE = (1118, "42000", false);
     ER_TOO_LONG_KEY = (1071, "42000", false);
