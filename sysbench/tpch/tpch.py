@@ -4,6 +4,9 @@
     tpch.py load  --sf 0.01 --port 3306 [--threads 2]   create the schema and load the data
     tpch.py check --sf 0.01 --port 3306                  the 22 queries, answers vs DuckDB
     tpch.py run   --sf 1    --port 3306 [--repeat 5]     the 22 queries timed (median)
+    tpch.py run   --sf 1 --engine duckdb|datafusion      the same on DuckDB's own storage,
+                                                         or on DataFusion over Parquet
+    tpch.py report --json a.json b.json ...              one Markdown table of runs
 
 The data comes from DuckDB's TPC-H generator (PyPI `duckdb==1.5.5` with
 `duckdb-extension-tpch==1.5.5`; newer DuckDB wheels try to download the extension and fail
@@ -270,29 +273,125 @@ def check(args):
     sys.exit(1 if failures else 0)
 
 
-def run(args):
+def parquet_dir(args, ref):
+    """Parquet exports of the generated tables (written by DuckDB on first use)."""
+    directory = os.path.join(args.cache, f"sf{args.sf:g}", "parquet")
+    if not os.path.exists(os.path.join(directory, "done")):
+        os.makedirs(directory, exist_ok=True)
+        for table in SCHEMA:
+            print(f"exporting {table} to Parquet", file=sys.stderr)
+            ref.execute(f"COPY {table} TO '{directory}/{table}.parquet' (FORMAT parquet)")
+        open(os.path.join(directory, "done"), "w").close()
+    return directory
+
+
+def engine(args):
+    """A function running one query text to its rows, on the engine `args` names."""
+    if args.engine == "duckdb":
+        con = reference(args)
+        return lambda sql: con.execute(sql).fetchall()
+    if args.engine == "datafusion":
+        directory = parquet_dir(args, reference(args))
+        try:
+            import datafusion
+        except ImportError:
+            fail("needs PyPI datafusion (python3 -m pip install datafusion)")
+        ctx = datafusion.SessionContext()
+        for table in SCHEMA:
+            ctx.register_parquet(table, os.path.join(directory, f"{table}.parquet"))
+        return lambda sql: ctx.sql(sql).collect()
     db = connect(args, args.database)
+    if args.timeout:
+        with db.cursor() as cur:
+            # ReefDB and MySQL read max_execution_time, MariaDB max_statement_time.
+            for setting in (
+                f"SET SESSION max_execution_time = {int(args.timeout * 1000)}",
+                f"SET SESSION max_statement_time = {args.timeout}",
+            ):
+                try:
+                    cur.execute(setting)
+                except Exception:
+                    pass
+
+    def on_server(sql):
+        with db.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+
+    return on_server
+
+
+def run(args):
+    execute = engine(args)
     results = {}
     for n in selected(args):
         sql = query_text(n)
         times = []
         for _ in range(args.repeat):
             started = time.monotonic()
-            with db.cursor() as cur:
-                cur.execute(sql)
-                cur.fetchall()
+            try:
+                execute(sql)
+            except Exception as e:  # a timeout or an error: reported, never timed
+                print(f"Q{n:02}: no time ({e})", flush=True)
+                times = None
+                break
             times.append(time.monotonic() - started)
-        results[n] = statistics.median(times)
-        print(f"Q{n:02}: {results[n]:.3f} s (median of {args.repeat})", flush=True)
-    print(f"total: {sum(results.values()):.3f} s")
+        results[n] = statistics.median(times) if times else None
+        if times:
+            print(f"Q{n:02}: {results[n]:.3f} s (median of {len(times)})", flush=True)
+    done = [t for t in results.values() if t is not None]
+    print(f"total of {len(done)} timed queries: {sum(done):.3f} s")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({f"q{n:02}": t for n, t in results.items()}, f, indent=1)
+            json.dump(
+                {"label": args.label or args.engine, "sf": args.sf, "repeat": args.repeat,
+                 "seconds": {f"q{n:02}": t for n, t in results.items()}},
+                f,
+                indent=1,
+            )
+
+
+def report(args):
+    """A Markdown table: one column per run, the first run's ratio to each other run."""
+    runs = []
+    for path in args.runs:
+        with open(path) as f:
+            runs.append(json.load(f))
+    if not runs:
+        fail("report needs the JSON files of runs (run --json FILE)")
+    first = runs[0]
+    head = ["query"] + [r["label"] for r in runs] + [f"{first['label']} / {r['label']}" for r in runs[1:]]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    shown = lambda t: "n/a" if t is None else f"{t:.3f}"
+    totals = [0.0] * len(runs)
+    for q in sorted(first["seconds"]):
+        times = [r["seconds"].get(q) for r in runs]
+        ratios = [
+            "n/a" if times[0] is None or t is None or t == 0 else f"{times[0] / t:.2f}"
+            for t in times[1:]
+        ]
+        for i, t in enumerate(times):
+            totals[i] += t or 0.0
+        print(f"| {q.upper()} | " + " | ".join(shown(t) for t in times) + " | " + " | ".join(ratios) + " |")
+    print("| all | " + " | ".join(f"{t:.3f}" for t in totals) + " | " + " | ".join(
+        f"{totals[0] / t:.2f}" if t else "n/a" for t in totals[1:]) + " |")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["load", "check", "run"])
+    parser.add_argument("command", choices=["load", "check", "run", "report"])
+    parser.add_argument("runs", nargs="*", help="report: JSON files written by run --json")
+    parser.add_argument(
+        "--engine",
+        choices=["mysql", "duckdb", "datafusion"],
+        default="mysql",
+        help="run: a MySQL-protocol server (default), DuckDB, or DataFusion on Parquet",
+    )
+    parser.add_argument("--label", help="run: the name the report gives this run")
+    parser.add_argument(
+        "--timeout", type=float, help="run: seconds a query may take on the server"
+    )
     parser.add_argument("--sf", type=float, default=0.01, help="scale factor (default 0.01)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3306)
@@ -310,7 +409,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per query")
     parser.add_argument("--json", help="write the run's medians here")
     args = parser.parse_args()
-    {"load": load, "check": check, "run": run}[args.command](args)
+    {"load": load, "check": check, "run": run, "report": report}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# TPC-H side by side: ReefDB (`reef start`, release profile without LTO, after a restart
+# so the loaded data sits in compacted SSTables), DataFusion on Parquet exports of the same
+# data, DuckDB on its own storage, and a throwaway MariaDB (own datadir, port and socket
+# under a temp dir). Checks ReefDB's answers against DuckDB's, times the 22 queries (median
+# of --repeat runs; MariaDB once, under --timeout), and prints one Markdown table.
+#
+#   sysbench/tpch/bench.sh                        # scale factor 1
+#   sysbench/tpch/bench.sh --sf 0.1 --repeat 3 --timeout 120
+#
+# Data is generated once per scale factor under $TMPDIR/reef-tpch (tpch.py --cache).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+SF=1
+REPEAT=5
+TIMEOUT=300
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --sf) SF=$2; shift 2 ;;
+        --repeat) REPEAT=$2; shift 2 ;;
+        --timeout) TIMEOUT=$2; shift 2 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need mariadbd || ! need mysql; then
+    echo "== installing mariadb-server, mariadb-client"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mariadb-server mariadb-client >/dev/null
+fi
+if ! python3 -c "import pymysql, datafusion, duckdb_extension_tpch; import duckdb; assert duckdb.__version__ == '1.5.5'" 2>/dev/null; then
+    echo "== installing PyMySQL, DataFusion, DuckDB 1.5.5 with its TPC-H extension"
+    python3 -m pip install -q --disable-pip-version-check pymysql datafusion \
+        duckdb==1.5.5 duckdb-extension-tpch==1.5.5
+fi
+
+echo "== building ReefDB (release profile, no LTO)"
+cargo build --release --locked --workspace --bins -q
+
+WORK=$(mktemp -d)
+REEF_PID="" MARIA_PID=""
+cleanup() {
+    [ -n "$REEF_PID" ] && kill "$REEF_PID" 2>/dev/null || true
+    [ -n "$MARIA_PID" ] && kill "$MARIA_PID" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
+
+start_reef() {
+    ./target/release/reef start --data-dir "$WORK/reef" --port "$REEF_PORT" \
+        >"$WORK/reef.out" 2>>"$WORK/reef.log" &
+    REEF_PID=$!
+    for _ in $(seq 600); do
+        grep -q '"mysql"' "$WORK/reef.out" 2>/dev/null && return
+        sleep 0.5
+    done
+    echo "reef did not start; see $WORK/reef.log" >&2
+    exit 1
+}
+
+REEF_PORT=$(free_port)
+MARIA_PORT=$(free_port)
+start_reef
+mariadb-install-db --no-defaults --datadir="$WORK/maria" --auth-root-authentication-method=normal \
+    --user="$(id -un)" >/dev/null
+mariadbd --no-defaults --datadir="$WORK/maria" --port="$MARIA_PORT" --socket="$WORK/maria.sock" \
+    --bind-address=127.0.0.1 --user="$(id -un)" --skip-log-bin --innodb-flush-log-at-trx-commit=1 \
+    --innodb-buffer-pool-size=4G --skip-name-resolve >"$WORK/maria.log" 2>&1 &
+MARIA_PID=$!
+for _ in $(seq 120); do
+    mysql -h127.0.0.1 -P"$MARIA_PORT" -uroot -e "SELECT 1" >/dev/null 2>&1 && break
+    sleep 0.5
+done
+
+TPCH=(python3 sysbench/tpch/tpch.py --sf "$SF")
+echo "== loading sf $SF into ReefDB and MariaDB"
+"${TPCH[@]}" load --port "$REEF_PORT"
+"${TPCH[@]}" load --port "$MARIA_PORT"
+echo "== restarting ReefDB: MemTables dump, SSTables compact"
+kill "$REEF_PID"; wait "$REEF_PID" || true
+start_reef
+# The compactions the restart starts run in the background; wait until ten seconds pass
+# without a new one finishing, so they do not run under the timed queries.
+seen=-1 quiet=0
+while [ "$quiet" -lt 10 ]; do
+    now=$(grep -c "compaction done" "$WORK/reef.log" || true)
+    if [ "$now" = "$seen" ]; then quiet=$((quiet + 1)); else seen=$now quiet=0; fi
+    sleep 1
+done
+echo "== checking ReefDB's answers against DuckDB's"
+"${TPCH[@]}" check --port "$REEF_PORT"
+
+echo "== timing (median of $REPEAT; MariaDB once, at most ${TIMEOUT}s a query)"
+"${TPCH[@]}" run --port "$REEF_PORT" --label ReefDB --repeat "$REPEAT" --timeout "$TIMEOUT" --json "$WORK/reef.json"
+"${TPCH[@]}" run --engine datafusion --label "DataFusion on Parquet" --repeat "$REPEAT" --json "$WORK/datafusion.json"
+"${TPCH[@]}" run --engine duckdb --label DuckDB --repeat "$REPEAT" --json "$WORK/duckdb.json"
+"${TPCH[@]}" run --port "$MARIA_PORT" --label "MariaDB $(mariadbd --version | awk '{print $3}')" \
+    --repeat 1 --timeout "$TIMEOUT" --json "$WORK/maria.json"
+
+echo
+echo "TPC-H sf $SF, $(nproc) cores, $(date -u +%Y-%m-%d), seconds:"
+"${TPCH[@]}" report "$WORK/reef.json" "$WORK/datafusion.json" "$WORK/duckdb.json" "$WORK/maria.json"
