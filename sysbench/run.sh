@@ -59,11 +59,8 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== starting ReefDB"
-./target/release/reef start --data-dir "$WORK/reef" --port 0 >"$WORK/reef.out" 2>"$WORK/reef.log" &
-REEF_PID=$!
-for _ in $(seq 1 100); do grep -q '"event":"ready"' "$WORK/reef.out" 2>/dev/null && break; sleep 0.2; done
-REEF_PORT=$(sed -n 's/.*"mysql":"[^"]*:\([0-9]*\)".*/\1/p' "$WORK/reef.out")
-[ -n "$REEF_PORT" ] || { echo "ReefDB did not start"; cat "$WORK/reef.log"; exit 1; }
+. sysbench/reef.sh
+start_reef "$WORK/reef"
 
 echo "== starting a throwaway MariaDB"
 MARIA_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

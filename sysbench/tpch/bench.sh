@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# TPC-H side by side: ReefDB (`reef start`, release profile without LTO, after a restart
-# so the loaded data sits in compacted SSTables), DataFusion on Parquet exports of the same
-# data, DuckDB on its own storage, and a throwaway MariaDB (own datadir, port and socket
+# TPC-H side by side: ReefDB (`reef start`, release profile without LTO, after
+# `ALTER SYSTEM MAJOR FREEZE`, so every table is one baseline SSTable), DataFusion on
+# Parquet exports of the same data, DuckDB on its own storage, and a throwaway MariaDB (own datadir, port and socket
 # under a temp dir). Checks ReefDB's answers against DuckDB's, times the 22 queries (median
 # of --repeat runs; MariaDB once, under --timeout), and prints one Markdown table.
 #
 #   sysbench/tpch/bench.sh                        # scale factor 1
 #   sysbench/tpch/bench.sh --sf 0.1 --repeat 3 --timeout 120
+#   sysbench/tpch/bench.sh --without-mariadb     # MariaDB takes minutes per query at sf 1
 #
 # Data is generated once per scale factor under $TMPDIR/reef-tpch (tpch.py --cache).
 set -euo pipefail
@@ -15,11 +16,13 @@ cd "$(dirname "$0")/../.."
 SF=1
 REPEAT=5
 TIMEOUT=300
+MARIA=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --sf) SF=$2; shift 2 ;;
         --repeat) REPEAT=$2; shift 2 ;;
         --timeout) TIMEOUT=$2; shift 2 ;;
+        --without-mariadb) MARIA=0; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -52,47 +55,28 @@ trap cleanup EXIT
 
 free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
 
-start_reef() {
-    ./target/release/reef start --data-dir "$WORK/reef" --port "$REEF_PORT" \
-        >"$WORK/reef.out" 2>>"$WORK/reef.log" &
-    REEF_PID=$!
-    for _ in $(seq 600); do
-        grep -q '"mysql"' "$WORK/reef.out" 2>/dev/null && return
+MARIA_PORT=$(free_port)
+. sysbench/reef.sh
+start_reef "$WORK/reef"
+if [ "$MARIA" = 1 ]; then
+    mariadb-install-db --no-defaults --datadir="$WORK/maria" --auth-root-authentication-method=normal \
+        --user="$(id -un)" >/dev/null
+    mariadbd --no-defaults --datadir="$WORK/maria" --port="$MARIA_PORT" --socket="$WORK/maria.sock" \
+        --bind-address=127.0.0.1 --user="$(id -un)" --skip-log-bin --innodb-flush-log-at-trx-commit=1 \
+        --innodb-buffer-pool-size=4G --skip-name-resolve >"$WORK/maria.log" 2>&1 &
+    MARIA_PID=$!
+    for _ in $(seq 120); do
+        mysql -h127.0.0.1 -P"$MARIA_PORT" -uroot -e "SELECT 1" >/dev/null 2>&1 && break
         sleep 0.5
     done
-    echo "reef did not start; see $WORK/reef.log" >&2
-    exit 1
-}
-
-REEF_PORT=$(free_port)
-MARIA_PORT=$(free_port)
-start_reef
-mariadb-install-db --no-defaults --datadir="$WORK/maria" --auth-root-authentication-method=normal \
-    --user="$(id -un)" >/dev/null
-mariadbd --no-defaults --datadir="$WORK/maria" --port="$MARIA_PORT" --socket="$WORK/maria.sock" \
-    --bind-address=127.0.0.1 --user="$(id -un)" --skip-log-bin --innodb-flush-log-at-trx-commit=1 \
-    --innodb-buffer-pool-size=4G --skip-name-resolve >"$WORK/maria.log" 2>&1 &
-MARIA_PID=$!
-for _ in $(seq 120); do
-    mysql -h127.0.0.1 -P"$MARIA_PORT" -uroot -e "SELECT 1" >/dev/null 2>&1 && break
-    sleep 0.5
-done
+fi
 
 TPCH=(python3 sysbench/tpch/tpch.py --sf "$SF")
 echo "== loading sf $SF into ReefDB and MariaDB"
 "${TPCH[@]}" load --port "$REEF_PORT"
-"${TPCH[@]}" load --port "$MARIA_PORT"
-echo "== restarting ReefDB: MemTables dump, SSTables compact"
-kill "$REEF_PID"; wait "$REEF_PID" || true
-start_reef
-# The compactions the restart starts run in the background; wait until ten seconds pass
-# without a new one finishing, so they do not run under the timed queries.
-seen=-1 quiet=0
-while [ "$quiet" -lt 10 ]; do
-    now=$(grep -c "compaction done" "$WORK/reef.log" || true)
-    if [ "$now" = "$seen" ]; then quiet=$((quiet + 1)); else seen=$now quiet=0; fi
-    sleep 1
-done
+[ "$MARIA" = 1 ] && "${TPCH[@]}" load --port "$MARIA_PORT"
+echo "== ALTER SYSTEM MAJOR FREEZE on ReefDB"
+time mysql -h127.0.0.1 -P"$REEF_PORT" -uroot -e "ALTER SYSTEM MAJOR FREEZE"
 echo "== checking ReefDB's answers against DuckDB's"
 "${TPCH[@]}" check --port "$REEF_PORT"
 
@@ -100,9 +84,11 @@ echo "== timing (median of $REPEAT; MariaDB once, at most ${TIMEOUT}s a query)"
 "${TPCH[@]}" run --port "$REEF_PORT" --label ReefDB --repeat "$REPEAT" --timeout "$TIMEOUT" --json "$WORK/reef.json"
 "${TPCH[@]}" run --engine datafusion --label "DataFusion on Parquet" --repeat "$REPEAT" --json "$WORK/datafusion.json"
 "${TPCH[@]}" run --engine duckdb --label DuckDB --repeat "$REPEAT" --json "$WORK/duckdb.json"
-"${TPCH[@]}" run --port "$MARIA_PORT" --label "MariaDB $(mariadbd --version | awk '{print $3}')" \
+[ "$MARIA" = 1 ] && "${TPCH[@]}" run --port "$MARIA_PORT" --label "MariaDB $(mariadbd --version | awk '{print $3}')" \
     --repeat 1 --timeout "$TIMEOUT" --json "$WORK/maria.json"
 
 echo
 echo "TPC-H sf $SF, $(nproc) cores, $(date -u +%Y-%m-%d), seconds:"
-"${TPCH[@]}" report "$WORK/reef.json" "$WORK/datafusion.json" "$WORK/duckdb.json" "$WORK/maria.json"
+RUNS=("$WORK/reef.json" "$WORK/datafusion.json" "$WORK/duckdb.json")
+[ "$MARIA" = 1 ] && RUNS+=("$WORK/maria.json")
+"${TPCH[@]}" report "${RUNS[@]}"

@@ -1287,6 +1287,35 @@ run("select count(*), sum(v) from t where id >= -1")
     r.stop();
 }
 
+/// GROUP_CONCAT with both DISTINCT and ORDER BY is refused by name (1235), not answered
+/// unordered; each alone works (tests/slt/group_concat.slt).
+#[test]
+fn group_concat_with_distinct_and_order_by_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    r.ok(
+        None,
+        "CREATE DATABASE gd; CREATE TABLE gd.t (id INT PRIMARY KEY, s VARCHAR(5)); \
+         INSERT INTO gd.t VALUES (1, 'x'), (2, 'y'), (3, 'x')",
+    );
+    let (ok, _, err) = r.mysql(
+        Some("gd"),
+        "SELECT GROUP_CONCAT(DISTINCT s ORDER BY s) FROM t",
+    );
+    assert!(
+        !ok && err.contains("ERROR 1235") && err.contains("DISTINCT and ORDER BY"),
+        "{err}"
+    );
+    assert_eq!(
+        r.ok(
+            Some("gd"),
+            "SELECT GROUP_CONCAT(s ORDER BY s DESC, id) FROM t"
+        ),
+        "y,x,x\n"
+    );
+    r.stop();
+}
+
 /// `EXPLAIN SELECT` names the path and, on the OLTP path, the access: MySQL's traditional
 /// columns, with ReefDB's path in Extra (no row estimates yet: NULL).
 #[test]

@@ -202,6 +202,10 @@ impl TabletSource for Tablets {
         self.open.read().get(&id).cloned()
     }
 
+    fn all_tablets(&self) -> Vec<Arc<Tablet>> {
+        self.open.read().values().cloned().collect()
+    }
+
     fn create_tablet(
         &self,
         id: TabletId,

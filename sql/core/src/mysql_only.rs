@@ -25,6 +25,9 @@ pub(crate) enum MysqlOnly {
     Index { db: Option<String>, table: String },
     /// `ALTER TABLE [db.]t {DISABLE|ENABLE} KEYS`.
     ToggleKeys { db: Option<String>, table: String },
+    /// `ALTER SYSTEM MAJOR FREEZE` (OceanBase's spelling): a major compaction of every
+    /// tablet, now.
+    MajorFreeze,
     /// `START TRANSACTION WITH CONSISTENT SNAPSHOT [, READ ONLY | READ WRITE]`.
     StartConsistent { read_only: bool },
     /// `CREATE USER [IF NOT EXISTS] account [IDENTIFIED BY 'pw'] [, ...]`.
@@ -316,7 +319,12 @@ pub(crate) fn parse(sql: &str) -> Option<MysqlOnly> {
         }
         MysqlOnly::StartConsistent { read_only }
     } else if c.keyword("ALTER") {
-        if c.keyword("USER") {
+        if c.keyword("SYSTEM") {
+            if !(c.keyword("MAJOR") && c.keyword("FREEZE")) {
+                return None;
+            }
+            MysqlOnly::MajorFreeze
+        } else if c.keyword("USER") {
             let if_exists = c.if_exists()?;
             let users = c.accounts_with_passwords()?;
             MysqlOnly::AlterUser { if_exists, users }
@@ -453,6 +461,11 @@ mod tests {
             parse("start transaction with consistent snapshot, read only"),
             Some(MysqlOnly::StartConsistent { read_only: true })
         );
+        assert_eq!(
+            parse("alter system major freeze"),
+            Some(MysqlOnly::MajorFreeze)
+        );
+        assert_eq!(parse("ALTER SYSTEM MINOR FREEZE"), None);
         let bob = |host: &str| Account::Named {
             name: "bob".into(),
             host: host.into(),

@@ -75,6 +75,10 @@ pub fn needs_olap(q: &Query) -> bool {
     }
     let found = visit_expressions(q, |e| match e {
         Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => ControlFlow::Break(()),
+        // GROUP_CONCAT is computed by DataFusion's string_agg (see `inline_session`).
+        Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("group_concat") => {
+            ControlFlow::Break(())
+        }
         Expr::Function(f)
             if f.over.is_some() || matches!(f.args, FunctionArguments::Subquery(_)) =>
         {
@@ -192,6 +196,7 @@ pub(crate) fn inline_session(
     if let Some(e) = failure {
         return Err(e);
     }
+    group_concat_limits(&mut q, scope);
     let full_group_by = scope
         .system_var("sql_mode")
         .ok()
@@ -215,6 +220,30 @@ pub(crate) fn inline_session(
     Ok(q)
 }
 
+/// `GROUP_CONCAT(...)` becomes `reef_group_concat(<group_concat_max_len>, ...)`: the OLAP
+/// path computes it, and cuts its result to the session's limit in bytes.
+fn group_concat_limits(q: &mut Query, scope: &dyn Scope) {
+    let limit = scope
+        .system_var("group_concat_max_len")
+        .ok()
+        .and_then(|d| d.as_exact_int())
+        .unwrap_or(1024)
+        .max(4);
+    let _ = visit_expressions_mut(q, |e| {
+        if let Expr::Function(f) = e {
+            if f.name.to_string().eq_ignore_ascii_case("group_concat") {
+                if let FunctionArguments::List(list) = &mut f.args {
+                    f.name = ObjectName::from(vec![Ident::new("reef_group_concat")]);
+                    let limit = literal_expr(Datum::Int(limit as i64));
+                    list.args
+                        .insert(0, FunctionArg::Unnamed(FunctionArgExpr::Expr(limit)));
+                }
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
 /// Aggregate functions, which make a SELECT without GROUP BY one group.
 const AGGREGATES: &[&str] = &[
     "count",
@@ -224,6 +253,7 @@ const AGGREGATES: &[&str] = &[
     "avg",
     "any_value",
     "group_concat",
+    "reef_group_concat",
     "bit_and",
     "bit_or",
     "bit_xor",

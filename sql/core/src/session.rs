@@ -40,6 +40,8 @@ pub trait TabletSource: Send + Sync {
         id: TabletId,
         schema: reef_storage::schema::RowSchema,
     ) -> Result<Arc<Tablet>, SqlError>;
+    /// Every open tablet.
+    fn all_tablets(&self) -> Vec<Arc<Tablet>>;
     /// Lets go of tablets no table uses any more (a dropped table's, a truncated or
     /// rebuilt table's old ones, a dropped index's), once the catalog change that left them
     /// is committed: they stop holding the log back. Their files go when the node next
@@ -628,6 +630,31 @@ impl SqlSession {
         }
     }
 
+    /// `ALTER SYSTEM MAJOR FREEZE`: every tablet of the node dumps its MemTables and merges
+    /// its SSTables into one baseline (`Tablet::major_freeze`), one after another, before
+    /// the statement answers. Writes go on meanwhile; what they add lands in new MemTables.
+    fn major_freeze(&mut self) -> Result<Output, SqlError> {
+        let tablets = self.engine.tablets.all_tablets();
+        let started = std::time::Instant::now();
+        let mut rows = 0u64;
+        for t in &tablets {
+            let report = t.major_freeze()?;
+            rows += report.rows_written;
+        }
+        tracing::info!(
+            tablets = tablets.len(),
+            rows,
+            seconds = started.elapsed().as_secs_f64(),
+            "major freeze done"
+        );
+        Ok(Output::Ok {
+            affected: 0,
+            last_insert_id: 0,
+            info: format!("{} tablets compacted", tablets.len()),
+            warnings: 0,
+        })
+    }
+
     /// `SELECT expr INTO @var ...`: runs the query and stores its one value in the user
     /// variable, as MySQL does. No row leaves the variable as it was, with warning 1329;
     /// more than one row is error 1172.
@@ -723,6 +750,7 @@ impl SqlSession {
             MysqlOnly::StartConsistent { read_only } => {
                 self.start_transaction(Some(read_only), true)
             }
+            MysqlOnly::MajorFreeze => self.major_freeze(),
             MysqlOnly::CreateUser {
                 if_not_exists,
                 users,

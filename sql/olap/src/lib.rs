@@ -134,12 +134,18 @@ impl OlapEngine {
         let names = column_names(&req.query, &defs);
         let mut lowered = lower_identifiers(&req.query)?;
         let _ = sqlparser::ast::VisitMut::visit(&mut lowered, &mut Rollup);
+        if let ControlFlow::Break(e) =
+            sqlparser::ast::VisitMut::visit(&mut lowered, &mut GroupConcat)
+        {
+            return Err(e);
+        }
         let bridged = bridge::bridge(&mut lowered);
         unique_output_names(&mut lowered.body);
         let ctx = self.context(req, catalog)?;
         for udf in bridged {
             ctx.register_udf(udf);
         }
+        ctx.register_udf(udf::Cut::udf());
         let statement = datafusion::sql::parser::Statement::Statement(Box::new(Statement::Query(
             Box::new(lowered),
         )));
@@ -444,7 +450,9 @@ fn check_functions(q: &Query) -> Result<(), SqlError> {
         let bad = match e {
             Expr::Function(f) => {
                 let name = function_name(f);
-                (!SAME_FUNCTIONS.contains(&name.as_str()) && !bridge::is_bridged_function(&name))
+                (!SAME_FUNCTIONS.contains(&name.as_str())
+                    && !bridge::is_bridged_function(&name)
+                    && name != "reef_group_concat")
                     .then(|| format!("function {name} on the analytical path"))
                     .or_else(|| {
                         matches!(f.args, FunctionArguments::Subquery(_))
@@ -530,6 +538,76 @@ fn unique_output_names(body: &mut SetExpr) {
             }
         }
         _ => {}
+    }
+}
+
+/// MySQL's `GROUP_CONCAT([DISTINCT] a, b ... [ORDER BY ...] [SEPARATOR s])`, which the
+/// session hands over as `reef_group_concat(max_len, ...)`, becomes
+/// `reef_cut(string_agg([DISTINCT] concat(a, b, ...), s [ORDER BY ...]), max_len)`. CONCAT is
+/// bridged to the OLTP evaluator, so values read as MySQL shows them and a row with any
+/// NULL argument is skipped (string_agg skips NULLs); the separator defaults to ','; the
+/// result is cut to `group_concat_max_len` bytes.
+struct GroupConcat;
+
+impl sqlparser::ast::VisitorMut for GroupConcat {
+    type Break = SqlError;
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<SqlError> {
+        use sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArgumentClause};
+        let Expr::Function(f) = e else {
+            return ControlFlow::Continue(());
+        };
+        if function_name(f) != "reef_group_concat" {
+            return ControlFlow::Continue(());
+        }
+        let FunctionArguments::List(list) = &f.args else {
+            return ControlFlow::Continue(());
+        };
+        let mut values = Vec::new();
+        for arg in &list.args {
+            match arg {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => values.push(x.clone()),
+                _ => return ControlFlow::Continue(()),
+            }
+        }
+        if values.len() < 2 {
+            return ControlFlow::Continue(());
+        }
+        let limit = values.remove(0);
+        let mut separator = Expr::Value(SqlValue::SingleQuotedString(",".into()).into());
+        let mut clauses = Vec::new();
+        for clause in &list.clauses {
+            match clause {
+                FunctionArgumentClause::Separator(v) => separator = Expr::Value(v.clone()),
+                FunctionArgumentClause::OrderBy(_)
+                    if matches!(
+                        list.duplicate_treatment,
+                        Some(sqlparser::ast::DuplicateTreatment::Distinct)
+                    ) =>
+                {
+                    // DataFusion sorts a DISTINCT aggregate only by its own argument, and
+                    // the argument here is the values' text, not the values.
+                    return ControlFlow::Break(SqlError::unsupported(
+                        "GROUP_CONCAT with both DISTINCT and ORDER BY",
+                    ));
+                }
+                other => clauses.push(other.clone()),
+            }
+        }
+        let mut agg = bridge::call(
+            "string_agg".into(),
+            vec![bridge::call("concat".into(), values), separator],
+        );
+        if let Expr::Function(sqlparser::ast::Function {
+            args: FunctionArguments::List(l),
+            ..
+        }) = &mut agg
+        {
+            l.duplicate_treatment = list.duplicate_treatment;
+            l.clauses = clauses;
+        }
+        *e = bridge::call("reef_cut".into(), vec![agg, limit]);
+        ControlFlow::Continue(())
     }
 }
 

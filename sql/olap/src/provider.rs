@@ -386,8 +386,10 @@ impl ExecutionPlan for ReefScanExec {
             .parts
             .get(partition)
             .ok_or_else(|| DataFusionError::Internal(format!("no scan partition {partition}")))?;
-        let pruned = MetricBuilder::new(&self.metrics).counter("microblocks_pruned", partition);
-        let stream = part.stream(pruned);
+        let counts = ScanCounts::new(&self.metrics, partition);
+        // A limit smaller than a batch need not wait for a whole batch.
+        let batch_rows = self.limit.unwrap_or(BATCH_ROWS).clamp(1, BATCH_ROWS);
+        let stream = part.stream(counts, batch_rows);
         let baseline = BaselineMetrics::new(&self.metrics, partition);
         Ok(Box::pin(LimitStream::new(stream, 0, self.limit, baseline)))
     }
@@ -413,8 +415,8 @@ struct ScanPartition {
 }
 
 impl ScanPartition {
-    /// The batches of this part; `pruned` counts the microblocks min/max skipped.
-    fn stream(&self, pruned: Count) -> SendableRecordBatchStream {
+    /// The batches of this part, of about `batch_rows` rows each, counted into `counts`.
+    fn stream(&self, counts: ScanCounts, batch_rows: usize) -> SendableRecordBatchStream {
         // A scan with no columns (COUNT(*)) reads the first column and keeps the counts.
         let slots = if self.projection.is_empty() {
             vec![0]
@@ -434,28 +436,32 @@ impl ScanPartition {
                 },
                 self.read.clone(),
             ) {
-                Ok(scan) => Box::new(Counted { scan, pruned }.map(move |b| {
-                    if interrupt
-                        .as_ref()
-                        .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
-                    {
-                        return Err(external(SqlError::new(
-                            reef_common::error::ER_QUERY_INTERRUPTED,
-                            "Query execution was interrupted",
-                        )));
-                    }
-                    let b = b.map_err(|e| external(SqlError::from(e)))?;
-                    if projection.is_empty() {
-                        RecordBatch::try_new_with_options(
-                            schema.clone(),
-                            vec![],
-                            &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
-                        )
-                        .map_err(DataFusionError::from)
-                    } else {
-                        logical_batch(&def, &slots, &schema, &b).map_err(external)
-                    }
-                })),
+                Ok(scan) => {
+                    let storage = Counted { scan, counts }
+                        .map(|b| b.map_err(|e| external(SqlError::from(e))));
+                    Box::new(Coalesced::new(storage, batch_rows).map(move |b| {
+                        if interrupt
+                            .as_ref()
+                            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+                        {
+                            return Err(external(SqlError::new(
+                                reef_common::error::ER_QUERY_INTERRUPTED,
+                                "Query execution was interrupted",
+                            )));
+                        }
+                        let b = b?;
+                        if projection.is_empty() {
+                            RecordBatch::try_new_with_options(
+                                schema.clone(),
+                                vec![],
+                                &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
+                            )
+                            .map_err(DataFusionError::from)
+                        } else {
+                            logical_batch(&def, &slots, &schema, &b).map_err(external)
+                        }
+                    }))
+                }
                 Err(e) => Box::new(std::iter::once(Err(external(SqlError::from(e))))),
             };
         Box::pin(RecordBatchStreamAdapter::new(
@@ -465,10 +471,91 @@ impl ScanPartition {
     }
 }
 
-/// An Arrow scan that reports, when it ends, how many microblocks min/max skipped.
+/// Rows per batch the scan hands DataFusion. The scan's fast path yields one batch per
+/// microblock (a hundred rows or so), and every operator above pays per batch.
+const BATCH_ROWS: usize = 8192;
+
+/// Joins consecutive small batches into batches of at least `rows` rows (a batch that
+/// is already that large passes through untouched).
+struct Coalesced<I> {
+    inner: I,
+    rows: usize,
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+}
+
+impl<I> Coalesced<I> {
+    fn new(inner: I, rows: usize) -> Coalesced<I> {
+        Coalesced {
+            inner,
+            rows,
+            pending: Vec::new(),
+            pending_rows: 0,
+        }
+    }
+
+    fn flush(&mut self) -> Option<Result<RecordBatch>> {
+        let batches = std::mem::take(&mut self.pending);
+        self.pending_rows = 0;
+        match batches.len() {
+            0 => None,
+            1 => batches.into_iter().next().map(Ok),
+            _ => Some(
+                datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches)
+                    .map_err(DataFusionError::from),
+            ),
+        }
+    }
+}
+
+impl<I: Iterator<Item = Result<RecordBatch>>> Iterator for Coalesced<I> {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.inner.next() {
+                Some(Ok(b)) if self.pending.is_empty() && b.num_rows() >= self.rows => {
+                    return Some(Ok(b))
+                }
+                Some(Ok(b)) => {
+                    self.pending_rows += b.num_rows();
+                    self.pending.push(b);
+                    if self.pending_rows >= self.rows {
+                        return self.flush();
+                    }
+                }
+                Some(Err(e)) => return Some(Err(e)),
+                None => return self.flush(),
+            }
+        }
+    }
+}
+
+/// An Arrow scan that reports, when it ends, how it read: microblocks min/max skipped,
+/// microblocks sliced whole into batches (the fast path), and rows that went through the
+/// merge of MemTables and overlapping SSTables (the slow path).
 struct Counted {
     scan: ArrowScan,
+    counts: ScanCounts,
+}
+
+/// The scan's EXPLAIN ANALYZE counters for one partition.
+#[derive(Clone)]
+struct ScanCounts {
     pruned: Count,
+    sliced: Count,
+    merged: Count,
+}
+
+impl ScanCounts {
+    fn new(metrics: &ExecutionPlanMetricsSet, partition: usize) -> ScanCounts {
+        let count = |name| MetricBuilder::new(metrics).counter(name, partition);
+        ScanCounts {
+            pruned: count("microblocks_pruned"),
+            sliced: count("microblocks_sliced"),
+            merged: count("rows_merged"),
+        }
+    }
 }
 
 impl Iterator for Counted {
@@ -477,7 +564,10 @@ impl Iterator for Counted {
     fn next(&mut self) -> Option<Self::Item> {
         let next = self.scan.next();
         if next.is_none() {
-            self.pruned.add(self.scan.stats().blocks_pruned as usize);
+            let stats = self.scan.stats();
+            self.counts.pruned.add(stats.blocks_pruned as usize);
+            self.counts.sliced.add(stats.blocks_sliced as usize);
+            self.counts.merged.add(stats.rows_merged as usize);
         }
         next
     }
@@ -554,5 +644,55 @@ impl SchemaProvider for QuerySchema {
 
     fn table_exist(&self, name: &str) -> bool {
         self.tables.contains_key(&name.to_lowercase())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Array, Int64Array};
+
+    fn batch(values: std::ops::Range<i64>) -> Result<RecordBatch> {
+        let schema = Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+            "v",
+            arrow_schema::DataType::Int64,
+            false,
+        )]));
+        let array = Int64Array::from_iter_values(values);
+        Ok(RecordBatch::try_new(schema, vec![Arc::new(array)])?)
+    }
+
+    #[test]
+    fn small_batches_are_joined_in_order_and_large_ones_pass() {
+        let input = vec![batch(0..3), batch(3..6), batch(6..16), batch(16..17)];
+        let out: Vec<RecordBatch> = Coalesced::new(input.into_iter(), 5)
+            .collect::<Result<_>>()
+            .unwrap();
+        let sizes: Vec<usize> = out.iter().map(|b| b.num_rows()).collect();
+        assert_eq!(sizes, [6, 10, 1]);
+        let values: Vec<i64> = out
+            .iter()
+            .flat_map(|b| {
+                let a = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                (0..a.len()).map(|i| a.value(i)).collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(values, (0..17).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_error_passes_through() {
+        let input = vec![
+            batch(0..2),
+            Err(DataFusionError::Internal("disk".into())),
+            batch(2..4),
+        ];
+        let out: Vec<Result<RecordBatch>> = Coalesced::new(input.into_iter(), 100).collect();
+        assert!(matches!(out[0], Err(DataFusionError::Internal(_))));
+        let rows: usize = out[1..]
+            .iter()
+            .map(|b| b.as_ref().unwrap().num_rows())
+            .sum();
+        assert_eq!(rows, 4);
     }
 }

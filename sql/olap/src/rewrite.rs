@@ -289,6 +289,16 @@ impl MysqlSemantics {
                     .collect();
                 Ok(Transformed::yes(Expr::AggregateFunction(af)))
             }
+            // GROUP_CONCAT(... ORDER BY s): ordered by the collation, as MySQL orders.
+            ("string_agg", _) if !af.params.order_by.is_empty() => {
+                af.params.order_by = af
+                    .params
+                    .order_by
+                    .into_iter()
+                    .map(|s| self.weigh_sort(s, schema))
+                    .collect();
+                Ok(Transformed::yes(Expr::AggregateFunction(af)))
+            }
             ("sum" | "avg", Some(t)) if is_integer(&t) => {
                 af.params.args = af
                     .params

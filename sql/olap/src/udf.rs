@@ -349,3 +349,75 @@ mod tests {
         assert!(r.is_null(0));
     }
 }
+
+/// `reef_cut(s, n)`: `s` cut to at most `n` bytes, at a character boundary: GROUP_CONCAT's
+/// `group_concat_max_len`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Cut {
+    signature: Signature,
+}
+
+impl Cut {
+    /// The function.
+    pub fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(Cut {
+            signature: Signature::any(2, Volatility::Immutable),
+        })
+    }
+}
+
+impl ScalarUDFImpl for Cut {
+    fn name(&self) -> &str {
+        "reef_cut"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let a = arrays(&args.args, args.number_rows)?;
+        let limits = datafusion::arrow::compute::cast(&a[1], &DataType::Int64)?;
+        let limits = limits.as_primitive::<arrow_array::types::Int64Type>();
+        let out: arrow_array::StringArray = strings(&a[0])?
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let s = s?;
+                let limit = usize::try_from(limits.value(i)).unwrap_or(0);
+                Some(cut(s, limit))
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+/// `s`'s longest prefix of at most `limit` bytes that ends on a character boundary.
+pub fn cut(s: &str, limit: usize) -> &str {
+    if s.len() <= limit {
+        return s;
+    }
+    let mut end = limit;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod cut_tests {
+    use super::cut;
+
+    #[test]
+    fn cuts_at_a_character_boundary() {
+        assert_eq!(cut("abcdef", 4), "abcd");
+        assert_eq!(cut("abc", 4), "abc");
+        // "é" is two bytes: a cut inside it keeps the character out.
+        assert_eq!(cut("aéb", 2), "a");
+        assert_eq!(cut("aéb", 3), "aé");
+    }
+}

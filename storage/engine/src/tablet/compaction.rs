@@ -392,6 +392,16 @@ impl Tablet {
         Ok(report)
     }
 
+    /// A major freeze of this tablet (OceanBase's `ALTER SYSTEM MAJOR FREEZE`, for one
+    /// tablet): freezes the active MemTable, dumps every frozen one, and merges all SSTables
+    /// into a new baseline at the GC horizon. Afterwards a scan of the tablet reads one
+    /// SSTable, on the Arrow scan's fast path wherever a key has one version.
+    pub fn major_freeze(&self) -> Result<MajorReport> {
+        self.freeze();
+        while self.dump_frozen()? {}
+        self.major_compact(self.gc_horizon())
+    }
+
     /// One round of upkeep: freeze a full MemTable, dump frozen ones, merge minis when
     /// there are enough. Returns whether anything was done.
     pub fn maintain(&self) -> Result<bool> {
