@@ -622,17 +622,40 @@ impl ArrowScan {
                 self.stats.blocks_pruned += 1;
                 continue;
             }
-            let block = self.env.block(open, micro)?;
-            let n = block.rows();
-            let cols: Vec<ArrayRef> = self
-                .req
-                .projection
-                .iter()
-                .map(|&s| match block.columns.get(s) {
-                    Some(c) => c.clone(),
-                    None => const_array(self.schema.kinds[s], &self.schema.defaults[s], n),
-                })
-                .collect();
+            // A cached block serves as it is; otherwise only the projected columns are
+            // decoded (columns added after the block was written read as defaults).
+            let stored = open.kinds.len();
+            let (n, decoded) = match self.env.cached_block(open, micro) {
+                Some(block) => (
+                    block.rows(),
+                    self.req
+                        .projection
+                        .iter()
+                        .filter_map(|&s| block.columns.get(s).cloned())
+                        .collect::<Vec<_>>(),
+                ),
+                None => {
+                    let wanted: Vec<usize> = self
+                        .req
+                        .projection
+                        .iter()
+                        .copied()
+                        .filter(|&s| s < stored)
+                        .collect();
+                    open.read_micro_slots(micro, &wanted)?
+                }
+            };
+            let mut decoded = decoded.into_iter();
+            let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.req.projection.len());
+            for &s in &self.req.projection {
+                cols.push(if s < stored {
+                    decoded.next().ok_or_else(|| {
+                        StorageError::Invalid(format!("microblock lacks stored column {s}"))
+                    })?
+                } else {
+                    const_array(self.schema.kinds[s], &self.schema.defaults[s], n)
+                });
+            }
             self.stats.blocks_sliced += 1;
             let batch = RecordBatch::try_new(self.out_schema.clone(), cols)
                 .map_err(|e| StorageError::Invalid(format!("building a batch: {e}")))?;

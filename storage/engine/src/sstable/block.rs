@@ -458,6 +458,45 @@ fn nulls(valid: Option<Vec<bool>>) -> Option<NullBuffer> {
 
 impl Block {
     /// Decodes an unframed microblock whose columns have `kinds`.
+    /// The columns at `slots` of an encoded microblock, in that order, with its row
+    /// count; the other columns (and the keys and versions) are stepped over undecoded.
+    /// A scan that projects a few columns of a wide table pays for those alone.
+    pub fn decode_slots(
+        raw: &[u8],
+        kinds: &[PhysicalKind],
+        slots: &[usize],
+    ) -> std::result::Result<(usize, Vec<ArrayRef>), DecodeError> {
+        let head = raw.get(..6).ok_or("microblock truncated")?;
+        let n = u32::from_le_bytes(head[..4].try_into().expect("4")) as usize;
+        let ncols = u16::from_le_bytes(head[4..6].try_into().expect("2")) as usize;
+        if n > BLOCK_ROWS_MAX || ncols != 3 + kinds.len() {
+            return Err(format!(
+                "microblock claims {n} rows and {ncols} columns for {} slots",
+                kinds.len()
+            ));
+        }
+        // Where each stored column's bytes are: keys, versions, deletes, then the slots.
+        let mut spans = Vec::with_capacity(ncols);
+        let mut pos = 6;
+        for _ in 0..ncols {
+            let len_b = raw.get(pos..pos + 4).ok_or("microblock truncated")?;
+            let len = u32::from_le_bytes(len_b.try_into().expect("4")) as usize;
+            if raw.len() < pos + 4 + len {
+                return Err("microblock column truncated".into());
+            }
+            spans.push(pos + 4..pos + 4 + len);
+            pos += 4 + len;
+        }
+        let columns = slots
+            .iter()
+            .map(|&s| {
+                let kind = *kinds.get(s).ok_or_else(|| format!("no slot {s}"))?;
+                decode_column(kind, &raw[spans[3 + s].clone()], n)
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok((n, columns))
+    }
+
     pub fn decode(raw: &[u8], kinds: &[PhysicalKind]) -> std::result::Result<Block, DecodeError> {
         let head = raw.get(..6).ok_or("microblock truncated")?;
         let n = u32::from_le_bytes(head[..4].try_into().expect("4")) as usize;
@@ -483,24 +522,7 @@ impl Block {
         let (deleted, _) = encoding::decode_ints(next()?, n)?;
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(kinds.len());
         for kind in kinds {
-            let buf = next()?;
-            let arr: ArrayRef = match kind {
-                PhysicalKind::Int => {
-                    let (v, valid) = encoding::decode_ints(buf, n)?;
-                    let v: Vec<i64> = v.into_iter().map(|x| (x ^ (1 << 63)) as i64).collect();
-                    Arc::new(Int64Array::new(ScalarBuffer::from(v), nulls(valid)))
-                }
-                PhysicalKind::UInt => {
-                    let (v, valid) = encoding::decode_ints(buf, n)?;
-                    Arc::new(UInt64Array::new(ScalarBuffer::from(v), nulls(valid)))
-                }
-                PhysicalKind::Double => {
-                    let (v, valid) = encoding::decode_doubles(buf, n)?;
-                    Arc::new(Float64Array::new(ScalarBuffer::from(v), nulls(valid)))
-                }
-                PhysicalKind::Bytes => Arc::new(bytes_array(encoding::decode_bytes(buf, n)?)?),
-            };
-            columns.push(arr);
+            columns.push(decode_column(*kind, next()?, n)?);
         }
         if (1..keys.len()).any(|i| keys.value(i - 1) > keys.value(i)) {
             return Err("microblock keys out of order".into());
@@ -565,6 +587,30 @@ impl Block {
     }
 }
 
+/// One stored column of `n` rows as its physical Arrow array.
+fn decode_column(
+    kind: PhysicalKind,
+    buf: &[u8],
+    n: usize,
+) -> std::result::Result<ArrayRef, DecodeError> {
+    Ok(match kind {
+        PhysicalKind::Int => {
+            let (v, valid) = encoding::decode_ints(buf, n)?;
+            let v: Vec<i64> = v.into_iter().map(|x| (x ^ (1 << 63)) as i64).collect();
+            Arc::new(Int64Array::new(ScalarBuffer::from(v), nulls(valid)))
+        }
+        PhysicalKind::UInt => {
+            let (v, valid) = encoding::decode_ints(buf, n)?;
+            Arc::new(UInt64Array::new(ScalarBuffer::from(v), nulls(valid)))
+        }
+        PhysicalKind::Double => {
+            let (v, valid) = encoding::decode_doubles(buf, n)?;
+            Arc::new(Float64Array::new(ScalarBuffer::from(v), nulls(valid)))
+        }
+        PhysicalKind::Bytes => Arc::new(bytes_array(encoding::decode_bytes(buf, n)?)?),
+    })
+}
+
 fn bytes_array(d: encoding::DecodedBytes) -> std::result::Result<BinaryArray, DecodeError> {
     let offsets: Vec<i32> = d
         .offsets
@@ -595,5 +641,48 @@ pub fn value_at(col: &dyn Array, i: usize) -> Value {
         Value::Bytes(a.value(i).to_vec())
     } else {
         unreachable!("SSTable columns are Int64, UInt64, Float64 or Binary arrays")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoding_some_slots_gives_the_columns_a_full_decode_gives() {
+        let kinds = vec![
+            PhysicalKind::Int,
+            PhysicalKind::Bytes,
+            PhysicalKind::Double,
+            PhysicalKind::UInt,
+        ];
+        let mut b = BlockBuilder::new(Arc::new(RowSchema::new(1, kinds.clone())));
+        for i in 0..100i64 {
+            let text = if i % 3 == 0 {
+                Value::Null
+            } else {
+                Value::Bytes(format!("v{i}").into_bytes())
+            };
+            let row = encode_row(
+                1,
+                &[
+                    Value::Int(i - 50),
+                    text,
+                    Value::Double(i as f64 / 4.0),
+                    Value::UInt(i as u64 * 7),
+                ],
+            );
+            b.push(&i.to_be_bytes(), Version(1), Some(&row)).unwrap();
+        }
+        let (raw, _) = b.finish();
+        let full = Block::decode(&raw, &kinds).unwrap();
+        let (n, some) = Block::decode_slots(&raw, &kinds, &[3, 1, 1, 0]).unwrap();
+        assert_eq!(n, 100);
+        assert_eq!(&some[0], &full.columns[3]);
+        assert_eq!(&some[1], &full.columns[1]);
+        assert_eq!(&some[2], &full.columns[1]);
+        assert_eq!(&some[3], &full.columns[0]);
+        assert!(Block::decode_slots(&raw, &kinds, &[4]).is_err());
+        assert!(Block::decode_slots(&raw[..raw.len() - 3], &kinds, &[0]).is_err());
     }
 }

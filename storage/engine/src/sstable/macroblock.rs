@@ -524,6 +524,35 @@ impl OpenMacroblock {
         Ok(buf)
     }
 
+    /// Reads microblock `i` and decodes only the columns at `slots` (each below
+    /// `kinds.len()`), verifying its checksum: a scan's read, which skips the columns it
+    /// does not project and leaves the block cache alone.
+    pub fn read_micro_slots(
+        &self,
+        i: usize,
+        slots: &[usize],
+    ) -> Result<(usize, Vec<arrow_array::ArrayRef>)> {
+        let m = &self.micros[i];
+        let mut buf = vec![0u8; m.len as usize];
+        self.file
+            .read_exact_at(&mut buf, m.offset)
+            .map_err(io(&self.path))?;
+        let corrupt = |what: String| StorageError::Corrupt {
+            path: self.path.clone(),
+            offset: m.offset,
+            what,
+        };
+        let raw = block::unframe(&buf).map_err(corrupt)?;
+        let (n, columns) = Block::decode_slots(&raw, &self.kinds, slots).map_err(corrupt)?;
+        if n != m.rows as usize {
+            return Err(corrupt(format!(
+                "microblock has {n} rows, index says {}",
+                m.rows
+            )));
+        }
+        Ok((n, columns))
+    }
+
     /// Reads and decodes microblock `i`, verifying its checksum.
     pub fn read_micro(&self, i: usize) -> Result<Block> {
         let m = &self.micros[i];

@@ -82,6 +82,19 @@ pub struct ReadEnv {
 }
 
 impl ReadEnv {
+    /// Microblock `micro` of `mb` if the block cache holds it.
+    pub fn cached_block(&self, mb: &OpenMacroblock, micro: usize) -> Option<Arc<Block>> {
+        let key = CacheKey::Block {
+            tablet: self.tablet,
+            macroblock: mb.meta.id,
+            micro: micro as u32,
+        };
+        match self.cache.get(&key) {
+            Some(CacheValue::Block(b)) => Some(b),
+            _ => None,
+        }
+    }
+
     /// Microblock `micro` of `mb`, from the block cache or disk.
     pub fn block(&self, mb: &OpenMacroblock, micro: usize) -> Result<Arc<Block>> {
         let key = CacheKey::Block {
