@@ -466,15 +466,7 @@ impl Block {
         kinds: &[PhysicalKind],
         slots: &[usize],
     ) -> std::result::Result<(usize, Vec<ArrayRef>), DecodeError> {
-        let head = raw.get(..6).ok_or("microblock truncated")?;
-        let n = u32::from_le_bytes(head[..4].try_into().expect("4")) as usize;
-        let ncols = u16::from_le_bytes(head[4..6].try_into().expect("2")) as usize;
-        if n > BLOCK_ROWS_MAX || ncols != 3 + kinds.len() {
-            return Err(format!(
-                "microblock claims {n} rows and {ncols} columns for {} slots",
-                kinds.len()
-            ));
-        }
+        let (n, ncols) = header(raw, kinds)?;
         // Where each stored column's bytes are: keys, versions, deletes, then the slots.
         let mut spans = Vec::with_capacity(ncols);
         let mut pos = 6;
@@ -497,16 +489,9 @@ impl Block {
         Ok((n, columns))
     }
 
+    /// Decodes a whole microblock: keys, versions, deletes and every column.
     pub fn decode(raw: &[u8], kinds: &[PhysicalKind]) -> std::result::Result<Block, DecodeError> {
-        let head = raw.get(..6).ok_or("microblock truncated")?;
-        let n = u32::from_le_bytes(head[..4].try_into().expect("4")) as usize;
-        let ncols = u16::from_le_bytes(head[4..6].try_into().expect("2")) as usize;
-        if n > BLOCK_ROWS_MAX || ncols != 3 + kinds.len() {
-            return Err(format!(
-                "microblock claims {n} rows and {ncols} columns for {} slots",
-                kinds.len()
-            ));
-        }
+        let (n, _) = header(raw, kinds)?;
         let mut pos = 6;
         let mut next = || -> std::result::Result<&[u8], DecodeError> {
             let len_b = raw.get(pos..pos + 4).ok_or("microblock truncated")?;
@@ -585,6 +570,20 @@ impl Block {
             .collect();
         Some(Arc::from(encode_row(schema_version, &values)))
     }
+}
+
+/// A microblock's row and column counts, checked against the slots it should hold.
+fn header(raw: &[u8], kinds: &[PhysicalKind]) -> std::result::Result<(usize, usize), DecodeError> {
+    let head = raw.get(..6).ok_or("microblock truncated")?;
+    let n = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    let ncols = u16::from_le_bytes([head[4], head[5]]) as usize;
+    if n > BLOCK_ROWS_MAX || ncols != 3 + kinds.len() {
+        return Err(format!(
+            "microblock claims {n} rows and {ncols} columns for {} slots",
+            kinds.len()
+        ));
+    }
+    Ok((n, ncols))
 }
 
 /// One stored column of `n` rows as its physical Arrow array.

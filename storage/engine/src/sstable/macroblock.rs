@@ -532,29 +532,27 @@ impl OpenMacroblock {
         i: usize,
         slots: &[usize],
     ) -> Result<(usize, Vec<arrow_array::ArrayRef>)> {
-        let m = &self.micros[i];
-        let mut buf = vec![0u8; m.len as usize];
-        self.file
-            .read_exact_at(&mut buf, m.offset)
-            .map_err(io(&self.path))?;
-        let corrupt = |what: String| StorageError::Corrupt {
-            path: self.path.clone(),
-            offset: m.offset,
-            what,
-        };
-        let raw = block::unframe(&buf).map_err(corrupt)?;
-        let (n, columns) = Block::decode_slots(&raw, &self.kinds, slots).map_err(corrupt)?;
-        if n != m.rows as usize {
-            return Err(corrupt(format!(
-                "microblock has {n} rows, index says {}",
-                m.rows
-            )));
-        }
-        Ok((n, columns))
+        self.read_decoded(i, |raw| {
+            let (n, columns) = Block::decode_slots(raw, &self.kinds, slots)?;
+            Ok((n, (n, columns)))
+        })
     }
 
     /// Reads and decodes microblock `i`, verifying its checksum.
     pub fn read_micro(&self, i: usize) -> Result<Block> {
+        self.read_decoded(i, |raw| {
+            let b = Block::decode(raw, &self.kinds)?;
+            Ok((b.rows(), b))
+        })
+    }
+
+    /// Reads microblock `i`, checks its frame, and decodes the unframed bytes with `decode`
+    /// (which also says how many rows it found: they must be as many as the index says).
+    fn read_decoded<T>(
+        &self,
+        i: usize,
+        decode: impl FnOnce(&[u8]) -> std::result::Result<(usize, T), String>,
+    ) -> Result<T> {
         let m = &self.micros[i];
         let mut buf = vec![0u8; m.len as usize];
         self.file
@@ -566,15 +564,14 @@ impl OpenMacroblock {
             what,
         };
         let raw = block::unframe(&buf).map_err(corrupt)?;
-        let b = Block::decode(&raw, &self.kinds).map_err(corrupt)?;
-        if b.rows() != m.rows as usize {
+        let (rows, out) = decode(&raw).map_err(corrupt)?;
+        if rows != m.rows as usize {
             return Err(corrupt(format!(
-                "microblock has {} rows, index says {}",
-                b.rows(),
+                "microblock has {rows} rows, index says {}",
                 m.rows
             )));
         }
-        Ok(b)
+        Ok(out)
     }
 
     /// Memory held by the index and bloom filter.
