@@ -30,7 +30,7 @@ DASHBOARD = [
     "SELECT COUNT(DISTINCT k) FROM sbtest1 WHERE k BETWEEN 40000 AND 60000",
     "SELECT LEFT(c, 2) AS prefix, COUNT(*) FROM sbtest1 GROUP BY prefix ORDER BY 2 DESC LIMIT 5",
 ]
-FRESH = "SELECT COUNT(*), MAX(id) FROM htap_fresh f JOIN htap_fresh g ON f.id = g.id"
+FRESH = "SELECT COUNT(*), MAX(f.id) FROM htap_fresh f JOIN htap_fresh g ON f.id = g.id"
 
 
 def connect(args):
