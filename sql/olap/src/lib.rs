@@ -283,6 +283,10 @@ pub fn df_error(e: DataFusionError) -> SqlError {
                 error::ER_BAD_FIELD_ERROR,
                 format!("Unknown column '{}' in 'field list'", field.name),
             ),
+            datafusion::common::SchemaError::AmbiguousReference { field } => SqlError::new(
+                error::ER_NON_UNIQ_ERROR,
+                format!("Column '{}' in field list is ambiguous", field.name),
+            ),
             other => SqlError::new(error::ER_UNKNOWN_ERROR, other.to_string()),
         },
         DataFusionError::ResourcesExhausted(m) => SqlError::new(
