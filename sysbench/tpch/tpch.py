@@ -176,15 +176,14 @@ def load(args):
         step = -(-total // slices)
 
         def load_slice(i):
-            con = ref.cursor()
-            rows = con.execute(
-                f"SELECT * FROM {table} LIMIT {step} OFFSET {i * step}"
-            ).fetchall()
+            # Streamed from DuckDB a batch at a time, so memory stays at one batch per
+            # connection whatever the scale factor.
+            source = ref.cursor()
+            source.execute(f"SELECT * FROM {table} LIMIT {step} OFFSET {i * step}")
             db = connect(args, args.database)
             with db.cursor() as cur:
-                marks = "(" + ",".join(["%s"] * len(rows[0])) + ")" if rows else ""
-                for at in range(0, len(rows), args.batch):
-                    chunk = rows[at : at + args.batch]
+                while chunk := source.fetchmany(args.batch):
+                    marks = "(" + ",".join(["%s"] * len(chunk[0])) + ")"
                     cur.execute(
                         f"INSERT INTO {table} VALUES "
                         + ",".join(cur.mogrify(marks, row) for row in chunk)

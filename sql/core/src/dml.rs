@@ -1806,37 +1806,48 @@ fn olap_select(
 /// come near it because they use a key.
 const OLAP_SCAN_ROWS: u64 = 10_000;
 
-/// Whether a single-table SELECT the OLTP executor could run goes to the OLAP path because
-/// it computes over a large table: it filters, groups, aggregates, sorts or deduplicates,
-/// its WHERE gives no primary-key or index range, and the table holds at least
-/// [`OLAP_SCAN_ROWS`] rows by the tablet's estimate. Locking reads and reads
-/// inside a SERIALIZABLE transaction stay on the OLTP path, the only one that locks.
+/// Whether a single-table SELECT the OLTP executor could run goes to the OLAP path (as
+/// EXPLAIN reports it; the executor itself asks [`prefers_olap`] with the access it plans).
 fn scans_for_olap(engine: &SqlEngine, s: &SessionInfo, q: &Query) -> Result<bool, SqlError> {
-    if olap_allowed(q, s).is_err() || engine.query_engine().is_err() {
-        return Ok(false);
-    }
     let SetExpr::Select(sel) = q.body.as_ref() else {
         return Ok(false);
     };
     let Ok((name, _)) = single_table(&sel.from) else {
         return Ok(false);
     };
-    // A plain read of a table's rows (`SELECT * FROM t LIMIT 10`) stays: it streams them
-    // in key order and stops at its limit. Filtering, grouping, aggregating, sorting and
-    // deduplicating whole tables is what vectorized execution is for.
+    let def = lookup(engine, name, s.db.as_deref())?;
+    let (acc, _) = access(&def, sel.selection.as_ref(), s)?;
+    prefers_olap(engine, s, q, sel, &def, &acc)
+}
+
+/// Whether a single-table SELECT of `def` read by `acc` runs on the OLAP path instead
+/// because it computes over a large table: it filters, groups, aggregates, sorts or
+/// deduplicates, its WHERE gives no primary-key or index range, and the table holds at
+/// least [`OLAP_SCAN_ROWS`] rows by the tablet's estimate. A plain read of a table's rows
+/// (`SELECT * FROM t LIMIT 10`) stays: it streams them in key order and stops at its limit.
+/// Locking reads and reads inside a SERIALIZABLE transaction stay on the OLTP path, the
+/// only one that locks. The cheap checks come first: this runs for every point read.
+fn prefers_olap(
+    engine: &SqlEngine,
+    s: &SessionInfo,
+    q: &Query,
+    sel: &sqlparser::ast::Select,
+    def: &TableDef,
+    acc: &Access,
+) -> Result<bool, SqlError> {
     let computes = sel.selection.is_some()
         || !matches!(&sel.group_by, GroupByExpr::Expressions(g, _) if g.is_empty())
         || crate::olap::is_aggregated(sel)
         || q.order_by.is_some()
         || sel.distinct.is_some();
-    if !computes {
+    if !computes
+        || !matches!(acc, Access::Scan)
+        || olap_allowed(q, s).is_err()
+        || engine.query_engine().is_err()
+    {
         return Ok(false);
     }
-    let def = lookup(engine, name, s.db.as_deref())?;
-    if !matches!(access(&def, sel.selection.as_ref(), s)?.0, Access::Scan) {
-        return Ok(false);
-    }
-    Ok(engine.tablet_of(&def)?.approx_rows() >= OLAP_SCAN_ROWS)
+    Ok(engine.tablet_of(def)?.approx_rows() >= OLAP_SCAN_ROWS)
 }
 
 fn single_table(from: &[TableWithJoins]) -> Result<(&ObjectName, Option<&str>), SqlError> {
@@ -2237,14 +2248,6 @@ fn select(
     if crate::olap::needs_olap(q) {
         return olap_select(engine, txn, s, q);
     }
-    if scans_for_olap(engine, s, q)? {
-        // A large scan: the OLAP path is faster, and answers the same. What it cannot
-        // evaluate falls back to the OLTP executor.
-        match olap_select(engine, txn, s, q) {
-            Err(e) if e.code == error::ER_NOT_SUPPORTED_YET => {}
-            other => return other,
-        }
-    }
     match select_oltp(engine, txn, s, q) {
         // What the OLTP executor cannot evaluate (some functions and query shapes) the
         // OLAP path may: a plain read has no effects to undo, so it simply runs there. Where
@@ -2306,6 +2309,15 @@ fn select_oltp(
         };
         (mode, wait)
     });
+    let acc = access(&def, sel.selection.as_ref(), s)?;
+    if prefers_olap(engine, s, q, sel, &def, &acc.0)? {
+        // A large scan: the OLAP path is faster, and answers the same. What it cannot
+        // evaluate stays here.
+        match olap_select(engine, txn, s, q) {
+            Err(e) if e.code == error::ER_NOT_SUPPORTED_YET => {}
+            other => return other,
+        }
+    }
     let cols = projection(sel, Some((&def, alias)))?;
     if group_by.is_empty()
         && cols
@@ -2323,7 +2335,7 @@ fn select_oltp(
         engine,
         txn,
         (&def, alias),
-        sel.selection.as_ref(),
+        (sel.selection.as_ref(), acc),
         s,
         ReadShape {
             lock,
@@ -2417,7 +2429,8 @@ fn rows_to_change(
         lock: Some((LockMode::Exclusive, WaitPolicy::Wait)),
         ..ReadShape::default()
     };
-    matching_rows(engine, txn, table, selection, s, read)
+    let acc = access(table.0, selection, s)?;
+    matching_rows(engine, txn, table, (selection, acc), s, read)
 }
 
 /// When a SELECT needs only its first `rows` matches in the order of the columns `order`
@@ -2438,14 +2451,14 @@ struct ReadShape<'a> {
     wanted: Option<Vec<bool>>,
 }
 
-/// Rows matching `selection`, locked first when the statement asked for a locking read.
-/// With `enough`, a primary-key access in that order stops there, so a locking read locks
+/// Rows matching `selection`, read by its planned access `acc` (with the leading key
+/// columns it fixes), locked first when the statement asked for a locking read. With `enough`, a primary-key access in that order stops there, so a locking read locks
 /// only the rows it returns.
 fn matching_rows(
     engine: &SqlEngine,
     txn: &mut Transaction,
     (def, alias): (&TableDef, Option<&str>),
-    selection: Option<&Expr>,
+    (selection, (acc, pk_fixed)): (Option<&Expr>, (Access, Option<usize>)),
     s: &SessionInfo,
     ReadShape {
         lock,
@@ -2454,7 +2467,6 @@ fn matching_rows(
     }: ReadShape<'_>,
 ) -> Result<Vec<KeyedRow>, SqlError> {
     let decoder = RowDecoder::only(def, wanted);
-    let (acc, pk_fixed) = access(def, selection, s)?;
     let stop_at = match (enough, pk_fixed) {
         (Some(e), Some(fixed)) if def.pk[fixed..].starts_with(&e.order) => e.rows,
         _ => usize::MAX,

@@ -76,9 +76,7 @@ pub fn needs_olap(q: &Query) -> bool {
     let found = visit_expressions(q, |e| match e {
         Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => ControlFlow::Break(()),
         // GROUP_CONCAT is computed by DataFusion's string_agg (see `inline_session`).
-        Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("group_concat") => {
-            ControlFlow::Break(())
-        }
+        Expr::Function(f) if is_called(f, "group_concat") => ControlFlow::Break(()),
         Expr::Function(f)
             if f.over.is_some() || matches!(f.args, FunctionArguments::Subquery(_)) =>
         {
@@ -223,17 +221,20 @@ pub(crate) fn inline_session(
 /// `GROUP_CONCAT(...)` becomes `reef_group_concat(<group_concat_max_len>, ...)`: the OLAP
 /// path computes it, and cuts its result to the session's limit in bytes.
 fn group_concat_limits(q: &mut Query, scope: &dyn Scope) {
-    let limit = scope
-        .system_var("group_concat_max_len")
-        .ok()
-        .and_then(|d| d.as_exact_int())
-        .unwrap_or(1024)
-        .max(4);
+    let mut limit = None;
     let _ = visit_expressions_mut(q, |e| {
         if let Expr::Function(f) = e {
-            if f.name.to_string().eq_ignore_ascii_case("group_concat") {
+            if is_called(f, "group_concat") {
                 if let FunctionArguments::List(list) = &mut f.args {
                     f.name = ObjectName::from(vec![Ident::new("reef_group_concat")]);
+                    let limit = *limit.get_or_insert_with(|| {
+                        scope
+                            .system_var("group_concat_max_len")
+                            .ok()
+                            .and_then(|d| d.as_exact_int())
+                            .unwrap_or(1024)
+                            .max(4)
+                    });
                     let limit = literal_expr(Datum::Int(limit as i64));
                     list.args
                         .insert(0, FunctionArg::Unnamed(FunctionArgExpr::Expr(limit)));
@@ -242,6 +243,12 @@ fn group_concat_limits(q: &mut Query, scope: &dyn Scope) {
         }
         ControlFlow::<()>::Continue(())
     });
+}
+
+/// Whether `f` calls the unqualified function `name` (any case), without allocating: this
+/// runs over every statement's expressions.
+fn is_called(f: &Function, name: &str) -> bool {
+    matches!(f.name.0.as_slice(), [part] if part.as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case(name)))
 }
 
 /// Aggregate functions, which make a SELECT without GROUP BY one group.

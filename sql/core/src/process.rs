@@ -9,8 +9,7 @@
 //! node's one watchdog thread, which raises the flag at the deadline and marks the statement
 //! timed out, so it fails with 3024 instead of 1317.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -130,38 +129,34 @@ pub struct ProcessList {
 type Deadline = (Instant, Arc<Process>, u64);
 
 /// The watchdog thread: sleeps until the earliest deadline (or a new one), then stops every
-/// statement whose deadline passed and that is still the one it was set for.
+/// statement whose deadline passed and that is still the one it was set for. It keeps one
+/// deadline per session, the latest (a session runs one statement at a time), so what it
+/// holds is bounded by the sessions, however many statements they run.
 fn watchdog(rx: mpsc::Receiver<Deadline>) {
-    let mut heap: BinaryHeap<Reverse<(Instant, u64, u32)>> = BinaryHeap::new();
-    let mut waiting: HashMap<(u32, u64), Arc<Process>> = HashMap::new();
+    let mut pending: HashMap<u32, Deadline> = HashMap::new();
     loop {
-        let next = match heap.peek() {
-            Some(Reverse((at, _, _))) => {
-                rx.recv_timeout(at.saturating_duration_since(Instant::now()))
-            }
+        let message = match pending.values().map(|d| d.0).min() {
+            Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
             None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
         };
-        match next {
-            Ok((at, p, seq)) => {
-                heap.push(Reverse((at, seq, p.id)));
-                waiting.insert((p.id, seq), p);
+        match message {
+            Ok(d) => {
+                pending.insert(d.1.id, d);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
         let now = Instant::now();
-        while let Some(Reverse((at, seq, id))) = heap.peek().copied() {
-            if at > now {
-                break;
+        pending.retain(|_, (at, p, seq)| {
+            if *at > now {
+                return true;
             }
-            heap.pop();
-            if let Some(p) = waiting.remove(&(id, seq)) {
-                if p.watched.load(Ordering::Relaxed) == seq {
-                    p.timed_out.store(true, Ordering::Relaxed);
-                    p.interrupt.store(true, Ordering::Relaxed);
-                }
+            if p.watched.load(Ordering::Relaxed) == *seq {
+                p.timed_out.store(true, Ordering::Relaxed);
+                p.interrupt.store(true, Ordering::Relaxed);
             }
-        }
+            false
+        });
     }
 }
 

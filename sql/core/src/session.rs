@@ -658,8 +658,11 @@ impl SqlSession {
     /// `SELECT expr INTO @var ...`: runs the query and stores its one value in the user
     /// variable, as MySQL does. No row leaves the variable as it was, with warning 1329;
     /// more than one row is error 1172.
-    fn select_into(&mut self, q: &Query) -> Result<Output, SqlError> {
-        let target = select_into(q).expect("checked by the caller");
+    fn select_into(
+        &mut self,
+        q: &Query,
+        target: &sqlparser::ast::SelectInto,
+    ) -> Result<Output, SqlError> {
         let name = target.name.to_string();
         let var = name
             .strip_prefix('@')
@@ -1103,10 +1106,10 @@ impl SqlSession {
             Statement::Explain { .. } => Err(SqlError::unsupported(
                 "EXPLAIN FORMAT=JSON, and EXPLAIN of statements other than SELECT",
             )),
-            Statement::Query(q) if select_into(q).is_some() => {
-                self.under_time_limit(|s| s.select_into(q))
-            }
-            Statement::Query(_) => self.under_time_limit(|s| s.data(stmt)),
+            Statement::Query(q) => match select_into(q) {
+                Some(target) => self.under_time_limit(|s| s.select_into(q, target)),
+                None => self.under_time_limit(|s| s.data(stmt)),
+            },
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => self.data(stmt),
             other => {
                 let kind: String = other

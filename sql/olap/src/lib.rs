@@ -564,18 +564,20 @@ impl sqlparser::ast::VisitorMut for GroupConcat {
         if function_name(f) != "reef_group_concat" {
             return ControlFlow::Continue(());
         }
+        // The session put the limit first; GROUP_CONCAT itself takes one value or more.
+        let refused = || ControlFlow::Break(SqlError::unsupported("this form of GROUP_CONCAT"));
         let FunctionArguments::List(list) = &f.args else {
-            return ControlFlow::Continue(());
+            return refused();
         };
         let mut values = Vec::new();
         for arg in &list.args {
             match arg {
                 FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => values.push(x.clone()),
-                _ => return ControlFlow::Continue(()),
+                _ => return refused(),
             }
         }
         if values.len() < 2 {
-            return ControlFlow::Continue(());
+            return refused();
         }
         let limit = values.remove(0);
         let mut separator = Expr::Value(SqlValue::SingleQuotedString(",".into()).into());

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use arrow_array::{RecordBatch, RecordBatchOptions};
 use arrow_schema::SchemaRef;
 use async_trait::async_trait;
+use datafusion::arrow::compute::BatchCoalescer;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result};
@@ -138,6 +139,7 @@ impl TableProvider for ReefTable {
             .collect();
         Ok(Arc::new(ReefScanExec::new(
             self.def.name.clone(),
+            schema,
             parts,
             keys != full_range(),
             ranges_shown,
@@ -281,6 +283,7 @@ type Predicate = (usize, KeyBound, Datum);
 #[derive(Debug)]
 struct ReefScanExec {
     table: String,
+    schema: SchemaRef,
     parts: Vec<Arc<ScanPartition>>,
     /// Whether the filters narrowed the primary-key range.
     key_range: bool,
@@ -294,20 +297,21 @@ struct ReefScanExec {
 impl ReefScanExec {
     fn new(
         table: String,
+        schema: SchemaRef,
         parts: Vec<ScanPartition>,
         key_range: bool,
         ranges: Vec<String>,
         limit: Option<usize>,
     ) -> ReefScanExec {
-        let schema = parts[0].schema.clone();
         let properties = PlanProperties::new(
-            EquivalenceProperties::new(schema),
+            EquivalenceProperties::new(schema.clone()),
             Partitioning::UnknownPartitioning(parts.len()),
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
         ReefScanExec {
             table,
+            schema,
             parts: parts.into_iter().map(Arc::new).collect(),
             key_range,
             ranges,
@@ -320,7 +324,7 @@ impl ReefScanExec {
 
 impl DisplayAs for ReefScanExec {
     fn fmt_as(&self, _: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        let columns: Vec<&str> = self.parts[0]
+        let columns: Vec<&str> = self
             .schema
             .fields()
             .iter()
@@ -437,9 +441,10 @@ impl ScanPartition {
                 self.read.clone(),
             ) {
                 Ok(scan) => {
+                    let physical = scan.schema();
                     let storage = Counted { scan, counts }
                         .map(|b| b.map_err(|e| external(SqlError::from(e))));
-                    Box::new(Coalesced::new(storage, batch_rows).map(move |b| {
+                    Box::new(Coalesced::new(storage, physical, batch_rows).map(move |b| {
                         if interrupt
                             .as_ref()
                             .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
@@ -472,38 +477,25 @@ impl ScanPartition {
 }
 
 /// Rows per batch the scan hands DataFusion. The scan's fast path yields one batch per
-/// microblock (a hundred rows or so), and every operator above pays per batch.
+/// microblock (about fifty rows on TPC-H's lineitem), and every operator above pays per
+/// batch.
 const BATCH_ROWS: usize = 8192;
 
-/// Joins consecutive small batches into batches of at least `rows` rows (a batch that
-/// is already that large passes through untouched).
+/// Joins consecutive small batches into batches of `rows` rows with arrow's
+/// `BatchCoalescer` (a batch already that large, with nothing buffered, passes through).
 struct Coalesced<I> {
     inner: I,
-    rows: usize,
-    pending: Vec<RecordBatch>,
-    pending_rows: usize,
+    coalescer: BatchCoalescer,
+    finished: bool,
 }
 
 impl<I> Coalesced<I> {
-    fn new(inner: I, rows: usize) -> Coalesced<I> {
+    fn new(inner: I, schema: SchemaRef, rows: usize) -> Coalesced<I> {
         Coalesced {
             inner,
-            rows,
-            pending: Vec::new(),
-            pending_rows: 0,
-        }
-    }
-
-    fn flush(&mut self) -> Option<Result<RecordBatch>> {
-        let batches = std::mem::take(&mut self.pending);
-        self.pending_rows = 0;
-        match batches.len() {
-            0 => None,
-            1 => batches.into_iter().next().map(Ok),
-            _ => Some(
-                datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches)
-                    .map_err(DataFusionError::from),
-            ),
+            coalescer: BatchCoalescer::new(schema, rows)
+                .with_biggest_coalesce_batch_size(Some(rows)),
+            finished: false,
         }
     }
 }
@@ -513,34 +505,36 @@ impl<I: Iterator<Item = Result<RecordBatch>>> Iterator for Coalesced<I> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            match self.inner.next() {
-                Some(Ok(b)) if self.pending.is_empty() && b.num_rows() >= self.rows => {
-                    return Some(Ok(b))
-                }
-                Some(Ok(b)) => {
-                    self.pending_rows += b.num_rows();
-                    self.pending.push(b);
-                    if self.pending_rows >= self.rows {
-                        return self.flush();
-                    }
-                }
+            if let Some(b) = self.coalescer.next_completed_batch() {
+                return Some(Ok(b));
+            }
+            if self.finished {
+                return None;
+            }
+            let pushed = match self.inner.next() {
+                Some(Ok(b)) => self.coalescer.push_batch(b),
                 Some(Err(e)) => return Some(Err(e)),
-                None => return self.flush(),
+                None => {
+                    self.finished = true;
+                    self.coalescer.finish_buffered_batch()
+                }
+            };
+            if let Err(e) = pushed {
+                return Some(Err(e.into()));
             }
         }
     }
 }
 
-/// An Arrow scan that reports, when it ends, how it read: microblocks min/max skipped,
-/// microblocks sliced whole into batches (the fast path), and rows that went through the
-/// merge of MemTables and overlapping SSTables (the slow path).
+/// An Arrow scan that reports, when it is dropped (finished or cut short by a limit), how
+/// it read: microblocks min/max skipped, microblocks sliced whole into batches (the fast
+/// path), and rows that went through the merge of MemTables and overlapping SSTables.
 struct Counted {
     scan: ArrowScan,
     counts: ScanCounts,
 }
 
 /// The scan's EXPLAIN ANALYZE counters for one partition.
-#[derive(Clone)]
 struct ScanCounts {
     pruned: Count,
     sliced: Count,
@@ -562,14 +556,16 @@ impl Iterator for Counted {
     type Item = reef_storage::Result<RecordBatch>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let next = self.scan.next();
-        if next.is_none() {
-            let stats = self.scan.stats();
-            self.counts.pruned.add(stats.blocks_pruned as usize);
-            self.counts.sliced.add(stats.blocks_sliced as usize);
-            self.counts.merged.add(stats.rows_merged as usize);
-        }
-        next
+        self.scan.next()
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let stats = self.scan.stats();
+        self.counts.pruned.add(stats.blocks_pruned as usize);
+        self.counts.sliced.add(stats.blocks_sliced as usize);
+        self.counts.merged.add(stats.rows_merged as usize);
     }
 }
 
@@ -652,24 +648,27 @@ mod tests {
     use super::*;
     use arrow_array::{Array, Int64Array};
 
-    fn batch(values: std::ops::Range<i64>) -> Result<RecordBatch> {
-        let schema = Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+    fn schema() -> SchemaRef {
+        Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
             "v",
             arrow_schema::DataType::Int64,
             false,
-        )]));
+        )]))
+    }
+
+    fn batch(values: std::ops::Range<i64>) -> Result<RecordBatch> {
         let array = Int64Array::from_iter_values(values);
-        Ok(RecordBatch::try_new(schema, vec![Arc::new(array)])?)
+        Ok(RecordBatch::try_new(schema(), vec![Arc::new(array)])?)
     }
 
     #[test]
     fn small_batches_are_joined_in_order_and_large_ones_pass() {
         let input = vec![batch(0..3), batch(3..6), batch(6..16), batch(16..17)];
-        let out: Vec<RecordBatch> = Coalesced::new(input.into_iter(), 5)
+        let out: Vec<RecordBatch> = Coalesced::new(input.into_iter(), schema(), 5)
             .collect::<Result<_>>()
             .unwrap();
         let sizes: Vec<usize> = out.iter().map(|b| b.num_rows()).collect();
-        assert_eq!(sizes, [6, 10, 1]);
+        assert_eq!(sizes, [5, 5, 5, 2]);
         let values: Vec<i64> = out
             .iter()
             .flat_map(|b| {
@@ -678,6 +677,11 @@ mod tests {
             })
             .collect();
         assert_eq!(values, (0..17).collect::<Vec<_>>());
+        // Nothing buffered: a full batch passes through whole.
+        let out: Vec<RecordBatch> = Coalesced::new(vec![batch(0..12)].into_iter(), schema(), 5)
+            .collect::<Result<_>>()
+            .unwrap();
+        assert_eq!(out.iter().map(|b| b.num_rows()).collect::<Vec<_>>(), [12]);
     }
 
     #[test]
@@ -687,7 +691,8 @@ mod tests {
             Err(DataFusionError::Internal("disk".into())),
             batch(2..4),
         ];
-        let out: Vec<Result<RecordBatch>> = Coalesced::new(input.into_iter(), 100).collect();
+        let out: Vec<Result<RecordBatch>> =
+            Coalesced::new(input.into_iter(), schema(), 100).collect();
         assert!(matches!(out[0], Err(DataFusionError::Internal(_))));
         let rows: usize = out[1..]
             .iter()

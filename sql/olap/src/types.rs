@@ -111,35 +111,15 @@ fn corrupt(what: &str, detail: impl std::fmt::Display) -> SqlError {
     )
 }
 
-/// A DECIMAL's stored text as the unscaled integer at `scale`.
-pub(crate) fn unscaled(text: &str, scale: u8) -> Option<String> {
-    let (neg, body) = match text.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, text),
-    };
-    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-    if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let mut digits = String::with_capacity(int.len() + scale as usize + 1);
-    if neg {
-        digits.push('-');
-    }
-    digits.push_str(if int.is_empty() { "0" } else { int });
-    let frac: String = frac
-        .chars()
-        .chain(std::iter::repeat('0'))
-        .take(scale as usize)
-        .collect();
-    digits.push_str(&frac);
-    Some(digits)
-}
-
-/// The unscaled integer of a stored DECIMAL's canonical text at `scale` (`-12.5` at scale 2
-/// is -1250), read straight from the bytes: [`unscaled`] without its allocations, for the
-/// scan's hot loop. None for text that is not a decimal or does not fit an i128; digits
-/// past `scale` are dropped, as [`unscaled`] drops them.
-pub(crate) fn unscaled_i128(text: &[u8], scale: u8) -> Option<i128> {
+/// Walks a stored DECIMAL's canonical text (`-12.5`) as its unscaled integer at `scale`:
+/// gives `digit` each digit, most significant first (fraction digits past `scale` dropped,
+/// missing ones as zeros), and returns whether the number is negative. None for text that
+/// is not a decimal, or when `digit` refuses one (an overflow).
+fn unscaled_digits(
+    text: &[u8],
+    scale: u8,
+    mut digit: impl FnMut(u8) -> Option<()>,
+) -> Option<bool> {
     let (neg, body) = match text.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, text),
@@ -147,7 +127,6 @@ pub(crate) fn unscaled_i128(text: &[u8], scale: u8) -> Option<i128> {
     if body.is_empty() {
         return None;
     }
-    let mut v: i128 = 0;
     let mut fraction: Option<u8> = None;
     for &b in body {
         match b {
@@ -158,15 +137,43 @@ pub(crate) fn unscaled_i128(text: &[u8], scale: u8) -> Option<i128> {
                     }
                     *f += 1;
                 }
-                v = v.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+                digit(b - b'0')?;
             }
             b'.' if fraction.is_none() => fraction = Some(0),
             _ => return None,
         }
     }
     for _ in fraction.unwrap_or(0)..scale {
-        v = v.checked_mul(10)?;
+        digit(0)?;
     }
+    Some(neg)
+}
+
+/// The unscaled integer of a DECIMAL's text at `scale` as digits (`-12.5` at scale 2 is
+/// `-1250`).
+pub(crate) fn unscaled(text: &str, scale: u8) -> Option<String> {
+    let mut digits = String::with_capacity(text.len() + scale as usize + 1);
+    let neg = unscaled_digits(text.as_bytes(), scale, |d| {
+        digits.push(char::from(b'0' + d));
+        Some(())
+    })?;
+    if digits.is_empty() {
+        digits.push('0');
+    }
+    if neg {
+        digits.insert(0, '-');
+    }
+    Some(digits)
+}
+
+/// The same as an i128, read straight from the stored bytes without allocating: the
+/// scan's hot loop. None past i128.
+pub(crate) fn unscaled_i128(text: &[u8], scale: u8) -> Option<i128> {
+    let mut v: i128 = 0;
+    let neg = unscaled_digits(text, scale, |d| {
+        v = v.checked_mul(10)?.checked_add(i128::from(d))?;
+        Some(())
+    })?;
     Some(if neg { -v } else { v })
 }
 
@@ -188,15 +195,6 @@ pub fn logical_array(ty: &ColumnType, physical: &ArrayRef) -> Result<ArrayRef, S
         }
         ColumnType::Decimal { precision, scale } => {
             let b = physical.as_binary::<i32>();
-            let texts = b.iter().map(|v| {
-                v.map(|bytes| {
-                    std::str::from_utf8(bytes)
-                        .ok()
-                        .and_then(|t| unscaled(t, scale))
-                        .ok_or_else(|| corrupt("DECIMAL", String::from_utf8_lossy(bytes)))
-                })
-                .transpose()
-            });
             if precision <= DECIMAL128_MAX_PRECISION {
                 let vals: Vec<Option<i128>> = b
                     .iter()
@@ -214,6 +212,15 @@ pub fn logical_array(ty: &ColumnType, physical: &ArrayRef) -> Result<ArrayRef, S
                         .map_err(|e| corrupt("DECIMAL", e))?,
                 )
             } else {
+                let texts = b.iter().map(|v| {
+                    v.map(|bytes| {
+                        std::str::from_utf8(bytes)
+                            .ok()
+                            .and_then(|t| unscaled(t, scale))
+                            .ok_or_else(|| corrupt("DECIMAL", String::from_utf8_lossy(bytes)))
+                    })
+                    .transpose()
+                });
                 let vals: Vec<Option<i256>> = texts
                     .map(|t| {
                         t?.map(|s| {

@@ -38,6 +38,15 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 impl Manifest {
+    /// Row versions stored across its SSTables (a key in several SSTables counts in each).
+    pub fn versions(&self) -> u64 {
+        self.tables
+            .iter()
+            .flat_map(|t| &t.macroblocks)
+            .map(|m| m.rows)
+            .sum()
+    }
+
     /// Serialized form: `[crc32c u32][format u8][body]`.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![0u8; 4];

@@ -523,14 +523,7 @@ impl Tablet {
             (mem.active.row_count() + mem.frozen.iter().map(|m| m.row_count()).sum::<usize>())
                 as u64
         };
-        let set = self.table_set();
-        mem + set
-            .manifest
-            .tables
-            .iter()
-            .flat_map(|t| &t.macroblocks)
-            .map(|m| m.rows)
-            .sum::<u64>()
+        mem + self.table_set().manifest.versions()
     }
 
     /// Keys that cut `range` into at most `parts` sub-ranges of about equal SSTable rows,
@@ -600,13 +593,7 @@ impl Tablet {
                 .map(|t| t.macroblocks.len())
                 .sum(),
             sstable_bytes: set.manifest.tables.iter().map(|t| t.size_bytes()).sum(),
-            sstable_versions: set
-                .manifest
-                .tables
-                .iter()
-                .flat_map(|t| &t.macroblocks)
-                .map(|m| m.rows)
-                .sum(),
+            sstable_versions: set.manifest.versions(),
             checkpoint: set.manifest.checkpoint,
         }
     }
