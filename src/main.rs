@@ -54,6 +54,10 @@ enum Command {
         /// the query fails with error 1041.
         #[arg(long, default_value_t = 1024)]
         olap_query_mib: usize,
+        /// Niceness of the analytical threads (0-19, 19 the lowest priority), so that
+        /// dashboards yield the CPU to transactions.
+        #[arg(long, default_value_t = 19, value_parser = clap::value_parser!(i32).range(0..=19))]
+        olap_nice: i32,
     },
 }
 
@@ -74,6 +78,7 @@ fn main() -> anyhow::Result<()> {
             max_connections,
             olap_threads,
             olap_query_mib,
+            olap_nice,
         } => start(
             data_dir,
             &host,
@@ -83,6 +88,7 @@ fn main() -> anyhow::Result<()> {
             OlapOptions {
                 threads: olap_threads,
                 query_memory_bytes: olap_query_mib << 20,
+                nice: olap_nice,
             },
         ),
     }

@@ -53,6 +53,9 @@ pub struct OlapOptions {
     pub threads: usize,
     /// Memory one query may hold in its operators (hash tables, sorts) before it fails.
     pub query_memory_bytes: usize,
+    /// Scheduling niceness of the OLAP threads (0 to 19; 19 is the lowest priority): the
+    /// kernel gives the transaction path's threads the CPU first when both want it.
+    pub nice: i32,
 }
 
 impl Default for OlapOptions {
@@ -60,6 +63,7 @@ impl Default for OlapOptions {
         OlapOptions {
             threads: 2,
             query_memory_bytes: 1 << 30,
+            nice: 19,
         }
     }
 }
@@ -80,9 +84,11 @@ impl std::fmt::Debug for OlapEngine {
 impl OlapEngine {
     /// An engine with its own runtime.
     pub fn new(options: OlapOptions) -> std::io::Result<Arc<OlapEngine>> {
+        let nice = options.nice.clamp(0, 19);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(options.threads.max(1))
             .thread_name("reef-olap")
+            .on_thread_start(move || lower_priority(nice))
             .enable_time()
             .build()?;
         Ok(Arc::new(OlapEngine {
@@ -155,6 +161,20 @@ impl OlapEngine {
             .map_err(df_error)?;
         Ok((ctx, plan, names))
     }
+}
+
+/// Lowers the calling thread's scheduling priority to `nice` (Linux keeps a niceness per
+/// thread: `setpriority` on a thread id changes that thread alone). Failing to do so is
+/// logged, not fatal: the query path still works, only without the isolation.
+fn lower_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    if let Err(error) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice)
+    {
+        tracing::warn!(nice, %error, "could not lower the OLAP thread's priority");
+    }
+    #[cfg(not(target_os = "linux"))]
+    tracing::warn!(nice, "OLAP thread priority is only set on Linux");
 }
 
 impl OlapEngine {
@@ -666,5 +686,34 @@ impl sqlparser::ast::VisitorMut for Rollup {
             });
         }
         ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn olap_threads_run_at_the_configured_niceness() {
+        let engine = OlapEngine::new(OlapOptions {
+            threads: 1,
+            nice: 7,
+            ..OlapOptions::default()
+        })
+        .expect("runtime");
+        let on_olap = engine
+            .wait(None, async {
+                Ok(rustix::process::getpriority_process(Some(
+                    rustix::thread::gettid(),
+                )))
+            })
+            .expect("task")
+            .expect("getpriority");
+        assert_eq!(on_olap, 7);
+        // The caller's (session) thread keeps its own priority.
+        let here = rustix::process::getpriority_process(Some(rustix::thread::gettid()))
+            .expect("getpriority");
+        assert_ne!(here, 7);
     }
 }

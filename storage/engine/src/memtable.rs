@@ -499,6 +499,20 @@ impl MemTable {
         None
     }
 
+    /// Keys in `[start, end)` (as the bounds say), counted up to `limit`.
+    pub(crate) fn count_keys(&self, start: Bound<&[u8]>, end: Bound<&[u8]>, limit: u64) -> u64 {
+        let mut n = 0;
+        let mut entry = self.rows.lower_bound(start);
+        while let Some(e) = entry {
+            if n >= limit || !before_end(e.key(), end) {
+                break;
+            }
+            n += 1;
+            entry = e.next();
+        }
+        n
+    }
+
     /// Up to `limit` rows with keys in `(after, end)`, in key order.
     pub(crate) fn rows_after(
         &self,

@@ -526,6 +526,38 @@ impl Tablet {
         mem + self.table_set().manifest.versions()
     }
 
+    /// An estimate of the rows a scan of `range` reads, without reading any rows: MemTable
+    /// keys in the range, counted until `enough` is reached (so asking about a short range
+    /// costs what reading it would, and a long one no more than `enough` steps), plus the
+    /// row versions of the SSTable microblocks the range meets, from their index. Like
+    /// [`Tablet::approx_rows`] it is high after updates; the planner uses it to tell a
+    /// short range from one that covers much of the table.
+    pub fn rows_in(&self, range: &KeyRange, enough: u64) -> u64 {
+        let (start, end) = (bound_ref(&range.0), bound_ref(&range.1));
+        let mut rows = 0u64;
+        for mem in self.memtables() {
+            rows += mem.count_keys(start, end, enough.saturating_sub(rows));
+        }
+        let set = self.table_set();
+        for block in set.tables.iter().flat_map(|t| &t.blocks) {
+            let m = &block.meta;
+            if !crate::scan::before_end(&m.first_key, &range.1) || !after_start(&m.last_key, &range.0)
+            {
+                continue;
+            }
+            rows += block
+                .micros
+                .iter()
+                .filter(|micro| {
+                    crate::scan::before_end(&micro.first_key, &range.1)
+                        && after_start(&micro.last_key, &range.0)
+                })
+                .map(|micro| u64::from(micro.rows))
+                .sum::<u64>();
+        }
+        rows
+    }
+
     /// Keys that cut `range` into at most `parts` sub-ranges of about equal SSTable rows,
     /// ascending, each strictly inside `range`: the first keys of macroblocks, so each part
     /// starts on a macroblock boundary and whole macroblocks stay on the scan's fast path.
