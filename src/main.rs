@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use reef_server::{Node, NodeConfig, OlapOptions, ReefBackend};
+use reef_server::{Node, NodeConfig, OlapOptions, OlapPriority, ReefBackend};
 
 /// Each statement allocates rows, datums and packets on many connection threads at once;
 /// glibc's allocator spent a third of a range-scan profile in malloc and free, mimalloc's
@@ -54,11 +54,19 @@ enum Command {
         /// the query fails with error 1041.
         #[arg(long, default_value_t = 1024)]
         olap_query_mib: usize,
-        /// Niceness of the analytical threads (0-19, 19 the lowest priority), so that
-        /// dashboards yield the CPU to transactions.
-        #[arg(long, default_value_t = 19, value_parser = clap::value_parser!(i32).range(0..=19))]
-        olap_nice: i32,
+        /// Scheduling of the analytical threads against the transaction threads: `idle`
+        /// (they run on CPU time nothing else wants), `low` (niceness 19) or `normal`.
+        #[arg(long, value_enum, default_value_t = Priority::Idle)]
+        olap_priority: Priority,
     },
+}
+
+/// `--olap-priority`'s values.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Priority {
+    Idle,
+    Low,
+    Normal,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -78,7 +86,7 @@ fn main() -> anyhow::Result<()> {
             max_connections,
             olap_threads,
             olap_query_mib,
-            olap_nice,
+            olap_priority,
         } => start(
             data_dir,
             &host,
@@ -88,7 +96,11 @@ fn main() -> anyhow::Result<()> {
             OlapOptions {
                 threads: olap_threads,
                 query_memory_bytes: olap_query_mib << 20,
-                nice: olap_nice,
+                priority: match olap_priority {
+                    Priority::Idle => OlapPriority::Idle,
+                    Priority::Low => OlapPriority::Low,
+                    Priority::Normal => OlapPriority::Normal,
+                },
             },
         ),
     }

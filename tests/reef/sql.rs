@@ -1411,7 +1411,10 @@ fn explain_shows_the_path_and_the_access() {
         "10286\t36031\n"
     );
     assert_eq!(
-        r.ok(Some("ex"), "SELECT count(*), sum(s) FROM t WHERE id BETWEEN 1 AND 11000"),
+        r.ok(
+            Some("ex"),
+            "SELECT count(*), sum(s) FROM t WHERE id BETWEEN 1 AND 11000"
+        ),
         "11000\t33031\n"
     );
     // The same answer as the OLTP path's index range.

@@ -23,7 +23,7 @@ use logstream::{LogStream, LogStreamOptions};
 use parking_lot::RwLock;
 use reef_common::ids::{TabletId, Version};
 use reef_olap::OlapEngine;
-pub use reef_olap::OlapOptions;
+pub use reef_olap::{OlapOptions, OlapPriority};
 use reef_sql::catalog::{catalog_schema, index_schema, Catalog, CATALOG_TABLET};
 use reef_sql::{SqlEngine, SqlError, TabletSource};
 use reef_storage::cache::Cache;

@@ -53,9 +53,24 @@ pub struct OlapOptions {
     pub threads: usize,
     /// Memory one query may hold in its operators (hash tables, sorts) before it fails.
     pub query_memory_bytes: usize,
-    /// Scheduling niceness of the OLAP threads (0 to 19; 19 is the lowest priority): the
-    /// kernel gives the transaction path's threads the CPU first when both want it.
-    pub nice: i32,
+    /// How the OLAP threads are scheduled against the transaction path's threads.
+    pub priority: OlapPriority,
+}
+
+/// The scheduling class of the OLAP threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OlapPriority {
+    /// Linux's SCHED_IDLE: an OLAP thread runs on CPU time nothing else wants and gives
+    /// way at once when a transaction thread wakes up. Measured on two cores (see
+    /// docs/benchmarks.md, HTAP): a dashboard beside sysbench cost 21% of its throughput
+    /// at niceness 19, where a waking thread may wait out an OLAP thread's time slice,
+    /// and 6% under SCHED_IDLE.
+    #[default]
+    Idle,
+    /// The normal class at niceness 19: a smaller share of the CPU, the same time slices.
+    Low,
+    /// The same priority as every other thread.
+    Normal,
 }
 
 impl Default for OlapOptions {
@@ -63,7 +78,7 @@ impl Default for OlapOptions {
         OlapOptions {
             threads: 2,
             query_memory_bytes: 1 << 30,
-            nice: 19,
+            priority: OlapPriority::Idle,
         }
     }
 }
@@ -84,11 +99,11 @@ impl std::fmt::Debug for OlapEngine {
 impl OlapEngine {
     /// An engine with its own runtime.
     pub fn new(options: OlapOptions) -> std::io::Result<Arc<OlapEngine>> {
-        let nice = options.nice.clamp(0, 19);
+        let priority = options.priority;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(options.threads.max(1))
             .thread_name("reef-olap")
-            .on_thread_start(move || lower_priority(nice))
+            .on_thread_start(move || lower_priority(priority))
             .enable_time()
             .build()?;
         Ok(Arc::new(OlapEngine {
@@ -163,18 +178,30 @@ impl OlapEngine {
     }
 }
 
-/// Lowers the calling thread's scheduling priority to `nice` (Linux keeps a niceness per
-/// thread: `setpriority` on a thread id changes that thread alone). Failing to do so is
-/// logged, not fatal: the query path still works, only without the isolation.
-fn lower_priority(nice: i32) {
-    #[cfg(target_os = "linux")]
-    if let Err(error) =
-        rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice)
-    {
-        tracing::warn!(nice, %error, "could not lower the OLAP thread's priority");
+/// Puts the calling (OLAP) thread in `priority`'s scheduling class. Failing to do so is
+/// logged, not fatal: queries still run, only without the isolation.
+fn lower_priority(priority: OlapPriority) {
+    use thread_priority::{
+        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+        ThreadPriority, ThreadSchedulePolicy,
+    };
+    let (policy, level) = match priority {
+        OlapPriority::Normal => return,
+        OlapPriority::Idle => (NormalThreadSchedulePolicy::Idle, ThreadPriority::Min),
+        // Min is niceness 19 in the normal class.
+        OlapPriority::Low => (NormalThreadSchedulePolicy::Other, ThreadPriority::Min),
+    };
+    if let Err(error) = set_thread_priority_and_policy(
+        thread_native_id(),
+        level,
+        ThreadSchedulePolicy::Normal(policy),
+    ) {
+        tracing::warn!(
+            ?priority,
+            ?error,
+            "could not lower the OLAP thread's priority"
+        );
     }
-    #[cfg(not(target_os = "linux"))]
-    tracing::warn!(nice, "OLAP thread priority is only set on Linux");
 }
 
 impl OlapEngine {
@@ -695,25 +722,34 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn olap_threads_run_at_the_configured_niceness() {
-        let engine = OlapEngine::new(OlapOptions {
-            threads: 1,
-            nice: 7,
-            ..OlapOptions::default()
-        })
-        .expect("runtime");
-        let on_olap = engine
-            .wait(None, async {
-                Ok(rustix::process::getpriority_process(Some(
-                    rustix::thread::gettid(),
-                )))
+    fn olap_threads_run_in_the_configured_scheduling_class() {
+        use thread_priority::{NormalThreadSchedulePolicy, ThreadSchedulePolicy};
+        let class_on_olap = |priority| {
+            let engine = OlapEngine::new(OlapOptions {
+                threads: 1,
+                priority,
+                ..OlapOptions::default()
             })
-            .expect("task")
-            .expect("getpriority");
-        assert_eq!(on_olap, 7);
-        // The caller's (session) thread keeps its own priority.
-        let here = rustix::process::getpriority_process(Some(rustix::thread::gettid()))
-            .expect("getpriority");
-        assert_ne!(here, 7);
+            .expect("runtime");
+            engine
+                .wait(None, async {
+                    Ok(thread_priority::thread_schedule_policy())
+                })
+                .expect("task")
+                .expect("policy")
+        };
+        assert_eq!(
+            class_on_olap(OlapPriority::Idle),
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle)
+        );
+        assert_eq!(
+            class_on_olap(OlapPriority::Low),
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other)
+        );
+        // The caller's (session) thread keeps its class.
+        assert_eq!(
+            thread_priority::thread_schedule_policy().expect("policy"),
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other)
+        );
     }
 }

@@ -541,7 +541,8 @@ impl Tablet {
         let set = self.table_set();
         for block in set.tables.iter().flat_map(|t| &t.blocks) {
             let m = &block.meta;
-            if !crate::scan::before_end(&m.first_key, &range.1) || !after_start(&m.last_key, &range.0)
+            if !crate::scan::before_end(&m.first_key, &range.1)
+                || !after_start(&m.last_key, &range.0)
             {
                 continue;
             }
