@@ -1273,7 +1273,7 @@ run("begin")
 run("insert into t values (-1, 0)")
 run("select count(*) from t x, t y, t z where x.id + y.id + z.id > 0 and x.id < 300 and y.id < 300 and z.id < 300")
 run("set max_execution_time = 1")
-run("select count(*), sum(v) from t where id >= -1")
+run("select id, v from t where id >= -1")
 run("select count(*) from t where id = 5")
 run("commit")
 run("set max_execution_time = 0")
@@ -1283,6 +1283,35 @@ run("select count(*), sum(v) from t where id >= -1")
     assert_eq!(
         out,
         "0 \n0 \n1 \nerr 3024\n0 \nerr 3024\n1 [(1,)]\n0 \n0 \n1 [(10001, Decimal('29994'))]\n"
+    );
+    r.stop();
+}
+
+/// SUM and AVG of integers are DECIMALs on the analytical path as on the OLTP path, in the
+/// values and in the result's column types (a client sees NEWDECIMAL, 246, with AVG's four
+/// digits of scale).
+#[test]
+fn integer_sums_and_averages_are_decimals_on_both_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    let out = r.python(
+        r#"import os, pymysql
+c = pymysql.connect(host="127.0.0.1", port=int(os.environ["PORT"]), user="root", autocommit=True)
+cur = c.cursor()
+cur.execute("create database sa")
+cur.execute("create table sa.t (id int primary key, v int)")
+cur.executemany("insert into sa.t values (%s, %s)", [(i, i % 7) for i in range(12000)])
+for where in ["id < 5", "v + 0 >= 0"]:
+    cur.execute("explain select sum(v), avg(v) from sa.t where " + where)
+    path = "OLAP" if "OLAP" in cur.fetchall()[0][-1] else "OLTP"
+    cur.execute("select sum(v), avg(v) from sa.t where " + where)
+    print(path, cur.fetchall(), [(d[1], d[5]) for d in cur.description])
+"#,
+    );
+    assert_eq!(
+        out,
+        "OLTP ((Decimal('10'), Decimal('2.0000')),) [(246, 0), (246, 4)]\n\
+         OLAP ((Decimal('35995'), Decimal('2.9995')),) [(246, 0), (246, 4)]\n"
     );
     r.stop();
 }

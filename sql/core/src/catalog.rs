@@ -377,7 +377,8 @@ fn get_str(buf: &[u8], pos: &mut usize) -> Result<String, String> {
 fn encode_type(ty: &ColumnType, out: &mut Vec<u8>) {
     match *ty {
         ColumnType::Int { bytes, unsigned } => out.extend_from_slice(&[0, bytes, unsigned as u8]),
-        ColumnType::Decimal { precision, scale } => out.extend_from_slice(&[1, precision, scale]),
+        // Code 1 was DECIMAL stored as text at every precision (before scaled integers).
+        ColumnType::Decimal { precision, scale } => out.extend_from_slice(&[9, precision, scale]),
         ColumnType::Float => out.push(2),
         ColumnType::Double => out.push(3),
         ColumnType::String {
@@ -409,10 +410,21 @@ fn decode_type(buf: &[u8], pos: &mut usize) -> Result<ColumnType, String> {
             bytes: b(pos)?,
             unsigned: b(pos)? != 0,
         },
-        1 => ColumnType::Decimal {
+        9 => ColumnType::Decimal {
             precision: b(pos)?,
             scale: b(pos)?,
         },
+        1 => {
+            let (precision, scale) = (b(pos)?, b(pos)?);
+            if precision <= reef_common::types::DECIMAL_INT_DIGITS_MAX {
+                return Err(format!(
+                    "DECIMAL({precision},{scale}) column written by an older ReefDB, which \
+                     stored it as text; this version stores it as a scaled integer: dump the \
+                     table with the older version and load it again"
+                ));
+            }
+            ColumnType::Decimal { precision, scale }
+        }
         2 => ColumnType::Float,
         3 => ColumnType::Double,
         4 => {

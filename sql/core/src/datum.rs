@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 
 use reef_common::collation::Collation;
 use reef_common::error::{self, ErrorCode};
-use reef_common::types::ColumnType;
+use reef_common::types::{ColumnType, DECIMAL_INT_DIGITS_MAX};
 use reef_common::value::{DateTime, Decimal, Value};
 
 use crate::SqlError;
@@ -347,6 +347,16 @@ impl Datum {
                 format!("Out of range value for column '{column}' at row 1"),
             ));
         }
+        if precision <= DECIMAL_INT_DIGITS_MAX {
+            // At most 18 digits: fits, as the range check above made sure.
+            let unscaled = d.unscaled_i64().ok_or_else(|| {
+                err(
+                    error::ER_WARN_DATA_OUT_OF_RANGE,
+                    format!("Out of range value for column '{column}' at row 1"),
+                )
+            })?;
+            return Ok(Value::Int(unscaled));
+        }
         Ok(Value::Bytes(d.to_string().into_bytes()))
     }
 
@@ -360,6 +370,9 @@ impl Datum {
         match (v, ty) {
             (Value::Null, _) => Datum::Null,
             (Value::Int(i), ColumnType::Date) => Datum::Date(DateTime::unpack(i)),
+            (Value::Int(i), ColumnType::Decimal { scale, .. }) => {
+                Datum::Decimal(Decimal::from_unscaled(i, *scale))
+            }
             (Value::Int(i), ColumnType::DateTime { .. } | ColumnType::Timestamp { .. }) => {
                 Datum::DateTime(DateTime::unpack(i))
             }
@@ -536,9 +549,40 @@ mod tests {
             precision: 5,
             scale: 2,
         };
+        // Up to 18 digits a DECIMAL is stored as its unscaled integer; wider ones as text.
         assert_eq!(
             Datum::str("1.005").to_stored(&d, "c").unwrap(),
-            Value::Bytes(b"1.01".to_vec())
+            Value::Int(101)
+        );
+        assert_eq!(
+            Datum::from_value(Value::Int(-101), &d).to_text().unwrap(),
+            "-1.01"
+        );
+        let wide = ColumnType::Decimal {
+            precision: 30,
+            scale: 2,
+        };
+        assert_eq!(
+            Datum::str("-1.005").to_stored(&wide, "c").unwrap(),
+            Value::Bytes(b"-1.01".to_vec())
+        );
+        let most = ColumnType::Decimal {
+            precision: 18,
+            scale: 0,
+        };
+        assert_eq!(
+            Datum::str("-999999999999999999")
+                .to_stored(&most, "c")
+                .unwrap(),
+            Value::Int(-999_999_999_999_999_999)
+        );
+        assert_eq!(
+            Datum::str("1000000000000000000")
+                .to_stored(&most, "c")
+                .unwrap_err()
+                .code
+                .errno,
+            1264
         );
         assert_eq!(
             Datum::str("1000")

@@ -1823,8 +1823,9 @@ fn scans_for_olap(engine: &SqlEngine, s: &SessionInfo, q: &Query) -> Result<bool
 /// Whether a single-table SELECT of `def` read by `acc` runs on the OLAP path instead
 /// because it computes over many rows: it filters, groups, aggregates, sorts or
 /// deduplicates, and it reads at least [`OLAP_SCAN_ROWS`] rows by the tablets' estimates:
-/// a whole table, a primary-key range, or an index range that also covers a tenth of the
-/// table or more (see [`INDEX_LOOKUP_COST`]); key lookups never go. A plain read of a table's rows
+/// a whole table, or a primary-key or index range (an index range that also covers a tenth
+/// of the table, see [`INDEX_LOOKUP_COST`]) when the SELECT groups, aggregates, or sorts or
+/// deduplicates without a LIMIT; key lookups never go. A plain read of a table's rows
 /// (`SELECT * FROM t LIMIT 10`) stays: it streams them in key order and stops at its limit.
 /// Locking reads and reads inside a SERIALIZABLE transaction stay on the OLTP path, the
 /// only one that locks. The cheap checks come first: this runs for every point read.
@@ -1848,10 +1849,15 @@ fn prefers_olap(
     {
         return Ok(false);
     }
-    // A range read with a LIMIT and nothing to aggregate streams in key order and stops early.
-    let streams = q.limit_clause.is_some()
-        && !crate::olap::is_aggregated(sel)
-        && matches!(&sel.group_by, GroupByExpr::Expressions(g, _) if g.is_empty());
+    // Over a key or index range, only a SELECT that reduces or reorders its rows goes: a
+    // plain filtered read streams in key order (and stops early at a LIMIT).
+    let grouped = crate::olap::is_aggregated(sel)
+        || !matches!(&sel.group_by, GroupByExpr::Expressions(g, _) if g.is_empty());
+    let streams = if grouped {
+        false
+    } else {
+        q.limit_clause.is_some() || (q.order_by.is_none() && sel.distinct.is_none())
+    };
     let tablet = engine.tablet_of(def)?;
     Ok(match acc {
         Access::Points(_) => false,

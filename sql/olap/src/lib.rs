@@ -239,14 +239,29 @@ impl OlapEngine {
     }
 }
 
+/// `plan` analyzed (the MySQL rules among the analyzer's), optimized and made physical.
+async fn physical_plan(
+    ctx: &SessionContext,
+    plan: LogicalPlan,
+) -> datafusion::common::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+    ctx.execute_logical_plan(plan)
+        .await?
+        .create_physical_plan()
+        .await
+}
+
 impl QueryEngine for OlapEngine {
     fn query(&self, req: QueryRequest<'_>) -> Result<Output, SqlError> {
         let (ctx, plan, names) = self.plan(&req)?;
-        let schema = plan.schema().clone();
-        let batches = self.wait(req.interrupt.as_ref(), async move {
-            ctx.execute_logical_plan(plan).await?.collect().await
+        // The columns are typed by the executed plan: the MySQL rules (SUM of integers as
+        // DECIMAL, ...) are applied by the analyzer, after `plan` was built.
+        let (schema, batches) = self.wait(req.interrupt.as_ref(), async move {
+            let physical = physical_plan(&ctx, plan).await?;
+            let schema = physical.schema();
+            let batches = datafusion::physical_plan::collect(physical, ctx.task_ctx()).await?;
+            Ok((schema, batches))
         })?;
-        let columns = output_columns(schema.as_arrow(), names);
+        let columns = output_columns(&schema, names);
         Ok(Output::Rows {
             columns,
             rows: rows_of(&batches)?,
@@ -254,19 +269,17 @@ impl QueryEngine for OlapEngine {
     }
 
     fn describe(&self, req: QueryRequest<'_>) -> Result<Vec<OutColumn>, SqlError> {
-        let (_, plan, names) = self.plan(&req)?;
-        Ok(output_columns(plan.schema().as_arrow(), names))
+        let (ctx, plan, names) = self.plan(&req)?;
+        // Analyzed as execution analyzes it (the plan itself is not run).
+        let analyzed = ctx.state().optimize(&plan).map_err(df_error)?;
+        Ok(output_columns(analyzed.schema().as_arrow(), names))
     }
 
     fn explain(&self, req: QueryRequest<'_>, analyze: bool) -> Result<String, SqlError> {
         let (ctx, plan, _) = self.plan(&req)?;
         let started = std::time::Instant::now();
         let (physical, rows) = self.wait(req.interrupt.as_ref(), async move {
-            let physical = ctx
-                .execute_logical_plan(plan)
-                .await?
-                .create_physical_plan()
-                .await?;
+            let physical = physical_plan(&ctx, plan).await?;
             let mut rows = 0;
             if analyze {
                 let batches =

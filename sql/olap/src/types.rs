@@ -15,7 +15,7 @@ use arrow_array::{
     Array, ArrayRef, BinaryArray, Date32Array, Decimal128Array, Decimal256Array, Float64Array,
     Int64Array, NullArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array,
 };
-use arrow_buffer::i256;
+use arrow_buffer::{i256, ScalarBuffer};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use reef_common::collation::Collation;
 use reef_common::error;
@@ -192,6 +192,16 @@ pub fn logical_array(ty: &ColumnType, physical: &ArrayRef) -> Result<ArrayRef, S
                 StringArray::try_new(b.offsets().clone(), b.values().clone(), b.nulls().cloned())
                     .map_err(|e| corrupt("string", e))?;
             Arc::new(s)
+        }
+        ColumnType::Decimal { precision, scale } if ty.scaled_decimal().is_some() => {
+            // Stored as the unscaled integer: widen it, keep the validity as it is.
+            let p = physical.as_primitive::<Int64Type>();
+            let vals: ScalarBuffer<i128> = p.values().iter().map(|&v| i128::from(v)).collect();
+            Arc::new(
+                Decimal128Array::try_new(vals, p.nulls().cloned())
+                    .and_then(|a| a.with_precision_and_scale(precision, scale as i8))
+                    .map_err(|e| corrupt("DECIMAL", e))?,
+            )
         }
         ColumnType::Decimal { precision, scale } => {
             let b = physical.as_binary::<i32>();
@@ -516,9 +526,10 @@ mod tests {
             None,
             Some(b"-3.01".as_slice()),
         ]));
+        // Text is how DECIMALs of more than 18 digits are stored.
         let out = logical_array(
             &ColumnType::Decimal {
-                precision: 10,
+                precision: 20,
                 scale: 2,
             },
             &a,
@@ -532,6 +543,23 @@ mod tests {
         assert_eq!(
             datum_at(out.as_ref(), 2).unwrap().to_text().unwrap(),
             "-3.01"
+        );
+    }
+
+    #[test]
+    fn scaled_integer_decimals_keep_their_values_and_nulls() {
+        let a: ArrayRef = Arc::new(Int64Array::from(vec![Some(1250), None, Some(-301)]));
+        let ty = ColumnType::Decimal {
+            precision: 10,
+            scale: 2,
+        };
+        let out = logical_array(&ty, &a).expect("converts");
+        let shown: Vec<Option<String>> = (0..3)
+            .map(|i| datum_at(out.as_ref(), i).unwrap().to_text())
+            .collect();
+        assert_eq!(
+            shown,
+            [Some("12.50".to_string()), None, Some("-3.01".to_string())]
         );
     }
 

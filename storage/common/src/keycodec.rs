@@ -28,7 +28,7 @@ pub enum KeyKind {
     UInt,
     /// FLOAT and DOUBLE.
     Double,
-    /// DECIMAL held as canonical text.
+    /// DECIMAL of more than 18 digits, held as canonical text.
     Decimal,
     /// Character strings under a collation.
     String(Collation),
@@ -45,6 +45,8 @@ impl KeyKind {
             | ColumnType::Date
             | ColumnType::DateTime { .. }
             | ColumnType::Timestamp { .. } => KeyKind::Int,
+            // Scaled integers of one scale order as their values.
+            ColumnType::Decimal { .. } if ty.scaled_decimal().is_some() => KeyKind::Int,
             ColumnType::Float | ColumnType::Double => KeyKind::Double,
             ColumnType::Decimal { .. } => KeyKind::Decimal,
             ColumnType::String { collation, .. } => KeyKind::String(*collation),

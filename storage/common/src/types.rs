@@ -39,11 +39,27 @@ pub enum PhysicalKind {
     UInt,
     /// IEEE doubles (FLOAT and DOUBLE).
     Double,
-    /// Byte strings: character strings (UTF-8), binary strings and DECIMAL in text form.
+    /// Byte strings: character strings (UTF-8), binary strings and DECIMAL of more than
+    /// [`DECIMAL_INT_DIGITS_MAX`] digits in text form.
     Bytes,
 }
 
+/// Most digits of a DECIMAL stored as a scaled signed 64-bit integer (`unscaled * 10^-scale`;
+/// 10^18 - 1 fits, 10^19 - 1 does not). Columnar SSTables bit-pack such columns like any
+/// integer and keep their min/max; wider DECIMALs are stored as text.
+pub const DECIMAL_INT_DIGITS_MAX: u8 = 18;
+
 impl ColumnType {
+    /// The scale of a DECIMAL stored as a scaled integer (see [`DECIMAL_INT_DIGITS_MAX`]).
+    pub fn scaled_decimal(&self) -> Option<u8> {
+        match *self {
+            ColumnType::Decimal { precision, scale } if precision <= DECIMAL_INT_DIGITS_MAX => {
+                Some(scale)
+            }
+            _ => None,
+        }
+    }
+
     /// The physical kind values of this type are stored as.
     pub fn physical(&self) -> PhysicalKind {
         match self {
@@ -52,6 +68,9 @@ impl ColumnType {
             | ColumnType::Date
             | ColumnType::DateTime { .. }
             | ColumnType::Timestamp { .. } => PhysicalKind::Int,
+            ColumnType::Decimal { precision, .. } if *precision <= DECIMAL_INT_DIGITS_MAX => {
+                PhysicalKind::Int
+            }
             ColumnType::Float | ColumnType::Double => PhysicalKind::Double,
             ColumnType::Decimal { .. } | ColumnType::String { .. } | ColumnType::Binary { .. } => {
                 PhysicalKind::Bytes

@@ -131,6 +131,31 @@ impl Decimal {
         Decimal::from_parts(v < 0, digits, 0)
     }
 
+    /// The decimal `unscaled * 10^-scale` (a DECIMAL stored as a scaled integer).
+    pub fn from_unscaled(unscaled: i64, scale: u8) -> Decimal {
+        let mut digits: Vec<u8> = Vec::with_capacity(20);
+        let mut v = unscaled.unsigned_abs();
+        while v > 0 {
+            digits.push((v % 10) as u8);
+            v /= 10;
+        }
+        digits.reverse();
+        Decimal::from_parts(unscaled < 0, digits, scale)
+    }
+
+    /// The coefficient at exactly `self.scale()` digits after the point, if it fits an i64
+    /// (the stored form of DECIMAL columns of up to 18 digits).
+    pub fn unscaled_i64(&self) -> Option<i64> {
+        if self.digits.len() > 19 {
+            return None;
+        }
+        let mut v: i128 = 0;
+        for &d in &self.digits {
+            v = v * 10 + i128::from(d);
+        }
+        i64::try_from(if self.negative { -v } else { v }).ok()
+    }
+
     /// Digits after the point.
     pub fn scale(&self) -> u8 {
         self.scale
