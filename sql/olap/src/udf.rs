@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Decimal128Type;
 use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, Decimal128Array};
-use arrow_buffer::i256;
+use arrow_buffer::{i256, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::DataType;
 use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::{
@@ -74,17 +74,27 @@ impl ScalarUDFImpl for Weight {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let a = arrays(&args.args, args.number_rows)?;
-        let mut key = Vec::new();
-        let out: BinaryArray = strings(&a[0])?
-            .into_iter()
-            .map(|s| {
-                s.map(|s| {
-                    key.clear();
-                    self.collation.sort_key_into(s.as_bytes(), &mut key);
-                    key.clone()
-                })
-            })
-            .collect();
+        let values = strings(&a[0])?;
+        // Every key is written straight into the result's buffer: no allocation per row.
+        let mut data = Vec::with_capacity(values.len() * 16);
+        let mut offsets = Vec::with_capacity(values.len() + 1);
+        offsets.push(0i32);
+        for s in &values {
+            if let Some(s) = s {
+                self.collation.sort_key_into(s.as_bytes(), &mut data);
+            }
+            let end = i32::try_from(data.len());
+            let Ok(end) = end else {
+                return exec_err!("collation weights of one batch exceed 2 GiB");
+            };
+            offsets.push(end);
+        }
+        let nulls = NullBuffer::from_iter(values.iter().map(Option::is_some));
+        let out = BinaryArray::try_new(
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            Buffer::from_vec(data),
+            Some(nulls).filter(|n| n.null_count() > 0),
+        )?;
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }
