@@ -491,6 +491,29 @@ fn key_prefixes_and_cross_type_equalities_find_exactly_the_matching_rows() {
     assert_eq!(q("SELECT v FROM s WHERE k = 'ABC '"), "1\n");
 }
 
+/// A Python prelude for lock tests on table `no (w, d, o, ...)` of `db`: two connections
+/// `a` and `b` (cursors `ca`, `cb`), and `try_lock(o)`, which answers "free" when `b` can
+/// lock row (1, 1, o) at once and the error number otherwise.
+fn lock_probe(db: &str) -> String {
+    format!(
+        r#"
+import os, pymysql
+def conn():
+    return pymysql.connect(host="127.0.0.1", port=int(os.environ["PORT"]), user="root", database="{db}")
+a, b = conn(), conn()
+ca, cb = a.cursor(), b.cursor()
+def try_lock(o):
+    try:
+        cb.execute("SELECT o FROM no WHERE w = 1 AND d = 1 AND o = %s FOR UPDATE NOWAIT", (o,))
+        b.rollback()
+        return "free"
+    except pymysql.err.MySQLError as e:
+        b.rollback()
+        return e.args[0]
+"#
+    )
+}
+
 #[test]
 fn order_by_key_with_limit_for_update_locks_only_the_rows_it_returns() {
     let dir = tempfile::tempdir().unwrap();
@@ -510,22 +533,10 @@ fn order_by_key_with_limit_for_update_locks_only_the_rows_it_returns() {
         ),
     );
     let out = r.python(
-        r#"
-import os, pymysql
-def conn():
-    return pymysql.connect(host="127.0.0.1", port=int(os.environ["PORT"]), user="root", database="lk")
-a, b = conn(), conn()
-ca, cb = a.cursor(), b.cursor()
+        &(lock_probe("lk")
+            + r#"
 ca.execute("SELECT o FROM no WHERE w = 1 AND d = 1 ORDER BY o LIMIT 1 FOR UPDATE")
 print("first", ca.fetchall())
-def try_lock(o):
-    try:
-        cb.execute("SELECT o FROM no WHERE w = 1 AND d = 1 AND o = %s FOR UPDATE NOWAIT", (o,))
-        b.rollback()
-        return "free"
-    except pymysql.err.MySQLError as e:
-        b.rollback()
-        return e.args[0]
 print("o=0", try_lock(0), "o=3", try_lock(3))
 queries = [
     "SELECT o FROM no WHERE w = 1 AND d = 1 ORDER BY o LIMIT 2 OFFSET 1",
@@ -538,7 +549,7 @@ for q in queries:
     ca.execute(q)
     print(ca.fetchall())
 a.rollback()
-"#,
+"#),
     );
     assert_eq!(
         out,
@@ -549,6 +560,50 @@ a.rollback()
          ((4,),)\n\
          ((0,), (1,), (2,))\n\
          ((100,),)\n"
+    );
+}
+
+/// `ORDER BY <next key column> LIMIT n` reads the key range in growing chunks: matches
+/// that lie past many deleted rows and rows the filter rejects are still found, in order,
+/// by plain and locking reads, and a locking read locks no row past the ones it returns.
+#[test]
+fn a_limit_in_key_order_reads_past_deleted_and_rejected_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    r.ok(
+        None,
+        "CREATE DATABASE ch; CREATE TABLE ch.no (w INT, d INT, o INT, amt INT, \
+         PRIMARY KEY (w, d, o)); INSERT INTO ch.no WITH RECURSIVE n(o) AS (SELECT 0 UNION ALL \
+         SELECT o + 1 FROM n WHERE o < 1999) SELECT 1, d, o, o FROM n, \
+         (SELECT 1 AS d UNION ALL SELECT 2) ds; DELETE FROM ch.no WHERE d = 1 AND o < 500",
+    );
+    let out = r.python(
+        &(lock_probe("ch")
+            + r#"
+for q in [
+    "SELECT o FROM no WHERE w = 1 AND d = 1 ORDER BY o LIMIT 1",
+    "SELECT o FROM no WHERE w = 1 AND d = 1 AND amt % 100 = 99 ORDER BY o LIMIT 3",
+    "SELECT o FROM no WHERE w = 1 AND d = 1 AND amt % 100 = 99 ORDER BY o LIMIT 2 OFFSET 10",
+    "SELECT o FROM no WHERE w = 1 AND d = 1 AND amt > 1990 LIMIT 20",
+    "SELECT count(*) FROM (SELECT o FROM no WHERE w = 1 AND d = 1 ORDER BY o LIMIT 1400) t",
+]:
+    ca.execute(q)
+    print([r[0] for r in ca.fetchall()])
+ca.execute("SELECT o FROM no WHERE w = 1 AND d = 1 AND amt % 100 = 99 ORDER BY o LIMIT 2 FOR UPDATE")
+print([r[0] for r in ca.fetchall()])
+print(try_lock(599), try_lock(699), try_lock(799))
+a.rollback()
+"#),
+    );
+    assert_eq!(
+        out,
+        "[500]\n\
+         [599, 699, 799]\n\
+         [1599, 1699]\n\
+         [1991, 1992, 1993, 1994, 1995, 1996, 1997, 1998, 1999]\n\
+         [1400]\n\
+         [599, 699]\n\
+         3572 3572 free\n"
     );
 }
 
@@ -1511,6 +1566,97 @@ fn olap_scans_skip_microblocks_by_min_max() {
         r.ok(Some("mm"), "SELECT count(*), sum(n) FROM d")
             .trim_end(),
         "20000\t200091001"
+    );
+    r.stop();
+}
+
+/// A hash join reads its probe side by the build side's keys: the probe scan turns the
+/// join's dynamic filter into one key range per build-side key (TPC-C's Stock-Level reads
+/// `stock` this way), and answers exactly over SSTables, newer MemTable versions and the
+/// transaction's own uncommitted rows; a join on a column outside the key reads the whole
+/// table and answers the same.
+#[test]
+fn a_join_reads_its_probe_side_by_the_build_sides_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reef::start(dir.path());
+    r.ok(
+        None,
+        "CREATE DATABASE j; CREATE TABLE j.s (w INT, i INT, q INT, PRIMARY KEY (w, i)); \
+         INSERT INTO j.s WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
+         WHERE i < 5000) SELECT w, i, i * 3 FROM n, (SELECT 1 AS w UNION ALL SELECT 2) ws; \
+         CREATE TABLE j.o (id INT PRIMARY KEY, item INT); \
+         INSERT INTO j.o WITH RECURSIVE n(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM n \
+         WHERE id < 9) SELECT id, id * 400 + 7 FROM n; INSERT INTO j.o VALUES (10, 9000)",
+    );
+    r.stop();
+    let r = Reef::start(dir.path());
+    r.ok(
+        Some("j"),
+        "UPDATE s SET q = -1 WHERE w = 1 AND i = 407; DELETE FROM s WHERE w = 1 AND i = 807",
+    );
+    let join = "SELECT count(*), sum(s.q) FROM o JOIN s ON s.i = o.item WHERE s.w = 1";
+    // Items 407..3607 less the deleted 807; 407 now -1; 9000 only in the transaction.
+    let committed = (1..=9).map(|id| (id * 400 + 7) * 3).sum::<i64>() - 407 * 3 - 1 - 807 * 3;
+    let got = r.python(&format!(
+        r#"
+import os, pymysql
+c = pymysql.connect(host="127.0.0.1", port=int(os.environ["PORT"]), user="root", db="j", autocommit=True)
+cur = c.cursor()
+cur.execute("BEGIN")
+cur.execute("INSERT INTO s VALUES (1, 9000, 5)")
+cur.execute("{join}")
+print(cur.fetchall())
+cur.execute("ROLLBACK")
+cur.execute("{join}")
+print(cur.fetchall())
+cur.execute("EXPLAIN ANALYZE {join}")
+print(cur.fetchall()[0][0])
+"#
+    ));
+    let mut lines = got.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        format!("((9, Decimal('{}')),)", committed + 5),
+        "{got}"
+    );
+    assert_eq!(
+        lines.next().unwrap(),
+        format!("((8, Decimal('{committed}')),)"),
+        "{got}"
+    );
+    let plan: String = lines.collect::<Vec<_>>().join("\n");
+    let probe = plan
+        .lines()
+        .find(|l| l.contains("ReefScanExec: table=s"))
+        .unwrap_or_else(|| panic!("{plan}"));
+    assert!(probe.contains("join_filter=["), "{probe}");
+    let metric = |name: &str| -> u64 {
+        let at = probe
+            .find(&format!("{name}="))
+            .unwrap_or_else(|| panic!("{probe}"));
+        let rest = &probe[at + name.len() + 1..];
+        rest.chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect::<String>()
+            .parse()
+            .unwrap()
+    };
+    // One range per item: ten keys, where the table holds ten thousand.
+    assert_eq!(metric("join_key_ranges"), 10, "{probe}");
+    assert!(metric("output_rows") <= 10, "{probe}");
+    // Joined on a column outside the key, and with an empty build side.
+    assert_eq!(
+        r.ok(
+            Some("j"),
+            "SELECT count(*), sum(s.i) FROM o JOIN s ON s.q = o.item * 3 WHERE s.w = 2"
+        )
+        .trim_end(),
+        format!("9\t{}", (1..=9).map(|id| id * 400 + 7).sum::<i64>())
+    );
+    assert_eq!(
+        r.ok(Some("j"), &format!("{join} AND o.id > 100"))
+            .trim_end(),
+        "0\tNULL"
     );
     r.stop();
 }

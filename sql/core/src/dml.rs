@@ -1677,6 +1677,7 @@ fn candidates(
     tablet: &Arc<Tablet>,
     decoder: &RowDecoder<'_>,
     acc: Access,
+    cap: usize,
 ) -> Result<Vec<KeyedRow>, SqlError> {
     let range = match acc {
         Access::Points(keys) => return rows_by_key(txn, tablet, decoder, keys, None),
@@ -1689,7 +1690,7 @@ fn candidates(
         Access::Scan => full_range(),
     };
     let rows = txn.scan(tablet, range)?;
-    each_row(txn, rows, |k, row| Ok((k, decoder.decode(&row)?)))
+    each_row(txn, rows, cap, |k, row| Ok((k, decoder.decode(&row)?)))
 }
 
 /// The primary keys a locking statement (UPDATE, DELETE, a locking read) considers: read at
@@ -1701,6 +1702,7 @@ fn candidate_keys(
     tablet: &Arc<Tablet>,
     def: &TableDef,
     acc: Access,
+    cap: usize,
 ) -> Result<Vec<Vec<u8>>, SqlError> {
     let range = match acc {
         Access::Points(keys) => return Ok(keys),
@@ -1711,7 +1713,7 @@ fn candidate_keys(
         Access::Scan => full_range(),
     };
     let rows = txn.scan_latest(tablet, range)?;
-    each_row(txn, rows, |k, _| Ok(k))
+    each_row(txn, rows, cap, |k, _| Ok(k))
 }
 
 /// The primary keys that `index`'s entries in `range` name, at the statement's snapshot or
@@ -1731,19 +1733,22 @@ fn index_keys(
     } else {
         txn.scan(&itablet, range)?
     };
-    each_row(txn, entries, |entry, row| {
+    each_row(txn, entries, usize::MAX, |entry, row| {
         indexed_primary_key(&entry, &row, &kinds)
             .map_err(|e| SqlError::internal(format!("index {}: {e}", index.name)))
     })
 }
 
-/// `f` of each (key, row) a scan yields, looking for a `KILL QUERY` as it goes.
+/// `f` of each of the first `cap` (key, row) a scan yields, looking for a `KILL QUERY` as it
+/// goes.
 fn each_row<T>(
     txn: &Transaction,
     rows: VisibleMerge,
+    cap: usize,
     mut f: impl FnMut(Vec<u8>, Arc<[u8]>) -> Result<T, SqlError>,
 ) -> Result<Vec<T>, SqlError> {
-    rows.enumerate()
+    rows.take(cap)
+        .enumerate()
         .map(|(n, r)| {
             interrupt_point(txn, n)?;
             let (k, row) = r?;
@@ -2520,31 +2525,69 @@ fn matching_rows(
         )
     };
     let mut out = Vec::new();
-    let Some((mode, wait)) = lock else {
-        for (key, row) in candidates(engine, txn, tablet, &decoder, acc)? {
-            if out.len() >= stop_at {
-                break;
-            }
-            if matching(&row)? {
-                out.push((key, row));
-            }
-        }
-        return Ok(out);
+    // With a row budget, a key range is read in growing chunks of keys, each resuming after
+    // the last, so `ORDER BY k LIMIT 1` under an equality on the key columns before `k`
+    // reads a few keys instead of the whole range (TPC-C's Delivery takes a district's
+    // oldest new order this way).
+    let mut acc = acc;
+    let mut chunk = if stop_at == usize::MAX {
+        usize::MAX
+    } else {
+        stop_at.saturating_mul(2).max(CHUNK_KEYS_MIN)
     };
-    for key in candidate_keys(engine, txn, tablet, def, acc)? {
-        if out.len() >= stop_at {
+    loop {
+        let rest = match &acc {
+            Access::Range(_, hi) => Some(hi.clone()),
+            Access::Scan => Some(Bound::Unbounded),
+            Access::Points(_) | Access::Index { .. } => None,
+        };
+        let cap = if rest.is_some() { chunk } else { usize::MAX };
+        let (read, last) = match lock {
+            None => {
+                let rows = candidates(engine, txn, tablet, &decoder, acc, cap)?;
+                let (read, last) = (rows.len(), rows.last().map(|r| r.0.clone()));
+                for (key, row) in rows {
+                    if out.len() >= stop_at {
+                        break;
+                    }
+                    if matching(&row)? {
+                        out.push((key, row));
+                    }
+                }
+                (read, last)
+            }
+            Some((mode, wait)) => {
+                let keys = candidate_keys(engine, txn, tablet, def, acc, cap)?;
+                let (read, last) = (keys.len(), keys.last().cloned());
+                for key in keys {
+                    if out.len() >= stop_at {
+                        break;
+                    }
+                    let row = match txn.get_locked(tablet, &key, mode, wait)? {
+                        Locked::Row(Some(r)) => decoder.decode(&r)?,
+                        Locked::Row(None) | Locked::Skipped => continue,
+                    };
+                    if matching(&row)? {
+                        out.push((key, row));
+                    }
+                }
+                (read, last)
+            }
+        };
+        let (Some(hi), Some(last)) = (rest, last) else {
+            break;
+        };
+        if out.len() >= stop_at || read < cap {
             break;
         }
-        let row = match txn.get_locked(tablet, &key, mode, wait)? {
-            Locked::Row(Some(r)) => decoder.decode(&r)?,
-            Locked::Row(None) | Locked::Skipped => continue,
-        };
-        if matching(&row)? {
-            out.push((key, row));
-        }
+        acc = Access::Range(Bound::Excluded(last), hi);
+        chunk = chunk.saturating_mul(4);
     }
     Ok(out)
 }
+
+/// The fewest keys the first chunk of a LIMIT's read takes.
+const CHUNK_KEYS_MIN: usize = 16;
 
 /// The exact sum of integer and DECIMAL values as (unscaled total, scale); None if a value is
 /// of another type, an error past 38 digits (the widest exact sum ReefDB computes).

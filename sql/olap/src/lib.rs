@@ -13,6 +13,7 @@
 
 pub mod bridge;
 pub mod infoschema;
+pub mod join_filter;
 pub mod provider;
 pub mod rewrite;
 pub mod types;

@@ -13,20 +13,26 @@ use arrow_schema::SchemaRef;
 use async_trait::async_trait;
 use datafusion::arrow::compute::BatchCoalescer;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
+use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::datasource::TableType;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::filter_pushdown::{
+    ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation,
+};
 use datafusion::physical_plan::limit::LimitStream;
 use datafusion::physical_plan::metrics::{
     BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
 };
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    apply_expression_roots, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning,
+    PlanProperties,
 };
 use reef_common::error;
 use reef_common::types::ColumnType;
@@ -37,7 +43,10 @@ use reef_storage::mvcc::ReadCtx;
 use reef_storage::scan::{ArrowScan, ArrowScanRequest, ColumnRange, KeyRange};
 use reef_storage::tablet::{full_range, Tablet};
 
-use crate::types::{datum_at, logical_batch, table_schema};
+use crate::join_filter::{
+    allowed_now, bound_key, bound_of, intersect, scalar_datum, Allowed, Predicate,
+};
+use crate::types::{logical_batch, table_schema};
 
 /// A ReefDB error carried through DataFusion.
 pub fn external(e: SqlError) -> DataFusionError {
@@ -107,7 +116,7 @@ impl TableProvider for ReefTable {
         for f in filters {
             self.predicates(f, &mut preds);
         }
-        let keys = self.key_range(&preds).map_err(external)?;
+        let keys = key_range(&self.def, &preds).map_err(external)?;
         let (ranges, ranges_shown) = self.column_ranges(&preds);
         let projection: Vec<usize> = match projection {
             Some(p) => p.clone(),
@@ -135,38 +144,25 @@ impl TableProvider for ReefTable {
                 schema: schema.clone(),
                 keys,
                 ranges: ranges.clone(),
+                join: None,
             })
             .collect();
         Ok(Arc::new(ReefScanExec::new(
-            self.def.name.clone(),
-            schema,
+            ScanShape {
+                table: self.def.name.clone(),
+                schema,
+                key_range: keys != full_range(),
+                ranges: ranges_shown,
+                limit,
+                preds,
+                join_filters: Vec::new(),
+            },
             parts,
-            keys != full_range(),
-            ranges_shown,
-            limit,
         )))
     }
 }
 
 impl ReefTable {
-    /// The primary-key range the filters' predicates confine this table's rows to:
-    /// comparisons of a column with a numeric constant read as the OLTP planner reads
-    /// them. Strings and temporal values are compared by collation and time zone rules
-    /// DataFusion applies after the scan, so they never narrow it.
-    fn key_range(&self, preds: &[Predicate]) -> std::result::Result<KeyRange, SqlError> {
-        let numeric: Vec<Predicate> = preds
-            .iter()
-            .filter(|(_, _, d)| {
-                matches!(
-                    d,
-                    Datum::Int(_) | Datum::UInt(_) | Datum::Decimal(_) | Datum::Double(_)
-                )
-            })
-            .cloned()
-            .collect();
-        Ok(primary_key_range(&self.def, &numeric)?.unwrap_or_else(full_range))
-    }
-
     /// Min/max ranges the scan skips microblocks by, with how EXPLAIN shows them: bounds on
     /// integer, DATE and DATETIME columns by constants of the column's own class, in its
     /// stored form (so they compare as the microblock statistics do). Other comparisons
@@ -233,11 +229,7 @@ impl ReefTable {
             _ => None,
         };
         let constant = |e: &Expr| match e {
-            Expr::Literal(v, _) => v
-                .to_array()
-                .ok()
-                .and_then(|a| datum_at(a.as_ref(), 0).ok())
-                .filter(|d| !matches!(d, Datum::Null)),
+            Expr::Literal(v, _) => scalar_datum(v),
             _ => None,
         };
         match e {
@@ -250,13 +242,8 @@ impl ReefTable {
                     let (Some(s), Some(d)) = (slot(col), constant(val)) else {
                         continue;
                     };
-                    let how = match (op, flipped) {
-                        (Operator::Eq, _) => KeyBound::Eq,
-                        (Operator::Gt | Operator::GtEq, false)
-                        | (Operator::Lt | Operator::LtEq, true) => KeyBound::AtLeast,
-                        (Operator::Lt | Operator::LtEq, false)
-                        | (Operator::Gt | Operator::GtEq, true) => KeyBound::AtMost,
-                        _ => continue,
+                    let Some(how) = bound_of(op, flipped) else {
+                        continue;
                     };
                     out.push((s, how, d));
                 }
@@ -274,57 +261,91 @@ impl ReefTable {
     }
 }
 
-/// `column op constant`: the column's slot, which bound the constant is, and the constant.
-type Predicate = (usize, KeyBound, Datum);
+/// The primary-key range the predicates confine `def`'s rows to: comparisons of a column
+/// with a numeric constant read as the OLTP planner reads them. Strings and temporal values
+/// are compared by collation and time zone rules DataFusion applies after the scan, so they
+/// never narrow it.
+fn key_range(def: &TableDef, preds: &[Predicate]) -> std::result::Result<KeyRange, SqlError> {
+    let numeric: Vec<Predicate> = preds
+        .iter()
+        .filter(|(_, _, d)| {
+            matches!(
+                d,
+                Datum::Int(_) | Datum::UInt(_) | Datum::Decimal(_) | Datum::Double(_)
+            )
+        })
+        .cloned()
+        .collect();
+    Ok(primary_key_range(def, &numeric)?.unwrap_or_else(full_range))
+}
 
 /// The scan of one table: one partition per part of its key range, each an Arrow scan of
 /// the storage engine at the query's snapshot with the projection, the key range and the
 /// min/max ranges pushed down.
 #[derive(Debug)]
 struct ReefScanExec {
+    shape: ScanShape,
+    parts: Vec<Arc<ScanPartition>>,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+/// What a table scan reads, apart from its partitions.
+#[derive(Debug, Clone)]
+struct ScanShape {
     table: String,
     schema: SchemaRef,
-    parts: Vec<Arc<ScanPartition>>,
     /// Whether the filters narrowed the primary-key range.
     key_range: bool,
     /// The min/max ranges, as EXPLAIN shows them.
     ranges: Vec<String>,
     limit: Option<usize>,
-    properties: Arc<PlanProperties>,
-    metrics: ExecutionPlanMetricsSet,
+    /// The filters' `column op constant` predicates the key range came from.
+    preds: Vec<Predicate>,
+    /// Dynamic filters of the hash joins this scan is the probe side of.
+    join_filters: Vec<Arc<dyn PhysicalExpr>>,
 }
 
 impl ReefScanExec {
-    fn new(
-        table: String,
-        schema: SchemaRef,
-        parts: Vec<ScanPartition>,
-        key_range: bool,
-        ranges: Vec<String>,
-        limit: Option<usize>,
-    ) -> ReefScanExec {
+    fn new(shape: ScanShape, parts: Vec<ScanPartition>) -> ReefScanExec {
         let properties = PlanProperties::new(
-            EquivalenceProperties::new(schema.clone()),
+            EquivalenceProperties::new(shape.schema.clone()),
             Partitioning::UnknownPartitioning(parts.len()),
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
         ReefScanExec {
-            table,
-            schema,
+            shape,
             parts: parts.into_iter().map(Arc::new).collect(),
-            key_range,
-            ranges,
-            limit,
             properties: Arc::new(properties),
             metrics: ExecutionPlanMetricsSet::new(),
         }
+    }
+
+    /// This scan, also narrowed by the hash joins' dynamic `filters` when it runs.
+    fn with_join_filters(&self, filters: Vec<Arc<dyn PhysicalExpr>>) -> ReefScanExec {
+        let mut shape = self.shape.clone();
+        shape.join_filters.extend(filters);
+        let join = Arc::new(JoinFilters {
+            filters: shape.join_filters.clone(),
+            preds: shape.preds.clone(),
+        });
+        let parts = self
+            .parts
+            .iter()
+            .map(|p| ScanPartition {
+                join: Some(join.clone()),
+                ..ScanPartition::clone(p)
+            })
+            .collect();
+        ReefScanExec::new(shape, parts)
     }
 }
 
 impl DisplayAs for ReefScanExec {
     fn fmt_as(&self, _: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        let columns: Vec<&str> = self
+        let shape = &self.shape;
+        let columns: Vec<&str> = shape
             .schema
             .fields()
             .iter()
@@ -333,15 +354,21 @@ impl DisplayAs for ReefScanExec {
         write!(
             f,
             "ReefScanExec: table={}, partitions={}, projection=[{}], keys={}",
-            self.table,
+            shape.table,
             self.parts.len(),
             columns.join(", "),
-            if self.key_range { "range" } else { "all" }
+            if shape.key_range { "range" } else { "all" }
         )?;
-        if !self.ranges.is_empty() {
-            write!(f, ", min_max=[{}]", self.ranges.join(", "))?;
+        if !shape.ranges.is_empty() {
+            write!(f, ", min_max=[{}]", shape.ranges.join(", "))?;
         }
-        if let Some(limit) = self.limit {
+        if !shape.join_filters.is_empty() {
+            // Each join's filter as it is now: empty when planned, the build side's keys
+            // after a run (EXPLAIN ANALYZE).
+            let filters: Vec<String> = shape.join_filters.iter().map(|e| e.to_string()).collect();
+            write!(f, ", join_filter=[{}]", filters.join(", "))?;
+        }
+        if let Some(limit) = shape.limit {
             write!(f, ", limit={limit}")?;
         }
         Ok(())
@@ -361,11 +388,35 @@ impl ExecutionPlan for ReefScanExec {
         Vec::new()
     }
 
+    /// The join filters: a hash join computes its dynamic filter only when a node under it
+    /// holds it.
     fn apply_expressions(
         &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
+        apply_expression_roots(&self.shape.join_filters, f)
+    }
+
+    /// Takes the hash joins' dynamic filters (the scan reads them as key ranges when it
+    /// starts) and leaves every filter to be applied above, as before.
+    fn handle_child_pushdown_result(
+        &self,
+        _phase: FilterPushdownPhase,
+        child_pushdown_result: ChildPushdownResult,
+        _config: &ConfigOptions,
+    ) -> Result<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
+        let filters: Vec<Arc<dyn PhysicalExpr>> = child_pushdown_result
+            .parent_filters
+            .iter()
+            .map(|f| Arc::clone(&f.filter))
+            .filter(|f| f.downcast_ref::<DynamicFilterPhysicalExpr>().is_some())
+            .collect();
+        let result = FilterPushdownPropagation::all_unsupported(child_pushdown_result);
+        Ok(if filters.is_empty() {
+            result
+        } else {
+            result.with_updated_node(Arc::new(self.with_join_filters(filters)))
+        })
     }
 
     fn with_new_children(
@@ -392,10 +443,15 @@ impl ExecutionPlan for ReefScanExec {
             .ok_or_else(|| DataFusionError::Internal(format!("no scan partition {partition}")))?;
         let counts = ScanCounts::new(&self.metrics, partition);
         // A limit smaller than a batch need not wait for a whole batch.
-        let batch_rows = self.limit.unwrap_or(BATCH_ROWS).clamp(1, BATCH_ROWS);
+        let batch_rows = self.shape.limit.unwrap_or(BATCH_ROWS).clamp(1, BATCH_ROWS);
         let stream = part.stream(counts, batch_rows);
         let baseline = BaselineMetrics::new(&self.metrics, partition);
-        Ok(Box::pin(LimitStream::new(stream, 0, self.limit, baseline)))
+        Ok(Box::pin(LimitStream::new(
+            stream,
+            0,
+            self.shape.limit,
+            baseline,
+        )))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {
@@ -404,7 +460,7 @@ impl ExecutionPlan for ReefScanExec {
 }
 
 /// The stream of one part of a table scan.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct ScanPartition {
     def: Arc<TableDef>,
     tablet: Arc<Tablet>,
@@ -416,63 +472,149 @@ struct ScanPartition {
     keys: KeyRange,
     /// Min/max ranges for skipping microblocks.
     ranges: Vec<ColumnRange>,
+    /// The dynamic filters of the hash joins above, read when the scan starts.
+    join: Option<Arc<JoinFilters>>,
+}
+
+/// The dynamic filters of the hash joins a scan is the probe side of, with the scan's own
+/// predicates they narrow further.
+#[derive(Debug)]
+struct JoinFilters {
+    filters: Vec<Arc<dyn PhysicalExpr>>,
+    preds: Vec<Predicate>,
 }
 
 impl ScanPartition {
     /// The batches of this part, of about `batch_rows` rows each, counted into `counts`.
-    fn stream(&self, counts: ScanCounts, batch_rows: usize) -> SendableRecordBatchStream {
+    /// Nothing is read before the first batch is asked for: a hash join asks for its probe
+    /// side once its build side is read, so by then its dynamic filter holds the build
+    /// side's keys.
+    fn stream(
+        self: &Arc<Self>,
+        counts: ScanCounts,
+        batch_rows: usize,
+    ) -> SendableRecordBatchStream {
+        let part = Arc::clone(self);
+        let batches = std::iter::once_with(move || part.batches(counts, batch_rows)).flatten();
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            futures::stream::iter(batches),
+        ))
+    }
+
+    fn batches(
+        &self,
+        counts: ScanCounts,
+        batch_rows: usize,
+    ) -> Box<dyn Iterator<Item = Result<RecordBatch>> + Send> {
         // A scan with no columns (COUNT(*)) reads the first column and keeps the counts.
         let slots = if self.projection.is_empty() {
             vec![0]
         } else {
             self.projection.clone()
         };
+        let key_ranges = self.key_ranges();
+        if self.join.is_some() {
+            counts.key_ranges.add(key_ranges.len());
+        }
+        let mut scans = Vec::with_capacity(key_ranges.len());
+        for keys in key_ranges {
+            let request = ArrowScanRequest {
+                keys,
+                ranges: self.ranges.clone(),
+                ..ArrowScanRequest::all(slots.clone())
+            };
+            match self.tablet.scan_arrow(request, self.read.clone()) {
+                Ok(scan) => scans.push(scan),
+                Err(e) => return Box::new(std::iter::once(Err(external(SqlError::from(e))))),
+            }
+        }
+        let Some(physical) = scans.first().map(ArrowScan::schema) else {
+            return Box::new(std::iter::empty());
+        };
+        let storage = scans
+            .into_iter()
+            .flat_map(move |scan| Counted {
+                scan,
+                counts: counts.clone(),
+            })
+            .map(|b| b.map_err(|e| external(SqlError::from(e))));
         let def = self.def.clone();
         let schema = self.schema.clone();
         let projection = self.projection.clone();
         let interrupt = self.interrupt.clone();
-        let batches: Box<dyn Iterator<Item = Result<RecordBatch>> + Send> =
-            match self.tablet.scan_arrow(
-                ArrowScanRequest {
-                    keys: self.keys.clone(),
-                    ranges: self.ranges.clone(),
-                    ..ArrowScanRequest::all(slots.clone())
-                },
-                self.read.clone(),
-            ) {
-                Ok(scan) => {
-                    let physical = scan.schema();
-                    let storage = Counted { scan, counts }
-                        .map(|b| b.map_err(|e| external(SqlError::from(e))));
-                    Box::new(Coalesced::new(storage, physical, batch_rows).map(move |b| {
-                        if interrupt
-                            .as_ref()
-                            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
-                        {
-                            return Err(external(SqlError::new(
-                                reef_common::error::ER_QUERY_INTERRUPTED,
-                                "Query execution was interrupted",
-                            )));
-                        }
-                        let b = b?;
-                        if projection.is_empty() {
-                            RecordBatch::try_new_with_options(
-                                schema.clone(),
-                                vec![],
-                                &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
-                            )
-                            .map_err(DataFusionError::from)
-                        } else {
-                            logical_batch(&def, &slots, &schema, &b).map_err(external)
-                        }
-                    }))
+        Box::new(Coalesced::new(storage, physical, batch_rows).map(move |b| {
+            if interrupt
+                .as_ref()
+                .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+            {
+                return Err(external(SqlError::new(
+                    reef_common::error::ER_QUERY_INTERRUPTED,
+                    "Query execution was interrupted",
+                )));
+            }
+            let b = b?;
+            if projection.is_empty() {
+                RecordBatch::try_new_with_options(
+                    schema.clone(),
+                    vec![],
+                    &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
+                )
+                .map_err(DataFusionError::from)
+            } else {
+                logical_batch(&def, &slots, &schema, &b).map_err(external)
+            }
+        }))
+    }
+
+    /// The key ranges this part reads: its own, or, under hash joins, the ranges their
+    /// filters leave of it now: one per build-side key when the keys fix a primary-key
+    /// column (in key order), none when the build side is empty.
+    fn key_ranges(&self) -> Vec<KeyRange> {
+        let Some(join) = &self.join else {
+            return vec![self.keys.clone()];
+        };
+        let slot_of = |i: usize| self.projection.get(i).copied();
+        let mut preds = join.preds.clone();
+        let mut values = None;
+        for f in &join.filters {
+            match allowed_now(f, &slot_of) {
+                Allowed::Nothing => return Vec::new(),
+                Allowed::Rows {
+                    preds: p,
+                    values: v,
+                } => {
+                    preds.extend(p);
+                    values = values.or(v);
                 }
-                Err(e) => Box::new(std::iter::once(Err(external(SqlError::from(e))))),
-            };
-        Box::pin(RecordBatchStreamAdapter::new(
-            self.schema.clone(),
-            futures::stream::iter(batches),
-        ))
+            }
+        }
+        // A bound that does not convert to a key narrows nothing.
+        let Ok(base) = key_range(&self.def, &preds) else {
+            return vec![self.keys.clone()];
+        };
+        let mut ranges = vec![base.clone()];
+        if let Some((slot, values)) = values {
+            let each: Option<Vec<KeyRange>> = values
+                .into_iter()
+                .map(|v| {
+                    let mut p = preds.clone();
+                    p.push((slot, KeyBound::Eq, v));
+                    key_range(&self.def, &p).ok()
+                })
+                .collect();
+            // Keys that narrow nothing (the column is not next in the primary key) would
+            // read the same range once per key.
+            if let Some(each) = each.filter(|each| !each.contains(&base)) {
+                ranges = each;
+                ranges.sort_by(|a, b| bound_key(&a.0).cmp(bound_key(&b.0)));
+                ranges.dedup();
+            }
+        }
+        ranges
+            .iter()
+            .filter_map(|r| intersect(r, &self.keys))
+            .collect()
     }
 }
 
@@ -535,10 +677,13 @@ struct Counted {
 }
 
 /// The scan's EXPLAIN ANALYZE counters for one partition.
+#[derive(Clone)]
 struct ScanCounts {
     pruned: Count,
     sliced: Count,
     merged: Count,
+    /// Key ranges read under hash joins' dynamic filters.
+    key_ranges: Count,
 }
 
 impl ScanCounts {
@@ -548,6 +693,7 @@ impl ScanCounts {
             pruned: count("microblocks_pruned"),
             sliced: count("microblocks_sliced"),
             merged: count("rows_merged"),
+            key_ranges: count("join_key_ranges"),
         }
     }
 }
