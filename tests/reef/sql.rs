@@ -1552,6 +1552,7 @@ fn olap_scans_skip_microblocks_by_min_max() {
             ),
         );
         assert!(plan.contains("ReefScanExec: table=d"), "{plan}");
+        assert!(plan.contains("on the analytical threads"), "{plan}");
         assert!(metric(&plan, "microblocks_pruned")[0] > 10, "{plan}");
         let answer = r.ok(
             Some("mm"),
@@ -1625,6 +1626,14 @@ print(cur.fetchall()[0][0])
         "{got}"
     );
     let plan: String = lines.collect::<Vec<_>>().join("\n");
+    // Key reads by join keys are a short query: not on the SCHED_IDLE analytical threads.
+    assert!(
+        plan.lines()
+            .next()
+            .unwrap()
+            .contains("on the short-query threads"),
+        "{plan}"
+    );
     let probe = plan
         .lines()
         .find(|l| l.contains("ReefScanExec: table=s"))

@@ -87,6 +87,10 @@ impl Default for OlapOptions {
 /// Runs SELECTs through DataFusion.
 pub struct OlapEngine {
     runtime: tokio::runtime::Runtime,
+    /// Threads of the normal class for short queries (`provider::reads_few_rows`: a key
+    /// lookup join such as TPC-C's Stock-Level), which under SCHED_IDLE would wait for as
+    /// long as the transaction threads keep every core busy.
+    short: tokio::runtime::Runtime,
     options: OlapOptions,
     semantics: Arc<MysqlSemantics>,
 }
@@ -107,8 +111,14 @@ impl OlapEngine {
             .on_thread_start(move || lower_priority(priority))
             .enable_time()
             .build()?;
+        let short = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(options.threads.max(1))
+            .thread_name("reef-olap-short")
+            .enable_time()
+            .build()?;
         Ok(Arc::new(OlapEngine {
             runtime,
+            short,
             options,
             semantics: Arc::new(MysqlSemantics::default()),
         }))
@@ -211,11 +221,12 @@ impl OlapEngine {
     /// streams stops DataFusion's work) and answers 1317.
     fn wait<T: Send + 'static>(
         &self,
+        runtime: &tokio::runtime::Runtime,
         interrupt: Option<&Arc<std::sync::atomic::AtomicBool>>,
         work: impl std::future::Future<Output = datafusion::common::Result<T>> + Send + 'static,
     ) -> Result<T, SqlError> {
         let (tx, rx) = std::sync::mpsc::channel();
-        let task = self.runtime.spawn(async move {
+        let task = runtime.spawn(async move {
             let _ = tx.send(work.await);
         });
         loop {
@@ -240,6 +251,35 @@ impl OlapEngine {
     }
 }
 
+impl OlapEngine {
+    /// The physical plan of `plan` (planned on the short-query threads: planning is
+    /// short), with the threads to run it on: the short-query ones when it reads few rows,
+    /// else the OLAP threads at their configured priority.
+    fn physical(
+        &self,
+        ctx: &SessionContext,
+        plan: LogicalPlan,
+        req: &QueryRequest<'_>,
+    ) -> Result<
+        (
+            Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+            &tokio::runtime::Runtime,
+        ),
+        SqlError,
+    > {
+        let ctx = ctx.clone();
+        let physical = self.wait(&self.short, req.interrupt.as_ref(), async move {
+            physical_plan(&ctx, plan).await
+        })?;
+        let runtime = if provider::reads_few_rows(&physical) {
+            &self.short
+        } else {
+            &self.runtime
+        };
+        Ok((physical, runtime))
+    }
+}
+
 /// `plan` analyzed (the MySQL rules among the analyzer's), optimized and made physical.
 async fn physical_plan(
     ctx: &SessionContext,
@@ -256,11 +296,11 @@ impl QueryEngine for OlapEngine {
         let (ctx, plan, names) = self.plan(&req)?;
         // The columns are typed by the executed plan: the MySQL rules (SUM of integers as
         // DECIMAL, ...) are applied by the analyzer, after `plan` was built.
-        let (schema, batches) = self.wait(req.interrupt.as_ref(), async move {
-            let physical = physical_plan(&ctx, plan).await?;
-            let schema = physical.schema();
-            let batches = datafusion::physical_plan::collect(physical, ctx.task_ctx()).await?;
-            Ok((schema, batches))
+        let (physical, runtime) = self.physical(&ctx, plan, &req)?;
+        let schema = physical.schema();
+        let task = ctx.task_ctx();
+        let batches = self.wait(runtime, req.interrupt.as_ref(), async move {
+            datafusion::physical_plan::collect(physical, task).await
         })?;
         let columns = output_columns(&schema, names);
         Ok(Output::Rows {
@@ -279,16 +319,15 @@ impl QueryEngine for OlapEngine {
     fn explain(&self, req: QueryRequest<'_>, analyze: bool) -> Result<String, SqlError> {
         let (ctx, plan, _) = self.plan(&req)?;
         let started = std::time::Instant::now();
-        let (physical, rows) = self.wait(req.interrupt.as_ref(), async move {
-            let physical = physical_plan(&ctx, plan).await?;
-            let mut rows = 0;
-            if analyze {
-                let batches =
-                    datafusion::physical_plan::collect(physical.clone(), ctx.task_ctx()).await?;
-                rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
-            }
-            Ok((physical, rows))
-        })?;
+        let (physical, runtime) = self.physical(&ctx, plan, &req)?;
+        let mut rows = 0;
+        if analyze {
+            let (plan, task) = (physical.clone(), ctx.task_ctx());
+            let batches = self.wait(runtime, req.interrupt.as_ref(), async move {
+                datafusion::physical_plan::collect(plan, task).await
+            })?;
+            rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        }
         let tree = if analyze {
             DisplayableExecutionPlan::with_metrics(physical.as_ref())
         } else {
@@ -299,6 +338,11 @@ impl QueryEngine for OlapEngine {
         let mut text = String::from(
             "-> ReefDB: OLAP path (DataFusion, vectorized, on the statement's snapshot)",
         );
+        text.push_str(if std::ptr::eq(runtime, &self.short) {
+            " on the short-query threads"
+        } else {
+            " on the analytical threads"
+        });
         if analyze {
             text.push_str(&format!(
                 " (actual time={:.3} ms, rows={rows})",
@@ -738,20 +782,31 @@ mod tests {
     #[test]
     fn olap_threads_run_in_the_configured_scheduling_class() {
         use thread_priority::{NormalThreadSchedulePolicy, ThreadSchedulePolicy};
-        let class_on_olap = |priority| {
+        let class_on = |priority, short: bool| {
             let engine = OlapEngine::new(OlapOptions {
                 threads: 1,
                 priority,
                 ..OlapOptions::default()
             })
             .expect("runtime");
+            let runtime = if short {
+                &engine.short
+            } else {
+                &engine.runtime
+            };
             engine
-                .wait(None, async {
+                .wait(runtime, None, async {
                     Ok(thread_priority::thread_schedule_policy())
                 })
                 .expect("task")
                 .expect("policy")
         };
+        let class_on_olap = |priority| class_on(priority, false);
+        // Short queries run in the normal class whatever the analytical threads' priority.
+        assert_eq!(
+            class_on(OlapPriority::Idle, true),
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other)
+        );
         assert_eq!(
             class_on_olap(OlapPriority::Idle),
             ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle)

@@ -279,6 +279,35 @@ fn key_range(def: &TableDef, preds: &[Predicate]) -> std::result::Result<KeyRang
     Ok(primary_key_range(def, &numeric)?.unwrap_or_else(full_range))
 }
 
+/// Whether `plan` is a short query: its scans read fewer than [`FEW_ROWS`] rows by the
+/// tablets' estimates, or, when a scan is the probe side of a hash join whose filter fixes
+/// the next primary-key column (one point or prefix read per build-side key), the other
+/// scans read fewer than [`FEW_BUILD_ROWS`]. Other leaves (information_schema's tables,
+/// constants) are small.
+pub fn reads_few_rows(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    let mut rows = 0u64;
+    let mut keyed = false;
+    let mut stack = vec![plan];
+    while let Some(node) = stack.pop() {
+        if let Some(scan) = node.downcast_ref::<ReefScanExec>() {
+            if scan.join_keyed() {
+                keyed = true;
+            } else {
+                rows += scan.estimated_rows(FEW_ROWS.saturating_sub(rows));
+            }
+        }
+        stack.extend(node.children());
+    }
+    rows < if keyed { FEW_BUILD_ROWS } else { FEW_ROWS }
+}
+
+/// Rows a short query reads at most, as the OLTP planner's bound for analytical reads.
+const FEW_ROWS: u64 = 10_000;
+
+/// Rows the other scans of a short query that reads by join keys read at most: a build
+/// side past DataFusion's 150-key set would no longer narrow the probe to key reads.
+const FEW_BUILD_ROWS: u64 = 1_000;
+
 /// The scan of one table: one partition per part of its key range, each an Arrow scan of
 /// the storage engine at the query's snapshot with the projection, the key range and the
 /// min/max ranges pushed down.
@@ -320,6 +349,47 @@ impl ReefScanExec {
             properties: Arc::new(properties),
             metrics: ExecutionPlanMetricsSet::new(),
         }
+    }
+
+    /// The rows this scan reads by the tablet's estimate, counted up to `enough`.
+    fn estimated_rows(&self, enough: u64) -> u64 {
+        let mut rows = 0;
+        for p in &self.parts {
+            rows += p.tablet.rows_in(&p.keys, enough.saturating_sub(rows));
+            if rows >= enough {
+                break;
+            }
+        }
+        rows
+    }
+
+    /// Whether a join filter of this scan is on the primary-key column after those its own
+    /// equalities fix, so it reads one key range per build-side key.
+    fn join_keyed(&self) -> bool {
+        let Some(def) = self.parts.first().map(|p| &p.def) else {
+            return false;
+        };
+        let fixed = def
+            .pk
+            .iter()
+            .take_while(|slot| {
+                self.shape
+                    .preds
+                    .iter()
+                    .any(|(s, how, _)| s == *slot && *how == KeyBound::Eq)
+            })
+            .count();
+        let Some(next) = def.pk.get(fixed) else {
+            return false;
+        };
+        let projection = &self.parts[0].projection;
+        self.shape.join_filters.iter().any(|f| {
+            f.children().iter().any(|c| {
+                c.downcast_ref::<datafusion::physical_expr::expressions::Column>()
+                    .and_then(|c| projection.get(c.index()))
+                    == Some(next)
+            })
+        })
     }
 
     /// This scan, also narrowed by the hash joins' dynamic `filters` when it runs.
