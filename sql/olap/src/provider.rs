@@ -164,27 +164,38 @@ impl TableProvider for ReefTable {
 
 impl ReefTable {
     /// Min/max ranges the scan skips microblocks by, with how EXPLAIN shows them: bounds on
-    /// integer, DATE and DATETIME columns by constants of the column's own class, in its
+    /// integer, DECIMAL (up to 18 digits), DATE and DATETIME columns by constants of the
+    /// column's own class, in its
     /// stored form (so they compare as the microblock statistics do). Other comparisons
-    /// (strings under collations, decimals, floats, time-zone-bound TIMESTAMPs) are left to
+    /// (strings under collations, wider decimals, floats, time-zone-bound TIMESTAMPs) are left to
     /// DataFusion's filter. A bound that does not convert exactly is dropped, never bent.
     fn column_ranges(&self, preds: &[Predicate]) -> (Vec<ColumnRange>, Vec<String>) {
         // Per column: the range, and the constants of its bounds as EXPLAIN shows them.
         let mut ranges: Vec<(ColumnRange, Option<String>, Option<String>)> = Vec::new();
         for (slot, how, d) in preds {
             let column = &self.def.columns[*slot];
-            let fits = matches!(
-                (&column.ty, d),
+            let fits = match (&column.ty, d) {
                 (ColumnType::Int { .. }, Datum::Int(_) | Datum::UInt(_))
-                    | (ColumnType::Date, Datum::Date(_))
-                    | (ColumnType::DateTime { .. }, Datum::DateTime(_))
-            );
+                | (ColumnType::Date, Datum::Date(_))
+                | (ColumnType::DateTime { .. }, Datum::DateTime(_)) => true,
+                // DECIMAL stored as its scaled integer: statistics are integers too.
+                (
+                    ty @ ColumnType::Decimal { .. },
+                    Datum::Int(_) | Datum::UInt(_) | Datum::Decimal(_),
+                ) => ty.scaled_decimal().is_some(),
+                _ => false,
+            };
             let Some(v) = fits
                 .then(|| d.to_stored(&column.ty, &column.name).ok())
                 .flatten()
             else {
                 continue;
             };
+            // A constant with more fractional digits than the column rounds when stored:
+            // that bound is dropped, never bent.
+            if Datum::from_stored(&v, &column.ty).compare(d) != Some(std::cmp::Ordering::Equal) {
+                continue;
+            }
             let at = match ranges.iter().position(|r| r.0.slot == *slot) {
                 Some(at) => at,
                 None => {
