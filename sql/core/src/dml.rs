@@ -2530,13 +2530,11 @@ fn matching_rows(
     // reads a few keys instead of the whole range (TPC-C's Delivery takes a district's
     // oldest new order this way).
     let mut acc = acc;
-    let mut chunk = if stop_at == usize::MAX {
-        usize::MAX
-    } else {
-        stop_at.saturating_mul(2).max(CHUNK_KEYS_MIN)
-    };
+    let mut chunk = stop_at.saturating_mul(2).max(CHUNK_KEYS_MIN);
     loop {
+        // Where a next chunk would end; `None` when the whole access is read at once.
         let rest = match &acc {
+            _ if stop_at == usize::MAX => None,
             Access::Range(_, hi) => Some(hi.clone()),
             Access::Scan => Some(Bound::Unbounded),
             Access::Points(_) | Access::Index { .. } => None,
@@ -2545,7 +2543,8 @@ fn matching_rows(
         let (read, last) = match lock {
             None => {
                 let rows = candidates(engine, txn, tablet, &decoder, acc, cap)?;
-                let (read, last) = (rows.len(), rows.last().map(|r| r.0.clone()));
+                let last = rest.as_ref().and_then(|_| rows.last().map(|r| r.0.clone()));
+                let read = rows.len();
                 for (key, row) in rows {
                     if out.len() >= stop_at {
                         break;
@@ -2558,7 +2557,8 @@ fn matching_rows(
             }
             Some((mode, wait)) => {
                 let keys = candidate_keys(engine, txn, tablet, def, acc, cap)?;
-                let (read, last) = (keys.len(), keys.last().cloned());
+                let last = rest.as_ref().and_then(|_| keys.last().cloned());
+                let read = keys.len();
                 for key in keys {
                     if out.len() >= stop_at {
                         break;

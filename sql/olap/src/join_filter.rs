@@ -10,7 +10,6 @@
 //! so the filter only ever narrows what is read, and a form the scan does not recognise
 //! narrows nothing.
 
-use std::ops::Bound;
 use std::sync::Arc;
 
 use datafusion::common::ScalarValue;
@@ -21,7 +20,6 @@ use datafusion::physical_expr::expressions::{
 use datafusion::physical_expr::PhysicalExpr;
 use reef_sql::datum::Datum;
 use reef_sql::KeyBound;
-use reef_storage::scan::KeyRange;
 
 use crate::types::datum_at;
 
@@ -217,51 +215,6 @@ pub fn scalar_datum(v: &ScalarValue) -> Option<Datum> {
         .filter(|d| !matches!(d, Datum::Null))
 }
 
-/// The keys both ranges hold, or `None` when they share none.
-pub fn intersect(a: &KeyRange, b: &KeyRange) -> Option<KeyRange> {
-    let start = match (&a.0, &b.0) {
-        (Bound::Unbounded, x) | (x, Bound::Unbounded) => x.clone(),
-        (x, y) => {
-            let (kx, ky) = (bound_key(x), bound_key(y));
-            match kx.cmp(ky) {
-                std::cmp::Ordering::Greater => x.clone(),
-                std::cmp::Ordering::Less => y.clone(),
-                // The same key: excluded if either excludes it.
-                std::cmp::Ordering::Equal if matches!(x, Bound::Excluded(_)) => x.clone(),
-                std::cmp::Ordering::Equal => y.clone(),
-            }
-        }
-    };
-    let end = match (&a.1, &b.1) {
-        (Bound::Unbounded, x) | (x, Bound::Unbounded) => x.clone(),
-        (x, y) => {
-            let (kx, ky) = (bound_key(x), bound_key(y));
-            match kx.cmp(ky) {
-                std::cmp::Ordering::Less => x.clone(),
-                std::cmp::Ordering::Greater => y.clone(),
-                std::cmp::Ordering::Equal if matches!(x, Bound::Excluded(_)) => x.clone(),
-                std::cmp::Ordering::Equal => y.clone(),
-            }
-        }
-    };
-    let empty = match (&start, &end) {
-        (Bound::Included(s), Bound::Included(e)) => s > e,
-        (Bound::Included(s) | Bound::Excluded(s), Bound::Included(e) | Bound::Excluded(e)) => {
-            s >= e
-        }
-        _ => false,
-    };
-    (!empty).then_some((start, end))
-}
-
-/// The key of a bounded end (empty for an unbounded one, which sorts first as a start).
-pub fn bound_key(b: &Bound<Vec<u8>>) -> &[u8] {
-    match b {
-        Bound::Included(k) | Bound::Excluded(k) => k,
-        Bound::Unbounded => &[],
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,26 +310,5 @@ mod tests {
         );
         // A branch that lets everything through (a canceled partition) keeps every row.
         assert_eq!(allowed(&case(lit(true)), &slot), Allowed::any());
-    }
-
-    fn r(start: Bound<&[u8]>, end: Bound<&[u8]>) -> KeyRange {
-        (start.map(|k| k.to_vec()), end.map(|k| k.to_vec()))
-    }
-
-    #[test]
-    fn ranges_intersect_on_their_tighter_ends() {
-        use Bound::{Excluded as E, Included as I, Unbounded as U};
-        let all = r(U, U);
-        let point = r(I(b"k"), I(b"k"));
-        assert_eq!(intersect(&all, &point), Some(point.clone()));
-        assert_eq!(intersect(&r(I(b"a"), E(b"m")), &point), Some(point.clone()));
-        assert_eq!(intersect(&r(I(b"a"), E(b"k")), &point), None);
-        assert_eq!(intersect(&r(E(b"k"), U), &point), None);
-        assert_eq!(intersect(&r(I(b"k"), E(b"z")), &point), Some(point.clone()));
-        assert_eq!(
-            intersect(&r(I(b"a"), E(b"m")), &r(I(b"f"), U)),
-            Some(r(I(b"f"), E(b"m")))
-        );
-        assert_eq!(intersect(&r(I(b"a"), E(b"f")), &r(I(b"f"), U)), None);
     }
 }

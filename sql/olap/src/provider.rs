@@ -40,12 +40,12 @@ use reef_sql::catalog::TableDef;
 use reef_sql::datum::Datum;
 use reef_sql::{primary_key_range, KeyBound, SqlError};
 use reef_storage::mvcc::ReadCtx;
-use reef_storage::scan::{ArrowScan, ArrowScanRequest, ColumnRange, KeyRange};
+use reef_storage::scan::{
+    bound_key, intersect, ArrowScan, ArrowScanRequest, ColumnRange, KeyRange,
+};
 use reef_storage::tablet::{full_range, Tablet};
 
-use crate::join_filter::{
-    allowed_now, bound_key, bound_of, intersect, scalar_datum, Allowed, Predicate,
-};
+use crate::join_filter::{allowed_now, bound_of, scalar_datum, Allowed, Predicate};
 use crate::types::{logical_batch, table_schema};
 
 /// A ReefDB error carried through DataFusion.
@@ -279,15 +279,18 @@ impl ReefTable {
 fn key_range(def: &TableDef, preds: &[Predicate]) -> std::result::Result<KeyRange, SqlError> {
     let numeric: Vec<Predicate> = preds
         .iter()
-        .filter(|(_, _, d)| {
-            matches!(
-                d,
-                Datum::Int(_) | Datum::UInt(_) | Datum::Decimal(_) | Datum::Double(_)
-            )
-        })
+        .filter(|(_, _, d)| narrows_keys(d))
         .cloned()
         .collect();
     Ok(primary_key_range(def, &numeric)?.unwrap_or_else(full_range))
+}
+
+/// Whether a comparison with `d` may narrow a scan's key range: numeric constants only.
+fn narrows_keys(d: &Datum) -> bool {
+    matches!(
+        d,
+        Datum::Int(_) | Datum::UInt(_) | Datum::Decimal(_) | Datum::Double(_)
+    )
 }
 
 /// Whether `plan` is a short query: its scans read fewer than [`FEW_ROWS`] rows by the
@@ -304,7 +307,10 @@ pub fn reads_few_rows(plan: &Arc<dyn ExecutionPlan>) -> bool {
             if scan.join_keyed() {
                 keyed = true;
             } else {
-                rows += scan.estimated_rows(FEW_ROWS.saturating_sub(rows));
+                rows += scan.estimated_rows(FEW_ROWS - rows);
+                if rows >= FEW_ROWS {
+                    return false;
+                }
             }
         }
         stack.extend(node.children());
@@ -375,7 +381,7 @@ impl ReefScanExec {
     }
 
     /// Whether a join filter of this scan is on the primary-key column after those its own
-    /// equalities fix, so it reads one key range per build-side key.
+    /// equalities fix (as [`key_range`] reads them), so it reads one key range per build-side key.
     fn join_keyed(&self) -> bool {
         let Some(def) = self.parts.first().map(|p| &p.def) else {
             return false;
@@ -387,7 +393,7 @@ impl ReefScanExec {
                 self.shape
                     .preds
                     .iter()
-                    .any(|(s, how, _)| s == *slot && *how == KeyBound::Eq)
+                    .any(|(s, how, d)| s == *slot && *how == KeyBound::Eq && narrows_keys(d))
             })
             .count();
         let Some(next) = def.pk.get(fixed) else {

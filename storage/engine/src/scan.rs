@@ -51,6 +51,42 @@ pub fn range_contains(range: &KeyRange, key: &[u8]) -> bool {
     after_start && before_end(key, &range.1)
 }
 
+/// The keys both ranges hold, or `None` when they share none.
+pub fn intersect(a: &KeyRange, b: &KeyRange) -> Option<KeyRange> {
+    use std::cmp::Ordering::{Greater, Less};
+    let start = tighter(&a.0, &b.0, Greater);
+    let end = tighter(&a.1, &b.1, Less);
+    let empty = match (&start, &end) {
+        (Bound::Included(s), Bound::Included(e)) => s > e,
+        (Bound::Included(s) | Bound::Excluded(s), Bound::Included(e) | Bound::Excluded(e)) => {
+            s >= e
+        }
+        _ => false,
+    };
+    (!empty).then_some((start, end))
+}
+
+/// Of two starts (`inner` Greater) or two ends (`inner` Less), the one that lets fewer keys
+/// in: the key further `inner`, and on the same key the excluding one.
+fn tighter(x: &Bound<Vec<u8>>, y: &Bound<Vec<u8>>, inner: std::cmp::Ordering) -> Bound<Vec<u8>> {
+    match (x, y) {
+        (Bound::Unbounded, b) | (b, Bound::Unbounded) => b.clone(),
+        _ => match bound_key(x).cmp(bound_key(y)) {
+            o if o == inner => x.clone(),
+            std::cmp::Ordering::Equal if matches!(x, Bound::Excluded(_)) => x.clone(),
+            _ => y.clone(),
+        },
+    }
+}
+
+/// The key of a bounded end (empty for an unbounded one, which sorts first as a start).
+pub fn bound_key(b: &Bound<Vec<u8>>) -> &[u8] {
+    match b {
+        Bound::Included(k) | Bound::Excluded(k) => k,
+        Bound::Unbounded => &[],
+    }
+}
+
 pub(crate) fn before_end(key: &[u8], end: &Bound<Vec<u8>>) -> bool {
     crate::memtable::before_end(key, bound_ref(end))
 }
@@ -789,4 +825,30 @@ impl ColumnBuilder {
 /// Reads one column value of a decoded block (for tests and tools).
 pub fn block_value(block: &Block, slot: usize, row: usize) -> Value {
     value_at(block.columns[slot].as_ref(), row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(start: Bound<&[u8]>, end: Bound<&[u8]>) -> KeyRange {
+        (start.map(|k| k.to_vec()), end.map(|k| k.to_vec()))
+    }
+
+    #[test]
+    fn ranges_intersect_on_their_tighter_ends() {
+        use Bound::{Excluded as E, Included as I, Unbounded as U};
+        let all = r(U, U);
+        let point = r(I(b"k"), I(b"k"));
+        assert_eq!(intersect(&all, &point), Some(point.clone()));
+        assert_eq!(intersect(&r(I(b"a"), E(b"m")), &point), Some(point.clone()));
+        assert_eq!(intersect(&r(I(b"a"), E(b"k")), &point), None);
+        assert_eq!(intersect(&r(E(b"k"), U), &point), None);
+        assert_eq!(intersect(&r(I(b"k"), E(b"z")), &point), Some(point.clone()));
+        assert_eq!(
+            intersect(&r(I(b"a"), E(b"m")), &r(I(b"f"), U)),
+            Some(r(I(b"f"), E(b"m")))
+        );
+        assert_eq!(intersect(&r(I(b"a"), E(b"f")), &r(I(b"f"), U)), None);
+    }
 }
