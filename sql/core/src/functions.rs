@@ -5,7 +5,7 @@
 
 use reef_common::error;
 use reef_common::types::ColumnType;
-use reef_common::value::{civil_from_days, days_from_civil, DateTime, Decimal};
+use reef_common::value::{civil_from_days, DateTime, Decimal};
 use sqlparser::ast::{CharacterLength, DataType, ExactNumberInfo};
 
 use crate::datum::Datum;
@@ -341,7 +341,7 @@ fn date_of(v: &Datum) -> Datum {
 
 /// Days since 1970-01-01 (proleptic Gregorian).
 fn day_number(d: &DateTime) -> i64 {
-    days_from_civil(d.year as i64, d.month as i64, d.day as i64)
+    d.days()
 }
 
 /// 0 = Monday .. 6 = Sunday.

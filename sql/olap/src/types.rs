@@ -20,7 +20,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use reef_common::collation::Collation;
 use reef_common::error;
 use reef_common::types::ColumnType;
-use reef_common::value::{civil_from_days, days_from_civil, DateTime, Decimal};
+use reef_common::value::{civil_from_days, DateTime, Decimal, PackedDays};
 use reef_sql::catalog::TableDef;
 use reef_sql::datum::Datum;
 use reef_sql::show::collation_name;
@@ -44,7 +44,7 @@ pub fn fsp_of(f: &Field) -> u8 {
 
 /// A date as Arrow's Date32: days since 1970-01-01.
 fn date32(d: &DateTime) -> i32 {
-    days_from_civil(d.year as i64, d.month as i64, d.day as i64) as i32
+    d.days() as i32
 }
 
 /// The collation a string field compares under: its column's, or the connection's
@@ -248,18 +248,14 @@ pub fn logical_array(ty: &ColumnType, physical: &ArrayRef) -> Result<ArrayRef, S
         }
         ColumnType::Date => {
             let p = physical.as_primitive::<Int64Type>();
-            let d: Date32Array = p
-                .iter()
-                .map(|v| v.map(|packed| date32(&DateTime::unpack(packed))))
-                .collect();
+            let days = PackedDays::new();
+            let d: Date32Array = p.unary(|packed| days.days(packed) as i32);
             Arc::new(d)
         }
         ColumnType::DateTime { .. } | ColumnType::Timestamp { .. } => {
             let p = physical.as_primitive::<Int64Type>();
-            let t: TimestampMicrosecondArray = p
-                .iter()
-                .map(|v| v.map(|packed| DateTime::unpack(packed).unix_micros()))
-                .collect();
+            let days = PackedDays::new();
+            let t: TimestampMicrosecondArray = p.unary(|packed| days.unix_micros(packed));
             Arc::new(t)
         }
     })

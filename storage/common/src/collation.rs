@@ -172,18 +172,35 @@ fn pad_compare<T: Ord + Copy>(
     }
 }
 
+/// A segment's worth of space weights for each weight width: padding is one copy.
+const SPACE_PAD_1: [u8; SEGMENT_WEIGHTS] = [b' '; SEGMENT_WEIGHTS];
+const SPACE_PAD_2: [u8; 2 * SEGMENT_WEIGHTS] = {
+    let mut pad = [0u8; 2 * SEGMENT_WEIGHTS];
+    let mut i = 1;
+    while i < pad.len() {
+        pad[i] = 0x20;
+        i += 2;
+    }
+    pad
+};
+
 /// Writes `w` (already without trailing space weights) in segments of `SEGMENT_WEIGHTS`
 /// weights of `space.len()` bytes each.
 fn segments_into(w: &[u8], space: &[u8], out: &mut Vec<u8>) {
     let seg_bytes = SEGMENT_WEIGHTS * space.len();
+    let pad: &[u8] = if space.len() == 1 {
+        &SPACE_PAD_1
+    } else {
+        &SPACE_PAD_2
+    };
+    debug_assert_eq!(&pad[..space.len()], space);
+    out.reserve(w.len() + seg_bytes + w.len() / seg_bytes + 1);
     let mut pos = 0;
     loop {
         let end = (pos + seg_bytes).min(w.len());
         out.extend_from_slice(&w[pos..end]);
         if end == w.len() {
-            for _ in 0..(seg_bytes - (end - pos)) / space.len() {
-                out.extend_from_slice(space);
-            }
+            out.extend_from_slice(&pad[..seg_bytes - (end - pos)]);
             out.push(MARK_END);
             return;
         }

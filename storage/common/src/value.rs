@@ -2,6 +2,7 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::sync::LazyLock;
 
 use crate::types::PhysicalKind;
 
@@ -454,11 +455,79 @@ pub fn civil_from_days(days: i64) -> (i64, u8, u8) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// `days_from_civil(year, month, 0)` for every year and month a packed value can hold
+/// (years 0..=9999, months 0..=12), indexed by `year * 13 + month` as the packed form is.
+/// `days_from_civil` is linear in the day, so a date's day count is one lookup and an add:
+/// an OLAP scan converts every DATE it reads to Arrow's days since 1970.
+static MONTH_DAY_ZERO: LazyLock<Box<[i32]>> = LazyLock::new(|| {
+    (0..=9999i64)
+        .flat_map(|y| (0..13i64).map(move |m| days_from_civil(y, m, 0) as i32))
+        .collect()
+});
+
+/// Day counts of packed temporal values, for converting a column of them: the table is
+/// looked up once, not once per value.
+#[derive(Clone, Copy)]
+pub struct PackedDays(&'static [i32]);
+
+impl PackedDays {
+    /// The converter.
+    pub fn new() -> PackedDays {
+        PackedDays(&MONTH_DAY_ZERO)
+    }
+
+    /// [`DateTime::days`] of a [`DateTime::pack`]ed value, without unpacking the rest.
+    pub fn days(self, v: i64) -> i64 {
+        let ymd = v >> 41;
+        match usize::try_from(ymd >> 5).ok().and_then(|ym| self.0.get(ym)) {
+            Some(&zero) => zero as i64 + (ymd & 31),
+            None => DateTime::unpack(v).days(),
+        }
+    }
+
+    /// [`DateTime::unix_micros`] of a [`DateTime::pack`]ed value.
+    pub fn unix_micros(self, v: i64) -> i64 {
+        let hms = (v >> 24) & 0x1_FFFF;
+        let secs = (hms >> 12) * 3600 + ((hms >> 6) & 63) * 60 + (hms & 63);
+        (self.days(v) * 86_400 + secs) * 1_000_000 + (v & 0xFF_FFFF)
+    }
+}
+
+impl fmt::Debug for PackedDays {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PackedDays")
+    }
+}
+
+impl Default for PackedDays {
+    fn default() -> Self {
+        PackedDays::new()
+    }
+}
+
 impl DateTime {
+    /// Days from 1970-01-01 to the date (`days_from_civil` of its parts).
+    pub fn days(&self) -> i64 {
+        let ym = self.year as usize * 13 + self.month as usize;
+        match MONTH_DAY_ZERO.get(ym) {
+            Some(&zero) => zero as i64 + self.day as i64,
+            None => days_from_civil(self.year as i64, self.month as i64, self.day as i64),
+        }
+    }
+
+    /// [`DateTime::days`] of a [`DateTime::pack`]ed value, without unpacking the rest.
+    pub fn packed_days(v: i64) -> i64 {
+        PackedDays::new().days(v)
+    }
+
+    /// [`DateTime::unix_micros`] of a [`DateTime::pack`]ed value.
+    pub fn packed_unix_micros(v: i64) -> i64 {
+        PackedDays::new().unix_micros(v)
+    }
+
     /// Microseconds since 1970-01-01 00:00:00 (the value read as UTC).
     pub fn unix_micros(&self) -> i64 {
-        let days = days_from_civil(self.year as i64, self.month as i64, self.day as i64);
-        ((days * 24 + self.hour as i64) * 60 + self.minute as i64) * 60_000_000
+        ((self.days() * 24 + self.hour as i64) * 60 + self.minute as i64) * 60_000_000
             + self.second as i64 * 1_000_000
             + self.micro as i64
     }
@@ -505,6 +574,44 @@ mod tests {
         for z in [-800_000, -1, 0, 1, 59, 11_016, 20_000, 2_932_896] {
             let (y, m, d) = civil_from_days(z);
             assert_eq!(days_from_civil(y, m as i64, d as i64), z, "{z}");
+        }
+    }
+
+    #[test]
+    fn packed_day_counts_match_the_civil_formula() {
+        let dt = |year, month, day, hour, minute, second, micro| DateTime {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            micro,
+        };
+        let cases = [
+            dt(0, 0, 0, 0, 0, 0, 0),
+            dt(1970, 1, 1, 0, 0, 0, 0),
+            dt(1992, 2, 29, 23, 59, 59, 999_999),
+            dt(1998, 12, 1, 12, 30, 5, 17),
+            dt(2000, 3, 1, 0, 0, 1, 0),
+            dt(9999, 12, 31, 23, 59, 59, 999_999),
+            dt(1, 1, 1, 0, 0, 0, 0),
+        ];
+        for d in cases {
+            let want = days_from_civil(d.year as i64, d.month as i64, d.day as i64);
+            assert_eq!(d.days(), want, "{d:?}");
+            assert_eq!(DateTime::packed_days(d.pack()), want, "{d:?}");
+            let micros = ((want * 24 + d.hour as i64) * 60 + d.minute as i64) * 60_000_000
+                + d.second as i64 * 1_000_000
+                + d.micro as i64;
+            assert_eq!(d.unix_micros(), micros, "{d:?}");
+            assert_eq!(DateTime::packed_unix_micros(d.pack()), micros, "{d:?}");
+        }
+        // Every day of four years, across a leap day and a century.
+        for z in 10_900..12_400 {
+            let (y, m, d) = civil_from_days(z);
+            let v = dt(y as u16, m, d, 0, 0, 0, 0);
+            assert_eq!(DateTime::packed_days(v.pack()), z);
         }
     }
 

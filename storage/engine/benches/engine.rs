@@ -211,7 +211,7 @@ fn blocks(c: &mut Criterion) {
                     for (k, r) in &rows {
                         bb.push(k, Version(1), Some(r)).unwrap();
                     }
-                    block::frame(&bb.finish().0, Compression::Lz4)
+                    block::frame_micro(&bb.finish().0, Compression::Lz4)
                 },
                 BatchSize::SmallInput,
             )
@@ -220,9 +220,11 @@ fn blocks(c: &mut Criterion) {
         for (k, r) in &rows {
             bb.push(k, Version(1), Some(r)).unwrap();
         }
-        let framed = block::frame(&bb.finish().0, Compression::Lz4);
+        let framed = block::frame_micro(&bb.finish().0, Compression::Lz4);
         g.bench_function(format!("{name}_decode_lz4"), |b| {
-            b.iter(|| Block::decode(&block::unframe(&framed).unwrap(), &schema.kinds).unwrap())
+            b.iter(|| {
+                Block::decode(&block::unframe_micro(&framed).unwrap(), &schema.kinds).unwrap()
+            })
         });
     }
     g.finish();

@@ -4,9 +4,13 @@
 //! versions of one key live in one microblock) as columns: the key, the commit version, a
 //! delete flag, then one column per table column slot. Framed on disk as
 //! `[codec u8][raw_len u32][stored_len u32][crc32c u32][stored bytes]`, the CRC covering the
-//! first three fields and the stored bytes. Decoded, a microblock is a set of Arrow arrays
-//! ([`Block`]): point gets search its key array, OLAP scans slice its column arrays.
+//! first three fields and the stored bytes. A microblock is compressed column by column
+//! (frame codec [`CODEC_COLUMNS`], each column chunk `[codec u8][raw_len u32][bytes]`), so a
+//! scan of a few columns decompresses those alone; microblocks written before that were
+//! compressed whole (codecs 1 and 2) and still read. Decoded, a microblock is a set of Arrow
+//! arrays ([`Block`]): point gets search its key array, OLAP scans slice its column arrays.
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -79,25 +83,121 @@ pub fn framed_len(header: &[u8]) -> Option<usize> {
 
 /// Verifies a frame's checksum without decompressing it (for copying a block as it is).
 pub fn verify_frame(framed: &[u8]) -> std::result::Result<(), DecodeError> {
-    if framed.len() < FRAME_HEADER_BYTES {
-        return Err("block frame truncated".into());
-    }
-    let stored_len = u32::from_le_bytes(framed[5..9].try_into().expect("4")) as usize;
-    let crc = u32::from_le_bytes(framed[9..13].try_into().expect("4"));
-    if framed.len() != FRAME_HEADER_BYTES + stored_len {
+    let (_, _, stored) = checked_stored(framed)?;
+    if framed.len() != FRAME_HEADER_BYTES + stored.len() {
         return Err("block frame length mismatch".into());
-    }
-    let want = crc32c::crc32c_append(crc32c::crc32c(&framed[..9]), &framed[FRAME_HEADER_BYTES..]);
-    if want != crc {
-        return Err(format!(
-            "block checksum mismatch (stored {crc:08x}, computed {want:08x})"
-        ));
     }
     Ok(())
 }
 
-/// Verifies a frame's checksum and decompresses it.
-pub fn unframe(framed: &[u8]) -> std::result::Result<Vec<u8>, DecodeError> {
+/// Frame codec of a microblock whose columns are compressed one by one.
+pub const CODEC_COLUMNS: u8 = 3;
+
+/// Columns shorter than this stay uncompressed: LZ4 has nothing to find in a few bytes.
+const COLUMN_COMPRESS_MIN: usize = 64;
+
+/// Frames an encoded microblock ([`BlockBuilder::finish`]'s bytes), compressing each column
+/// on its own so that reading some columns decompresses only those.
+pub fn frame_micro(raw: &[u8], compression: Compression) -> Vec<u8> {
+    let Some(spans) = column_spans(raw).filter(|_| compression != Compression::None) else {
+        return frame(raw, Compression::None);
+    };
+    let mut stored = Vec::with_capacity(raw.len() / 2 + 64);
+    stored.extend_from_slice(&raw[..6]);
+    let mut chunk = Vec::new();
+    for span in spans {
+        let col = &raw[span];
+        chunk.clear();
+        let compressed = match compression {
+            _ if col.len() < COLUMN_COMPRESS_MIN => None,
+            Compression::None => None,
+            Compression::Lz4 => Some(lz4_flex::compress(col)),
+            Compression::Snappy => snap::raw::Encoder::new().compress_vec(col).ok(),
+        };
+        match compressed {
+            Some(c) if c.len() + 4 < col.len() => {
+                chunk.push(compression.code());
+                chunk.extend_from_slice(&(col.len() as u32).to_le_bytes());
+                chunk.extend_from_slice(&c);
+            }
+            _ => {
+                chunk.push(0);
+                chunk.extend_from_slice(col);
+            }
+        }
+        stored.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
+        stored.extend_from_slice(&chunk);
+    }
+    let mut out = Vec::with_capacity(FRAME_HEADER_BYTES + stored.len());
+    out.push(CODEC_COLUMNS);
+    out.extend_from_slice(&(stored.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(stored.len() as u32).to_le_bytes());
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&out[..9]), &stored);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&stored);
+    out
+}
+
+/// Where each length-prefixed column of a microblock's bytes is (after the 6-byte header);
+/// `None` if the lengths overrun the bytes.
+fn column_spans(raw: &[u8]) -> Option<Vec<Range<usize>>> {
+    let ncols = u16::from_le_bytes(raw.get(4..6)?.try_into().ok()?) as usize;
+    let mut spans = Vec::with_capacity(ncols);
+    let mut pos = 6;
+    for _ in 0..ncols {
+        let len = u32::from_le_bytes(raw.get(pos..pos + 4)?.try_into().ok()?) as usize;
+        let end = (pos + 4).checked_add(len).filter(|&e| e <= raw.len())?;
+        spans.push(pos + 4..end);
+        pos = end;
+    }
+    Some(spans)
+}
+
+/// The bytes of an unframed microblock, checksum verified: the encoded columns, each
+/// possibly compressed on its own.
+#[derive(Debug)]
+pub struct MicroBytes<'a> {
+    bytes: Cow<'a, [u8]>,
+    per_column: bool,
+}
+
+impl MicroBytes<'_> {
+    /// Column `span`'s encoded bytes, decompressed if it was stored compressed.
+    fn column(&self, span: Range<usize>) -> std::result::Result<Cow<'_, [u8]>, DecodeError> {
+        let chunk = &self.bytes[span];
+        if !self.per_column {
+            return Ok(Cow::Borrowed(chunk));
+        }
+        let (&codec, body) = chunk.split_first().ok_or("microblock column chunk empty")?;
+        if codec == 0 {
+            return Ok(Cow::Borrowed(body));
+        }
+        let (len, data) = body
+            .split_first_chunk::<4>()
+            .ok_or("microblock column chunk truncated")?;
+        let raw_len = u32::from_le_bytes(*len) as usize;
+        let raw = decompress(codec, data, raw_len).map_err(|e| format!("column {e}"))?;
+        Ok(Cow::Owned(raw))
+    }
+}
+
+/// Verifies a microblock's frame and opens it: a whole-block codec is decompressed now, a
+/// per-column one ([`CODEC_COLUMNS`]) column by column as the columns are read.
+pub fn unframe_micro(framed: &[u8]) -> std::result::Result<MicroBytes<'_>, DecodeError> {
+    if framed.first() == Some(&CODEC_COLUMNS) {
+        return Ok(MicroBytes {
+            bytes: Cow::Borrowed(checked_stored(framed)?.2),
+            per_column: true,
+        });
+    }
+    Ok(MicroBytes {
+        bytes: Cow::Owned(unframe(framed)?),
+        per_column: false,
+    })
+}
+
+/// A frame's codec, raw length and stored bytes, once its length and checksum hold.
+fn checked_stored(framed: &[u8]) -> std::result::Result<(u8, usize, &[u8]), DecodeError> {
     if framed.len() < FRAME_HEADER_BYTES {
         return Err("block frame truncated".into());
     }
@@ -114,17 +214,30 @@ pub fn unframe(framed: &[u8]) -> std::result::Result<Vec<u8>, DecodeError> {
             "block checksum mismatch (stored {crc:08x}, computed {want:08x})"
         ));
     }
+    Ok((codec, raw_len, stored))
+}
+
+/// Verifies a frame's checksum and decompresses it (a whole-block codec).
+pub fn unframe(framed: &[u8]) -> std::result::Result<Vec<u8>, DecodeError> {
+    let (codec, raw_len, stored) = checked_stored(framed)?;
+    if codec == 0 {
+        return Ok(stored.to_vec());
+    }
+    decompress(codec, stored, raw_len).map_err(|e| format!("block {e}"))
+}
+
+/// `data` decompressed by `codec` (LZ4 or Snappy), which must give `raw_len` bytes.
+fn decompress(codec: u8, data: &[u8], raw_len: usize) -> std::result::Result<Vec<u8>, DecodeError> {
     let raw = match codec {
-        0 => stored.to_vec(),
-        1 => lz4_flex::decompress(stored, raw_len).map_err(|e| format!("lz4: {e}"))?,
+        1 => lz4_flex::decompress(data, raw_len).map_err(|e| format!("lz4: {e}"))?,
         2 => snap::raw::Decoder::new()
-            .decompress_vec(stored)
+            .decompress_vec(data)
             .map_err(|e| format!("snappy: {e}"))?,
-        c => return Err(format!("unknown block codec {c}")),
+        c => return Err(format!("codec {c} is unknown")),
     };
     if raw.len() != raw_len {
         return Err(format!(
-            "block decompressed to {} bytes, header says {raw_len}",
+            "decompressed to {} bytes where {raw_len} were announced",
             raw.len()
         ));
     }
@@ -462,52 +575,34 @@ impl Block {
     /// count; the other columns (and the keys and versions) are stepped over undecoded.
     /// A scan that projects a few columns of a wide table pays for those alone.
     pub fn decode_slots(
-        raw: &[u8],
+        raw: &MicroBytes,
         kinds: &[PhysicalKind],
         slots: &[usize],
     ) -> std::result::Result<(usize, Vec<ArrayRef>), DecodeError> {
-        let (n, ncols) = header(raw, kinds)?;
-        // Where each stored column's bytes are: keys, versions, deletes, then the slots.
-        let mut spans = Vec::with_capacity(ncols);
-        let mut pos = 6;
-        for _ in 0..ncols {
-            let len_b = raw.get(pos..pos + 4).ok_or("microblock truncated")?;
-            let len = u32::from_le_bytes(len_b.try_into().expect("4")) as usize;
-            if raw.len() < pos + 4 + len {
-                return Err("microblock column truncated".into());
-            }
-            spans.push(pos + 4..pos + 4 + len);
-            pos += 4 + len;
-        }
+        let (n, spans) = header(raw, kinds)?;
         let columns = slots
             .iter()
             .map(|&s| {
                 let kind = *kinds.get(s).ok_or_else(|| format!("no slot {s}"))?;
-                decode_column(kind, &raw[spans[3 + s].clone()], n)
+                decode_column(kind, &raw.column(spans[3 + s].clone())?, n)
             })
             .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok((n, columns))
     }
 
     /// Decodes a whole microblock: keys, versions, deletes and every column.
-    pub fn decode(raw: &[u8], kinds: &[PhysicalKind]) -> std::result::Result<Block, DecodeError> {
-        let (n, _) = header(raw, kinds)?;
-        let mut pos = 6;
-        let mut next = || -> std::result::Result<&[u8], DecodeError> {
-            let len_b = raw.get(pos..pos + 4).ok_or("microblock truncated")?;
-            let len = u32::from_le_bytes(len_b.try_into().expect("4")) as usize;
-            let col = raw
-                .get(pos + 4..pos + 4 + len)
-                .ok_or("microblock column truncated")?;
-            pos += 4 + len;
-            Ok(col)
-        };
-        let keys = bytes_array(encoding::decode_bytes(next()?, n)?)?;
-        let (versions, _) = encoding::decode_ints(next()?, n)?;
-        let (deleted, _) = encoding::decode_ints(next()?, n)?;
+    pub fn decode(
+        raw: &MicroBytes,
+        kinds: &[PhysicalKind],
+    ) -> std::result::Result<Block, DecodeError> {
+        let (n, spans) = header(raw, kinds)?;
+        let col = |i: usize| raw.column(spans[i].clone());
+        let keys = bytes_array(encoding::decode_bytes(&col(0)?, n)?)?;
+        let (versions, _) = encoding::decode_ints(&col(1)?, n)?;
+        let (deleted, _) = encoding::decode_ints(&col(2)?, n)?;
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(kinds.len());
-        for kind in kinds {
-            columns.push(decode_column(*kind, next()?, n)?);
+        for (i, kind) in kinds.iter().enumerate() {
+            columns.push(decode_column(*kind, &col(3 + i)?, n)?);
         }
         if (1..keys.len()).any(|i| keys.value(i - 1) > keys.value(i)) {
             return Err("microblock keys out of order".into());
@@ -572,9 +667,13 @@ impl Block {
     }
 }
 
-/// A microblock's row and column counts, checked against the slots it should hold.
-fn header(raw: &[u8], kinds: &[PhysicalKind]) -> std::result::Result<(usize, usize), DecodeError> {
-    let head = raw.get(..6).ok_or("microblock truncated")?;
+/// A microblock's row count and where its columns are, checked against the slots it
+/// should hold.
+fn header(
+    raw: &MicroBytes,
+    kinds: &[PhysicalKind],
+) -> std::result::Result<(usize, Vec<Range<usize>>), DecodeError> {
+    let head = raw.bytes.get(..6).ok_or("microblock truncated")?;
     let n = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
     let ncols = u16::from_le_bytes([head[4], head[5]]) as usize;
     if n > BLOCK_ROWS_MAX || ncols != 3 + kinds.len() {
@@ -583,7 +682,8 @@ fn header(raw: &[u8], kinds: &[PhysicalKind]) -> std::result::Result<(usize, usi
             kinds.len()
         ));
     }
-    Ok((n, ncols))
+    let spans = column_spans(&raw.bytes).ok_or("microblock column truncated")?;
+    Ok((n, spans))
 }
 
 /// One stored column of `n` rows as its physical Arrow array.
@@ -674,14 +774,51 @@ mod tests {
             b.push(&i.to_be_bytes(), Version(1), Some(&row)).unwrap();
         }
         let (raw, _) = b.finish();
-        let full = Block::decode(&raw, &kinds).unwrap();
-        let (n, some) = Block::decode_slots(&raw, &kinds, &[3, 1, 1, 0]).unwrap();
+        let plain = MicroBytes {
+            bytes: Cow::Borrowed(&raw),
+            per_column: false,
+        };
+        let full = Block::decode(&plain, &kinds).unwrap();
+        assert_eq!(full.rows(), 100);
+        let (n, some) = Block::decode_slots(&plain, &kinds, &[3, 1, 1, 0]).unwrap();
         assert_eq!(n, 100);
         assert_eq!(&some[0], &full.columns[3]);
         assert_eq!(&some[1], &full.columns[1]);
         assert_eq!(&some[2], &full.columns[1]);
         assert_eq!(&some[3], &full.columns[0]);
-        assert!(Block::decode_slots(&raw, &kinds, &[4]).is_err());
-        assert!(Block::decode_slots(&raw[..raw.len() - 3], &kinds, &[0]).is_err());
+        assert!(Block::decode_slots(&plain, &kinds, &[4]).is_err());
+        let cut = MicroBytes {
+            bytes: Cow::Borrowed(&raw[..raw.len() - 3]),
+            per_column: false,
+        };
+        assert!(Block::decode_slots(&cut, &kinds, &[0]).is_err());
+
+        // Every way a microblock is framed, column by column or whole (as blocks written
+        // before per-column compression are), decodes to the same arrays.
+        let framings = [
+            frame_micro(&raw, Compression::Lz4),
+            frame_micro(&raw, Compression::Snappy),
+            frame_micro(&raw, Compression::None),
+            frame(&raw, Compression::Lz4),
+            frame(&raw, Compression::Snappy),
+        ];
+        assert_eq!(framings[0][0], CODEC_COLUMNS);
+        assert_eq!(framings[1][0], CODEC_COLUMNS);
+        for framed in &framings {
+            verify_frame(framed).unwrap();
+            let micro = unframe_micro(framed).unwrap();
+            let again = Block::decode(&micro, &kinds).unwrap();
+            assert_eq!(again.keys, full.keys);
+            assert_eq!(again.versions, full.versions);
+            assert_eq!(again.columns, full.columns);
+            let (n, some) = Block::decode_slots(&micro, &kinds, &[1, 2]).unwrap();
+            assert_eq!(n, 100);
+            assert_eq!(some, vec![full.columns[1].clone(), full.columns[2].clone()]);
+        }
+        // A flipped byte fails the checksum, before anything is decompressed.
+        let mut bad = framings[0].clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(unframe_micro(&bad).is_err());
     }
 }

@@ -182,7 +182,7 @@ impl MacroblockWriter {
         let builder = std::mem::replace(&mut self.current, BlockBuilder::new(self.schema.clone()));
         let rows = builder.rows() as u32;
         let (raw, stats) = builder.finish();
-        let framed = block::frame(&raw, self.compression);
+        let framed = block::frame_micro(&raw, self.compression);
         self.file.write_all(&framed).map_err(io(&self.path))?;
         self.micros.push(MicroIndex {
             offset: self.offset,
@@ -551,7 +551,7 @@ impl OpenMacroblock {
     fn read_decoded<T>(
         &self,
         i: usize,
-        decode: impl FnOnce(&[u8]) -> std::result::Result<(usize, T), String>,
+        decode: impl FnOnce(&block::MicroBytes) -> std::result::Result<(usize, T), String>,
     ) -> Result<T> {
         let m = &self.micros[i];
         let mut buf = vec![0u8; m.len as usize];
@@ -563,7 +563,7 @@ impl OpenMacroblock {
             offset: m.offset,
             what,
         };
-        let raw = block::unframe(&buf).map_err(corrupt)?;
+        let raw = block::unframe_micro(&buf).map_err(corrupt)?;
         let (rows, out) = decode(&raw).map_err(corrupt)?;
         if rows != m.rows as usize {
             return Err(corrupt(format!(

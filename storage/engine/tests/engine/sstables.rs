@@ -460,7 +460,7 @@ fn incremental_majors_match_a_model_across_rounds() {
         let at = rnd(80_000) as i64;
         let mut writes: Vec<(i64, Option<i64>)> =
             (at..at + 300).map(|i| (i, Some(-i - round))).collect();
-        for _ in 0..20 {
+        for _ in 0..5 {
             let id = rnd(80_000) as i64;
             writes.push((id, if rnd(3) == 0 { None } else { Some(round) }));
         }
