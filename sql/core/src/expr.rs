@@ -495,11 +495,42 @@ fn decimal_arith(
 /// MySQL's `LIKE` under `utf8mb4_general_ci` (case and accents aside): `%` any run, `_`
 /// any one character, `escape` quotes the next one. (Names in `SHOW ... LIKE` match this way.)
 pub fn like(text: &str, pattern: &str, escape: char) -> bool {
-    let fold = |c: char| reef_common::collation::general_ci_weight(c) as u32;
-    like_units(
-        &text.chars().map(fold).collect::<Vec<_>>(),
-        &pattern_units(pattern.chars().map(|c| (c as u32, fold(c))), escape as u32),
-    )
+    LikePattern::general_ci(pattern, escape).matches(text, &mut Vec::new())
+}
+
+/// A `LIKE` pattern under `utf8mb4_general_ci`, compiled once to match many texts (the
+/// OLAP path matches a column against one pattern).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LikePattern {
+    units: Vec<(u32, u8)>,
+}
+
+impl LikePattern {
+    /// Compiles `pattern` with `escape` quoting the next character.
+    pub fn general_ci(pattern: &str, escape: char) -> LikePattern {
+        LikePattern {
+            units: pattern_units(
+                pattern.chars().map(|c| (c as u32, general_ci_unit(c))),
+                escape as u32,
+            ),
+        }
+    }
+
+    /// Whether `text` matches; `folded` is scratch space for the text's weights.
+    pub fn matches(&self, text: &str, folded: &mut Vec<u32>) -> bool {
+        folded.clear();
+        if text.is_ascii() {
+            folded.extend(text.bytes().map(|b| general_ci_unit(b as char)));
+        } else {
+            folded.extend(text.chars().map(general_ci_unit));
+        }
+        like_units(folded, &self.units)
+    }
+}
+
+/// A character's `utf8mb4_general_ci` weight, as `LIKE` compares it.
+fn general_ci_unit(c: char) -> u32 {
+    reef_common::collation::general_ci_weight(c) as u32
 }
 
 /// `v LIKE p` with the comparison its operands call for: bytes for a binary string, exact
@@ -1078,6 +1109,23 @@ mod tests {
         assert!(!like("ab", "a_c", '\\'));
         assert!(like("", "%", '\\'));
         assert!(like("café", "CAFE", '\\'));
+    }
+
+    #[test]
+    fn one_compiled_pattern_matches_many_texts() {
+        let p = LikePattern::general_ci("%special%requests%", '\\');
+        let mut scratch = Vec::new();
+        let texts = [
+            ("carefully SPECIAL deposits; requests", true),
+            ("requests before special", false),
+            ("spécial requests, ÉTÉ", true),
+            ("", false),
+            ("special requests", true),
+        ];
+        for (text, want) in texts {
+            assert_eq!(p.matches(text, &mut scratch), want, "{text}");
+            assert_eq!(like(text, "%special%requests%", '\\'), want, "{text}");
+        }
     }
 
     #[test]

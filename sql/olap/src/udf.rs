@@ -15,6 +15,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use reef_common::collation::Collation;
+use reef_sql::expr::LikePattern;
 
 /// MySQL's `div_precision_increment` default: `/` adds this many digits of scale.
 pub const DIV_SCALE_INCREMENT: i8 = 4;
@@ -141,13 +142,22 @@ impl ScalarUDFImpl for Like {
             Some(e) => strings(e)?,
             None => vec![None; text.len()],
         };
+        // The pattern is compiled once for each run of rows that share it (a constant
+        // pattern: once per batch).
+        let mut compiled: Option<(&str, char, LikePattern)> = None;
+        let mut folded = Vec::new();
         let out: BooleanArray = text
             .iter()
             .zip(&pattern)
             .zip(&escape)
             .map(|((t, p), e)| {
+                let (t, p) = ((*t)?, (*p)?);
                 let esc = e.and_then(|e| e.chars().next()).unwrap_or('\\');
-                Some(reef_sql::expr::like((*t)?, (*p)?, esc))
+                if !matches!(&compiled, Some((text, e, _)) if *text == p && *e == esc) {
+                    compiled = Some((p, esc, LikePattern::general_ci(p, esc)));
+                }
+                let (_, _, pattern) = compiled.as_ref().expect("compiled above");
+                Some(pattern.matches(t, &mut folded))
             })
             .collect();
         Ok(ColumnarValue::Array(Arc::new(out)))

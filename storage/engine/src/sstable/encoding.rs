@@ -84,19 +84,19 @@ pub fn unpack(buf: &[u8], n: usize, w: u8, base: u64, out: &mut Vec<u64>) -> DRe
     }
     out.reserve(n);
     let mut done = 0usize;
-    if w <= 56 {
-        // Fast path: one unaligned 8-byte load per value while 8 bytes remain readable.
+    if w <= 56 && buf.len() >= 8 {
+        // Fast path: one unaligned 8-byte load per value whose 8 bytes are all in `buf`
+        // (value i starts in byte i*w/8, which must be at most len - 8), counted first so
+        // that the loop is one `extend` of known length.
+        let w = w as usize;
         let mask = (1u64 << w) - 1;
-        while done < n {
-            let bit = done * w as usize;
+        done = n.min((8 * (buf.len() - 7)).div_ceil(w));
+        out.extend((0..done).map(|i| {
+            let bit = i * w;
             let at = bit / 8;
-            let Some(word) = buf.get(at..at + 8) else {
-                break;
-            };
-            let word = u64::from_le_bytes(word.try_into().expect("8 bytes"));
-            out.push(((word >> (bit % 8)) & mask).wrapping_add(base));
-            done += 1;
-        }
+            let word = u64::from_le_bytes(buf[at..at + 8].try_into().expect("8 bytes"));
+            ((word >> (bit % 8)) & mask).wrapping_add(base)
+        }));
     }
     // The tail (and widths above 56 bits) one byte at a time.
     let mask: u128 = if w == 64 {
