@@ -519,11 +519,7 @@ impl LikePattern {
     /// Whether `text` matches; `folded` is scratch space for the text's weights.
     pub fn matches(&self, text: &str, folded: &mut Vec<u32>) -> bool {
         folded.clear();
-        if text.is_ascii() {
-            folded.extend(text.bytes().map(|b| general_ci_unit(b as char)));
-        } else {
-            folded.extend(text.chars().map(general_ci_unit));
-        }
+        folded.extend(text.chars().map(general_ci_unit));
         like_units(folded, &self.units)
     }
 }

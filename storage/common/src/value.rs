@@ -515,16 +515,6 @@ impl DateTime {
         }
     }
 
-    /// [`DateTime::days`] of a [`DateTime::pack`]ed value, without unpacking the rest.
-    pub fn packed_days(v: i64) -> i64 {
-        PackedDays::new().days(v)
-    }
-
-    /// [`DateTime::unix_micros`] of a [`DateTime::pack`]ed value.
-    pub fn packed_unix_micros(v: i64) -> i64 {
-        PackedDays::new().unix_micros(v)
-    }
-
     /// Microseconds since 1970-01-01 00:00:00 (the value read as UTC).
     pub fn unix_micros(&self) -> i64 {
         ((self.days() * 24 + self.hour as i64) * 60 + self.minute as i64) * 60_000_000
@@ -600,18 +590,18 @@ mod tests {
         for d in cases {
             let want = days_from_civil(d.year as i64, d.month as i64, d.day as i64);
             assert_eq!(d.days(), want, "{d:?}");
-            assert_eq!(DateTime::packed_days(d.pack()), want, "{d:?}");
+            assert_eq!(PackedDays::new().days(d.pack()), want, "{d:?}");
             let micros = ((want * 24 + d.hour as i64) * 60 + d.minute as i64) * 60_000_000
                 + d.second as i64 * 1_000_000
                 + d.micro as i64;
             assert_eq!(d.unix_micros(), micros, "{d:?}");
-            assert_eq!(DateTime::packed_unix_micros(d.pack()), micros, "{d:?}");
+            assert_eq!(PackedDays::new().unix_micros(d.pack()), micros, "{d:?}");
         }
         // Every day of four years, across a leap day and a century.
         for z in 10_900..12_400 {
             let (y, m, d) = civil_from_days(z);
             let v = dt(y as u16, m, d, 0, 0, 0, 0);
-            assert_eq!(DateTime::packed_days(v.pack()), z);
+            assert_eq!(PackedDays::new().days(v.pack()), z);
         }
     }
 

@@ -55,23 +55,30 @@ pub const BLOCK_ROWS_MAX: usize = 1 << 20;
 
 /// Frames `raw` with compression and a checksum.
 pub fn frame(raw: &[u8], compression: Compression) -> Vec<u8> {
-    let compressed = match compression {
+    match compress(compression, raw) {
+        Some(c) if c.len() < raw.len() => framed(compression.code(), raw.len(), &c),
+        _ => framed(0, raw.len(), raw),
+    }
+}
+
+/// `data` compressed by `compression` (`None` for no compression or a failed one).
+fn compress(compression: Compression, data: &[u8]) -> Option<Vec<u8>> {
+    match compression {
         Compression::None => None,
-        Compression::Lz4 => Some(lz4_flex::compress(raw)),
-        Compression::Snappy => snap::raw::Encoder::new().compress_vec(raw).ok(),
-    };
-    let (codec, stored) = match compressed {
-        Some(c) if c.len() < raw.len() => (compression.code(), c),
-        _ => (0, raw.to_vec()),
-    };
+        Compression::Lz4 => Some(lz4_flex::compress(data)),
+        Compression::Snappy => snap::raw::Encoder::new().compress_vec(data).ok(),
+    }
+}
+
+/// `[codec][raw_len][stored_len][crc32c][stored]`, the CRC over the first three and `stored`.
+fn framed(codec: u8, raw_len: usize, stored: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(FRAME_HEADER_BYTES + stored.len());
     out.push(codec);
-    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(raw_len as u32).to_le_bytes());
     out.extend_from_slice(&(stored.len() as u32).to_le_bytes());
-    let mut crc = crc32c::crc32c(&out[..9]);
-    crc = crc32c::crc32c_append(crc, &stored);
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&out[..9]), stored);
     out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(&stored);
+    out.extend_from_slice(stored);
     out
 }
 
@@ -108,12 +115,9 @@ pub fn frame_micro(raw: &[u8], compression: Compression) -> Vec<u8> {
     for span in spans {
         let col = &raw[span];
         chunk.clear();
-        let compressed = match compression {
-            _ if col.len() < COLUMN_COMPRESS_MIN => None,
-            Compression::None => None,
-            Compression::Lz4 => Some(lz4_flex::compress(col)),
-            Compression::Snappy => snap::raw::Encoder::new().compress_vec(col).ok(),
-        };
+        let compressed = (col.len() >= COLUMN_COMPRESS_MIN)
+            .then(|| compress(compression, col))
+            .flatten();
         match compressed {
             Some(c) if c.len() + 4 < col.len() => {
                 chunk.push(compression.code());
@@ -128,14 +132,7 @@ pub fn frame_micro(raw: &[u8], compression: Compression) -> Vec<u8> {
         stored.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
         stored.extend_from_slice(&chunk);
     }
-    let mut out = Vec::with_capacity(FRAME_HEADER_BYTES + stored.len());
-    out.push(CODEC_COLUMNS);
-    out.extend_from_slice(&(stored.len() as u32).to_le_bytes());
-    out.extend_from_slice(&(stored.len() as u32).to_le_bytes());
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&out[..9]), &stored);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(&stored);
-    out
+    framed(CODEC_COLUMNS, stored.len(), &stored)
 }
 
 /// Where each length-prefixed column of a microblock's bytes is (after the 6-byte header);
