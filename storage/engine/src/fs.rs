@@ -23,6 +23,10 @@ pub trait WriteFile: Send + Sync + Debug {
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// The file's length in bytes.
     fn size_bytes(&self) -> io::Result<u64>;
+    /// Grows the file to `len` bytes of written zeros (no hole), leaving the write position
+    /// where it is. Later writes inside that space overwrite allocated blocks, so an fsync
+    /// after them need not record a new file size (the log store preallocates segments).
+    fn extend_zeroed(&self, len: u64) -> io::Result<()>;
 }
 
 /// A file opened for positional reads; shareable between threads.
@@ -37,7 +41,7 @@ pub trait ReadFile: Send + Sync + Debug {
 pub trait FileSystem: Send + Sync + Debug {
     /// Creates (or truncates) a file for writing.
     fn create(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>>;
-    /// Opens an existing file for appending.
+    /// Opens an existing file for writing at its end.
     fn open_append(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>>;
     /// Opens a file for positional reads.
     fn open_read(&self, path: &Path) -> io::Result<Arc<dyn ReadFile>>;
@@ -77,6 +81,16 @@ impl WriteFile for RealWriteFile {
     fn size_bytes(&self) -> io::Result<u64> {
         Ok(self.0.metadata()?.len())
     }
+    fn extend_zeroed(&self, len: u64) -> io::Result<()> {
+        const ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+        let mut at = self.size_bytes()?;
+        while at < len {
+            let n = (len - at).min(ZEROS.len() as u64) as usize;
+            self.0.write_all_at(&ZEROS[..n], at)?;
+            at += n as u64;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug)]
@@ -89,6 +103,15 @@ impl ReadFile for RealReadFile {
     fn size_bytes(&self) -> io::Result<u64> {
         Ok(self.0.metadata()?.len())
     }
+}
+
+/// Opens an existing file for writing at its end. Not `O_APPEND`: Linux would put the
+/// positional writes of [`WriteFile::extend_zeroed`] at the end too.
+fn open_at_end(path: &Path) -> io::Result<File> {
+    use std::io::Seek;
+    let mut f = OpenOptions::new().write(true).open(path)?;
+    f.seek(io::SeekFrom::End(0))?;
+    Ok(f)
 }
 
 /// Opens `path` for writing, created empty (truncated if it existed).
@@ -106,8 +129,7 @@ impl FileSystem for RealFs {
         Ok(Arc::new(RealWriteFile(f)))
     }
     fn open_append(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
-        let f = OpenOptions::new().append(true).open(path)?;
-        Ok(Arc::new(RealWriteFile(f)))
+        Ok(Arc::new(RealWriteFile(open_at_end(path)?)))
     }
     fn open_read(&self, path: &Path) -> io::Result<Arc<dyn ReadFile>> {
         Ok(Arc::new(RealReadFile(File::open(path)?)))
@@ -146,8 +168,29 @@ struct FaultPlan {
     fail_syncs: u32,
     /// Flip one bit in reads of this file at this offset.
     flip: Option<(PathBuf, u64)>,
-    /// Per file: bytes known durable (fsynced).
-    synced: HashMap<PathBuf, u64>,
+    /// Per file written through this file system: what is durable and what is not yet.
+    files: HashMap<PathBuf, Marks>,
+}
+
+/// How much of one file [`FaultFs`] treats as durable.
+#[derive(Debug, Clone, Copy, Default)]
+struct Marks {
+    /// Bytes of data written before the last fsync.
+    synced: u64,
+    /// The file's length at the last fsync (beyond `synced` when zeros were preallocated).
+    synced_len: u64,
+    /// The end of the data written so far.
+    written: u64,
+}
+
+impl Marks {
+    fn at(len: u64) -> Marks {
+        Marks {
+            synced: len,
+            synced_len: len,
+            written: len,
+        }
+    }
 }
 
 /// A fault-injecting wrapper over [`RealFs`] for tests.
@@ -185,22 +228,27 @@ impl FaultFs {
         p.flip = None;
     }
 
-    /// Simulates a power loss: every file written through this file system is cut back to
-    /// its fsynced length plus `torn(unsynced_len)` bytes of what followed, and the first of
-    /// those kept-but-unsynced bytes is garbled when `garble` is set. Open handles must be
-    /// dropped before calling.
+    /// Simulates a power loss: in every file written through this file system, the data
+    /// written after the last fsync is lost but for its first `torn(unsynced_len)` bytes,
+    /// and the first of those kept-but-unsynced bytes is garbled when `garble` is set. Lost
+    /// data inside zeros preallocated before that fsync reads as zeros again; the file is cut
+    /// back to its length at that fsync or to the kept data, whichever is longer. Open
+    /// handles must be dropped before calling.
     pub fn crash(&self, torn: impl Fn(u64) -> u64, garble: bool) -> io::Result<()> {
         let mut p = self.plan.lock();
-        for (path, synced) in p.synced.drain() {
-            let Ok(meta) = fs::metadata(&path) else {
+        for (path, m) in p.files.drain() {
+            if !path.exists() {
                 continue;
-            };
-            let unsynced = meta.len().saturating_sub(synced);
-            let keep = synced + torn(unsynced).min(unsynced);
+            }
+            let unsynced = m.written.saturating_sub(m.synced);
+            let keep = m.synced + torn(unsynced).min(unsynced);
+            let len = keep.max(m.synced_len);
             let f = OpenOptions::new().write(true).open(&path)?;
-            f.set_len(keep)?;
-            if garble && keep > synced {
-                f.write_at(&[0xA5], synced)?;
+            f.set_len(len)?;
+            let lost = (m.written.min(len) as usize).saturating_sub(keep as usize);
+            f.write_all_at(&vec![0; lost], keep)?;
+            if garble && keep > m.synced {
+                f.write_at(&[0xA5], m.synced)?;
             }
         }
         Ok(())
@@ -224,12 +272,15 @@ impl WriteFile for FaultWriteFile {
                 *budget = 0;
                 drop(p);
                 self.inner.write_all(&buf[..part])?;
+                self.note_written()?;
                 return Err(io::Error::other("injected write failure"));
             }
             *budget -= buf.len() as u64;
         }
         drop(p);
-        self.inner.write_all(buf)
+        let r = self.inner.write_all(buf);
+        self.note_written()?;
+        r
     }
     fn sync(&self) -> io::Result<()> {
         let mut p = self.plan.lock();
@@ -239,19 +290,40 @@ impl WriteFile for FaultWriteFile {
         }
         self.inner.sync()?;
         let len = self.inner.size_bytes()?;
-        p.synced.insert(self.path.clone(), len);
+        let m = p.files.entry(self.path.clone()).or_default();
+        m.synced = m.written;
+        m.synced_len = len;
         Ok(())
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.inner.set_len(len)?;
         let mut p = self.plan.lock();
-        if let Some(s) = p.synced.get_mut(&self.path) {
-            *s = (*s).min(len);
-        }
+        let m = p.files.entry(self.path.clone()).or_default();
+        m.synced = m.synced.min(len);
+        m.synced_len = m.synced_len.min(len);
+        m.written = len;
         Ok(())
     }
     fn size_bytes(&self) -> io::Result<u64> {
         self.inner.size_bytes()
+    }
+    fn extend_zeroed(&self, len: u64) -> io::Result<()> {
+        self.inner.extend_zeroed(len)
+    }
+}
+
+impl FaultWriteFile {
+    /// Records where the written data ends (the write position).
+    fn note_written(&self) -> io::Result<()> {
+        use std::io::Seek;
+        let at = (&self.inner.0).stream_position()?;
+        self.plan
+            .lock()
+            .files
+            .entry(self.path.clone())
+            .or_default()
+            .written = at;
+        Ok(())
     }
 }
 
@@ -280,7 +352,10 @@ impl ReadFile for FaultReadFile {
 impl FileSystem for FaultFs {
     fn create(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
         let f = create_truncated(path)?;
-        self.plan.lock().synced.insert(path.to_path_buf(), 0);
+        self.plan
+            .lock()
+            .files
+            .insert(path.to_path_buf(), Marks::at(0));
         Ok(Arc::new(FaultWriteFile {
             inner: RealWriteFile(f),
             path: path.to_path_buf(),
@@ -288,13 +363,13 @@ impl FileSystem for FaultFs {
         }))
     }
     fn open_append(&self, path: &Path) -> io::Result<Arc<dyn WriteFile>> {
-        let f = OpenOptions::new().append(true).open(path)?;
+        let f = open_at_end(path)?;
         let len = f.metadata()?.len();
         self.plan
             .lock()
-            .synced
+            .files
             .entry(path.to_path_buf())
-            .or_insert(len);
+            .or_insert(Marks::at(len));
         Ok(Arc::new(FaultWriteFile {
             inner: RealWriteFile(f),
             path: path.to_path_buf(),
@@ -310,14 +385,14 @@ impl FileSystem for FaultFs {
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut p = self.plan.lock();
-        if let Some(s) = p.synced.remove(from) {
-            p.synced.insert(to.to_path_buf(), s);
+        if let Some(m) = p.files.remove(from) {
+            p.files.insert(to.to_path_buf(), m);
         }
         drop(p);
         RealFs.rename(from, to)
     }
     fn remove(&self, path: &Path) -> io::Result<()> {
-        self.plan.lock().synced.remove(path);
+        self.plan.lock().files.remove(path);
         RealFs.remove(path)
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {

@@ -3,6 +3,10 @@
 //!
 //! Files: `seg-<16 hex digits>.log` segments, appended in order and closed (fsynced) at
 //! [`LOG_SEGMENT_BYTES_TARGET`]; `votes` holds each group's durable vote, replaced atomically.
+//! The current segment is grown by written zeros [`LOG_PREALLOC_BYTES`] at a time ahead of
+//! its records, so the fsync after an append flushes data blocks, not a new file size (as
+//! InnoDB's preallocated redo log does); a segment is cut back to its records when it closes,
+//! and zeros after the last record of the last segment are that unused space.
 //!
 //! A record is `[crc32c u32][len u32][kind u8][group u64][index u64][term u64]
 //! [synced_before u64][payload]`; the CRC covers everything after itself. `synced_before` is
@@ -27,7 +31,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use parking_lot::{Condvar, Mutex};
-use reef_common::limits::{LOG_QUEUE_APPENDS_MAX, LOG_RECORD_BYTES_MAX, LOG_SEGMENT_BYTES_TARGET};
+use reef_common::limits::{
+    LOG_PREALLOC_BYTES, LOG_QUEUE_APPENDS_MAX, LOG_RECORD_BYTES_MAX, LOG_SEGMENT_BYTES_TARGET,
+};
 
 use crate::error::{Result, StorageError};
 use crate::fs::{FileSystem, ReadFile, WriteFile};
@@ -116,6 +122,8 @@ struct State {
     segment_seq: u64,
     segment: Arc<dyn WriteFile>,
     written: u64,
+    /// The current segment's length: `written` plus the zeros preallocated after it.
+    allocated: u64,
     synced: u64,
     /// Callbacks waiting for an fsync that covers (segment, offset).
     waiters: VecDeque<(u64, u64, Callback)>,
@@ -259,8 +267,14 @@ impl LogStore {
             let last = i + 1 == segs.len();
             let (good_len, seen) = replay_segment(&buf, seq, &path, last, &mut groups)?;
             if good_len < len {
-                tracing::warn!(file = %path.display(), offset = good_len, dropped = len - good_len,
-                    "trimming torn log tail written after the last fsync");
+                if buf[good_len as usize..].iter().all(|&b| b == 0) {
+                    tracing::debug!(file = %path.display(), offset = good_len,
+                        "cutting the last log segment's preallocated zeros");
+                } else {
+                    tracing::warn!(file = %path.display(), offset = good_len,
+                        dropped = len - good_len,
+                        "trimming torn log tail written after the last fsync");
+                }
                 let w = fs.open_append(&path).map_err(io_err(&path))?;
                 w.set_len(good_len).map_err(io_err(&path))?;
                 w.sync().map_err(io_err(&path))?;
@@ -293,6 +307,7 @@ impl LogStore {
             segment_seq,
             segment,
             written: tail_len,
+            allocated: tail_len,
             synced: tail_len,
             waiters: VecDeque::new(),
             readers,
@@ -326,19 +341,49 @@ impl LogStore {
     /// `done` once they are durable (or with the error that makes them never durable). The
     /// entries are readable as soon as this returns.
     pub fn append(&self, group: GroupId, entries: &[LogEntry], done: Callback) {
+        if self.append_waiting(group, entries, done) {
+            self.shared.work.notify_one();
+        }
+    }
+
+    /// [`LogStore::append`] for a caller that calls [`LogStore::sync_appended`] itself
+    /// soon, once it has no more to append right now: the syncer thread is not woken, so a
+    /// caller that gathers appends on one thread and then syncs them there completes them
+    /// with no hand-off to another thread (the log stream's Raft thread does this).
+    pub fn append_unsynced(&self, group: GroupId, entries: &[LogEntry], done: Callback) {
+        self.append_waiting(group, entries, done);
+    }
+
+    /// Fsyncs what has been written and completes the appends the fsync covers, on the
+    /// calling thread. Appends arriving meanwhile wait for the next sync.
+    pub fn sync_appended(&self) {
+        if sync_round(&self.shared) {
+            // Appends queued during this fsync: the syncer takes them.
+            let st = self.shared.state.lock();
+            if !st.waiters.is_empty() {
+                self.shared.work.notify_one();
+            }
+        }
+    }
+
+    /// Writes the entries and queues `done` behind them; false if `done` was called
+    /// already (the append failed).
+    fn append_waiting(&self, group: GroupId, entries: &[LogEntry], done: Callback) -> bool {
         let mut st = self.shared.state.lock();
         while st.waiters.len() >= LOG_QUEUE_APPENDS_MAX && st.poisoned.is_none() {
+            // The queue drains through the syncer, even for appends that would sync
+            // themselves (their thread is the one waiting here).
+            self.shared.work.notify_one();
             self.shared.space.wait(&mut st);
         }
         if let Err(e) = self.append_locked(&mut st, group, entries) {
             drop(st);
             done(Err(e));
-            return;
+            return false;
         }
         let (seg, off) = (st.segment_seq, st.written);
         st.waiters.push_back((seg, off, done));
-        drop(st);
-        self.shared.work.notify_one();
+        true
     }
 
     /// [`LogStore::append`], waiting for durability.
@@ -411,6 +456,21 @@ impl LogStore {
     }
 
     fn write_locked(&self, st: &mut State, buf: &[u8]) -> Result<()> {
+        let end = st.written + buf.len() as u64;
+        if end > st.allocated {
+            let step = LOG_PREALLOC_BYTES.min(self.shared.segment_bytes).max(1);
+            let to = end.div_ceil(step) * step;
+            match st.segment.extend_zeroed(to) {
+                Ok(()) => st.allocated = to,
+                Err(e) => {
+                    // Not fatal: the records still append, only their fsyncs cost more.
+                    let path = self.shared.dir.join(segment_name(st.segment_seq));
+                    tracing::warn!(file = %path.display(), error = %e,
+                        "could not preallocate the log segment");
+                    st.allocated = u64::MAX;
+                }
+            }
+        }
         if let Err(e) = st.segment.write_all(buf) {
             let path = self.shared.dir.join(segment_name(st.segment_seq));
             st.poisoned = Some(format!("write to {} failed: {e}", path.display()));
@@ -427,6 +487,13 @@ impl LogStore {
             return Ok(());
         }
         let old = self.shared.dir.join(segment_name(st.segment_seq));
+        // Closed segments end at their last record: only the last one may end in zeros.
+        if st.allocated > st.written {
+            if let Err(e) = st.segment.set_len(st.written) {
+                st.poisoned = Some(format!("cutting {} failed: {e}", old.display()));
+                return Err(StorageError::io(old, e));
+            }
+        }
         if let Err(e) = st.segment.sync() {
             st.poisoned = Some(format!("fsync of {} failed: {e}", old.display()));
             return Err(StorageError::io(old, e));
@@ -444,6 +511,7 @@ impl LogStore {
         st.segment = w;
         st.segment_seq = seq;
         st.written = 0;
+        st.allocated = 0;
         st.synced = 0;
         st.readers.insert(seq, r);
         st.segment_groups.insert(seq, HashMap::new());
@@ -687,7 +755,7 @@ fn drain_covered(
 
 fn syncer_loop(shared: &Shared) {
     loop {
-        let (file, seg, target) = {
+        {
             let mut st = shared.state.lock();
             while st.waiters.is_empty() && !shared.stop.load(Ordering::Acquire) {
                 shared.work.wait(&mut st);
@@ -695,39 +763,54 @@ fn syncer_loop(shared: &Shared) {
             if st.waiters.is_empty() {
                 return;
             }
-            if let Some(why) = st.poisoned.clone() {
-                let all: Vec<Callback> = st.waiters.drain(..).map(|w| w.2).collect();
-                drop(st);
-                shared.space.notify_all();
-                for cb in all {
-                    cb(Err(StorageError::Poisoned(why.clone())));
-                }
-                continue;
-            }
-            (st.segment.clone(), st.segment_seq, st.written)
-        };
-        let result = file.sync();
-        shared.syncs.fetch_add(1, Ordering::Relaxed);
-        let mut st = shared.state.lock();
-        let done = match result {
-            Ok(()) => {
-                if st.segment_seq == seg {
-                    st.synced = st.synced.max(target);
-                }
-                drain_covered(&mut st.waiters, seg, target)
-            }
-            Err(e) => {
-                let path = shared.dir.join(segment_name(seg));
-                st.poisoned = Some(format!("fsync of {} failed: {e}", path.display()));
-                Vec::new()
-            }
-        };
-        drop(st);
-        shared.space.notify_all();
-        for cb in done {
-            cb(Ok(()));
         }
+        sync_round(shared);
     }
+}
+
+/// One group commit: fsyncs what has been written and completes every callback the fsync
+/// covers, or fails them all once the store is poisoned. Returns false if none waited. Two
+/// threads may run rounds at once (the syncer and a [`LogStore::sync_appended`] caller):
+/// each completes only what its own fsync covered.
+fn sync_round(shared: &Shared) -> bool {
+    let (file, seg, target) = {
+        let mut st = shared.state.lock();
+        if st.waiters.is_empty() {
+            return false;
+        }
+        if let Some(why) = st.poisoned.clone() {
+            let all: Vec<Callback> = st.waiters.drain(..).map(|w| w.2).collect();
+            drop(st);
+            shared.space.notify_all();
+            for cb in all {
+                cb(Err(StorageError::Poisoned(why.clone())));
+            }
+            return true;
+        }
+        (st.segment.clone(), st.segment_seq, st.written)
+    };
+    let result = file.sync();
+    shared.syncs.fetch_add(1, Ordering::Relaxed);
+    let mut st = shared.state.lock();
+    let done = match result {
+        Ok(()) => {
+            if st.segment_seq == seg {
+                st.synced = st.synced.max(target);
+            }
+            drain_covered(&mut st.waiters, seg, target)
+        }
+        Err(e) => {
+            let path = shared.dir.join(segment_name(seg));
+            st.poisoned = Some(format!("fsync of {} failed: {e}", path.display()));
+            Vec::new()
+        }
+    };
+    drop(st);
+    shared.space.notify_all();
+    for cb in done {
+        cb(Ok(()));
+    }
+    true
 }
 
 /// The error for an entry that does not continue its group's log.
@@ -752,7 +835,8 @@ fn replay_segment(
     let mut pos = 0usize;
     while pos < buf.len() {
         let Some((h, end)) = parse_record(buf, pos) else {
-            if last && !later_record_saw_durable(buf, pos) {
+            let unused = buf[pos..].iter().all(|&b| b == 0);
+            if last && (unused || !later_record_saw_durable(buf, pos)) {
                 return Ok((pos as u64, seen));
             }
             return Err(StorageError::Corrupt {

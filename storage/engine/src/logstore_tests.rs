@@ -300,3 +300,80 @@ fn a_purge_mark_relogged_after_later_entries_covers_the_deleted_ones() {
         assert_eq!(bodies(&s, 1, 18..=19), [body.clone(), body.clone()]);
     }
 }
+
+fn segment_len(dir: &Path, seq: u64) -> u64 {
+    std::fs::metadata(dir.join(segment_name(seq)))
+        .unwrap()
+        .len()
+}
+
+/// The current segment runs ahead of its records in written zeros; closed segments end at
+/// their last record; a reopen reads the records, not the zeros, and appends after them.
+#[test]
+fn segments_are_preallocated_and_cut_back_when_they_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = "y".repeat(300);
+    {
+        let store = LogStore::open(Arc::new(RealFs), dir.path()).unwrap();
+        store.append_sync(1, &[entry(1, 1, &body)]).unwrap();
+        assert_eq!(segment_len(dir.path(), 1), LOG_PREALLOC_BYTES);
+    }
+    {
+        let store = LogStore::open(Arc::new(RealFs), dir.path()).unwrap();
+        assert_eq!(bodies(&store, 1, 1..=1), [body.clone()]);
+        let record = (HEADER_BYTES + body.len()) as u64;
+        assert_eq!(
+            segment_len(dir.path(), 1),
+            record,
+            "the zeros are cut at open"
+        );
+        store.append_sync(1, &[entry(2, 1, "after")]).unwrap();
+    }
+    let store = LogStore::open(Arc::new(RealFs), dir.path()).unwrap();
+    assert_eq!(
+        bodies(&store, 1, 1..=2),
+        [body.clone(), "after".to_string()]
+    );
+
+    // Small segments: each closes at its records' end; only the last has zeros.
+    let dir = tempfile::tempdir().unwrap();
+    let record = (HEADER_BYTES + body.len()) as u64;
+    {
+        let store = LogStore::open_with(Arc::new(RealFs), dir.path(), 1000).unwrap();
+        for i in 1..=10 {
+            store.append_sync(1, &[entry(i, 1, &body)]).unwrap();
+        }
+        let segments = store.segment_count() as u64;
+        assert!(segments >= 3, "{segments} segments");
+        for seq in 1..segments {
+            assert_eq!(segment_len(dir.path(), seq) % record, 0, "segment {seq}");
+        }
+        assert_eq!(segment_len(dir.path(), segments) % 1000, 0);
+    }
+    let store = LogStore::open_with(Arc::new(RealFs), dir.path(), 1000).unwrap();
+    assert_eq!(bodies(&store, 1, 1..=10).len(), 10);
+}
+
+/// Records written into preallocated zeros but never fsynced are lost in a crash, and the
+/// zeros that come back in their place read as the end of the log, not as corruption.
+#[test]
+fn unsynced_records_inside_preallocated_space_are_lost_cleanly() {
+    for torn in [0u64, 7, 30] {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FaultFs::new();
+        {
+            let store = LogStore::open(Arc::new(fs.clone()), dir.path()).unwrap();
+            store.append_sync(1, &[entry(1, 1, "durable")]).unwrap();
+            fs.fail_next_syncs(1);
+            assert!(store.append_sync(1, &[entry(2, 1, "lost")]).is_err());
+        }
+        fs.heal();
+        fs.crash(|unsynced| torn.min(unsynced), false).unwrap();
+        let seg = segment_len(dir.path(), 1);
+        assert_eq!(seg, LOG_PREALLOC_BYTES, "the synced length stays");
+        let store = LogStore::open(Arc::new(fs.clone()), dir.path()).unwrap();
+        assert_eq!(bodies(&store, 1, 1..=1), ["durable"], "torn {torn}");
+        assert_eq!(store.group_state(1).range, Some((1, 1)), "torn {torn}");
+        store.append_sync(1, &[entry(2, 1, "again")]).unwrap();
+    }
+}

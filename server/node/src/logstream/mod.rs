@@ -201,6 +201,7 @@ impl LogStream {
             node,
             memberships: memberships.clone(),
             local: local.clone(),
+            sync_pending: Default::default(),
         };
         let mark = log.purge_mark().map_err(storage_error)?;
         if mark.membership.log_id().is_some() {

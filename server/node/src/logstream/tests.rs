@@ -29,6 +29,7 @@ impl StoreBuilder<StreamTypes, LogStorage, StateMachine, tempfile::TempDir> for 
             node: 0,
             memberships: memberships.clone(),
             local: local.clone(),
+            sync_pending: Default::default(),
         };
         let shared = Arc::new(Shared {
             log: log.clone(),
