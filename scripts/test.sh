@@ -38,8 +38,10 @@ echo "== cargo $(cargo --version | cut -d' ' -f2), $(nproc) cores"
 # hangs (.config/nextest.toml), so a deadlock fails that test by name instead of stalling
 # the whole run. Without it, plain `cargo test` runs under an overall time limit.
 # Every binary first: end-to-end tests start `reef` and drive it with `tpcc` (sysbench/tpcc),
-# which no test target of its own would build.
-cargo build --workspace --bins --locked
+# which no test target of its own would build. Binaries and tests in one build: built apart,
+# the test targets' dev-dependencies change features of shared crates (DataFusion among
+# them) and the test build compiles them all a second time.
+cargo build --workspace --bins --tests --locked
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --locked
 else

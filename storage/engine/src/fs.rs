@@ -82,7 +82,7 @@ impl WriteFile for RealWriteFile {
         Ok(self.0.metadata()?.len())
     }
     fn extend_zeroed(&self, len: u64) -> io::Result<()> {
-        const ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+        static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
         let mut at = self.size_bytes()?;
         while at < len {
             let n = (len - at).min(ZEROS.len() as u64) as usize;

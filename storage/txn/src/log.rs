@@ -44,6 +44,9 @@ pub struct CommitRecord {
 }
 
 const RECORD_FORMAT: u8 = 1;
+/// A log entry body holding several commit records: `[BATCH_FORMAT]` then, per record,
+/// its length (varint) and its bytes.
+const BATCH_FORMAT: u8 = 2;
 /// Log entries read into memory at once during recovery.
 const REPLAY_BATCH_ENTRIES: u64 = 1024;
 
@@ -123,6 +126,45 @@ impl CommitRecord {
             version,
             writes,
         })
+    }
+}
+
+/// One log entry's body for encoded commit records (as [`CommitRecord::encode`] made them):
+/// one record is the body as it is, several are framed in a batch (a log stream gathers the
+/// commits that arrive while its log is busy into one entry).
+pub fn encode_batch(records: &[Vec<u8>]) -> Vec<u8> {
+    if let [one] = records {
+        return one.clone();
+    }
+    let bytes: usize = records.iter().map(|r| r.len() + 5).sum();
+    let mut out = Vec::with_capacity(1 + bytes);
+    out.push(BATCH_FORMAT);
+    for r in records {
+        put_varint(&mut out, r.len() as u64);
+        out.extend_from_slice(r);
+    }
+    out
+}
+
+/// The encoded commit records in a log entry's body ([`encode_batch`]).
+pub fn records_in(body: &[u8]) -> std::result::Result<Vec<&[u8]>, String> {
+    match body.first() {
+        Some(&RECORD_FORMAT) => Ok(vec![body]),
+        Some(&BATCH_FORMAT) => {
+            let mut out = Vec::new();
+            let mut pos = 1;
+            while pos < body.len() {
+                let len = get_varint(body, &mut pos).map_err(|e| e.to_string())? as usize;
+                let end = pos
+                    .checked_add(len)
+                    .filter(|&end| end <= body.len())
+                    .ok_or("commit batch truncated")?;
+                out.push(&body[pos..end]);
+                pos = end;
+            }
+            Ok(out)
+        }
+        _ => Err("unknown commit record format".into()),
     }
 }
 
@@ -285,7 +327,7 @@ pub fn scan_group(
 
 /// Replays log group `group` of `store` into `tablets`: every committed record above the
 /// lowest of their checkpoints (each tablet takes those above its own). `record_of` finds
-/// the encoded [`CommitRecord`] in an entry, or `None` for entries that carry none.
+/// the encoded records ([`encode_batch`]) in an entry, or `None` for entries that carry none.
 pub fn replay_group(
     store: &LogStore,
     group: GroupId,
@@ -300,8 +342,11 @@ pub fn replay_group(
         let Some(body) = record_of(e).map_err(|w| corrupt_entry(e.index, w))? else {
             return Ok(());
         };
-        let rec = CommitRecord::decode(body).map_err(|w| corrupt_entry(e.index, w))?;
-        apply_record(LogIndex(e.index), rec, tablets, ts)
+        for record in records_in(body).map_err(|w| corrupt_entry(e.index, w))? {
+            let rec = CommitRecord::decode(record).map_err(|w| corrupt_entry(e.index, w))?;
+            apply_record(LogIndex(e.index), rec, tablets, ts)?;
+        }
+        Ok(())
     })
 }
 
@@ -451,6 +496,38 @@ mod tests {
         assert_eq!(CommitRecord::decode(&bytes).unwrap(), r);
         assert!(CommitRecord::decode(&bytes[..bytes.len() - 1]).is_err());
         assert!(CommitRecord::decode(&[9, 9, 9]).is_err());
+    }
+
+    #[test]
+    fn batches_frame_their_records_and_one_record_stays_as_it_is() {
+        let rec = |txn| {
+            CommitRecord {
+                txn: TxnId(txn),
+                version: Version(txn * 10),
+                writes: vec![RedoWrite {
+                    tablet: TabletId(1),
+                    key: vec![txn as u8],
+                    op: RowOp::Put(Arc::from(&b"row"[..])),
+                }],
+            }
+            .encode()
+        };
+        let one = encode_batch(&[rec(1)]);
+        assert_eq!(one, rec(1));
+        assert_eq!(records_in(&one).unwrap(), [&rec(1)[..]]);
+        let three = encode_batch(&[rec(1), rec(2), rec(3)]);
+        let back: Vec<CommitRecord> = records_in(&three)
+            .unwrap()
+            .into_iter()
+            .map(|r| CommitRecord::decode(r).unwrap())
+            .collect();
+        assert_eq!(
+            back.iter().map(|r| r.txn).collect::<Vec<_>>(),
+            [TxnId(1), TxnId(2), TxnId(3)]
+        );
+        assert!(records_in(&three[..three.len() - 2]).is_err());
+        assert!(records_in(&[7, 1, 2]).is_err());
+        assert!(records_in(&[]).is_err());
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub(crate) fn decode_entry(e: &LogEntry) -> Result<Entry, String> {
     let body = &e.payload[body..];
     let payload = match kind {
         KIND_BLANK => EntryPayload::Blank,
-        KIND_NORMAL => EntryPayload::Normal(Redo(body.to_vec())),
+        KIND_NORMAL => EntryPayload::Normal(Redo(body.to_vec(), Default::default())),
         KIND_MEMBERSHIP => {
             EntryPayload::Membership(serde_json::from_slice(body).map_err(|err| err.to_string())?)
         }
@@ -147,7 +147,7 @@ mod tests {
         });
         round_trip(Entry {
             log_id: id,
-            payload: EntryPayload::Normal(Redo(vec![1, 2, 3])),
+            payload: EntryPayload::Normal(Redo(vec![1, 2, 3], Default::default())),
         });
         let members = Membership::new(vec![BTreeSet::from([7])], None);
         round_trip(Entry {
@@ -156,7 +156,7 @@ mod tests {
         });
         let stored = encode_entry(&Entry {
             log_id: id,
-            payload: EntryPayload::Normal(Redo(vec![9])),
+            payload: EntryPayload::Normal(Redo(vec![9], Default::default())),
         })
         .unwrap();
         assert_eq!(normal_body(&stored).unwrap(), Some(&[9u8][..]));

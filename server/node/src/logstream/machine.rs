@@ -18,7 +18,7 @@ use openraft::{
     StorageIOError, StoredMembership,
 };
 use reef_common::ids::LogIndex;
-use reef_txn::log::CommitRecord;
+use reef_txn::log::{records_in, CommitRecord};
 
 use super::{Entry, NodeId, Shared, StreamTypes};
 
@@ -63,17 +63,19 @@ impl RaftStateMachine<StreamTypes> for StateMachine {
                     self.shared.tablets.mark_applied(index);
                 }
                 EntryPayload::Normal(redo) => {
-                    let proposed_here = CommitRecord::txn_of(&redo.0)
-                        .is_some_and(|txn| self.shared.proposals.lock().remove(&txn));
-                    if !proposed_here {
-                        let rec = CommitRecord::decode(&redo.0).map_err(|what| {
-                            StorageIOError::apply(e.log_id, AnyError::error(what))
-                        })?;
+                    let corrupt = |what| StorageIOError::apply(e.log_id, AnyError::error(what));
+                    for record in records_in(&redo.0).map_err(corrupt)? {
+                        let proposed_here = CommitRecord::txn_of(record)
+                            .is_some_and(|txn| self.shared.proposals.lock().remove(&txn));
+                        if proposed_here {
+                            continue;
+                        }
+                        let rec = CommitRecord::decode(record).map_err(corrupt)?;
                         self.shared
                             .tablets
                             .apply(index, rec, self.shared.ts.as_ref())
                             .map_err(|err| StorageIOError::apply(e.log_id, AnyError::new(&err)))?;
-                        self.shared.tablets.mark_applied(index);
+                        self.shared.record_applied(index);
                     }
                 }
             }

@@ -48,9 +48,10 @@ use self::storage::LogStorage;
 /// A node's id within a log stream's membership.
 pub type NodeId = u64;
 
-/// A normal entry's payload: an encoded [`CommitRecord`].
+/// A normal entry's payload: encoded [`CommitRecord`]s ([`reef_txn::log::encode_batch`]),
+/// and, on the way from a proposer to openraft's responder, the sessions waiting for them.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Redo(pub Vec<u8>);
+pub struct Redo(pub Vec<u8>, #[serde(skip)] pub commit::Waiting);
 
 impl std::fmt::Debug for Redo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -156,6 +157,18 @@ pub(crate) struct Shared {
     snapshot: Mutex<Option<BuiltSnapshot>>,
     /// Proposals the log's syncer completes while this node is the only voter.
     local: Arc<commit::LocalCommits>,
+    /// Commits waiting to be proposed.
+    batcher: Arc<commit::Batcher>,
+}
+
+impl Shared {
+    /// One commit record of entry `index` is in the tablets (stamped by its transaction or
+    /// applied here); the entry counts as applied once all of its records are.
+    fn record_applied(&self, index: LogIndex) {
+        if self.log.unapplied.done(index.0) {
+            self.tablets.mark_applied(index);
+        }
+    }
 }
 
 /// One log stream: a Raft group over the stream's tablets.
@@ -195,6 +208,7 @@ impl LogStream {
     ) -> Result<LogStream, TxnError> {
         let memberships = Arc::new(Memberships::default());
         let local = Arc::new(commit::LocalCommits::default());
+        let batcher = Arc::new(commit::Batcher::default());
         let log = LogStorage {
             store: store.clone(),
             group,
@@ -202,6 +216,8 @@ impl LogStream {
             memberships: memberships.clone(),
             local: local.clone(),
             sync_pending: Default::default(),
+            batcher: batcher.clone(),
+            unapplied: Default::default(),
         };
         let mark = log.purge_mark().map_err(storage_error)?;
         if mark.membership.log_id().is_some() {
@@ -230,6 +246,7 @@ impl LogStream {
             applied: Mutex::new(last),
             snapshot: Mutex::new(None),
             local,
+            batcher,
         });
         let stream = LogStream {
             shared,
@@ -315,6 +332,7 @@ impl LogStream {
             .voter_ids()
             .eq([node]);
         self.shared.local.sole_voter.store(sole, Ordering::Release);
+        self.shared.batcher.set_raft(raft.clone());
         let _ = self.raft.set(raft);
         let me = Arc::downgrade(self);
         let stop = self.stop.clone();
@@ -471,22 +489,17 @@ impl Drop for LogStream {
 
 impl CommitLog for LogStream {
     fn append(&self, record: &CommitRecord) -> Result<LogIndex, TxnError> {
-        let raft = self.raft()?;
+        self.raft()?;
         let txn = record.txn;
         self.shared.proposals.lock().insert(txn);
-        let proposed = futures::executor::block_on(raft.client_write_ff(Redo(record.encode())));
-        let outcome = match proposed {
-            Ok(waiter) => {
-                let local = &self.shared.local;
-                if local.sole_voter.load(Ordering::Acquire) {
-                    local.register(txn, &waiter);
-                }
-                let outcome = waiter.wait();
-                local.forget(txn);
-                outcome
-            }
-            Err(e) => Err(e.to_string()),
-        };
+        let waiter = Arc::new(commit::CommitWaiter::default());
+        let local = &self.shared.local;
+        if local.sole_voter.load(Ordering::Acquire) {
+            local.register(txn, &waiter);
+        }
+        self.shared.batcher.submit(record.encode(), waiter.clone());
+        let outcome = waiter.wait();
+        local.forget(txn);
         outcome.map_err(|e| {
             self.shared.proposals.lock().remove(&txn);
             TxnError::CommitFailed(e)
@@ -494,7 +507,7 @@ impl CommitLog for LogStream {
     }
 
     fn applied(&self, index: LogIndex) {
-        self.shared.tablets.mark_applied(index);
+        self.shared.record_applied(index);
     }
 }
 

@@ -22,12 +22,12 @@ use openraft::EntryPayload;
 use openraft::{LogId, LogState, RaftLogReader, StorageError, StorageIOError, Vote};
 use reef_common::ids::LogIndex;
 use reef_storage::logstore::{GroupId, LogStore};
-use reef_txn::log::CommitRecord;
+use reef_txn::log::{records_in, CommitRecord};
 
 use super::codec::{
     decode_entry, decode_purge, decode_vote, encode_entry, encode_purge, entry_log_id, PurgeMark,
 };
-use super::commit::LocalCommits;
+use super::commit::{Batcher, LocalCommits, Unapplied};
 use super::{Entry, Memberships, NodeId, StreamTypes};
 
 /// The log of one log stream.
@@ -44,6 +44,10 @@ pub(crate) struct LogStorage {
     pub(crate) local: Arc<LocalCommits>,
     /// A sync task is scheduled on the Raft runtime and has not started yet.
     pub(crate) sync_pending: Arc<AtomicBool>,
+    /// Commits waiting to be proposed: the next batch goes once an entry is appended.
+    pub(crate) batcher: Arc<Batcher>,
+    /// Entries of several commit records, until all of them are in the tablets.
+    pub(crate) unapplied: Arc<Unapplied>,
 }
 
 impl std::fmt::Debug for LogStorage {
@@ -165,10 +169,14 @@ impl RaftLogStorage<StreamTypes> for LogStorage {
     {
         let mut stored = Vec::new();
         let mut txns = Vec::new();
+        let mut normal = false;
         for e in entries {
             match &e.payload {
                 EntryPayload::Normal(redo) => {
-                    if let Some(txn) = CommitRecord::txn_of(&redo.0) {
+                    normal = true;
+                    let records = records_in(&redo.0).map_err(write_err)?;
+                    self.unapplied.expect(e.log_id.index, records.len());
+                    for txn in records.into_iter().filter_map(CommitRecord::txn_of) {
                         txns.push((txn, LogIndex(e.log_id.index)));
                     }
                 }
@@ -191,6 +199,9 @@ impl RaftLogStorage<StreamTypes> for LogStorage {
                 callback.log_io_completed(r.map_err(std::io::Error::other))
             }),
         );
+        if normal {
+            self.batcher.next();
+        }
         if !self.sync_pending.swap(true, Ordering::AcqRel) {
             let (store, pending) = (self.store.clone(), self.sync_pending.clone());
             tokio::spawn(async move {
@@ -202,6 +213,7 @@ impl RaftLogStorage<StreamTypes> for LogStorage {
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> SResult<()> {
+        self.unapplied.forget_from(log_id.index);
         self.store
             .truncate(self.group, log_id.index)
             .map_err(write_err)
