@@ -348,7 +348,19 @@ impl Value {
                 }
                 _ => out.push(0),
             },
-            _ => put_lenenc_bytes(out, &self.text(col).unwrap_or_default()),
+            _ => self.put_text(col, out),
+        }
+    }
+
+    /// Writes the value as a text-protocol field: length-encoded, or `0xFB` for NULL.
+    /// Strings are written from where they are, without a copy.
+    pub fn put_text(&self, col: &Column, out: &mut Vec<u8>) {
+        match self {
+            Value::Bytes(b) => put_lenenc_bytes(out, b),
+            _ => match self.text(col) {
+                Some(b) => put_lenenc_bytes(out, &b),
+                None => out.push(0xFB),
+            },
         }
     }
 

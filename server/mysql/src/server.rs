@@ -775,10 +775,7 @@ fn decode_params(c: &mut Cursor<'_>, st: &mut Stmt) -> io::Result<Vec<Value>> {
 
 fn encode_text_row(out: &mut Vec<u8>, columns: &[crate::Column], values: &[Value]) {
     for (v, col) in values.iter().zip(columns) {
-        match v.text(col) {
-            None => out.push(0xFB),
-            Some(b) => crate::codec::put_lenenc_bytes(out, &b),
-        }
+        v.put_text(col, out);
     }
 }
 

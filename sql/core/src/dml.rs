@@ -2400,11 +2400,11 @@ fn select_oltp(
         });
     }
     let mut out = Vec::with_capacity(rows.len());
-    for (_, row) in &rows {
+    for (_, row) in rows {
         let scope = RowScope {
             def: &def,
             alias,
-            row,
+            row: &row,
             session: s,
         };
         let projected = cols
@@ -2414,7 +2414,7 @@ fn select_oltp(
                 Proj::Expr(e) => eval_shown(e, &scope),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        out.push((row.clone(), projected));
+        out.push((row, projected));
     }
     let columns: Vec<OutColumn> = cols.iter().map(|(_, c)| c.clone()).collect();
     finish_with_table(q, columns, out, sel.distinct.is_some(), s, &def, alias)
@@ -3056,12 +3056,14 @@ fn finish_with_table(
             .iter()
             .map(|o| select_item(&o.expr, def, &names, "order clause"))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut keyed = Vec::with_capacity(rows.len());
+        // Memcomparable keys, one per ORDER BY column, computed once per row.
+        let mut keyed: Vec<SortRow> = Vec::with_capacity(rows.len());
         for (src, proj) in rows.drain(..) {
             let mut keys = Vec::with_capacity(exprs.len());
             for (o, item) in exprs.iter().zip(&items) {
-                let k = match item {
-                    Some(i) => proj[*i].clone(),
+                let mut key = Vec::with_capacity(32);
+                match item {
+                    Some(i) => proj[*i].group_key_into(&mut key),
                     None => eval(
                         &o.expr,
                         &RowScope {
@@ -3070,28 +3072,13 @@ fn finish_with_table(
                             row: &src,
                             session: s,
                         },
-                    )?,
-                };
-                keys.push(k);
+                    )?
+                    .group_key_into(&mut key),
+                }
+                keys.push(key);
             }
             keyed.push((keys, src, proj));
         }
-        // Compare precomputed memcomparable keys, one per ORDER BY column.
-        let keyed: Vec<SortRow> = keyed
-            .into_iter()
-            .map(|(keys, src, proj)| {
-                let bytes = keys
-                    .iter()
-                    .map(|k| {
-                        let mut b = Vec::with_capacity(32);
-                        k.group_key_into(&mut b);
-                        b
-                    })
-                    .collect();
-                (bytes, src, proj)
-            })
-            .collect();
-        let mut keyed = keyed;
         keyed.sort_by(|a, b| {
             for (i, o) in exprs.iter().enumerate() {
                 let ord = a.0[i].cmp(&b.0[i]);
