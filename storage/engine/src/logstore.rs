@@ -139,6 +139,10 @@ struct Shared {
     segment_bytes: u64,
     dir: PathBuf,
     state: Mutex<State>,
+    /// Held through a group commit round: rounds run one at a time, so a round never
+    /// acknowledges appends after another's failed fsync (the kernel may report a lost
+    /// write to one fsync only).
+    sync_turn: Mutex<()>,
     work: Condvar,
     space: Condvar,
     stop: AtomicBool,
@@ -320,6 +324,7 @@ impl LogStore {
             segment_bytes,
             dir: dir.to_path_buf(),
             state: Mutex::new(state),
+            sync_turn: Mutex::new(()),
             work: Condvar::new(),
             space: Condvar::new(),
             stop: AtomicBool::new(false),
@@ -769,10 +774,11 @@ fn syncer_loop(shared: &Shared) {
 }
 
 /// One group commit: fsyncs what has been written and completes every callback the fsync
-/// covers, or fails them all once the store is poisoned. Returns false if none waited. Two
-/// threads may run rounds at once (the syncer and a [`LogStore::sync_appended`] caller):
-/// each completes only what its own fsync covered.
+/// covers, or fails them all once the store is poisoned. Returns false if none waited. The
+/// syncer and a [`LogStore::sync_appended`] caller take turns; each completes only what its
+/// own fsync covered.
 fn sync_round(shared: &Shared) -> bool {
+    let _turn = shared.sync_turn.lock();
     let (file, seg, target) = {
         let mut st = shared.state.lock();
         if st.waiters.is_empty() {

@@ -152,7 +152,6 @@ pub(crate) struct Batcher {
 struct Queue {
     records: Vec<Vec<u8>>,
     waiters: Vec<Arc<CommitWaiter>>,
-    bytes: usize,
     /// A proposal of ours is on its way to the log.
     in_flight: bool,
 }
@@ -173,7 +172,6 @@ impl Queue {
             })
             .count()
             .max(1);
-        self.bytes -= self.records[..n].iter().map(Vec::len).sum::<usize>();
         (
             self.records.drain(..n).collect(),
             self.waiters.drain(..n).collect(),
@@ -183,8 +181,7 @@ impl Queue {
 
 impl std::fmt::Debug for Batcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let q = self.queue.lock();
-        write!(f, "Batcher({} queued, {} bytes)", q.records.len(), q.bytes)
+        write!(f, "Batcher({} queued)", self.queue.lock().records.len())
     }
 }
 
@@ -198,7 +195,6 @@ impl Batcher {
     /// the outcome.
     pub(crate) fn submit(self: &Arc<Self>, record: Vec<u8>, waiter: Arc<CommitWaiter>) {
         let mut q = self.queue.lock();
-        q.bytes += record.len();
         q.records.push(record);
         q.waiters.push(waiter);
         if q.in_flight {
@@ -367,11 +363,10 @@ mod tests {
         ] {
             q.records.push(vec![0; len]);
             q.waiters.push(Arc::default());
-            q.bytes += len;
         }
         assert_eq!(q.take().0.len(), 2);
         assert_eq!(q.take().0.len(), 1);
         assert_eq!(q.take().0.len(), 1, "a record over the limit goes alone");
-        assert_eq!((q.records.len(), q.waiters.len(), q.bytes), (0, 0, 0));
+        assert_eq!((q.records.len(), q.waiters.len()), (0, 0));
     }
 }
