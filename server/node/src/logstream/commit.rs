@@ -191,6 +191,11 @@ impl Batcher {
         let _ = self.raft.set(raft);
     }
 
+    /// The Raft group, once started.
+    pub(crate) fn raft(&self) -> Option<&Raft<StreamTypes>> {
+        self.raft.get()
+    }
+
     /// Proposes an encoded commit record, at once or with the next batch; `waiter` hears
     /// the outcome.
     pub(crate) fn submit(self: &Arc<Self>, record: Vec<u8>, waiter: Arc<CommitWaiter>) {

@@ -26,7 +26,7 @@ mod storage;
 use std::collections::{BTreeMap, HashSet};
 use std::io::Cursor;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -176,7 +176,6 @@ pub struct LogStream {
     shared: Arc<Shared>,
     node: NodeId,
     opts: LogStreamOptions,
-    raft: OnceLock<Raft<StreamTypes>>,
     runtime: Arc<tokio::runtime::Runtime>,
     checkpointer: Mutex<Option<JoinHandle<()>>>,
     /// Raised once by [`LogStream::shutdown`]; the checkpointer waits on it.
@@ -252,7 +251,6 @@ impl LogStream {
             shared,
             node,
             opts,
-            raft: OnceLock::new(),
             runtime,
             checkpointer: Mutex::new(None),
             stop: Arc::new((Mutex::new(false), Condvar::new())),
@@ -332,8 +330,7 @@ impl LogStream {
             .voter_ids()
             .eq([node]);
         self.shared.local.sole_voter.store(sole, Ordering::Release);
-        self.shared.batcher.set_raft(raft.clone());
-        let _ = self.raft.set(raft);
+        self.shared.batcher.set_raft(raft);
         let me = Arc::downgrade(self);
         let stop = self.stop.clone();
         let interval = self.opts.checkpoint_interval;
@@ -359,9 +356,11 @@ impl LogStream {
         Ok(())
     }
 
+    /// The Raft group, once started (the batcher holds the handle it proposes to).
     fn raft(&self) -> Result<&Raft<StreamTypes>, TxnError> {
-        self.raft
-            .get()
+        self.shared
+            .batcher
+            .raft()
             .ok_or_else(|| TxnError::CommitFailed("the log stream has not started".into()))
     }
 
@@ -473,7 +472,7 @@ impl LogStream {
                 let _ = h.join();
             }
         }
-        if let Some(raft) = self.raft.get() {
+        if let Some(raft) = self.shared.batcher.raft() {
             if let Err(e) = self.runtime.block_on(raft.shutdown()) {
                 tracing::warn!(error = %e, "log stream did not shut down cleanly");
             }
@@ -489,7 +488,6 @@ impl Drop for LogStream {
 
 impl CommitLog for LogStream {
     fn append(&self, record: &CommitRecord) -> Result<LogIndex, TxnError> {
-        self.raft()?;
         let txn = record.txn;
         self.shared.proposals.lock().insert(txn);
         let waiter = Arc::new(commit::CommitWaiter::default());
