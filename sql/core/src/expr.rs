@@ -6,6 +6,7 @@ use sqlparser::ast::{
     Value as SqlValue,
 };
 
+use reef_common::collation::ASCII_WEIGHTS;
 use reef_common::error;
 use reef_common::value::{DateTime, Decimal};
 
@@ -495,32 +496,148 @@ fn decimal_arith(
 /// MySQL's `LIKE` under `utf8mb4_general_ci` (case and accents aside): `%` any run, `_`
 /// any one character, `escape` quotes the next one. (Names in `SHOW ... LIKE` match this way.)
 pub fn like(text: &str, pattern: &str, escape: char) -> bool {
-    LikePattern::general_ci(pattern, escape).matches(text, &mut Vec::new())
+    LikePattern::general_ci(pattern, escape).matches(text, &mut LikeScratch::default())
 }
 
 /// A `LIKE` pattern under `utf8mb4_general_ci`, compiled once to match many texts (the
 /// OLAP path matches a column against one pattern).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct LikePattern {
     units: Vec<(u32, u8)>,
+    /// The same pattern for ASCII texts, when every literal in it weighs as an ASCII
+    /// character.
+    ascii: Option<AsciiLike>,
+}
+
+/// Reusable buffers for [`LikePattern::matches`].
+#[derive(Debug, Default)]
+pub struct LikeScratch {
+    weights: Vec<u32>,
+    bytes: Vec<u8>,
 }
 
 impl LikePattern {
     /// Compiles `pattern` with `escape` quoting the next character.
     pub fn general_ci(pattern: &str, escape: char) -> LikePattern {
+        let units = pattern_units(
+            pattern.chars().map(|c| (c as u32, general_ci_unit(c))),
+            escape as u32,
+        );
         LikePattern {
-            units: pattern_units(
-                pattern.chars().map(|c| (c as u32, general_ci_unit(c))),
-                escape as u32,
-            ),
+            ascii: AsciiLike::new(&units),
+            units,
         }
     }
 
-    /// Whether `text` matches; `folded` is scratch space for the text's weights.
-    pub fn matches(&self, text: &str, folded: &mut Vec<u32>) -> bool {
-        folded.clear();
-        folded.extend(text.chars().map(general_ci_unit));
-        like_units(folded, &self.units)
+    /// Whether `text` matches.
+    pub fn matches(&self, text: &str, scratch: &mut LikeScratch) -> bool {
+        if let (Some(ascii), true) = (&self.ascii, text.is_ascii()) {
+            // An ASCII character's weight is an ASCII byte, one per character.
+            scratch.bytes.clear();
+            scratch
+                .bytes
+                .extend(text.bytes().map(|b| ASCII_WEIGHTS[usize::from(b)]));
+            return ascii.matches(&scratch.bytes);
+        }
+        scratch.weights.clear();
+        scratch.weights.extend(text.chars().map(general_ci_unit));
+        like_units(&scratch.weights, &self.units)
+    }
+}
+
+/// A `LIKE` pattern over weight bytes, split at its `%`s: `first` must start the text,
+/// `last` end it (when the pattern has a `%`), and the `middle` parts follow in order
+/// between them, each taken at its leftmost place (which never loses a match).
+#[derive(Debug, Clone)]
+struct AsciiLike {
+    first: Part,
+    middle: Vec<Part>,
+    /// `None` when the pattern has no `%`: then `first` is the whole text.
+    last: Option<Part>,
+}
+
+/// Weight bytes of a run of the pattern without `%`; `None` is `_`.
+#[derive(Debug, Clone)]
+struct Part {
+    units: Vec<Option<u8>>,
+    /// A substring search for a part without `_`.
+    finder: Option<memchr::memmem::Finder<'static>>,
+}
+
+impl Part {
+    fn new(units: Vec<Option<u8>>) -> Part {
+        let literal: Option<Vec<u8>> = units.iter().copied().collect();
+        Part {
+            finder: literal.map(|l| memchr::memmem::Finder::new(&l).into_owned()),
+            units,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.units.len()
+    }
+
+    /// Whether the part matches `t` at its start (`t` at least as long as the part).
+    fn matches_at(&self, t: &[u8]) -> bool {
+        self.units
+            .iter()
+            .zip(t)
+            .all(|(u, b)| u.is_none_or(|u| u == *b))
+    }
+
+    /// Where the part first matches in `t`.
+    fn find(&self, t: &[u8]) -> Option<usize> {
+        if let Some(f) = &self.finder {
+            return f.find(t);
+        }
+        let n = self.len();
+        (0..=t.len().checked_sub(n)?).find(|&i| self.matches_at(&t[i..]))
+    }
+}
+
+impl AsciiLike {
+    /// The pattern over weight bytes, if every literal weighs as an ASCII character.
+    fn new(units: &[(u32, u8)]) -> Option<AsciiLike> {
+        let mut parts = vec![Vec::new()];
+        for &(weight, kind) in units {
+            match kind {
+                2 => parts.push(Vec::new()),
+                1 => parts.last_mut()?.push(None),
+                _ => parts
+                    .last_mut()?
+                    .push(Some(u8::try_from(weight).ok().filter(u8::is_ascii)?)),
+            }
+        }
+        let mut parts = parts.into_iter().map(Part::new);
+        let first = parts.next()?;
+        let mut middle: Vec<Part> = parts.collect();
+        let last = middle.pop();
+        middle.retain(|p| p.len() > 0);
+        Some(AsciiLike {
+            first,
+            middle,
+            last,
+        })
+    }
+
+    fn matches(&self, t: &[u8]) -> bool {
+        let Some(last) = &self.last else {
+            return t.len() == self.first.len() && self.first.matches_at(t);
+        };
+        let Some(end) = t.len().checked_sub(last.len()) else {
+            return false;
+        };
+        if end < self.first.len() || !self.first.matches_at(t) || !last.matches_at(&t[end..]) {
+            return false;
+        }
+        let mut pos = self.first.len();
+        for part in &self.middle {
+            match part.find(&t[pos..end]) {
+                Some(at) => pos += at + part.len(),
+                None => return false,
+            }
+        }
+        true
     }
 }
 
@@ -1110,7 +1227,7 @@ mod tests {
     #[test]
     fn one_compiled_pattern_matches_many_texts() {
         let p = LikePattern::general_ci("%special%requests%", '\\');
-        let mut scratch = Vec::new();
+        let mut scratch = LikeScratch::default();
         let texts = [
             ("carefully SPECIAL deposits; requests", true),
             ("requests before special", false),
@@ -1122,6 +1239,46 @@ mod tests {
             assert_eq!(p.matches(text, &mut scratch), want, "{text}");
             assert_eq!(like(text, "%special%requests%", '\\'), want, "{text}");
         }
+    }
+
+    /// Every pattern of up to four units over `a B % _` against every text of up to five
+    /// characters over `a A b é`: the ASCII matcher (texts without `é`) answers as the
+    /// weight matcher does.
+    #[test]
+    fn the_ascii_matcher_answers_as_the_weight_matcher() {
+        fn words(alphabet: &[char], max: usize) -> Vec<String> {
+            let mut all = vec![String::new()];
+            let mut last = vec![String::new()];
+            for _ in 0..max {
+                last = last
+                    .iter()
+                    .flat_map(|w| alphabet.iter().map(move |c| format!("{w}{c}")))
+                    .collect();
+                all.extend(last.iter().cloned());
+            }
+            all
+        }
+        let texts = words(&['a', 'A', 'b', 'é'], 5);
+        let mut scratch = LikeScratch::default();
+        let mut checked = 0;
+        for pattern in words(&['a', 'B', '%', '_'], 4) {
+            let p = LikePattern::general_ci(&pattern, '\\');
+            assert!(p.ascii.is_some(), "{pattern}");
+            for text in &texts {
+                let weights: Vec<u32> = text.chars().map(general_ci_unit).collect();
+                let want = like_units(&weights, &p.units);
+                assert_eq!(
+                    p.matches(text, &mut scratch),
+                    want,
+                    "{text:?} LIKE {pattern:?}"
+                );
+                checked += usize::from(text.is_ascii());
+            }
+        }
+        assert!(checked > 100_000);
+        // A literal that weighs outside ASCII keeps to the weight matcher.
+        assert!(LikePattern::general_ci("%ø%", '\\').ascii.is_none());
+        assert!(like("bøb", "%Ø%", '\\'));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
+use arrow_array::cast::AsArray;
 use arrow_schema::{DataType, Field, FieldRef, TimeUnit};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::{
@@ -286,18 +287,83 @@ pub struct Bridged {
     name: String,
     template: Expr,
     signature: Signature,
+    /// The template as a substring of its one operand at constant places, computed on
+    /// the Arrow array when the operand is text.
+    substring: Option<Substring>,
 }
 
 impl Bridged {
     fn new(name: String, template: Expr) -> Bridged {
         Bridged {
             name,
+            substring: Substring::of(&template),
             template,
             signature: Signature::one_of(
                 vec![TypeSignature::Nullary, TypeSignature::VariadicAny],
                 Volatility::Immutable,
             ),
         }
+    }
+}
+
+/// `SUBSTRING(s FROM from [FOR len])` with a constant `from` of 1 or more and a constant
+/// `len` of 0 or more, where MySQL's answer is plainly the characters `from..from+len`
+/// (a `from` of 0 or below, or a negative `len`, keep to the row-by-row evaluator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Substring {
+    /// Characters skipped: `from - 1`.
+    skip: usize,
+    len: Option<usize>,
+}
+
+impl Substring {
+    fn of(template: &Expr) -> Option<Substring> {
+        let Expr::Substring {
+            expr,
+            substring_from: Some(from),
+            substring_for,
+            ..
+        } = template
+        else {
+            return None;
+        };
+        let count = |e: &Expr| match e {
+            Expr::Value(v) => match &v.value {
+                SqlValue::Number(n, _) => n.parse::<usize>().ok(),
+                _ => None,
+            },
+            _ => None,
+        };
+        if placeholder_index(expr) != Some(0) {
+            return None;
+        }
+        let skip = count(from)?.checked_sub(1)?;
+        let len = match substring_for {
+            Some(l) => Some(count(l)?),
+            None => None,
+        };
+        Some(Substring { skip, len })
+    }
+
+    /// The characters of `s` this substring takes.
+    fn apply<'a>(&self, s: &'a str) -> &'a str {
+        let len = self.len.unwrap_or(usize::MAX);
+        if s.is_ascii() {
+            let start = self.skip.min(s.len());
+            return &s[start..start.saturating_add(len).min(s.len())];
+        }
+        let mut bounds = s
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain(std::iter::once(s.len()));
+        let Some(start) = bounds.nth(self.skip) else {
+            return "";
+        };
+        let end = match len {
+            0 => start,
+            n => bounds.nth(n - 1).unwrap_or(s.len()),
+        };
+        &s[start..end]
     }
 }
 
@@ -373,6 +439,17 @@ impl ScalarUDFImpl for Bridged {
             .iter()
             .map(|a| a.to_array(rows))
             .collect::<Result<Vec<_>>>()?;
+        if let (Some(sub), [text], DataType::Utf8) = (
+            &self.substring,
+            arrays.as_slice(),
+            args.return_field.data_type(),
+        ) {
+            if let Some(text) = text.as_string_opt::<i32>() {
+                let out: arrow_array::StringArray =
+                    text.iter().map(|s| s.map(|s| sub.apply(s))).collect();
+                return Ok(ColumnarValue::Array(Arc::new(out)));
+            }
+        }
         let mut out = Vec::with_capacity(rows);
         let mut vals = Vec::with_capacity(arrays.len());
         for r in 0..rows {
@@ -637,6 +714,45 @@ mod tests {
             .expect("tokenizes")
             .parse_query()
             .expect("parses")
+    }
+
+    /// The Arrow path of a constant-place SUBSTRING answers as the row evaluator does.
+    #[test]
+    fn substrings_at_constant_places_match_the_row_evaluator() {
+        let template = |sql: &str| {
+            let q = query(&format!("SELECT {sql}"));
+            match *q.body {
+                sqlparser::ast::SetExpr::Select(s) => match &s.projection[0] {
+                    sqlparser::ast::SelectItem::UnnamedExpr(e) => e.clone(),
+                    other => panic!("{other}"),
+                },
+                other => panic!("{other}"),
+            }
+        };
+        let texts = ["", "a", "abcdef", "héllo wörld", "日本語テキスト", "ab  "];
+        for form in [
+            "SUBSTRING(__reef_arg_0 FROM 1 FOR 2)",
+            "SUBSTRING(__reef_arg_0, 3)",
+            "SUBSTRING(__reef_arg_0, 2, 0)",
+            "SUBSTRING(__reef_arg_0 FROM 4 FOR 10)",
+            "SUBSTRING(__reef_arg_0, 7, 1)",
+        ] {
+            let t = template(form);
+            let sub = Substring::of(&t).unwrap_or_else(|| panic!("{form} is a plain substring"));
+            for text in texts {
+                let want = eval_shown(&t, &Row(&[Datum::str(text)])).expect("evaluates");
+                assert_eq!(Datum::str(sub.apply(text)), want, "{form} of {text:?}");
+            }
+        }
+        for form in [
+            "SUBSTRING(__reef_arg_0, 0, 2)",
+            "SUBSTRING(__reef_arg_0, -2)",
+            "SUBSTRING(__reef_arg_0, 1, -1)",
+            "SUBSTRING(__reef_arg_0, __reef_arg_1)",
+            "SUBSTRING('abc', __reef_arg_0)",
+        ] {
+            assert_eq!(Substring::of(&template(form)), None, "{form}");
+        }
     }
 
     #[test]

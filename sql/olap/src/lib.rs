@@ -11,6 +11,7 @@
 //!  ◄── rows as MySQL values, columns named as MySQL names them
 //! ```
 
+pub mod any_value;
 pub mod bridge;
 pub mod infoschema;
 pub mod join_filter;

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow_array::{RecordBatch, RecordBatchOptions};
 use arrow_schema::SchemaRef;
@@ -14,8 +14,9 @@ use async_trait::async_trait;
 use datafusion::arrow::compute::BatchCoalescer;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
 use datafusion::common::config::ConfigOptions;
+use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{DataFusionError, Result};
+use datafusion::common::{DataFusionError, Result, Statistics};
 use datafusion::datasource::TableType;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
@@ -32,7 +33,7 @@ use datafusion::physical_plan::metrics::{
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     apply_expression_roots, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning,
-    PlanProperties,
+    PlanProperties, StatisticsArgs,
 };
 use reef_common::error;
 use reef_common::types::ColumnType;
@@ -145,6 +146,7 @@ impl TableProvider for ReefTable {
                 keys,
                 ranges: ranges.clone(),
                 join: None,
+                rows: OnceLock::new(),
             })
             .collect();
         Ok(Arc::new(ReefScanExec::new(
@@ -544,7 +546,40 @@ impl ExecutionPlan for ReefScanExec {
     fn metrics(&self) -> Option<MetricsSet> {
         Some(self.metrics.clone_inner())
     }
+
+    /// The estimated rows of one part or of all, so DataFusion's join selection builds
+    /// hash tables on the smaller side and collects a small one whole instead of
+    /// repartitioning both sides (without statistics it keeps the order the query names
+    /// the tables in). Rows only: no byte sizes (every scan's estimate is then compared
+    /// in rows) and no column statistics, so filters above get DataFusion's default
+    /// selectivity.
+    fn statistics_from_inputs(
+        &self,
+        _input_stats: &[Arc<Statistics>],
+        args: &StatisticsArgs,
+    ) -> Result<Arc<Statistics>> {
+        let rows: u64 = match args.partition() {
+            Some(i) => self
+                .parts
+                .get(i)
+                .ok_or_else(|| DataFusionError::Internal(format!("no scan partition {i}")))?
+                .estimated_rows(),
+            None => self.parts.iter().map(|p| p.estimated_rows()).sum(),
+        };
+        let rows = usize::try_from(rows).unwrap_or(usize::MAX);
+        let rows = match self.shape.limit {
+            Some(limit) => rows.min(limit),
+            None => rows,
+        };
+        let mut stats = Statistics::new_unknown(&self.shape.schema);
+        stats.num_rows = Precision::Inexact(rows);
+        Ok(Arc::new(stats))
+    }
 }
+
+/// MemTable keys a scan's row estimate counts at most: counting walks them, and past this
+/// many a table is large to any join decision.
+const STATS_MEM_ROWS: u64 = 200_000;
 
 /// The stream of one part of a table scan.
 #[derive(Debug, Clone)]
@@ -561,6 +596,9 @@ struct ScanPartition {
     ranges: Vec<ColumnRange>,
     /// The dynamic filters of the hash joins above, read when the scan starts.
     join: Option<Arc<JoinFilters>>,
+    /// The rows this part reads by the tablet's estimate, worked out when the optimizer
+    /// first asks.
+    rows: OnceLock<u64>,
 }
 
 /// The dynamic filters of the hash joins a scan is the probe side of, with the scan's own
@@ -572,6 +610,14 @@ struct JoinFilters {
 }
 
 impl ScanPartition {
+    /// The rows this part reads by the tablet's estimate ([`Tablet::rows_in`]): SSTable rows
+    /// from the index, MemTable keys counted up to [`STATS_MEM_ROWS`].
+    fn estimated_rows(&self) -> u64 {
+        *self
+            .rows
+            .get_or_init(|| self.tablet.rows_in(&self.keys, STATS_MEM_ROWS))
+    }
+
     /// The batches of this part, of about `batch_rows` rows each, counted into `counts`.
     /// Nothing is read before the first batch is asked for: a hash join asks for its probe
     /// side once its build side is read, so by then its dynamic filter holds the build

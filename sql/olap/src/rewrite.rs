@@ -3,8 +3,10 @@
 //!
 //! - string comparisons (`=`, `<`, `IN`, `BETWEEN`, `CASE x WHEN`), join keys, ORDER BY,
 //!   window PARTITION/ORDER BY, `COUNT(DISTINCT s)`, MIN/MAX, GROUP BY and DISTINCT act on
-//!   collation weights (utf8mb4_general_ci unless a column says utf8mb4_bin), and a group
-//!   reports one of its original values, as MySQL does;
+//!   collation weights (utf8mb4_general_ci unless a column says utf8mb4_bin): the sort key
+//!   where order matters, the cheaper equality key where only equality does (`=`, `<>`,
+//!   `IN`, `CASE x WHEN`, joins, grouping, DISTINCT, PARTITION BY); a group reports one of
+//!   its original values, as MySQL does;
 //! - `LIKE` matches under utf8mb4_general_ci;
 //! - `/` on exact operands gives a DECIMAL with four more digits of scale, NULL on zero;
 //! - SUM and AVG over integers are exact DECIMALs (AVG with four more digits of scale).
@@ -21,22 +23,28 @@ use datafusion::functions_aggregate::first_last::first_value_udaf;
 use datafusion::logical_expr::expr::{AggregateFunction, InList, Like, WindowFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
-    cast, Aggregate, Between, BinaryExpr, Case, Distinct, Expr, ExprFunctionExt, ExprSchemable,
-    LogicalPlan, Operator, Projection, ScalarUDF, Sort, SortExpr,
+    cast, Aggregate, AggregateUDF, Between, BinaryExpr, Case, Distinct, Expr, ExprFunctionExt,
+    ExprSchemable, LogicalPlan, Operator, Projection, ScalarUDF, Sort, SortExpr,
 };
 use datafusion::optimizer::AnalyzerRule;
 use reef_common::collation::Collation;
 
+use crate::any_value::AnyValue;
 use crate::types::field_collation;
-use crate::udf::{Div, Like as LikeUdf, Weight};
+use crate::udf::{Div, InStrings, Like as LikeUdf, Weight};
 
 /// The rule (see the module documentation).
 #[derive(Debug)]
 pub struct MysqlSemantics {
     weight_ci: Arc<ScalarUDF>,
     weight_bin: Arc<ScalarUDF>,
+    eqkey_ci: Arc<ScalarUDF>,
+    eqkey_bin: Arc<ScalarUDF>,
+    in_ci: Arc<ScalarUDF>,
+    in_bin: Arc<ScalarUDF>,
     like: Arc<ScalarUDF>,
     div: Arc<ScalarUDF>,
+    any_value: Arc<AggregateUDF>,
 }
 
 impl Default for MysqlSemantics {
@@ -44,8 +52,13 @@ impl Default for MysqlSemantics {
         MysqlSemantics {
             weight_ci: Arc::new(Weight::udf(Collation::Utf8mb4GeneralCi)),
             weight_bin: Arc::new(Weight::udf(Collation::Utf8mb4Bin)),
+            eqkey_ci: Arc::new(Weight::eq_udf(Collation::Utf8mb4GeneralCi)),
+            eqkey_bin: Arc::new(Weight::eq_udf(Collation::Utf8mb4Bin)),
+            in_ci: Arc::new(InStrings::udf(Collation::Utf8mb4GeneralCi)),
+            in_bin: Arc::new(InStrings::udf(Collation::Utf8mb4Bin)),
             like: Arc::new(LikeUdf::udf()),
             div: Arc::new(Div::udf()),
+            any_value: Arc::new(AnyValue::udaf()),
         }
     }
 }
@@ -90,25 +103,50 @@ fn collation_of(e: &Expr, schema: &DFSchema) -> Collation {
         .map_or(Collation::Utf8mb4GeneralCi, |(_, f)| field_collation(&f))
 }
 
+/// What a string is weighed for: ordering needs the collation's sort key, equality
+/// (`=`, `IN`, joins, grouping) only its cheaper equality key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum For {
+    Order,
+    Equality,
+}
+
+/// The collation two compared strings meet under: a binary one wins over general_ci.
+fn stronger(a: Collation, b: Collation) -> Collation {
+    match (a, b) {
+        (Collation::Utf8mb4GeneralCi, Collation::Utf8mb4GeneralCi) => Collation::Utf8mb4GeneralCi,
+        _ => Collation::Utf8mb4Bin,
+    }
+}
+
 impl MysqlSemantics {
+    /// The sort key of `e` under `c`.
     fn weight(&self, e: Expr, c: Collation) -> Expr {
-        let f = match c {
-            Collation::Utf8mb4GeneralCi => &self.weight_ci,
-            _ => &self.weight_bin,
+        self.key(e, c, For::Order)
+    }
+
+    fn key(&self, e: Expr, c: Collation, purpose: For) -> Expr {
+        let f = match (c, purpose) {
+            (Collation::Utf8mb4GeneralCi, For::Order) => &self.weight_ci,
+            (_, For::Order) => &self.weight_bin,
+            (Collation::Utf8mb4GeneralCi, For::Equality) => &self.eqkey_ci,
+            (_, For::Equality) => &self.eqkey_bin,
         };
         f.call(vec![e])
     }
 
-    /// Weights of both sides of a comparison (`l` typed in `ls`, `r` in `rs`), under the
+    /// Keys of both sides of a comparison (`l` typed in `ls`, `r` in `rs`), under the
     /// stronger side's collation: a binary one wins over general_ci.
-    fn weigh_pair(&self, l: Expr, ls: &DFSchema, r: Expr, rs: &DFSchema) -> (Expr, Expr) {
-        let c = match (collation_of(&l, ls), collation_of(&r, rs)) {
-            (Collation::Utf8mb4GeneralCi, Collation::Utf8mb4GeneralCi) => {
-                Collation::Utf8mb4GeneralCi
-            }
-            _ => Collation::Utf8mb4Bin,
-        };
-        (self.weight(l, c), self.weight(r, c))
+    fn weigh_pair(
+        &self,
+        l: Expr,
+        ls: &DFSchema,
+        r: Expr,
+        rs: &DFSchema,
+        purpose: For,
+    ) -> (Expr, Expr) {
+        let c = stronger(collation_of(&l, ls), collation_of(&r, rs));
+        (self.key(l, c, purpose), self.key(r, c, purpose))
     }
 
     fn weigh_sort(&self, s: SortExpr, schema: &DFSchema) -> SortExpr {
@@ -123,10 +161,41 @@ impl MysqlSemantics {
         }
     }
 
-    fn weigh_one(&self, e: Expr, schema: &DFSchema) -> Expr {
+    /// `e` equal to one of `constants` (non-NULL string literals) under `c`, negated when
+    /// asked, as one call that compares without writing keys; `None` when a constant is
+    /// not a string literal.
+    fn in_constants(
+        &self,
+        e: Expr,
+        constants: &[Expr],
+        c: Collation,
+        negated: bool,
+    ) -> Option<Expr> {
+        let literal = |x: &Expr| matches!(x, Expr::Literal(v, _) if v.try_as_str().is_some_and(|s| s.is_some()));
+        if constants.is_empty() || !constants.iter().all(literal) {
+            return None;
+        }
+        let f = match c {
+            Collation::Utf8mb4GeneralCi => &self.in_ci,
+            _ => &self.in_bin,
+        };
+        let call = f.call(
+            std::iter::once(e)
+                .chain(constants.iter().cloned())
+                .collect(),
+        );
+        Some(if negated {
+            Expr::Not(Box::new(call))
+        } else {
+            call
+        })
+    }
+
+    /// The equality key of a string expression; any other expression as it is.
+    fn eq_key_of(&self, e: Expr, schema: &DFSchema) -> Expr {
         if string_expr(&e, schema) {
             let c = collation_of(&e, schema);
-            self.weight(e, c)
+            self.key(e, c, For::Equality)
         } else {
             e
         }
@@ -149,7 +218,28 @@ impl MysqlSemantics {
                     Eq | NotEq | Lt | LtEq | Gt | GtEq | IsDistinctFrom | IsNotDistinctFrom
                 ) && (string_expr(&left, schema) && string_expr(&right, schema)) =>
             {
-                let (l, r) = self.weigh_pair(*left, schema, *right, schema);
+                if matches!(op, Eq | NotEq) {
+                    let c = stronger(collation_of(&left, schema), collation_of(&right, schema));
+                    let negated = op == NotEq;
+                    let found = self
+                        .in_constants((*left).clone(), std::slice::from_ref(&right), c, negated)
+                        .or_else(|| {
+                            self.in_constants(
+                                (*right).clone(),
+                                std::slice::from_ref(&left),
+                                c,
+                                negated,
+                            )
+                        });
+                    if let Some(call) = found {
+                        return Ok(Transformed::yes(call));
+                    }
+                }
+                let purpose = match op {
+                    Eq | NotEq | IsDistinctFrom | IsNotDistinctFrom => For::Equality,
+                    _ => For::Order,
+                };
+                let (l, r) = self.weigh_pair(*left, schema, *right, schema, purpose);
                 Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
                     Box::new(l),
                     op,
@@ -192,9 +282,15 @@ impl MysqlSemantics {
                 negated,
             }) if string_expr(&expr, schema) => {
                 let c = collation_of(&expr, schema);
-                let list = list.into_iter().map(|x| self.weight(x, c)).collect();
+                if let Some(call) = self.in_constants((*expr).clone(), &list, c, negated) {
+                    return Ok(Transformed::yes(call));
+                }
+                let list = list
+                    .into_iter()
+                    .map(|x| self.key(x, c, For::Equality))
+                    .collect();
                 Transformed::yes(Expr::InList(InList::new(
-                    Box::new(self.weight(*expr, c)),
+                    Box::new(self.key(*expr, c, For::Equality)),
                     list,
                     negated,
                 )))
@@ -220,10 +316,10 @@ impl MysqlSemantics {
             }) if string_expr(&operand, schema) => {
                 let c = collation_of(&operand, schema);
                 Transformed::yes(Expr::Case(Case {
-                    expr: Some(Box::new(self.weight(*operand, c))),
+                    expr: Some(Box::new(self.key(*operand, c, For::Equality))),
                     when_then_expr: when_then_expr
                         .into_iter()
-                        .map(|(w, t)| (Box::new(self.weight(*w, c)), t))
+                        .map(|(w, t)| (Box::new(self.key(*w, c, For::Equality)), t))
                         .collect(),
                     else_expr,
                 }))
@@ -235,7 +331,7 @@ impl MysqlSemantics {
                 params.partition_by = params
                     .partition_by
                     .into_iter()
-                    .map(|e| self.weigh_one(e, schema))
+                    .map(|e| self.eq_key_of(e, schema))
                     .collect();
                 params.order_by = params
                     .order_by
@@ -285,7 +381,7 @@ impl MysqlSemantics {
                     .params
                     .args
                     .into_iter()
-                    .map(|a| self.weigh_one(a, schema))
+                    .map(|a| self.eq_key_of(a, schema))
                     .collect();
                 Ok(Transformed::yes(Expr::AggregateFunction(af)))
             }
@@ -312,7 +408,8 @@ impl MysqlSemantics {
         }
     }
 
-    /// GROUP BY on case-insensitive strings: group on the weight, report the first value.
+    /// GROUP BY on case-insensitive strings: group on the equality key, report the first
+    /// value.
     fn collate_groups(&self, agg: Aggregate) -> Result<Transformed<LogicalPlan>> {
         let input_schema = agg.input.schema().clone();
         if agg
@@ -338,11 +435,11 @@ impl MysqlSemantics {
         for (i, g) in agg.group_expr.iter().enumerate() {
             if ci[i] {
                 group.push(
-                    self.weight(g.clone(), Collation::Utf8mb4GeneralCi)
+                    self.key(g.clone(), Collation::Utf8mb4GeneralCi, For::Equality)
                         .alias(format!("__reef_gk{i}")),
                 );
                 aggr.push(
-                    first_value_udaf()
+                    self.any_value
                         .call(vec![g.clone()])
                         .alias(format!("__reef_gv{i}")),
                 );
@@ -424,7 +521,7 @@ impl MysqlSemantics {
                     .into_iter()
                     .map(|(l, r)| {
                         if string_expr(&l, &ls) && string_expr(&r, &rs) {
-                            self.weigh_pair(l, &ls, r, &rs)
+                            self.weigh_pair(l, &ls, r, &rs, For::Equality)
                         } else {
                             (l, r)
                         }

@@ -15,7 +15,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use reef_common::collation::Collation;
-use reef_sql::expr::LikePattern;
+use reef_sql::expr::{LikePattern, LikeScratch};
 
 /// MySQL's `div_precision_increment` default: `/` adds this many digits of scale.
 pub const DIV_SCALE_INCREMENT: i8 = 4;
@@ -37,24 +37,42 @@ fn strings(a: &ArrayRef) -> Result<Vec<Option<&str>>> {
 }
 
 /// `reef_weight_ci(s)` / `reef_weight_bin(s)`: the collation's sort key of `s`, so byte
-/// comparison of weights is the collation's comparison.
+/// comparison of weights is the collation's comparison; `reef_eqkey_ci(s)` /
+/// `reef_eqkey_bin(s)`: its equality key ([`Collation::eq_key_into`]), equal exactly when
+/// the strings are, for `=`, `IN`, join keys and grouping, where order does not matter.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Weight {
     name: &'static str,
     collation: Collation,
+    /// Equality keys rather than sort keys.
+    equality: bool,
     signature: Signature,
 }
 
 impl Weight {
-    /// The weight function of `collation`.
+    /// The sort-key function of `collation`.
     pub fn udf(collation: Collation) -> ScalarUDF {
         let name = match collation {
             Collation::Utf8mb4GeneralCi => "reef_weight_ci",
             Collation::Utf8mb4Bin | Collation::Binary => "reef_weight_bin",
         };
+        Weight::build(name, collation, false)
+    }
+
+    /// The equality-key function of `collation`.
+    pub fn eq_udf(collation: Collation) -> ScalarUDF {
+        let name = match collation {
+            Collation::Utf8mb4GeneralCi => "reef_eqkey_ci",
+            Collation::Utf8mb4Bin | Collation::Binary => "reef_eqkey_bin",
+        };
+        Weight::build(name, collation, true)
+    }
+
+    fn build(name: &'static str, collation: Collation, equality: bool) -> ScalarUDF {
         ScalarUDF::new_from_impl(Weight {
             name,
             collation,
+            equality,
             signature: Signature::string(1, Volatility::Immutable),
         })
     }
@@ -77,12 +95,22 @@ impl ScalarUDFImpl for Weight {
         let a = arrays(&args.args, args.number_rows)?;
         let values = strings(&a[0])?;
         // Every key is written straight into the result's buffer: no allocation per row.
-        let mut data = Vec::with_capacity(values.len() * 16);
+        let total: usize = values.iter().flatten().map(|s| s.len()).sum();
+        let mut data = Vec::with_capacity(if self.equality {
+            total
+        } else {
+            // Two bytes a character and a segment (17 bytes) or more a string.
+            total * 3 + values.len() * 17
+        });
         let mut offsets = Vec::with_capacity(values.len() + 1);
         offsets.push(0i32);
         for s in &values {
             if let Some(s) = s {
-                self.collation.sort_key_into(s.as_bytes(), &mut data);
+                if self.equality {
+                    self.collation.eq_key_into(s.as_bytes(), &mut data);
+                } else {
+                    self.collation.sort_key_into(s.as_bytes(), &mut data);
+                }
             }
             let end = i32::try_from(data.len());
             let Ok(end) = end else {
@@ -96,6 +124,77 @@ impl ScalarUDFImpl for Weight {
             Buffer::from_vec(data),
             Some(nulls).filter(|n| n.null_count() > 0),
         )?;
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+/// `reef_in_ci(s, k1, k2, ...)` / `reef_in_bin(...)`: whether `s` equals one of the
+/// constant strings `k` under the collation, NULL when `s` is NULL: `s = 'k'` and
+/// `s IN ('k1', 'k2')` over a column, without writing a key per row
+/// ([`Collation::eq_key_is`]).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct InStrings {
+    name: &'static str,
+    collation: Collation,
+    signature: Signature,
+}
+
+impl InStrings {
+    /// The function of `collation`.
+    pub fn udf(collation: Collation) -> ScalarUDF {
+        let name = match collation {
+            Collation::Utf8mb4GeneralCi => "reef_in_ci",
+            Collation::Utf8mb4Bin | Collation::Binary => "reef_in_bin",
+        };
+        ScalarUDF::new_from_impl(InStrings {
+            name,
+            collation,
+            signature: Signature::variadic_any(Volatility::Immutable),
+        })
+    }
+}
+
+impl ScalarUDFImpl for InStrings {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let Some((first, constants)) = args.args.split_first() else {
+            return exec_err!("{} takes a string and constants", self.name);
+        };
+        let mut keys = Vec::with_capacity(constants.len());
+        for c in constants {
+            let ColumnarValue::Scalar(v) = c else {
+                return exec_err!("{} compares with constants only", self.name);
+            };
+            let Some(Some(k)) = v.try_as_str() else {
+                return exec_err!("{} compares with non-NULL strings only, got {v}", self.name);
+            };
+            let mut key = Vec::new();
+            self.collation.eq_key_into(k.as_bytes(), &mut key);
+            keys.push(key);
+        }
+        let text = first.to_array(args.number_rows)?;
+        let mut scratch = Vec::new();
+        let out: BooleanArray = strings(&text)?
+            .into_iter()
+            .map(|s| {
+                let s = s?.as_bytes();
+                Some(
+                    keys.iter()
+                        .any(|k| self.collation.eq_key_is(s, k, &mut scratch)),
+                )
+            })
+            .collect();
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }
@@ -145,7 +244,7 @@ impl ScalarUDFImpl for Like {
         // The pattern is compiled once for each run of rows that share it (a constant
         // pattern: once per batch).
         let mut compiled: Option<(&str, char, LikePattern)> = None;
-        let mut folded = Vec::new();
+        let mut scratch = LikeScratch::default();
         let out: BooleanArray = text
             .iter()
             .zip(&pattern)
@@ -157,7 +256,7 @@ impl ScalarUDFImpl for Like {
                     compiled = Some((p, esc, LikePattern::general_ci(p, esc)));
                 }
                 let (_, _, pattern) = compiled.as_ref().expect("compiled above");
-                Some(pattern.matches(t, &mut folded))
+                Some(pattern.matches(t, &mut scratch))
             })
             .collect();
         Ok(ColumnarValue::Array(Arc::new(out)))
