@@ -54,6 +54,10 @@ enum Command {
         /// the query fails with error 1041.
         #[arg(long, default_value_t = 1024)]
         olap_query_mib: usize,
+        /// Memory for the column cache of analytical scans (decoded columns of SSTable
+        /// microblocks, apart from the row and block caches), in MiB; 0 turns it off.
+        #[arg(long, default_value_t = 1024)]
+        olap_cache_mib: usize,
         /// Scheduling of the analytical threads against the transaction threads: `idle`
         /// (they run on CPU time nothing else wants), `low` (niceness 19) or `normal`.
         #[arg(long, value_enum, default_value_t = Priority::Idle)]
@@ -86,6 +90,7 @@ fn main() -> anyhow::Result<()> {
             max_connections,
             olap_threads,
             olap_query_mib,
+            olap_cache_mib,
             olap_priority,
         } => start(
             data_dir,
@@ -96,6 +101,7 @@ fn main() -> anyhow::Result<()> {
             OlapOptions {
                 threads: olap_threads,
                 query_memory_bytes: olap_query_mib << 20,
+                column_cache_bytes: olap_cache_mib << 20,
                 priority: match olap_priority {
                     Priority::Idle => OlapPriority::Idle,
                     Priority::Low => OlapPriority::Low,

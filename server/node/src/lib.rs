@@ -96,6 +96,8 @@ struct Tablets {
     dir: PathBuf,
     fs: Arc<dyn FileSystem>,
     cache: Arc<Cache>,
+    /// The column cache of analytical scans, if configured.
+    columns: Option<Arc<Cache>>,
     open: RwLock<HashMap<TabletId, Arc<Tablet>>>,
     log: RwLock<Option<Arc<LogStream>>>,
     compactor: BackgroundCompactor,
@@ -107,7 +109,8 @@ impl Tablets {
         id: TabletId,
         schema: reef_storage::schema::RowSchema,
     ) -> Result<Arc<Tablet>, reef_storage::StorageError> {
-        let opts = TabletOptions::new(self.fs.clone(), self.cache.clone());
+        let mut opts = TabletOptions::new(self.fs.clone(), self.cache.clone());
+        opts.column_cache = self.columns.clone();
         let t = Tablet::open(id, &self.dir.join(id.0.to_string()), schema, opts)?;
         self.compactor.register(&t);
         self.open.write().insert(id, t.clone());
@@ -276,6 +279,8 @@ impl Node {
             dir: cfg.data_dir.join("tablets"),
             fs: fs.clone(),
             cache: Cache::new(cfg.cache_bytes),
+            columns: (cfg.olap.column_cache_bytes > 0)
+                .then(|| Cache::new(cfg.olap.column_cache_bytes)),
             open: RwLock::new(HashMap::new()),
             log: RwLock::new(None),
             compactor: BackgroundCompactor::spawn(Duration::from_millis(500)),

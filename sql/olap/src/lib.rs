@@ -57,6 +57,9 @@ pub struct OlapOptions {
     pub query_memory_bytes: usize,
     /// How the OLAP threads are scheduled against the transaction path's threads.
     pub priority: OlapPriority,
+    /// Budget of the column cache analytical scans keep decoded microblock columns in
+    /// (0: none, every scan decodes what it reads).
+    pub column_cache_bytes: usize,
 }
 
 /// The scheduling class of the OLAP threads.
@@ -81,6 +84,7 @@ impl Default for OlapOptions {
             threads: 2,
             query_memory_bytes: 1 << 30,
             priority: OlapPriority::Idle,
+            column_cache_bytes: reef_common::limits::OLAP_COLUMN_CACHE_BYTES_DEFAULT,
         }
     }
 }

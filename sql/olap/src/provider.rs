@@ -817,6 +817,9 @@ struct ScanCounts {
     merged: Count,
     /// Key ranges read under hash joins' dynamic filters.
     key_ranges: Count,
+    /// Microblock columns the column cache served, and those decoded from disk.
+    columns_cached: Count,
+    columns_decoded: Count,
 }
 
 impl ScanCounts {
@@ -827,6 +830,8 @@ impl ScanCounts {
             sliced: count("microblocks_sliced"),
             merged: count("rows_merged"),
             key_ranges: count("join_key_ranges"),
+            columns_cached: count("columns_cached"),
+            columns_decoded: count("columns_decoded"),
         }
     }
 }
@@ -845,6 +850,12 @@ impl Drop for Counted {
         self.counts.pruned.add(stats.blocks_pruned as usize);
         self.counts.sliced.add(stats.blocks_sliced as usize);
         self.counts.merged.add(stats.rows_merged as usize);
+        self.counts
+            .columns_cached
+            .add(stats.columns_cached as usize);
+        self.counts
+            .columns_decoded
+            .add(stats.columns_decoded as usize);
     }
 }
 

@@ -51,6 +51,11 @@ pub const TXN_REDO_BYTES_MAX: usize = 60 << 20;
 /// Default budget shared by the row cache and the block cache.
 pub const CACHE_BYTES_DEFAULT: usize = 256 << 20;
 
+/// Default budget of the column cache of analytical scans (decoded columns of microblocks,
+/// apart from the row and block caches): TPC-H's lineitem at scale factor 1 decodes to
+/// about 1 GiB, and the columns its queries read to less.
+pub const OLAP_COLUMN_CACHE_BYTES_DEFAULT: usize = 1 << 30;
+
 const _: () = assert!(MICROBLOCK_BYTES_TARGET < MACROBLOCK_BYTES_TARGET);
 const _: () = assert!(FROZEN_MEMTABLES_BYTES_MAX >= MEMTABLE_FREEZE_BYTES);
 const _: () = assert!(ROW_BYTES_MAX <= LOG_RECORD_BYTES_MAX);

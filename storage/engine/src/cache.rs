@@ -1,4 +1,5 @@
-//! The block cache and the row cache, under one memory budget.
+//! The block cache and the row cache, under one memory budget; the column cache of
+//! analytical scans, under another.
 //!
 //! One sharded CLOCK cache (an LRU approximation with O(1) hits: a hit sets a reference bit,
 //! eviction sweeps a hand that clears set bits and evicts clear ones) holds two kinds of
@@ -6,11 +7,17 @@
 //! (tablet, SSTable-set generation, primary key), holding the newest version the tablet's
 //! SSTables have of that key (or that none has one). SSTables are immutable, so a cached
 //! entry is valid until the SSTable set changes, which bumps the generation.
+//!
+//! A second cache of the same kind holds single decoded columns of microblocks as Arrow
+//! arrays, keyed by (tablet, macroblock, microblock, column): what analytical scans read.
+//! Kept apart, a scan of a large table evicts only other scans' columns, never the blocks
+//! and rows transactions read.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use arrow_array::ArrayRef;
 use parking_lot::Mutex;
 use reef_common::ids::{TabletId, Version};
 use xxhash_rust::xxh3::Xxh3Builder;
@@ -33,6 +40,17 @@ pub enum CacheKey {
         /// Index of the microblock.
         micro: u32,
     },
+    /// One decoded column of a microblock.
+    Column {
+        /// The tablet.
+        tablet: TabletId,
+        /// Its macroblock file id.
+        macroblock: u64,
+        /// Index of the microblock.
+        micro: u32,
+        /// The column's slot.
+        slot: u32,
+    },
     /// The newest SSTable version of a row.
     Row {
         /// The tablet.
@@ -54,6 +72,8 @@ pub enum CacheValue {
     Block(Arc<Block>),
     /// A row cache entry.
     Row(RowEntry),
+    /// One decoded column.
+    Column(ArrayRef),
 }
 
 /// Hit, miss and eviction counts of one kind of entry.
@@ -82,6 +102,12 @@ pub struct CacheStats {
     pub row_misses: u64,
     /// Rows evicted.
     pub row_evictions: u64,
+    /// Column cache hits.
+    pub column_hits: u64,
+    /// Column cache misses.
+    pub column_misses: u64,
+    /// Columns evicted.
+    pub column_evictions: u64,
     /// Bytes held now.
     pub bytes: u64,
     /// The budget.
@@ -109,6 +135,7 @@ pub struct Cache {
     shard_bytes_max: usize,
     blocks: KindStats,
     rows: KindStats,
+    columns: KindStats,
 }
 
 impl std::fmt::Debug for Cache {
@@ -120,10 +147,12 @@ impl std::fmt::Debug for Cache {
 fn size_of(key: &CacheKey, value: &CacheValue) -> usize {
     let k = match key {
         CacheKey::Block { .. } => 32,
+        CacheKey::Column { .. } => 40,
         CacheKey::Row { key, .. } => key.len() + ROW_ENTRY_OVERHEAD_BYTES,
     };
     k + match value {
         CacheValue::Block(b) => b.mem_bytes,
+        CacheValue::Column(a) => a.get_array_memory_size(),
         CacheValue::Row(Some((_, Some(v)))) => v.len(),
         CacheValue::Row(_) => 0,
     }
@@ -148,6 +177,7 @@ impl Cache {
             shard_bytes_max: capacity_bytes / SHARDS,
             blocks: KindStats::default(),
             rows: KindStats::default(),
+            columns: KindStats::default(),
         })
     }
 
@@ -160,6 +190,7 @@ impl Cache {
     fn stats_of(&self, key: &CacheKey) -> &KindStats {
         match key {
             CacheKey::Block { .. } => &self.blocks,
+            CacheKey::Column { .. } => &self.columns,
             CacheKey::Row { .. } => &self.rows,
         }
     }
@@ -238,6 +269,9 @@ impl Cache {
             row_hits: l(&self.rows.hits),
             row_misses: l(&self.rows.misses),
             row_evictions: l(&self.rows.evictions),
+            column_hits: l(&self.columns.hits),
+            column_misses: l(&self.columns.misses),
+            column_evictions: l(&self.columns.evictions),
             bytes: self.shards.iter().map(|s| s.lock().bytes as u64).sum(),
             capacity_bytes: (self.shard_bytes_max * SHARDS) as u64,
         }

@@ -21,6 +21,7 @@ use reef_common::rowcodec::decode_row_wanted;
 use reef_common::types::PhysicalKind;
 use reef_common::value::Value;
 
+use crate::cache::{CacheKey, CacheValue};
 use crate::error::{Result, StorageError};
 use crate::memtable::{MemTable, MvccRow, Visible};
 use crate::mvcc::ReadCtx;
@@ -480,6 +481,10 @@ pub struct ScanStats {
     pub blocks_pruned: u64,
     /// Rows that went through the visible merge.
     pub rows_merged: u64,
+    /// Columns of microblocks served by the column cache.
+    pub columns_cached: u64,
+    /// Columns of microblocks decoded from disk (then cached, if there is a column cache).
+    pub columns_decoded: u64,
 }
 
 /// What an Arrow scan returns and how.
@@ -658,8 +663,8 @@ impl ArrowScan {
                 self.stats.blocks_pruned += 1;
                 continue;
             }
-            // A cached block serves as it is; otherwise only the projected columns are
-            // decoded (columns added after the block was written read as defaults).
+            // A cached block serves as it is; otherwise the projected columns come from
+            // the column cache, and those it lacks are decoded (alone) and cached.
             let stored = open.kinds.len();
             let (n, decoded) = match self.env.cached_block(open, micro) {
                 Some(block) => (
@@ -670,16 +675,7 @@ impl ArrowScan {
                         .filter_map(|&s| block.columns.get(s).cloned())
                         .collect::<Vec<_>>(),
                 ),
-                None => {
-                    let wanted: Vec<usize> = self
-                        .req
-                        .projection
-                        .iter()
-                        .copied()
-                        .filter(|&s| s < stored)
-                        .collect();
-                    open.read_micro_slots(micro, &wanted)?
-                }
+                None => self.stored_columns(&table, mb, micro)?,
             };
             let mut decoded = decoded.into_iter();
             let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.req.projection.len());
@@ -698,6 +694,67 @@ impl ArrowScan {
             return Ok(Some(batch));
         }
         Ok(None)
+    }
+
+    /// The projected stored columns of microblock `micro` of macroblock `mb`, in
+    /// projection order, with its row count: from the column cache where it holds them,
+    /// the rest decoded from the microblock (only those) and put in the cache.
+    fn stored_columns(
+        &mut self,
+        table: &SSTable,
+        mb: usize,
+        micro: usize,
+    ) -> Result<(usize, Vec<ArrayRef>)> {
+        let open = &table.blocks[mb];
+        let stored = open.kinds.len();
+        let wanted: Vec<usize> = self
+            .req
+            .projection
+            .iter()
+            .copied()
+            .filter(|&s| s < stored)
+            .collect();
+        let Some(cache) = self.env.columns.clone() else {
+            self.stats.columns_decoded += wanted.len() as u64;
+            return open.read_micro_slots(micro, &wanted);
+        };
+        let key = |slot: usize| CacheKey::Column {
+            tablet: self.env.tablet,
+            macroblock: open.meta.id,
+            micro: micro as u32,
+            slot: slot as u32,
+        };
+        let mut found: Vec<Option<ArrayRef>> = wanted
+            .iter()
+            .map(|&s| match cache.get(&key(s)) {
+                Some(CacheValue::Column(a)) => Some(a),
+                _ => None,
+            })
+            .collect();
+        let missing: Vec<usize> = wanted
+            .iter()
+            .zip(&found)
+            .filter(|(_, f)| f.is_none())
+            .map(|(&s, _)| s)
+            .collect();
+        self.stats.columns_cached += (wanted.len() - missing.len()) as u64;
+        if missing.is_empty() {
+            return Ok((
+                open.micros[micro].rows as usize,
+                found.into_iter().flatten().collect(),
+            ));
+        }
+        let (n, read) = open.read_micro_slots(micro, &missing)?;
+        self.stats.columns_decoded += read.len() as u64;
+        let mut read = missing.iter().zip(read);
+        for f in found.iter_mut().filter(|f| f.is_none()) {
+            let (&slot, array) = read
+                .next()
+                .ok_or_else(|| StorageError::Invalid("microblock lacks a stored column".into()))?;
+            cache.insert(key(slot), CacheValue::Column(array.clone()));
+            *f = Some(array);
+        }
+        Ok((n, found.into_iter().flatten().collect()))
     }
 
     fn next_merged(&mut self) -> Result<Option<RecordBatch>> {

@@ -79,6 +79,8 @@ pub struct ReadEnv {
     pub cache: Arc<Cache>,
     /// Whether blocks read from disk go into the cache (compactions read around it).
     pub fill_cache: bool,
+    /// The column cache of analytical scans, if the node keeps one.
+    pub columns: Option<Arc<Cache>>,
 }
 
 impl ReadEnv {

@@ -67,6 +67,8 @@ pub struct TabletOptions {
     pub row_cache: bool,
     /// Minor compaction merges the mini SSTables once there are this many.
     pub minor_trigger: usize,
+    /// The node's column cache for analytical scans (`None`: they decode what they read).
+    pub column_cache: Option<Arc<Cache>>,
 }
 
 impl TabletOptions {
@@ -82,6 +84,7 @@ impl TabletOptions {
             freeze_txn_wait: Duration::from_millis(FREEZE_TXN_WAIT_MS_MAX),
             row_cache: true,
             minor_trigger: 4,
+            column_cache: None,
         }
     }
 }
@@ -277,6 +280,7 @@ impl Tablet {
             tablet: self.id,
             cache: self.opts.cache.clone(),
             fill_cache,
+            columns: self.opts.column_cache.clone(),
         }
     }
 

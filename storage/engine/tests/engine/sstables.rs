@@ -132,6 +132,61 @@ fn arrow_scan_slices_a_clean_baseline_and_merges_the_rest() {
     assert!(scan.stats().blocks_pruned > 0);
 }
 
+/// The column cache serves a second scan's columns without decoding, gives the same
+/// batches, keeps within its budget, and a scan of another column decodes only that one.
+#[test]
+fn arrow_scans_read_decoded_columns_from_the_column_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let columns = Cache::new(64 << 20);
+    let t = open_with(Arc::new(RealFs), dir.path(), Cache::new(64 << 20), |o| {
+        o.column_cache = Some(columns.clone());
+    });
+    let n = 20_000i64;
+    let writes: Vec<(i64, Option<i64>)> = (0..n).map(|i| (i, Some(3 * i))).collect();
+    for chunk in writes.chunks(1000) {
+        let v = chunk[0].0 as u64 + 1;
+        commit(&t, v, v, v, chunk);
+    }
+    t.freeze();
+    t.dump_frozen().unwrap();
+    t.major_compact(Version(n as u64)).unwrap();
+    let scan_k = |slots: Vec<usize>| {
+        let mut scan = t
+            .scan_arrow(ArrowScanRequest::all(slots), ReadCtx::at(Version(90_000)))
+            .unwrap();
+        let mut sum = 0i64;
+        for b in &mut scan {
+            let b = b.unwrap();
+            let col = b.column(b.num_columns() - 1);
+            let col = col.as_any().downcast_ref::<Int64Array>().unwrap();
+            sum += col.iter().map(|v| v.unwrap()).sum::<i64>();
+        }
+        (sum, scan.stats())
+    };
+    let (first, cold) = scan_k(vec![1]);
+    assert_eq!(first, 3 * (0..n).sum::<i64>());
+    assert!(cold.blocks_sliced > 0, "{cold:?}");
+    assert_eq!(
+        (cold.columns_cached, cold.columns_decoded),
+        (0, cold.blocks_sliced)
+    );
+    let (second, warm) = scan_k(vec![1]);
+    assert_eq!(second, first);
+    assert_eq!(
+        (warm.columns_cached, warm.columns_decoded),
+        (cold.blocks_sliced, 0)
+    );
+    // The key column is not cached yet: only it is decoded.
+    let (_, both) = scan_k(vec![0, 1]);
+    assert_eq!(
+        (both.columns_cached, both.columns_decoded),
+        (cold.blocks_sliced, cold.blocks_sliced)
+    );
+    let st = columns.stats();
+    assert!(st.column_hits >= 2 * cold.blocks_sliced, "{st:?}");
+    assert!(st.bytes > 0 && st.bytes <= st.capacity_bytes, "{st:?}");
+}
+
 #[test]
 fn minor_and_major_compactions_keep_every_snapshot_at_or_above_the_horizon() {
     let dir = tempfile::tempdir().unwrap();
