@@ -80,19 +80,25 @@ fn row_and_block_caches_count_hits() {
     assert!(s3.block_hits > s2.block_hits, "{s3:?}");
 }
 
+/// Commits `writes` (key, value) a thousand at a time, each batch at the version of its
+/// first key + 1, then dumps and major-compacts them into one baseline SSTable.
+fn major_baseline(t: &Tablet, writes: &[(i64, Option<i64>)]) {
+    for chunk in writes.chunks(1000) {
+        let v = chunk[0].0 as u64 + 1;
+        commit(t, v, v, v, chunk);
+    }
+    t.freeze();
+    t.dump_frozen().unwrap();
+    t.major_compact(Version(writes.len() as u64)).unwrap();
+}
+
 #[test]
 fn arrow_scan_slices_a_clean_baseline_and_merges_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let t = open(Arc::new(RealFs), dir.path(), Cache::new(64 << 20));
     let n = 20_000i64;
     let ctx_writes: Vec<(i64, Option<i64>)> = (0..n).map(|i| (i, Some(i))).collect();
-    for chunk in ctx_writes.chunks(1000) {
-        let v = chunk[0].0 as u64 + 1;
-        commit(&t, v, v, v, chunk);
-    }
-    t.freeze();
-    t.dump_frozen().unwrap();
-    t.major_compact(Version(n as u64)).unwrap();
+    major_baseline(&t, &ctx_writes);
     // Fresh changes after the baseline: one update and one delete, not yet dumped.
     commit(&t, 90_001, 90_001, 90_001, &[(5, Some(-5)), (6, None)]);
     let req = ArrowScanRequest {
@@ -143,13 +149,7 @@ fn arrow_scans_read_decoded_columns_from_the_column_cache() {
     });
     let n = 20_000i64;
     let writes: Vec<(i64, Option<i64>)> = (0..n).map(|i| (i, Some(3 * i))).collect();
-    for chunk in writes.chunks(1000) {
-        let v = chunk[0].0 as u64 + 1;
-        commit(&t, v, v, v, chunk);
-    }
-    t.freeze();
-    t.dump_frozen().unwrap();
-    t.major_compact(Version(n as u64)).unwrap();
+    major_baseline(&t, &writes);
     let scan_k = |slots: Vec<usize>| {
         let mut scan = t
             .scan_arrow(ArrowScanRequest::all(slots), ReadCtx::at(Version(90_000)))
