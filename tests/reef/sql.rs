@@ -1668,6 +1668,31 @@ print(cur.fetchall()[0][0])
             .trim_end(),
         "0\tNULL"
     );
+    // A build side of 300 distinct items, past DataFusion's default key set of 150 (the
+    // twenty orders of a TPC-C Stock-Level hold about 200), is still read by its keys.
+    r.ok(
+        Some("j"),
+        "CREATE TABLE o2 (id INT PRIMARY KEY, item INT); INSERT INTO o2 WITH RECURSIVE \
+         n(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM n WHERE id < 300) SELECT id, id * 7 FROM n",
+    );
+    let wide = "SELECT count(*) FROM o2 JOIN s ON s.i = o2.item WHERE s.w = 1";
+    assert_eq!(r.ok(Some("j"), wide).trim_end(), "300");
+    let plan = r.ok(Some("j"), &format!("EXPLAIN ANALYZE {wide}"));
+    let probe = plan
+        .split("->")
+        .find(|l| l.contains("ReefScanExec: table=s,"))
+        .unwrap_or_else(|| panic!("{plan}"));
+    assert!(
+        probe.contains("IN (SET)") && !probe.contains("hash_lookup"),
+        "{probe}"
+    );
+    let ranges: u64 = probe
+        .split("join_key_ranges=")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{probe}"));
+    assert!((1..=300).contains(&ranges), "{probe}");
     r.stop();
 }
 

@@ -324,8 +324,9 @@ pub fn reads_few_rows(plan: &Arc<dyn ExecutionPlan>) -> bool {
 const FEW_ROWS: u64 = 10_000;
 
 /// Rows the other scans of a short query that reads by join keys read at most: a build
-/// side past DataFusion's 150-key set would no longer narrow the probe to key reads.
-const FEW_BUILD_ROWS: u64 = 1_000;
+/// side past the join's key set ([`crate::JOIN_KEY_SET_MAX`] keys) would no longer narrow
+/// the probe to key reads.
+const FEW_BUILD_ROWS: u64 = crate::JOIN_KEY_SET_MAX as u64;
 
 /// The scan of one table: one partition per part of its key range, each an Arrow scan of
 /// the storage engine at the query's snapshot with the projection, the key range and the
