@@ -131,7 +131,7 @@ impl ScalarUDFImpl for Weight {
 /// `reef_in_ci(s, k1, k2, ...)` / `reef_in_bin(...)`: whether `s` equals one of the
 /// constant strings `k` under the collation, NULL when `s` is NULL: `s = 'k'` and
 /// `s IN ('k1', 'k2')` over a column, without writing a key per row
-/// ([`Collation::eq_key_is`]).
+/// ([`Collation::eq_key_in`]).
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct InStrings {
     name: &'static str,
@@ -185,16 +185,15 @@ impl ScalarUDFImpl for InStrings {
         }
         let text = first.to_array(args.number_rows)?;
         let mut scratch = Vec::new();
-        let out: BooleanArray = strings(&text)?
-            .into_iter()
-            .map(|s| {
-                let s = s?.as_bytes();
-                Some(
-                    keys.iter()
-                        .any(|k| self.collation.eq_key_is(s, k, &mut scratch)),
-                )
-            })
-            .collect();
+        let mut matches = |s: &str| self.collation.eq_key_in(s.as_bytes(), &keys, &mut scratch);
+        let out: BooleanArray = match text.as_string_opt::<i32>() {
+            // The column's own type: no vector of the strings first.
+            Some(column) => column.iter().map(|s| s.map(&mut matches)).collect(),
+            None => strings(&text)?
+                .into_iter()
+                .map(|s| s.map(&mut matches))
+                .collect(),
+        };
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }
