@@ -603,13 +603,27 @@ impl ArrowScan {
         }
         let mut skip = vec![HashSet::new(); tables.len()];
         let mut fast = VecDeque::new();
+        // Only the macroblocks and microblocks the key range meets are looked at (found by
+        // binary search), so a scan of one key, as a join reads its probe side, costs no
+        // walk over the whole table.
+        let start = bound_key(&req.keys.0);
         for (t, table) in tables.iter().enumerate() {
-            for (i, mb) in table.blocks.iter().enumerate() {
+            let first_mb = table
+                .blocks
+                .partition_point(|b| b.meta.last_key.as_slice() < start);
+            for (i, mb) in table.blocks.iter().enumerate().skip(first_mb) {
                 let m = &mb.meta;
+                if !before_end(&m.first_key, &req.keys.1) {
+                    break;
+                }
                 if m.multi_version || m.has_deletes || m.max_version > ctx.snapshot {
                     continue;
                 }
-                for (j, micro) in mb.micros.iter().enumerate() {
+                let first_micro = mb.micros.partition_point(|m| m.last_key.as_slice() < start);
+                for (j, micro) in mb.micros.iter().enumerate().skip(first_micro) {
+                    if !before_end(&micro.first_key, &req.keys.1) {
+                        break;
+                    }
                     let (lo, hi) = (micro.first_key.as_slice(), micro.last_key.as_slice());
                     if !within(&req.keys, lo, hi) {
                         continue;
