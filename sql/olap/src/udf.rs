@@ -14,7 +14,7 @@ use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use reef_common::collation::Collation;
+use reef_common::collation::{ascii_general_ci_eq_key_in, Collation};
 use reef_sql::expr::{LikePattern, LikeScratch};
 
 /// MySQL's `div_precision_increment` default: `/` adds this many digits of scale.
@@ -187,6 +187,16 @@ impl ScalarUDFImpl for InStrings {
         let mut scratch = Vec::new();
         let mut matches = |s: &str| self.collation.eq_key_in(s.as_bytes(), &keys, &mut scratch);
         let out: BooleanArray = match text.as_string_opt::<i32>() {
+            // An ASCII column (checked once, not per row) under general_ci compares its
+            // strings' bytes with the keys straight away.
+            Some(column)
+                if self.collation == Collation::Utf8mb4GeneralCi && column.values().is_ascii() =>
+            {
+                column
+                    .iter()
+                    .map(|s| s.map(|s| ascii_general_ci_eq_key_in(s.as_bytes(), &keys)))
+                    .collect()
+            }
             // The column's own type: no vector of the strings first.
             Some(column) => column.iter().map(|s| s.map(&mut matches)).collect(),
             None => strings(&text)?
@@ -465,6 +475,67 @@ mod tests {
             DataType::Boolean,
         );
         assert!(r.is_null(0));
+    }
+
+    /// `reef_in_ci` answers as the collation compares, on an ASCII column (checked once
+    /// for the whole column) and on one with other characters (checked per row).
+    #[test]
+    fn in_strings_answer_as_the_collation_compares() {
+        let f = InStrings::udf(Collation::Utf8mb4GeneralCi);
+        let keys = ["air reg", "Été"];
+        let columns: [Vec<Option<&str>>; 2] = [
+            vec![
+                Some("AIR REG  "),
+                Some("AIR"),
+                None,
+                Some("air reg"),
+                Some("ete"),
+            ],
+            vec![
+                Some("AIR REG"),
+                Some("ete"),
+                Some("été "),
+                None,
+                Some("AIRREG"),
+            ],
+        ];
+        for texts in columns {
+            let mut args = vec![ColumnarValue::Array(Arc::new(
+                arrow_array::StringArray::from(texts.clone()),
+            ))];
+            args.extend(keys.map(|k| scalar(ScalarValue::Utf8(Some(k.into())))));
+            let fields = args
+                .iter()
+                .map(|a| Arc::new(Field::new("a", a.data_type(), true)))
+                .collect();
+            let out = f
+                .invoke_with_args(ScalarFunctionArgs {
+                    args,
+                    arg_fields: fields,
+                    number_rows: texts.len(),
+                    return_field: Arc::new(Field::new("r", DataType::Boolean, true)),
+                    config_options: Arc::new(ConfigOptions::default()),
+                })
+                .expect("runs")
+                .to_array(texts.len())
+                .expect("array");
+            let want: Vec<Option<bool>> = texts
+                .iter()
+                .map(|t| {
+                    t.map(|t| {
+                        keys.iter().any(|k| {
+                            Collation::Utf8mb4GeneralCi.compare(t.as_bytes(), k.as_bytes())
+                                == std::cmp::Ordering::Equal
+                        })
+                    })
+                })
+                .collect();
+            assert_eq!(
+                out.as_boolean().iter().collect::<Vec<_>>(),
+                want,
+                "{texts:?}"
+            );
+        }
     }
 }
 

@@ -158,18 +158,24 @@ impl Collation {
     /// without writing the key; otherwise written into `scratch` and compared.
     pub fn eq_key_in(self, s: &[u8], keys: &[Vec<u8>], scratch: &mut Vec<u8>) -> bool {
         if self == Collation::Utf8mb4GeneralCi && s.is_ascii() {
-            let t = trim_trailing_spaces(s);
-            return keys.iter().any(|key| {
-                t.len() == key.len()
-                    && t.iter()
-                        .zip(key)
-                        .all(|(&b, &k)| ASCII_WEIGHTS[b as usize] == k)
-            });
+            return ascii_general_ci_eq_key_in(s, keys);
         }
         scratch.clear();
         self.eq_key_into(s, scratch);
         keys.iter().any(|key| scratch == key)
     }
+}
+
+/// [`Collation::eq_key_in`] under general_ci for a string its caller knows to be ASCII (a
+/// whole column checked at once); for other bytes the answer means nothing.
+pub fn ascii_general_ci_eq_key_in(s: &[u8], keys: &[Vec<u8>]) -> bool {
+    let t = trim_trailing_spaces(s);
+    keys.iter().any(|key| {
+        t.len() == key.len()
+            && t.iter()
+                .zip(key)
+                .all(|(&b, &k)| ASCII_WEIGHTS[usize::from(b & 0x7F)] == k)
+    })
 }
 
 /// ASCII strings up to this many bytes get their general_ci weights on the stack.
