@@ -29,7 +29,7 @@ const SHARDS: usize = 16;
 const ROW_ENTRY_OVERHEAD_BYTES: usize = 96;
 
 /// What a cache entry is keyed by.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CacheKey {
     /// A decoded microblock.
     Block {
@@ -60,6 +60,44 @@ pub enum CacheKey {
         /// The encoded primary key.
         key: Vec<u8>,
     },
+}
+
+/// A key goes to the hasher in one write (a row key's bytes in a second): the streaming XXH3
+/// hasher pays per write, a derived `Hash` wrote each field apart, and an analytical scan
+/// looks up every column of every microblock it reads.
+impl std::hash::Hash for CacheKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let (kind, tablet, file, at) = match self {
+            CacheKey::Block {
+                tablet,
+                macroblock,
+                micro,
+            } => (0u8, tablet.0, *macroblock, u64::from(*micro)),
+            CacheKey::Column {
+                tablet,
+                macroblock,
+                micro,
+                slot,
+            } => (
+                1,
+                tablet.0,
+                *macroblock,
+                u64::from(*micro) << 32 | u64::from(*slot),
+            ),
+            CacheKey::Row {
+                tablet, generation, ..
+            } => (2, tablet.0, *generation, 0),
+        };
+        let mut head = [0u8; 25];
+        head[0] = kind;
+        head[1..9].copy_from_slice(&tablet.to_le_bytes());
+        head[9..17].copy_from_slice(&file.to_le_bytes());
+        head[17..25].copy_from_slice(&at.to_le_bytes());
+        state.write(&head);
+        if let CacheKey::Row { key, .. } = self {
+            state.write(key);
+        }
+    }
 }
 
 /// The newest version of a key across a tablet's SSTables: `None` if none has the key.
