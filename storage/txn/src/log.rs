@@ -130,16 +130,16 @@ impl CommitRecord {
 }
 
 /// One log entry's body for encoded commit records (as [`CommitRecord::encode`] made them):
-/// one record is the body as it is, several are framed in a batch (a log stream gathers the
+/// one record is the body as it is (moved, not copied), several are framed in a batch (a log stream gathers the
 /// commits that arrive while its log is busy into one entry).
-pub fn encode_batch(records: &[Vec<u8>]) -> Vec<u8> {
-    if let [one] = records {
-        return one.clone();
+pub fn encode_batch(mut records: Vec<Vec<u8>>) -> Vec<u8> {
+    if records.len() == 1 {
+        return records.pop().unwrap_or_default();
     }
     let bytes: usize = records.iter().map(|r| r.len() + 5).sum();
     let mut out = Vec::with_capacity(1 + bytes);
     out.push(BATCH_FORMAT);
-    for r in records {
+    for r in &records {
         put_varint(&mut out, r.len() as u64);
         out.extend_from_slice(r);
     }
@@ -512,10 +512,10 @@ mod tests {
             }
             .encode()
         };
-        let one = encode_batch(&[rec(1)]);
+        let one = encode_batch(vec![rec(1)]);
         assert_eq!(one, rec(1));
         assert_eq!(records_in(&one).unwrap(), [&rec(1)[..]]);
-        let three = encode_batch(&[rec(1), rec(2), rec(3)]);
+        let three = encode_batch(vec![rec(1), rec(2), rec(3)]);
         let back: Vec<CommitRecord> = records_in(&three)
             .unwrap()
             .into_iter()

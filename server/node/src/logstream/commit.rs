@@ -240,7 +240,7 @@ impl Batcher {
             waiters,
             batcher: self.clone(),
         };
-        let redo = Redo(encode_batch(&records), Waiting(Some(Arc::new(proposal))));
+        let redo = Redo(encode_batch(records), Waiting(Some(Arc::new(proposal))));
         // The Raft core's queue is unbounded, so this only enqueues. A proposal it refuses
         // is dropped with its responder, which fails the waiters and moves the queue on.
         let _ = futures::executor::block_on(raft.client_write_ff(redo));
