@@ -371,11 +371,15 @@ impl ReefScanExec {
         }
     }
 
-    /// The rows this scan reads by the tablet's estimate, counted up to `enough`.
+    /// The rows this scan reads by the tablet's estimate, counted up to `enough` (a part's
+    /// statistics, when the optimizer has asked for them, are that estimate counted further).
     fn estimated_rows(&self, enough: u64) -> u64 {
         let mut rows = 0;
         for p in &self.parts {
-            rows += p.tablet.rows_in(&p.keys, enough.saturating_sub(rows));
+            rows += match p.rows.get() {
+                Some(&counted) => counted,
+                None => p.tablet.rows_in(&p.keys, enough.saturating_sub(rows)),
+            };
             if rows >= enough {
                 break;
             }
