@@ -111,6 +111,11 @@ enum For {
     Equality,
 }
 
+/// Whether `e` is a non-NULL string literal.
+fn is_string_literal(e: &Expr) -> bool {
+    matches!(e, Expr::Literal(v, _) if v.try_as_str().is_some_and(|s| s.is_some()))
+}
+
 /// The collation two compared strings meet under: a binary one wins over general_ci.
 fn stronger(a: Collation, b: Collation) -> Collation {
     match (a, b) {
@@ -171,8 +176,7 @@ impl MysqlSemantics {
         c: Collation,
         negated: bool,
     ) -> Option<Expr> {
-        let literal = |x: &Expr| matches!(x, Expr::Literal(v, _) if v.try_as_str().is_some_and(|s| s.is_some()));
-        if constants.is_empty() || !constants.iter().all(literal) {
+        if constants.is_empty() || !constants.iter().all(is_string_literal) {
             return None;
         }
         let f = match c {
@@ -218,20 +222,21 @@ impl MysqlSemantics {
                     Eq | NotEq | Lt | LtEq | Gt | GtEq | IsDistinctFrom | IsNotDistinctFrom
                 ) && (string_expr(&left, schema) && string_expr(&right, schema)) =>
             {
-                if matches!(op, Eq | NotEq) {
+                // A column against a constant: one comparison that writes no keys.
+                let constant_side = match (is_string_literal(&left), is_string_literal(&right)) {
+                    (_, true) => Some((&left, &right)),
+                    (true, false) => Some((&right, &left)),
+                    (false, false) => None,
+                };
+                if let (Eq | NotEq, Some((value, constant))) = (op, constant_side) {
                     let c = stronger(collation_of(&left, schema), collation_of(&right, schema));
-                    let negated = op == NotEq;
-                    let found = self
-                        .in_constants((*left).clone(), std::slice::from_ref(&right), c, negated)
-                        .or_else(|| {
-                            self.in_constants(
-                                (*right).clone(),
-                                std::slice::from_ref(&left),
-                                c,
-                                negated,
-                            )
-                        });
-                    if let Some(call) = found {
+                    let call = self.in_constants(
+                        (**value).clone(),
+                        std::slice::from_ref(&**constant),
+                        c,
+                        op == NotEq,
+                    );
+                    if let Some(call) = call {
                         return Ok(Transformed::yes(call));
                     }
                 }
