@@ -36,6 +36,15 @@ fn strings(a: &ArrayRef) -> Result<Vec<Option<&str>>> {
     })
 }
 
+/// A collation-bound function's name: `ci` under general_ci, `bin` under the binary
+/// collations.
+fn named(collation: Collation, ci: &'static str, bin: &'static str) -> &'static str {
+    match collation {
+        Collation::Utf8mb4GeneralCi => ci,
+        Collation::Utf8mb4Bin | Collation::Binary => bin,
+    }
+}
+
 /// `reef_weight_ci(s)` / `reef_weight_bin(s)`: the collation's sort key of `s`, so byte
 /// comparison of weights is the collation's comparison; `reef_eqkey_ci(s)` /
 /// `reef_eqkey_bin(s)`: its equality key ([`Collation::eq_key_into`]), equal exactly when
@@ -52,19 +61,13 @@ pub struct Weight {
 impl Weight {
     /// The sort-key function of `collation`.
     pub fn udf(collation: Collation) -> ScalarUDF {
-        let name = match collation {
-            Collation::Utf8mb4GeneralCi => "reef_weight_ci",
-            Collation::Utf8mb4Bin | Collation::Binary => "reef_weight_bin",
-        };
+        let name = named(collation, "reef_weight_ci", "reef_weight_bin");
         Weight::build(name, collation, false)
     }
 
     /// The equality-key function of `collation`.
     pub fn eq_udf(collation: Collation) -> ScalarUDF {
-        let name = match collation {
-            Collation::Utf8mb4GeneralCi => "reef_eqkey_ci",
-            Collation::Utf8mb4Bin | Collation::Binary => "reef_eqkey_bin",
-        };
+        let name = named(collation, "reef_eqkey_ci", "reef_eqkey_bin");
         Weight::build(name, collation, true)
     }
 
@@ -142,12 +145,8 @@ pub struct InStrings {
 impl InStrings {
     /// The function of `collation`.
     pub fn udf(collation: Collation) -> ScalarUDF {
-        let name = match collation {
-            Collation::Utf8mb4GeneralCi => "reef_in_ci",
-            Collation::Utf8mb4Bin | Collation::Binary => "reef_in_bin",
-        };
         ScalarUDF::new_from_impl(InStrings {
-            name,
+            name: named(collation, "reef_in_ci", "reef_in_bin"),
             collation,
             signature: Signature::variadic_any(Volatility::Immutable),
         })
@@ -371,7 +370,15 @@ mod tests {
         ColumnarValue::Scalar(v)
     }
 
+    /// `udf` over `args`: as many rows as an array argument has, one if all are scalars.
     fn call(udf: &ScalarUDF, args: Vec<ColumnarValue>, ret: DataType) -> ArrayRef {
+        let rows = args
+            .iter()
+            .find_map(|a| match a {
+                ColumnarValue::Array(a) => Some(a.len()),
+                ColumnarValue::Scalar(_) => None,
+            })
+            .unwrap_or(1);
         let fields = args
             .iter()
             .map(|a| Arc::new(Field::new("a", a.data_type(), true)))
@@ -379,12 +386,12 @@ mod tests {
         udf.invoke_with_args(ScalarFunctionArgs {
             args,
             arg_fields: fields,
-            number_rows: 1,
+            number_rows: rows,
             return_field: Arc::new(Field::new("r", ret, true)),
             config_options: Arc::new(ConfigOptions::default()),
         })
         .expect("runs")
-        .to_array(1)
+        .to_array(rows)
         .expect("array")
     }
 
@@ -504,21 +511,7 @@ mod tests {
                 arrow_array::StringArray::from(texts.clone()),
             ))];
             args.extend(keys.map(|k| scalar(ScalarValue::Utf8(Some(k.into())))));
-            let fields = args
-                .iter()
-                .map(|a| Arc::new(Field::new("a", a.data_type(), true)))
-                .collect();
-            let out = f
-                .invoke_with_args(ScalarFunctionArgs {
-                    args,
-                    arg_fields: fields,
-                    number_rows: texts.len(),
-                    return_field: Arc::new(Field::new("r", DataType::Boolean, true)),
-                    config_options: Arc::new(ConfigOptions::default()),
-                })
-                .expect("runs")
-                .to_array(texts.len())
-                .expect("array");
+            let out = call(&f, args, DataType::Boolean);
             let want: Vec<Option<bool>> = texts
                 .iter()
                 .map(|t| {
