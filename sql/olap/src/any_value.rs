@@ -142,7 +142,7 @@ impl Accumulator for First {
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         let is_set = states.get(1).and_then(|a| a.as_boolean_opt());
-        self.take_first(&states[..1], is_set)
+        self.take_first(states.get(..1).unwrap_or_default(), is_set)
     }
 }
 
@@ -216,7 +216,8 @@ impl GroupsAccumulator for FirstPerGroup {
         total_num_groups: usize,
     ) -> Result<()> {
         let is_set = values.get(1).and_then(|a| a.as_boolean_opt());
-        self.first_values(&values[..1], group_indices, is_set, total_num_groups)
+        let values = values.get(..1).unwrap_or_default();
+        self.first_values(values, group_indices, is_set, total_num_groups)
     }
 
     /// Each row is its own state: set unless the filter drops it.

@@ -150,9 +150,7 @@ impl Collation {
             }
         }
     }
-}
 
-impl Collation {
     /// Whether `s`'s equality key is one of `keys` (each one [`Collation::eq_key_into`]
     /// wrote): for an ASCII string under general_ci, compared character by character
     /// without writing the key; otherwise written into `scratch` and compared.
