@@ -582,10 +582,6 @@ impl ExecutionPlan for ReefScanExec {
     }
 }
 
-/// MemTable keys a scan's row estimate counts at most: counting walks them, and past this
-/// many a table is large to any join decision.
-const STATS_MEM_ROWS: u64 = 200_000;
-
 /// The stream of one part of a table scan.
 #[derive(Debug, Clone)]
 struct ScanPartition {
@@ -615,12 +611,12 @@ struct JoinFilters {
 }
 
 impl ScanPartition {
-    /// The rows this part reads by the tablet's estimate ([`Tablet::rows_in`]): SSTable rows
-    /// from the index, MemTable keys counted up to [`STATS_MEM_ROWS`].
+    /// The rows this part reads by the tablet's estimate ([`Tablet::estimated_rows_in`]):
+    /// SSTable rows from the index, MemTable keys counted while few.
     fn estimated_rows(&self) -> u64 {
         *self
             .rows
-            .get_or_init(|| self.tablet.rows_in(&self.keys, STATS_MEM_ROWS))
+            .get_or_init(|| self.tablet.estimated_rows_in(&self.keys))
     }
 
     /// The batches of this part, of about `batch_rows` rows each, counted into `counts`.

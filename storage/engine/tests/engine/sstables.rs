@@ -680,6 +680,39 @@ fn macroblock_files(dir: &std::path::Path) -> usize {
         .count()
 }
 
+/// A planner's row estimate counts a MemTable's keys in a short range exactly, and a range
+/// with more than `MEM_KEYS_COUNTED` of them as the MemTable's every key; SSTable rows come
+/// from the index either way.
+#[test]
+fn row_estimates_count_memtable_keys_only_while_few() {
+    use reef_storage::tablet::MEM_KEYS_COUNTED;
+    let dir = tempfile::tempdir().unwrap();
+    let t = open(Arc::new(RealFs), dir.path(), Cache::new(64 << 20));
+    let many = 3 * MEM_KEYS_COUNTED as i64;
+    commit_each(&t, 0..many);
+    let range = |lo: i64, hi: i64| (Bound::Included(key(lo)), Bound::Excluded(key(hi)));
+    assert_eq!(t.estimated_rows_in(&range(10, 110)), 100);
+    assert_eq!(t.rows_in(&range(10, 110), u64::MAX), 100);
+    // Past the count, the whole MemTable: an upper estimate.
+    assert_eq!(t.estimated_rows_in(&range(0, many / 2)), many as u64);
+    assert_eq!(t.rows_in(&range(0, many / 2), u64::MAX), many as u64 / 2);
+    assert_eq!(t.estimated_rows_in(&full_range()), many as u64);
+
+    // Dumped, the same rows are counted from the SSTable's index, by microblock.
+    assert!(t.freeze());
+    assert!(t.dump_frozen().unwrap());
+    let sstable = t.estimated_rows_in(&range(0, many / 2));
+    assert!(
+        sstable >= many as u64 / 2 && sstable < many as u64,
+        "{sstable}"
+    );
+    assert_eq!(t.estimated_rows_in(&full_range()), many as u64);
+    assert_eq!(
+        t.estimated_rows_in(&range(0, many / 2)),
+        t.rows_in(&range(0, many / 2), 0)
+    );
+}
+
 /// `split_keys` cuts a range on macroblock boundaries into parts of about equal rows, and
 /// scanning the parts one after another reads exactly what one scan of the range reads,
 /// MemTable rows included.
