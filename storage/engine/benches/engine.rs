@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,6 +57,42 @@ fn memtable(c: &mut Criterion) {
                 .unwrap();
             ctx.set_committing(Version(txn)).unwrap();
             ctx.commit(Version(txn), LogIndex(txn));
+        })
+    });
+    g.finish();
+
+    // Range reads of the OLTP path (`VisibleMerge`): sysbench's 100-row ranges, and TPC-C
+    // Delivery's oldest new order, found past a district's delivered (deleted) orders.
+    let mut g = c.benchmark_group("memtable_range");
+    let starts: Vec<i64> = (0..4096)
+        .map(|_| rng.below(rows as u64 - 100) as i64)
+        .collect();
+    let mut i = 0;
+    g.throughput(Throughput::Elements(100));
+    g.bench_function("100_rows_of_200k", |b| {
+        b.iter(|| {
+            i = (i + 1) % starts.len();
+            let range = (
+                Bound::Included(int_key(starts[i])),
+                Bound::Excluded(int_key(starts[i] + 100)),
+            );
+            assert_eq!(t.scan(range, ctx.clone()).unwrap().count(), 100)
+        })
+    });
+    let deleted = 1000;
+    let ctx_del = TxnCtx::new(TxnId(u64::MAX / 2));
+    for k in 0..deleted {
+        t.write(&ctx_del, StmtSeq(1), &int_key(k), RowOp::Delete)
+            .unwrap();
+    }
+    ctx_del.set_committing(Version(u64::MAX / 2)).unwrap();
+    ctx_del.commit(Version(u64::MAX / 2), LogIndex(u64::MAX / 2));
+    g.throughput(Throughput::Elements(deleted as u64));
+    g.bench_function("first_row_after_1000_deletes", |b| {
+        b.iter(|| {
+            let range = (Bound::Included(int_key(0)), Bound::Unbounded);
+            let first = t.scan(range, ctx.clone()).unwrap().next();
+            assert_eq!(first.unwrap().unwrap().0, int_key(deleted));
         })
     });
     g.finish();

@@ -513,24 +513,62 @@ impl MemTable {
         n
     }
 
-    /// Up to `limit` rows with keys in `(after, end)`, in key order.
-    pub(crate) fn rows_after(
+    /// Fills `batch` (cleared first) with up to `limit` rows whose keys lie after `after` and
+    /// before `end`, in key order.
+    pub(crate) fn read_after(
         &self,
         after: Bound<&[u8]>,
         end: Bound<&[u8]>,
         limit: usize,
-    ) -> Vec<(Vec<u8>, Arc<MvccRow>)> {
-        let mut out = Vec::with_capacity(limit.min(1024));
+        batch: &mut RowBatch,
+    ) {
+        batch.clear();
         let mut entry = self.rows.lower_bound(after);
         while let Some(e) = entry {
-            let in_range = before_end(e.key(), end);
-            if !in_range || out.len() >= limit {
+            if batch.len() >= limit || !before_end(e.key(), end) {
                 break;
             }
-            out.push((e.key().clone(), e.value().clone()));
+            batch.push(e.key(), e.value());
             entry = e.next();
         }
-        out
+    }
+}
+
+/// MemTable rows read in key order into buffers a reader keeps from batch to batch: the keys
+/// end to end with where each ends, and the rows, so stepping over a row allocates nothing.
+#[derive(Debug, Default)]
+pub(crate) struct RowBatch {
+    keys: Vec<u8>,
+    ends: Vec<usize>,
+    rows: Vec<Arc<MvccRow>>,
+}
+
+impl RowBatch {
+    pub(crate) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The key of row `i`.
+    pub(crate) fn key(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.keys[start..self.ends[i]]
+    }
+
+    /// Row `i`.
+    pub(crate) fn row(&self, i: usize) -> &Arc<MvccRow> {
+        &self.rows[i]
+    }
+
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.ends.clear();
+        self.rows.clear();
+    }
+
+    fn push(&mut self, key: &[u8], row: &Arc<MvccRow>) {
+        self.keys.extend_from_slice(key);
+        self.ends.push(self.keys.len());
+        self.rows.push(row.clone());
     }
 }
 

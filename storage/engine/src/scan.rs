@@ -23,13 +23,16 @@ use reef_common::value::Value;
 
 use crate::cache::{CacheKey, CacheValue};
 use crate::error::{Result, StorageError};
-use crate::memtable::{MemTable, MvccRow, Visible};
+use crate::memtable::{MemTable, MvccRow, RowBatch, Visible};
 use crate::mvcc::ReadCtx;
 use crate::schema::RowSchema;
 use crate::sstable::block::{value_at, Block, ColumnStats};
 use crate::sstable::table::{ReadEnv, SSTable, VersionRow};
 
-const MEM_BATCH_ROWS: usize = 256;
+/// Rows a MemTable cursor reads at a time: the first read takes few, as a LIMIT or a short
+/// range needs, and each next one four times more, up to the most.
+const MEM_BATCH_ROWS_FIRST: usize = 16;
+const MEM_BATCH_ROWS_MAX: usize = 256;
 
 /// A key range: (start, end) bounds over encoded keys.
 pub type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
@@ -94,24 +97,57 @@ pub(crate) fn before_end(key: &[u8], end: &Bound<Vec<u8>>) -> bool {
 
 struct MemCursor {
     mem: Arc<MemTable>,
-    buf: VecDeque<(Vec<u8>, Arc<MvccRow>)>,
+    /// The rows read, and the one the cursor is on.
+    batch: RowBatch,
+    at: usize,
+    /// How many rows the next read takes.
+    next_read: usize,
     after: Bound<Vec<u8>>,
     end: Bound<Vec<u8>>,
     exhausted: bool,
 }
 
 impl MemCursor {
-    fn settle(&mut self) {
-        if self.buf.is_empty() && !self.exhausted {
-            let rows =
-                self.mem
-                    .rows_after(bound_ref(&self.after), bound_ref(&self.end), MEM_BATCH_ROWS);
-            self.exhausted = rows.len() < MEM_BATCH_ROWS;
-            if let Some((k, _)) = rows.last() {
-                self.after = Bound::Excluded(k.clone());
-            }
-            self.buf.extend(rows);
+    fn new(mem: Arc<MemTable>, range: &KeyRange) -> MemCursor {
+        MemCursor {
+            mem,
+            batch: RowBatch::default(),
+            at: 0,
+            next_read: MEM_BATCH_ROWS_FIRST,
+            after: range.0.clone(),
+            end: range.1.clone(),
+            exhausted: false,
         }
+    }
+
+    fn settle(&mut self) {
+        if self.at < self.batch.len() || self.exhausted {
+            return;
+        }
+        if self.batch.len() > 0 {
+            // Resume after the last key read, reusing the bound's buffer.
+            let mut after = match std::mem::replace(&mut self.after, Bound::Unbounded) {
+                Bound::Included(k) | Bound::Excluded(k) => k,
+                Bound::Unbounded => Vec::new(),
+            };
+            after.clear();
+            after.extend_from_slice(self.batch.key(self.batch.len() - 1));
+            self.after = Bound::Excluded(after);
+        }
+        let limit = self.next_read;
+        self.mem.read_after(
+            bound_ref(&self.after),
+            bound_ref(&self.end),
+            limit,
+            &mut self.batch,
+        );
+        self.at = 0;
+        self.exhausted = self.batch.len() < limit;
+        self.next_read = (limit * 4).min(MEM_BATCH_ROWS_MAX);
+    }
+
+    fn current(&self) -> Option<(&[u8], &Arc<MvccRow>)> {
+        (self.at < self.batch.len()).then(|| (self.batch.key(self.at), self.batch.row(self.at)))
     }
 }
 
@@ -251,14 +287,14 @@ impl Cursor {
 
     fn key(&self) -> Option<&[u8]> {
         match self {
-            Cursor::Mem(m) => m.buf.front().map(|(k, _)| k.as_slice()),
+            Cursor::Mem(m) => m.current().map(|(k, _)| k),
             Cursor::Sst(s) => s.key(),
         }
     }
 
     fn resolve(&self, ctx: &ReadCtx) -> Result<Visible> {
         match self {
-            Cursor::Mem(m) => m.buf.front().expect("settled").1.read(ctx),
+            Cursor::Mem(m) => m.current().expect("settled").1.read(ctx),
             Cursor::Sst(s) => {
                 let b = s.block.as_ref().expect("settled");
                 for r in s.key_rows() {
@@ -276,7 +312,7 @@ impl Cursor {
 
     fn versions(&self, out: &mut Vec<VersionRow>) {
         match self {
-            Cursor::Mem(m) => out.extend(m.buf.front().expect("settled").1.committed_versions()),
+            Cursor::Mem(m) => out.extend(m.current().expect("settled").1.committed_versions()),
             Cursor::Sst(s) => {
                 let b = s.block.as_ref().expect("settled");
                 out.extend(
@@ -289,9 +325,7 @@ impl Cursor {
 
     fn advance(&mut self) {
         match self {
-            Cursor::Mem(m) => {
-                m.buf.pop_front();
-            }
+            Cursor::Mem(m) => m.at += 1,
             Cursor::Sst(s) => s.row = s.key_rows().end,
         }
     }
@@ -314,13 +348,7 @@ impl Sources {
     ) -> Result<Sources> {
         let mut cursors = Vec::with_capacity(mems.len() + tables.len());
         for m in mems {
-            cursors.push(Cursor::Mem(MemCursor {
-                mem: m.clone(),
-                buf: VecDeque::new(),
-                after: range.0.clone(),
-                end: range.1.clone(),
-                exhausted: false,
-            }));
+            cursors.push(Cursor::Mem(MemCursor::new(m.clone(), range)));
         }
         skip.resize(tables.len(), HashSet::new());
         for (t, s) in tables.iter().zip(skip) {
@@ -334,16 +362,27 @@ impl Sources {
         Ok(Sources { cursors })
     }
 
-    fn min_key(&mut self) -> Result<Option<Vec<u8>>> {
+    /// Settles every cursor and returns the one on the smallest key (the newest source
+    /// among equals), or `None` when all are done.
+    fn min_cursor(&mut self) -> Result<Option<usize>> {
+        let mut min: Option<(usize, &[u8])> = None;
         for c in &mut self.cursors {
             c.settle()?;
         }
+        for (i, c) in self.cursors.iter().enumerate() {
+            if let Some(k) = c.key() {
+                if min.is_none_or(|(_, m)| k < m) {
+                    min = Some((i, k));
+                }
+            }
+        }
+        Ok(min.map(|(i, _)| i))
+    }
+
+    fn min_key(&mut self) -> Result<Option<Vec<u8>>> {
         Ok(self
-            .cursors
-            .iter()
-            .filter_map(|c| c.key())
-            .min()
-            .map(|k| k.to_vec()))
+            .min_cursor()?
+            .map(|i| self.cursors[i].key().expect("settled").to_vec()))
     }
 }
 
@@ -351,6 +390,9 @@ impl Sources {
 pub struct VisibleMerge {
     sources: Sources,
     ctx: ReadCtx,
+    /// The key being merged, in a buffer kept across keys: a key with no visible row (a
+    /// delete) costs no allocation.
+    key: Vec<u8>,
 }
 
 impl std::fmt::Debug for VisibleMerge {
@@ -361,7 +403,11 @@ impl std::fmt::Debug for VisibleMerge {
 
 impl VisibleMerge {
     pub(crate) fn new(sources: Sources, ctx: ReadCtx) -> VisibleMerge {
-        VisibleMerge { sources, ctx }
+        VisibleMerge {
+            sources,
+            ctx,
+            key: Vec::new(),
+        }
     }
 }
 
@@ -370,11 +416,15 @@ impl Iterator for VisibleMerge {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let key = match self.sources.min_key() {
-                Ok(Some(k)) => k,
+            let min = match self.sources.min_cursor() {
+                Ok(Some(i)) => i,
                 Ok(None) => return None,
                 Err(e) => return Some(Err(e)),
             };
+            self.key.clear();
+            self.key
+                .extend_from_slice(self.sources.cursors[min].key().expect("settled"));
+            let key = &self.key;
             let mut found = Visible::Absent;
             for c in &mut self.sources.cursors {
                 if c.key() == Some(key.as_slice()) {
@@ -388,7 +438,7 @@ impl Iterator for VisibleMerge {
                 }
             }
             if let Visible::Row(v) = found {
-                return Some(Ok((key, v)));
+                return Some(Ok((self.key.clone(), v)));
             }
         }
     }
@@ -632,10 +682,9 @@ impl ArrowScan {
                         .iter()
                         .enumerate()
                         .any(|(o, other)| o != t && table_overlaps(other, lo, hi));
-                    let overlaps_mem = mems.iter().any(|mem| {
-                        !mem.rows_after(Bound::Included(lo), Bound::Included(hi), 1)
-                            .is_empty()
-                    });
+                    let overlaps_mem = mems
+                        .iter()
+                        .any(|mem| mem.count_keys(Bound::Included(lo), Bound::Included(hi), 1) > 0);
                     if !overlaps_table && !overlaps_mem {
                         skip[t].insert((i, j));
                         fast.push_back((table.clone(), i, j));

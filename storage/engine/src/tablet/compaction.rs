@@ -27,7 +27,7 @@ use reef_common::ids::{LogIndex, Version};
 
 use super::{TableSet, Tablet};
 use crate::error::{Result, StorageError};
-use crate::memtable::MemTable;
+use crate::memtable::{MemTable, RowBatch};
 use crate::scan::{Sources, VersionMerge};
 use crate::sstable::macroblock::{MacroblockMeta, OpenMacroblock};
 use crate::sstable::table::{Level, SSTable, SSTableMeta, SSTableWriter, VersionRow};
@@ -152,19 +152,20 @@ impl Tablet {
         self.wait_for_decisions(&m);
         let horizon = self.gc_horizon();
         let (mbs, created) = self.write_sstable(|w| {
+            let mut batch = RowBatch::default();
             let mut after: Option<Vec<u8>> = None;
             loop {
                 let lo = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-                let rows = m.rows_after(lo, Bound::Unbounded, DUMP_BATCH_ROWS);
-                for (k, row) in &rows {
-                    for (v, val) in thin(row.committed_versions(), horizon, false) {
-                        w.push(k, v, val.as_deref())?;
+                m.read_after(lo, Bound::Unbounded, DUMP_BATCH_ROWS, &mut batch);
+                for i in 0..batch.len() {
+                    for (v, val) in thin(batch.row(i).committed_versions(), horizon, false) {
+                        w.push(batch.key(i), v, val.as_deref())?;
                     }
                 }
-                if rows.len() < DUMP_BATCH_ROWS {
+                if batch.len() < DUMP_BATCH_ROWS {
                     return Ok(());
                 }
-                after = rows.last().map(|(k, _)| k.clone());
+                after = Some(batch.key(batch.len() - 1).to_vec());
             }
         })?;
         let table_id = self.next_file_id.fetch_add(1, Ordering::Relaxed);
