@@ -194,6 +194,11 @@ cur.execute("DELETE FROM sbtest1 WHERE id=?", (5,))
 cur.execute("INSERT INTO sbtest1 (id, k, c, pad) VALUES (?, ?, ?, ?)", (5, 1, "again", "p"))
 cur.execute("SELECT DISTINCT c FROM sbtest1 WHERE id BETWEEN ? AND ? ORDER BY c", (4, 5))
 print(cur.fetchall())
+# One statement executed again and again: each execution sees its own parameters.
+again = "SELECT id, CONCAT(?, c) FROM sbtest1 WHERE id >= ? AND k < ? ORDER BY id"
+for args in [("a", 1, 25), ("bb", 3, 100), (None, 2, 40), ("c", 9, 100), ("d", 4, 41)]:
+    cur.execute(again, args)
+    print(cur.fetchall())
 "#,
     );
     let lines: Vec<&str> = out.lines().collect();
@@ -201,6 +206,11 @@ print(cur.fetchall())
     assert_eq!(lines[1], "[(2, 20), (3, 30), (4, 40)]");
     assert_eq!(lines[2], "[(Decimal('151'),)]");
     assert_eq!(lines[3], "[('again',), ('c4',)]");
+    assert_eq!(lines[4], "[(1, 'ac1'), (2, 'ac2'), (5, 'aagain')]");
+    assert_eq!(lines[5], "[(3, 'bbc3'), (4, 'bbc4'), (5, 'bbagain')]");
+    assert_eq!(lines[6], "[(2, None), (3, None), (5, None)]");
+    assert_eq!(lines[7], "[]");
+    assert_eq!(lines[8], "[(4, 'dc4'), (5, 'dagain')]");
 }
 
 #[test]

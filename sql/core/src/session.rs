@@ -202,10 +202,36 @@ impl SqlEngine {
 }
 
 struct Prepared {
+    /// The statement; after an execution its parameters hold that execution's values.
     stmt: Statement,
-    params: usize,
+    /// Where its parameters are: the ordinals, in `visit_expressions_mut` order, of the
+    /// expressions that were placeholders. Binding overwrites those literals in place, so
+    /// an execution neither copies nor frees the statement.
+    params: Vec<usize>,
     /// Its text, for `SHOW PROCESSLIST`.
     text: String,
+}
+
+impl Prepared {
+    /// Writes `values` into the statement's parameters, in order.
+    fn bind(&mut self, values: Vec<Datum>) {
+        let mut values = values.into_iter();
+        let mut slots = self.params.iter().copied().peekable();
+        let mut ordinal = 0usize;
+        let _ = visit_expressions_mut(&mut self.stmt, |e| {
+            if slots.peek() == Some(&ordinal) {
+                slots.next();
+                if let Expr::Value(v) = e {
+                    v.value = to_literal(values.next().unwrap_or(Datum::Null));
+                }
+            }
+            ordinal += 1;
+            match slots.peek() {
+                Some(_) => ControlFlow::Continue(()),
+                None => ControlFlow::Break(()),
+            }
+        });
+    }
 }
 
 /// Prepared statements one session may hold open (MySQL's default
@@ -483,19 +509,21 @@ impl SqlSession {
                 ),
             ));
         }
-        let stmt = stmts.remove(0);
-        let mut params = 0usize;
-        let mut probe = stmt.clone();
-        let _ = visit_expressions_mut(&mut probe, |e| {
+        let mut stmt = stmts.remove(0);
+        let mut params = Vec::new();
+        let mut ordinal = 0usize;
+        let _ = visit_expressions_mut(&mut stmt, |e| {
             if let Expr::Value(ValueWithSpan {
                 value: SqlValue::Placeholder(_),
                 ..
             }) = e
             {
-                params += 1;
+                params.push(ordinal);
             }
+            ordinal += 1;
             ControlFlow::<()>::Continue(())
         });
+        let param_count = params.len();
         let columns = match &stmt {
             Statement::Query(q) if crate::olap::needs_olap(q) => {
                 let scope = SessionInfo::of(self);
@@ -532,39 +560,32 @@ impl SqlSession {
                 text: sql.to_string(),
             },
         );
-        Ok((id, params, columns))
+        Ok((id, param_count, columns))
     }
 
     /// Executes prepared statement `id` with `params`.
     pub fn execute_prepared(&mut self, id: u32, params: Vec<Datum>) -> Result<Output, SqlError> {
-        let p = self.prepared.get(&id).ok_or_else(|| {
-            SqlError::new(
+        let Some(mut p) = self.prepared.remove(&id) else {
+            return Err(SqlError::new(
                 error::ER_UNKNOWN_STMT_HANDLER,
                 format!("Unknown prepared statement handler ({id}) given to EXECUTE"),
-            )
-        })?;
-        if params.len() != p.params {
+            ));
+        };
+        if params.len() != p.params.len() {
+            self.prepared.insert(id, p);
             return Err(SqlError::new(
                 error::ER_WRONG_ARGUMENTS,
                 "Incorrect arguments to EXECUTE",
             ));
         }
-        let mut stmt = p.stmt.clone();
-        let mut it = params.into_iter();
-        let _ = visit_expressions_mut(&mut stmt, |e| {
-            if let Expr::Value(ValueWithSpan {
-                value: v @ SqlValue::Placeholder(_),
-                ..
-            }) = e
-            {
-                *v = to_literal(it.next().unwrap_or(Datum::Null));
-            }
-            ControlFlow::<()>::Continue(())
-        });
+        p.bind(params);
         self.engine.questions.fetch_add(1, Ordering::Relaxed);
         self.process.begin(&p.text, self.db.as_deref());
-        let out = self.run(&stmt);
+        // Out of the map while it runs (a preparable statement never prepares or closes
+        // one), so the session is free to run it.
+        let out = self.run(&p.stmt);
         self.process.end();
+        self.prepared.insert(id, p);
         out
     }
 
