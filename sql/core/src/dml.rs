@@ -1630,7 +1630,14 @@ pub fn primary_key_range(
         };
         target[*slot] = Some(d.clone());
     }
-    Ok(key_plan(def, &def.pk, &eq, &ge, &le)?.map(|p| (p.lo, p.hi)))
+    Ok(key_plan(def, &def.pk, &eq, &ge, &le)?.map(|p| match p.lo {
+        // Every key column fixed: the one key itself, which scans read as a point (the
+        // bloom check, keyed reads under a join).
+        Bound::Included(key) if p.eq == def.pk.len() => {
+            (Bound::Included(key.clone()), Bound::Included(key))
+        }
+        lo => (lo, p.hi),
+    }))
 }
 
 /// Whether an index lookup of `d` finds every row of a column of type `ty` that equals it.

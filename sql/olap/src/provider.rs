@@ -42,7 +42,7 @@ use reef_sql::datum::Datum;
 use reef_sql::{primary_key_range, KeyBound, SqlError};
 use reef_storage::mvcc::ReadCtx;
 use reef_storage::scan::{
-    bound_key, intersect, ArrowScan, ArrowScanRequest, ColumnRange, KeyRange,
+    bound_key, intersect, point_of, ArrowScan, ArrowScanRequest, ColumnRange, KeyRange,
 };
 use reef_storage::tablet::{full_range, Tablet};
 
@@ -651,6 +651,22 @@ impl ScanPartition {
         if self.join.is_some() {
             counts.key_ranges.add(key_ranges.len());
         }
+        let points: Option<Vec<&[u8]>> = key_ranges.iter().map(point_of).collect();
+        if let (Some(points), true) = (points, self.join.is_some()) {
+            // Build-side keys that complete the primary key: point reads, not scans.
+            let batches: Vec<Result<RecordBatch>> = points
+                .chunks(batch_rows.max(1))
+                .map(|keys| {
+                    let b = self
+                        .tablet
+                        .get_arrow(keys, &slots, &self.read)
+                        .map_err(|e| external(SqlError::from(e)))?;
+                    self.logical(&slots, b)
+                })
+                .filter(|b| b.as_ref().map_or(true, |b| b.num_rows() > 0))
+                .collect();
+            return Box::new(batches.into_iter());
+        }
         let mut scans = Vec::with_capacity(key_ranges.len());
         for keys in key_ranges {
             let request = ArrowScanRequest {
@@ -673,32 +689,35 @@ impl ScanPartition {
                 counts: counts.clone(),
             })
             .map(|b| b.map_err(|e| external(SqlError::from(e))));
-        let def = self.def.clone();
-        let schema = self.schema.clone();
-        let projection = self.projection.clone();
-        let interrupt = self.interrupt.clone();
-        Box::new(Coalesced::new(storage, physical, batch_rows).map(move |b| {
-            if interrupt
-                .as_ref()
-                .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
-            {
-                return Err(external(SqlError::new(
-                    reef_common::error::ER_QUERY_INTERRUPTED,
-                    "Query execution was interrupted",
-                )));
-            }
-            let b = b?;
-            if projection.is_empty() {
-                RecordBatch::try_new_with_options(
-                    schema.clone(),
-                    vec![],
-                    &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
-                )
-                .map_err(DataFusionError::from)
-            } else {
-                logical_batch(&def, &slots, &schema, &b).map_err(external)
-            }
-        }))
+        let part = self.clone();
+        Box::new(
+            Coalesced::new(storage, physical, batch_rows).map(move |b| part.logical(&slots, b?)),
+        )
+    }
+
+    /// A batch of stored columns (`slots`) as this part's logical batch, unless the query
+    /// has been interrupted.
+    fn logical(&self, slots: &[usize], b: RecordBatch) -> Result<RecordBatch> {
+        if self
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            return Err(external(SqlError::new(
+                reef_common::error::ER_QUERY_INTERRUPTED,
+                "Query execution was interrupted",
+            )));
+        }
+        if self.projection.is_empty() {
+            RecordBatch::try_new_with_options(
+                self.schema.clone(),
+                vec![],
+                &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
+            )
+            .map_err(DataFusionError::from)
+        } else {
+            logical_batch(&self.def, slots, &self.schema, &b).map_err(external)
+        }
     }
 
     /// The key ranges this part reads: its own, or, under hash joins, the ranges their

@@ -574,7 +574,7 @@ fn within(range: &KeyRange, lo: &[u8], hi: &[u8]) -> bool {
 }
 
 /// The single key a range names, if it names one.
-fn point_of(range: &KeyRange) -> Option<&[u8]> {
+pub fn point_of(range: &KeyRange) -> Option<&[u8]> {
     match range {
         (Bound::Included(a), Bound::Included(b)) if a == b => Some(a),
         _ => None,
@@ -821,48 +821,84 @@ impl ArrowScan {
     }
 
     fn next_merged(&mut self) -> Result<Option<RecordBatch>> {
-        // Per slot, the builders it feeds (a slot may be projected more than once).
-        let mut feeds: Vec<Vec<usize>> = vec![Vec::new(); self.schema.kinds.len()];
-        for (i, &s) in self.req.projection.iter().enumerate() {
+        let mut rows = ArrowRows::new(&self.schema, &self.req.projection)?;
+        while rows.len() < self.req.batch_rows {
+            let Some(item) = self.merge.next() else { break };
+            rows.push(&item?.1)?;
+        }
+        self.stats.rows_merged += rows.len() as u64;
+        if rows.len() == 0 {
+            return Ok(None);
+        }
+        rows.finish(&self.out_schema).map(Some)
+    }
+}
+
+/// Encoded rows turned into an Arrow batch of projected columns (a slot may be projected
+/// more than once; columns added after a row was written read as their defaults).
+pub(crate) struct ArrowRows<'a> {
+    schema: &'a RowSchema,
+    projection: &'a [usize],
+    /// Per slot, the builders it feeds.
+    feeds: Vec<Vec<usize>>,
+    wanted: Vec<bool>,
+    builders: Vec<ColumnBuilder>,
+    rows: usize,
+}
+
+impl<'a> ArrowRows<'a> {
+    pub(crate) fn new(schema: &'a RowSchema, projection: &'a [usize]) -> Result<ArrowRows<'a>> {
+        let mut feeds: Vec<Vec<usize>> = vec![Vec::new(); schema.kinds.len()];
+        for (i, &s) in projection.iter().enumerate() {
             feeds
                 .get_mut(s)
                 .ok_or_else(|| StorageError::Invalid(format!("no column {s} to project")))?
                 .push(i);
         }
-        let mut builders: Vec<ColumnBuilder> = self
-            .req
-            .projection
-            .iter()
-            .map(|&s| ColumnBuilder::new(self.schema.kinds[s]))
-            .collect();
-        let wanted: Vec<bool> = feeds.iter().map(|f| !f.is_empty()).collect();
-        let mut rows = 0;
-        while rows < self.req.batch_rows {
-            let Some(item) = self.merge.next() else { break };
-            let (_, row) = item?;
-            let header = decode_row_wanted(&row, &self.schema.kinds, Some(&wanted), |s, v| {
-                for &b in &feeds[s] {
-                    builders[b].push(&v);
-                }
-            })?;
-            // Columns added after the row was written read as their defaults.
-            for (i, &s) in self.req.projection.iter().enumerate() {
-                if s >= header.columns {
-                    let d = self.schema.defaults.get(s).ok_or_else(|| {
+        Ok(ArrowRows {
+            schema,
+            projection,
+            wanted: feeds.iter().map(|f| !f.is_empty()).collect(),
+            feeds,
+            builders: projection
+                .iter()
+                .map(|&s| ColumnBuilder::new(schema.kinds[s]))
+                .collect(),
+            rows: 0,
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub(crate) fn push(&mut self, row: &[u8]) -> Result<()> {
+        let (feeds, builders) = (&self.feeds, &mut self.builders);
+        let header = decode_row_wanted(row, &self.schema.kinds, Some(&self.wanted), |s, v| {
+            for &b in &feeds[s] {
+                builders[b].push(&v);
+            }
+        })?;
+        for (i, &s) in self.projection.iter().enumerate() {
+            if s >= header.columns {
+                let d =
+                    self.schema.defaults.get(s).ok_or_else(|| {
                         StorageError::Invalid(format!("column {s} has no default"))
                     })?;
-                    builders[i].push(d);
-                }
+                self.builders[i].push(d);
             }
-            rows += 1;
         }
-        self.stats.rows_merged += rows as u64;
-        if rows == 0 {
-            return Ok(None);
-        }
-        let cols: Vec<ArrayRef> = builders.into_iter().map(ColumnBuilder::finish).collect();
-        RecordBatch::try_new(self.out_schema.clone(), cols)
-            .map(Some)
+        self.rows += 1;
+        Ok(())
+    }
+
+    pub(crate) fn finish(self, schema: &SchemaRef) -> Result<RecordBatch> {
+        let cols: Vec<ArrayRef> = self
+            .builders
+            .into_iter()
+            .map(ColumnBuilder::finish)
+            .collect();
+        RecordBatch::try_new(schema.clone(), cols)
             .map_err(|e| StorageError::Invalid(format!("building a batch: {e}")))
     }
 }

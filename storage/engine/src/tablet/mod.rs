@@ -45,6 +45,7 @@ use crate::schema::RowSchema;
 use crate::sstable::block::Compression;
 use crate::sstable::macroblock;
 use crate::sstable::table::{lookup_hash, ReadEnv, SSTable};
+use arrow_array::RecordBatch;
 
 /// MemTable keys [`Tablet::estimated_rows_in`] counts at most per MemTable.
 pub const MEM_KEYS_COUNTED: u64 = 1_000;
@@ -511,6 +512,27 @@ impl Tablet {
         let set = self.table_set();
         let sources = Sources::new(&mems, &set.tables, &self.env(true), &range, Vec::new())?;
         Ok(VisibleMerge::new(sources, ctx))
+    }
+
+    /// The rows visible to `ctx` at `keys` (whole primary keys), in the order of `keys`, as
+    /// one Arrow batch of the `projection`'s columns (the schema of [`crate::scan::arrow_schema`]);
+    /// a key with no visible row is left out. Each key is a point read (MemTables, the row
+    /// cache, then the SSTables' bloom filters), so a join's probe side that names its rows'
+    /// keys reads those rows and nothing around them.
+    pub fn get_arrow(
+        &self,
+        keys: &[&[u8]],
+        projection: &[usize],
+        ctx: &ReadCtx,
+    ) -> Result<RecordBatch> {
+        let schema = self.schema();
+        let mut rows = crate::scan::ArrowRows::new(&schema, projection)?;
+        for key in keys {
+            if let Some(row) = self.get(key, ctx)? {
+                rows.push(&row)?;
+            }
+        }
+        rows.finish(&crate::scan::arrow_schema(&schema, projection))
     }
 
     /// Arrow batches of the rows visible to `ctx` (in no particular order).
