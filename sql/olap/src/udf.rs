@@ -14,7 +14,7 @@ use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use reef_common::collation::{ascii_general_ci_eq_key_in, Collation};
+use reef_common::collation::{ascii_general_ci_eq_key_in, ascii_weighs_as_itself, Collation};
 use reef_sql::expr::{LikePattern, LikeScratch};
 
 /// MySQL's `div_precision_increment` default: `/` adds this many digits of scale.
@@ -96,6 +96,11 @@ impl ScalarUDFImpl for Weight {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let a = arrays(&args.args, args.number_rows)?;
+        if self.equality {
+            if let Some(keys) = own_eq_keys(self.collation, &a[0]) {
+                return Ok(ColumnarValue::Array(Arc::new(keys)));
+            }
+        }
         let values = strings(&a[0])?;
         // Every key is written straight into the result's buffer: no allocation per row.
         let total: usize = values.iter().flatten().map(|s| s.len()).sum();
@@ -129,6 +134,29 @@ impl ScalarUDFImpl for Weight {
         )?;
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
+}
+
+/// The equality keys of a string array whose strings are already their own keys, as a
+/// binary array sharing its buffers: under `binary` always; under utf8mb4_bin when no
+/// string ends in a space; under general_ci when, besides, every byte is ASCII weighing as
+/// itself ([`ascii_weighs_as_itself`]), as TPC-H's flags and modes are. `None` otherwise,
+/// and for arrays that are not `Utf8`.
+fn own_eq_keys(collation: Collation, a: &ArrayRef) -> Option<BinaryArray> {
+    let s = a.as_string_opt::<i32>()?;
+    let offsets = s.offsets();
+    let bytes = s.values();
+    let used = &bytes[offsets[0] as usize..offsets[offsets.len() - 1] as usize];
+    let no_trailing_space = || {
+        offsets
+            .windows(2)
+            .all(|w| w[0] == w[1] || bytes[w[1] as usize - 1] != b' ')
+    };
+    let own = match collation {
+        Collation::Binary => true,
+        Collation::Utf8mb4Bin => no_trailing_space(),
+        Collation::Utf8mb4GeneralCi => ascii_weighs_as_itself(used) && no_trailing_space(),
+    };
+    own.then(|| BinaryArray::new(offsets.clone(), bytes.clone(), s.nulls().cloned()))
 }
 
 /// `reef_in_ci(s, k1, k2, ...)` / `reef_in_bin(...)`: whether `s` equals one of the
@@ -393,6 +421,56 @@ mod tests {
         .expect("runs")
         .to_array(rows)
         .expect("array")
+    }
+
+    /// Equality keys shared from the strings' own buffers equal the ones written key by key,
+    /// and strings that are not their own keys (lower case, trailing spaces, non-ASCII,
+    /// NULLs beside them) still get written keys.
+    #[test]
+    fn equality_keys_of_strings_that_are_their_own_keys_are_shared() {
+        use arrow_array::StringArray;
+        let cases: Vec<Vec<Option<&str>>> = vec![
+            vec![Some("R"), Some("A"), None, Some("N"), Some("")],
+            vec![Some("DELIVER IN PERSON"), Some("NONE")],
+            vec![Some("R"), Some("a")],
+            vec![Some("R"), Some("A ")],
+            vec![Some("R"), Some("É")],
+        ];
+        for collation in [
+            Collation::Utf8mb4GeneralCi,
+            Collation::Utf8mb4Bin,
+            Collation::Binary,
+        ] {
+            let udf = Weight::eq_udf(collation);
+            for case in &cases {
+                let input: ArrayRef = Arc::new(StringArray::from(case.clone()));
+                let got = call(
+                    &udf,
+                    vec![ColumnarValue::Array(input.clone())],
+                    DataType::Binary,
+                );
+                let got = got.as_binary::<i32>();
+                for (i, s) in case.iter().enumerate() {
+                    match s {
+                        None => assert!(got.is_null(i)),
+                        Some(s) => {
+                            let mut key = Vec::new();
+                            collation.eq_key_into(s.as_bytes(), &mut key);
+                            assert_eq!(got.value(i), key.as_slice(), "{collation:?} {case:?}");
+                        }
+                    }
+                }
+                let shared = own_eq_keys(collation, &input).is_some();
+                let expected = match collation {
+                    Collation::Binary => true,
+                    Collation::Utf8mb4Bin => {
+                        case.iter().all(|s| !s.is_some_and(|s| s.ends_with(' ')))
+                    }
+                    Collation::Utf8mb4GeneralCi => case.len() != 2 || case[1] == Some("NONE"),
+                };
+                assert_eq!(shared, expected, "{collation:?} {case:?}");
+            }
+        }
     }
 
     fn dec(v: i128, p: u8, s: i8) -> ColumnarValue {

@@ -176,6 +176,15 @@ pub fn ascii_general_ci_eq_key_in(s: &[u8], keys: &[Vec<u8>]) -> bool {
     })
 }
 
+/// Whether every byte of `bytes` is ASCII that weighs as itself under general_ci (no
+/// letter that folds to its capital): such a string without trailing spaces is its own
+/// equality key ([`Collation::eq_key_into`]).
+pub fn ascii_weighs_as_itself(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|&b| b < 0x80 && ASCII_WEIGHTS[usize::from(b)] == b)
+}
+
 /// ASCII strings up to this many bytes get their general_ci weights on the stack.
 const ASCII_KEY_STACK_CHARS: usize = 64;
 
@@ -421,6 +430,24 @@ const fn latin1_weights() -> [u16; 256] {
 
 #[cfg(test)]
 mod tests {
+    /// A string of bytes that weigh as themselves, without trailing spaces, is its own
+    /// equality key; any other ASCII byte changes the key.
+    #[test]
+    fn bytes_that_weigh_as_themselves_are_their_own_equality_key() {
+        for b in 0u8..0x80 {
+            if b == b' ' {
+                continue;
+            }
+            let s = [b'Q', b];
+            let mut key = Vec::new();
+            Collation::Utf8mb4GeneralCi.eq_key_into(&s, &mut key);
+            assert_eq!(ascii_weighs_as_itself(&s), key == s, "byte {b:#x}");
+        }
+        assert!(!ascii_weighs_as_itself("É".as_bytes()));
+        assert!(ascii_weighs_as_itself(b"DELIVER IN PERSON"));
+        assert!(!ascii_weighs_as_itself(b"Customer#1"));
+    }
+
     use super::*;
     use proptest::prelude::*;
 
