@@ -40,16 +40,14 @@ pub enum CacheKey {
         /// Index of the microblock.
         micro: u32,
     },
-    /// One decoded column of a microblock.
-    Column {
+    /// The decoded columns of a microblock that analytical scans have read so far.
+    Columns {
         /// The tablet.
         tablet: TabletId,
         /// Its macroblock file id.
         macroblock: u64,
         /// Index of the microblock.
         micro: u32,
-        /// The column's slot.
-        slot: u32,
     },
     /// The newest SSTable version of a row.
     Row {
@@ -73,17 +71,11 @@ impl std::hash::Hash for CacheKey {
                 macroblock,
                 micro,
             } => (0u8, tablet.0, *macroblock, u64::from(*micro)),
-            CacheKey::Column {
+            CacheKey::Columns {
                 tablet,
                 macroblock,
                 micro,
-                slot,
-            } => (
-                1,
-                tablet.0,
-                *macroblock,
-                u64::from(*micro) << 32 | u64::from(*slot),
-            ),
+            } => (1, tablet.0, *macroblock, u64::from(*micro)),
             CacheKey::Row {
                 tablet, generation, ..
             } => (2, tablet.0, *generation, 0),
@@ -110,8 +102,8 @@ pub enum CacheValue {
     Block(Arc<Block>),
     /// A row cache entry.
     Row(RowEntry),
-    /// One decoded column.
-    Column(ArrayRef),
+    /// A microblock's decoded columns by slot, those not read yet `None`.
+    Columns(Arc<[Option<ArrayRef>]>),
 }
 
 /// Hit, miss and eviction counts of one kind of entry.
@@ -185,12 +177,18 @@ impl std::fmt::Debug for Cache {
 fn size_of(key: &CacheKey, value: &CacheValue) -> usize {
     let k = match key {
         CacheKey::Block { .. } => 32,
-        CacheKey::Column { .. } => 40,
+        CacheKey::Columns { .. } => 32,
         CacheKey::Row { key, .. } => key.len() + ROW_ENTRY_OVERHEAD_BYTES,
     };
     k + match value {
         CacheValue::Block(b) => b.mem_bytes,
-        CacheValue::Column(a) => a.get_array_memory_size(),
+        CacheValue::Columns(c) => {
+            c.len() * std::mem::size_of::<Option<ArrayRef>>()
+                + c.iter()
+                    .flatten()
+                    .map(|a| a.get_array_memory_size())
+                    .sum::<usize>()
+        }
         CacheValue::Row(Some((_, Some(v)))) => v.len(),
         CacheValue::Row(_) => 0,
     }
@@ -228,7 +226,7 @@ impl Cache {
     fn stats_of(&self, key: &CacheKey) -> &KindStats {
         match key {
             CacheKey::Block { .. } => &self.blocks,
-            CacheKey::Column { .. } => &self.columns,
+            CacheKey::Columns { .. } => &self.columns,
             CacheKey::Row { .. } => &self.rows,
         }
     }

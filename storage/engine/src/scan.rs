@@ -781,43 +781,47 @@ impl ArrowScan {
             self.stats.columns_decoded += wanted.len() as u64;
             return open.read_micro_slots(micro, &wanted);
         };
-        let key = |slot: usize| CacheKey::Column {
+        // One entry per microblock holds every column scans have decoded from it, so a
+        // scan looks the microblock up once, not once per column.
+        let key = CacheKey::Columns {
             tablet: self.env.tablet,
             macroblock: open.meta.id,
             micro: micro as u32,
-            slot: slot as u32,
         };
-        let mut found: Vec<Option<ArrayRef>> = wanted
-            .iter()
-            .map(|&s| match cache.get(&key(s)) {
-                Some(CacheValue::Column(a)) => Some(a),
-                _ => None,
-            })
-            .collect();
+        let cached = match cache.get(&key) {
+            Some(CacheValue::Columns(c)) if c.len() == stored => Some(c),
+            _ => None,
+        };
+        let have = |slot: usize| cached.as_ref().and_then(|c| c[slot].clone());
         let missing: Vec<usize> = wanted
             .iter()
-            .zip(&found)
-            .filter(|(_, f)| f.is_none())
-            .map(|(&s, _)| s)
+            .copied()
+            .filter(|&s| have(s).is_none())
             .collect();
         self.stats.columns_cached += (wanted.len() - missing.len()) as u64;
         if missing.is_empty() {
             return Ok((
                 open.micros[micro].rows as usize,
-                found.into_iter().flatten().collect(),
+                wanted.iter().filter_map(|&s| have(s)).collect(),
             ));
         }
         let (n, read) = open.read_micro_slots(micro, &missing)?;
         self.stats.columns_decoded += read.len() as u64;
-        let mut read = missing.iter().zip(read);
-        for f in found.iter_mut().filter(|f| f.is_none()) {
-            let (&slot, array) = read
-                .next()
-                .ok_or_else(|| StorageError::Invalid("microblock lacks a stored column".into()))?;
-            cache.insert(key(slot), CacheValue::Column(array.clone()));
-            *f = Some(array);
+        if read.len() != missing.len() {
+            return Err(StorageError::Invalid(
+                "microblock lacks a stored column".into(),
+            ));
         }
-        Ok((n, found.into_iter().flatten().collect()))
+        let mut all: Vec<Option<ArrayRef>> = match &cached {
+            Some(c) => c.to_vec(),
+            None => vec![None; stored],
+        };
+        for (&slot, array) in missing.iter().zip(read) {
+            all[slot] = Some(array);
+        }
+        let out = wanted.iter().filter_map(|&s| all[s].clone()).collect();
+        cache.insert(key, CacheValue::Columns(Arc::from(all)));
+        Ok((n, out))
     }
 
     fn next_merged(&mut self) -> Result<Option<RecordBatch>> {

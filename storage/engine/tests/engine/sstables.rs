@@ -139,7 +139,8 @@ fn arrow_scan_slices_a_clean_baseline_and_merges_the_rest() {
 }
 
 /// The column cache serves a second scan's columns without decoding, gives the same
-/// batches, keeps within its budget, and a scan of another column decodes only that one.
+/// batches, keeps within its budget, and a scan of another column decodes only that one;
+/// a microblock's cached columns are found with one lookup.
 #[test]
 fn arrow_scans_read_decoded_columns_from_the_column_cache() {
     let dir = tempfile::tempdir().unwrap();
@@ -185,6 +186,16 @@ fn arrow_scans_read_decoded_columns_from_the_column_cache() {
     let st = columns.stats();
     assert!(st.column_hits >= 2 * cold.blocks_sliced, "{st:?}");
     assert!(st.bytes > 0 && st.bytes <= st.capacity_bytes, "{st:?}");
+    // Both columns now cached, found with one lookup per microblock.
+    let (_, again) = scan_k(vec![0, 1]);
+    assert_eq!(
+        (again.columns_cached, again.columns_decoded),
+        (2 * cold.blocks_sliced, 0)
+    );
+    assert_eq!(
+        columns.stats().column_hits - st.column_hits,
+        cold.blocks_sliced
+    );
 }
 
 #[test]
