@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Decimal128Type;
 use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, Decimal128Array};
-use arrow_buffer::{i256, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_buffer::{i256, BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::DataType;
 use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::{
@@ -211,6 +211,19 @@ impl ScalarUDFImpl for InStrings {
             keys.push(key);
         }
         let text = first.to_array(args.number_rows)?;
+        // Strings that are their own equality keys: compared with the keys byte for byte.
+        if let Some(own) = own_eq_keys(self.collation, &text) {
+            let (offsets, bytes) = (own.offsets(), own.values());
+            let hits = BooleanBuffer::collect_bool(own.len(), |i| {
+                let s = &bytes[offsets[i] as usize..offsets[i + 1] as usize];
+                // Byte by byte rather than through memcmp: these strings are short, and a
+                // call per row cost more than the comparison.
+                keys.iter()
+                    .any(|k| k.len() == s.len() && k.iter().zip(s).all(|(a, b)| a == b))
+            });
+            let out = BooleanArray::new(hits, own.nulls().cloned());
+            return Ok(ColumnarValue::Array(Arc::new(out)));
+        }
         let mut scratch = Vec::new();
         let mut matches = |s: &str| self.collation.eq_key_in(s.as_bytes(), &keys, &mut scratch);
         let out: BooleanArray = match text.as_string_opt::<i32>() {
@@ -563,12 +576,13 @@ mod tests {
     }
 
     /// `reef_in_ci` answers as the collation compares, on an ASCII column (checked once
-    /// for the whole column) and on one with other characters (checked per row).
+    /// for the whole column), on one with other characters (checked per row) and on one
+    /// whose strings are their own equality keys (compared byte for byte).
     #[test]
     fn in_strings_answer_as_the_collation_compares() {
         let f = InStrings::udf(Collation::Utf8mb4GeneralCi);
         let keys = ["air reg", "Été"];
-        let columns: [Vec<Option<&str>>; 2] = [
+        let columns: [Vec<Option<&str>>; 3] = [
             vec![
                 Some("AIR REG  "),
                 Some("AIR"),
@@ -583,7 +597,17 @@ mod tests {
                 None,
                 Some("AIRREG"),
             ],
+            vec![
+                Some("AIR REG"),
+                Some("AIR"),
+                None,
+                Some("ETE"),
+                Some("AIR REGS"),
+                Some(""),
+            ],
         ];
+        let own = arrow_array::StringArray::from(columns[2].clone());
+        assert!(own_eq_keys(Collation::Utf8mb4GeneralCi, &(Arc::new(own) as ArrayRef)).is_some());
         for texts in columns {
             let mut args = vec![ColumnarValue::Array(Arc::new(
                 arrow_array::StringArray::from(texts.clone()),
