@@ -44,6 +44,44 @@ fn assert_consistent(out: &Output) {
     assert_eq!(held, 11, "{report}");
 }
 
+/// A load is a function of its seed: the same rows whichever loader thread takes which
+/// warehouse or item range.
+#[test]
+fn tpcc_loads_the_same_rows_from_the_same_seed() {
+    let data = tempfile::tempdir().unwrap();
+    let r = Reef::start(data.path());
+    for (db, threads) in [("tpcc_one", "1"), ("tpcc_three", "3")] {
+        let out = driver(
+            r.port,
+            &[
+                "load",
+                "--tiny",
+                "--warehouses",
+                "2",
+                "--threads",
+                threads,
+                "--database",
+                db,
+            ],
+        )
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "load failed:\n{}", text(&out));
+    }
+    let rows = "SELECT c_w_id, c_d_id, c_id, c_last, c_first, c_credit, c_data FROM customer \
+                ORDER BY c_w_id, c_d_id, c_id; \
+                SELECT s_w_id, s_i_id, s_quantity, s_data FROM stock ORDER BY s_w_id, s_i_id; \
+                SELECT o_w_id, o_d_id, o_id, o_c_id, o_ol_cnt FROM orders \
+                ORDER BY o_w_id, o_d_id, o_id; \
+                SELECT i_id, i_name, i_price, i_data FROM item ORDER BY i_id";
+    let one = r.ok(Some("tpcc_one"), rows);
+    assert!(one.lines().count() > 1000, "{one}");
+    assert!(
+        one == r.ok(Some("tpcc_three"), rows),
+        "the two loads differ"
+    );
+}
+
 #[test]
 fn tpcc_runs_clean_and_stays_consistent_through_a_crash() {
     let data = tempfile::tempdir().unwrap();

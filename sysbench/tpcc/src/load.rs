@@ -134,6 +134,9 @@ pub fn load(
         first = last + 1;
     }
     jobs.extend((1..=warehouses).map(Job::Warehouse));
+    // Each job draws from a generator seeded by the seed and the job's place in the list,
+    // so the data is the same whichever loader thread takes which job.
+    let jobs: VecDeque<(u64, Job)> = (1..).zip(jobs).collect();
     let total = u64::from(scale.items) + u64::from(warehouses) * scale.rows_per_warehouse();
     let progress = Progress::new("load", total);
     let jobs = Mutex::new(jobs);
@@ -142,18 +145,22 @@ pub fn load(
     let results: Vec<Result<()>> = std::thread::scope(|s| {
         let reporter = s.spawn(|| progress.report());
         let workers: Vec<_> = (0..threads)
-            .map(|t| {
+            .map(|_| {
                 let (jobs, progress, failed) = (&jobs, &progress, &failed);
                 s.spawn(move || -> Result<()> {
                     let mut conn = args.connect()?;
-                    let mut g = Gen::new(seed.wrapping_add(t as u64 + 1), cfg.c_load);
                     loop {
                         if failed.load(Ordering::Relaxed) {
                             return Ok(());
                         }
-                        let Some(job) = jobs.lock().expect("no panics hold it").pop_front() else {
+                        let Some((n, job)) = jobs.lock().expect("no panics hold it").pop_front()
+                        else {
                             return Ok(());
                         };
+                        let mut g = Gen::new(
+                            seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                            cfg.c_load,
+                        );
                         let r = match job {
                             Job::Items { first, last } => {
                                 load_items(&mut conn, &mut g, progress, first, last)
