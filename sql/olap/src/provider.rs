@@ -371,8 +371,8 @@ impl ReefScanExec {
         }
     }
 
-    /// The rows this scan reads by the tablet's estimate, counted up to `enough` (a part's
-    /// statistics, when the optimizer has asked for them, are that estimate counted further).
+    /// The rows this scan reads by the tablet's estimate, counted up to `enough` (a part
+    /// whose statistics the optimizer has asked for answers with those instead).
     fn estimated_rows(&self, enough: u64) -> u64 {
         let mut rows = 0;
         for p in &self.parts {

@@ -8,10 +8,10 @@
 //! SSTables have of that key (or that none has one). SSTables are immutable, so a cached
 //! entry is valid until the SSTable set changes, which bumps the generation.
 //!
-//! A second cache of the same kind holds single decoded columns of microblocks as Arrow
-//! arrays, keyed by (tablet, macroblock, microblock, column): what analytical scans read.
-//! Kept apart, a scan of a large table evicts only other scans' columns, never the blocks
-//! and rows transactions read.
+//! A second cache of the same kind holds decoded microblock columns as Arrow arrays, one
+//! entry per (tablet, macroblock, microblock) with every column analytical scans have
+//! decoded from it. Kept apart, a scan of a large table evicts only other scans' columns,
+//! never the blocks and rows transactions read.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,7 +62,7 @@ pub enum CacheKey {
 
 /// A key goes to the hasher in one write (a row key's bytes in a second): the streaming XXH3
 /// hasher pays per write, a derived `Hash` wrote each field apart, and an analytical scan
-/// looks up every column of every microblock it reads.
+/// looks up every microblock it reads.
 impl std::hash::Hash for CacheKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         let (kind, tablet, file, at) = match self {
