@@ -637,7 +637,7 @@ impl ScanPartition {
     }
 
     fn batches(
-        &self,
+        self: &Arc<Self>,
         counts: ScanCounts,
         batch_rows: usize,
     ) -> Box<dyn Iterator<Item = Result<RecordBatch>> + Send> {
@@ -651,8 +651,11 @@ impl ScanPartition {
         if self.join.is_some() {
             counts.key_ranges.add(key_ranges.len());
         }
-        let points: Option<Vec<&[u8]>> = key_ranges.iter().map(point_of).collect();
-        if let (Some(points), true) = (points, self.join.is_some()) {
+        let points: Option<Vec<&[u8]>> = match self.join {
+            Some(_) => key_ranges.iter().map(point_of).collect(),
+            None => None,
+        };
+        if let Some(points) = points {
             // Build-side keys that complete the primary key: point reads, not scans.
             let batches: Vec<Result<RecordBatch>> = points
                 .chunks(batch_rows.max(1))
@@ -663,7 +666,7 @@ impl ScanPartition {
                         .map_err(|e| external(SqlError::from(e)))?;
                     self.logical(&slots, b)
                 })
-                .filter(|b| b.as_ref().map_or(true, |b| b.num_rows() > 0))
+                .filter(|b| !b.as_ref().is_ok_and(|b| b.num_rows() == 0))
                 .collect();
             return Box::new(batches.into_iter());
         }
@@ -689,7 +692,7 @@ impl ScanPartition {
                 counts: counts.clone(),
             })
             .map(|b| b.map_err(|e| external(SqlError::from(e))));
-        let part = self.clone();
+        let part = Arc::clone(self);
         Box::new(
             Coalesced::new(storage, physical, batch_rows).map(move |b| part.logical(&slots, b?)),
         )
