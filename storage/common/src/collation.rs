@@ -180,8 +180,8 @@ pub fn ascii_general_ci_eq_key_in(s: &[u8], keys: &[Vec<u8>]) -> bool {
 /// letter that folds to its capital): such a string without trailing spaces is its own
 /// equality key ([`Collation::eq_key_into`]).
 pub fn ascii_weighs_as_itself(bytes: &[u8]) -> bool {
-    // In ASCII only the lower-case letters fold (`latin1_weights`; the test beside this
-    // checks every byte against the weights). Written without a table lookup and in
+    // In ASCII only the lower-case letters fold (asserted where `ASCII_WEIGHTS` is built,
+    // when compiling). Written without a table lookup and in
     // chunks, so the check of a chunk vectorizes and a folding byte ends it early.
     bytes.chunks(64).all(|chunk| {
         !chunk.iter().fold(false, |bad, &b| {
@@ -371,13 +371,20 @@ pub fn general_ci_weight(c: char) -> u16 {
 static LATIN1_WEIGHTS: [u16; 256] = latin1_weights();
 
 /// The `utf8mb4_general_ci` weight of each ASCII character, itself ASCII (letters weigh as
-/// their capitals; checked when compiling), so an ASCII string's weights are one byte each.
+/// their capitals, and nothing else folds; checked when compiling), so an ASCII string's
+/// weights are one byte each.
 pub static ASCII_WEIGHTS: [u8; 128] = {
     let latin1 = latin1_weights();
     let mut w = [0u8; 128];
     let mut i = 0;
     while i < 128 {
         assert!(latin1[i] < 128, "an ASCII character weighs outside ASCII");
+        // `ascii_weighs_as_itself` relies on this: only the lower-case letters fold.
+        let folds = i >= b'a' as usize && i <= b'z' as usize;
+        assert!(
+            (latin1[i] as usize != i) == folds,
+            "an ASCII character other than a-z folds"
+        );
         w[i] = latin1[i] as u8;
         i += 1;
     }
