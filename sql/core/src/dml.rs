@@ -36,6 +36,8 @@ use crate::expr::{any_expr, eval, eval_shown, Scope};
 use crate::session::{OutColumn, Output, SessionInfo, SqlEngine};
 use crate::SqlError;
 
+mod join;
+
 /// A row with its encoded primary key.
 type KeyedRow = (Vec<u8>, Vec<Datum>);
 /// A source row (what ORDER BY on table columns reads) with its projected output row.
@@ -2065,6 +2067,17 @@ pub(crate) fn explain_select(
             Datum::str(extra),
         ]
     };
+    if let Some(join) = crate::olap::needs_olap(q)
+        .then(|| join::plan(engine, s, q))
+        .flatten()
+    {
+        let rows = join
+            .explain_rows()
+            .iter()
+            .map(|(table, ty, key, extra)| row(Some(table), Some(ty), key.as_deref(), extra))
+            .collect();
+        return Ok(Output::Rows { columns, rows });
+    }
     let olap = || {
         row(
             None,
@@ -2087,12 +2100,7 @@ pub(crate) fn explain_select(
         let (name, alias) = single_table(&sel.from)?;
         let def = lookup(engine, name, s.db.as_deref())?;
         let (acc, _) = access(&def, sel.selection.as_ref(), s)?;
-        let (ty, key) = match &acc {
-            Access::Points(keys) if keys.len() == 1 => ("const", Some("PRIMARY")),
-            Access::Points(_) | Access::Range(..) => ("range", Some("PRIMARY")),
-            Access::Index { index, .. } => ("range", Some(index.name.as_str())),
-            Access::Scan => ("ALL", None),
-        };
+        let (ty, key) = access_kind(&acc);
         let extra = if sel.selection.is_some() {
             "Using where; ReefDB: OLTP path"
         } else {
@@ -2101,6 +2109,33 @@ pub(crate) fn explain_select(
         vec![row(Some(alias.unwrap_or(&def.name)), Some(ty), key, extra)]
     };
     Ok(Output::Rows { columns, rows })
+}
+
+/// How EXPLAIN's `type` and `key` columns name an access.
+fn access_kind(acc: &Access) -> (&'static str, Option<&str>) {
+    match acc {
+        Access::Points(keys) if keys.len() == 1 => ("const", Some("PRIMARY")),
+        Access::Points(_) | Access::Range(..) => ("range", Some("PRIMARY")),
+        Access::Index { index, .. } => ("range", Some(index.name.as_str())),
+        Access::Scan => ("ALL", None),
+    }
+}
+
+/// How `EXPLAIN FORMAT=TREE` shows an access to the table shown as `shown`.
+fn access_step(acc: &Access, shown: &str) -> String {
+    match acc {
+        Access::Points(keys) if keys.len() == 1 => {
+            format!("Single-row lookup on {shown} using PRIMARY")
+        }
+        Access::Points(keys) => {
+            format!("Lookup of {} keys on {shown} using PRIMARY", keys.len())
+        }
+        Access::Range(..) => format!("Range scan on {shown} using PRIMARY"),
+        Access::Index { index, .. } => {
+            format!("Index range scan on {shown} using {}", index.name)
+        }
+        Access::Scan => format!("Table scan on {shown}"),
+    }
 }
 
 /// `EXPLAIN FORMAT=TREE` and `EXPLAIN ANALYZE` of a SELECT, as MySQL 8 shows them: one
@@ -2116,7 +2151,16 @@ pub(crate) fn explain_tree(
     analyze: bool,
 ) -> Result<Output, SqlError> {
     let required = crate::olap::needs_olap(q);
-    let text = if required || scans_for_olap(engine, s, q)? {
+    let join = required.then(|| join::plan(engine, s, q)).flatten();
+    let text = if let Some(join) = join {
+        match join_explain(engine, txn, s, join, analyze) {
+            // The same fallback `select` takes.
+            Err(e) if e.code == error::ER_NOT_SUPPORTED_YET => {
+                olap_explain(engine, txn, s, q, analyze)?
+            }
+            other => other?,
+        }
+    } else if required || scans_for_olap(engine, s, q)? {
         match olap_explain(engine, txn, s, q, analyze) {
             // The same fallback `select` takes.
             Err(e) if e.code == error::ER_NOT_SUPPORTED_YET && !required => {
@@ -2192,6 +2236,81 @@ fn oltp_explain(
             "the OLTP path got a query that is not a SELECT",
         ));
     };
+    let mut steps = shaping_steps(q, sel);
+    if sel.from.is_empty() {
+        steps.push("Rows fetched before execution".to_string());
+    } else {
+        let (name, alias) = single_table(&sel.from)?;
+        let def = lookup(engine, name, s.db.as_deref())?;
+        let shown = alias.unwrap_or(&def.name);
+        if let Some(w) = &sel.selection {
+            steps.push(format!("Filter: {w}"));
+        }
+        steps.push(access_step(
+            &access(&def, sel.selection.as_ref(), s)?.0,
+            shown,
+        ));
+    }
+    let measured = if analyze {
+        let started = std::time::Instant::now();
+        let out = select_oltp(engine, txn, s, q)?;
+        Some((started, out))
+    } else {
+        None
+    };
+    Ok(oltp_tree(steps, measured))
+}
+
+/// The tree of a key-lookup join on the OLTP path (which with `analyze` it runs).
+fn join_explain(
+    engine: &SqlEngine,
+    txn: &mut Transaction,
+    s: &SessionInfo,
+    join: join::KeyJoin,
+    analyze: bool,
+) -> Result<String, SqlError> {
+    let SetExpr::Select(sel) = join.query().body.as_ref() else {
+        return Err(SqlError::internal("a planned join that is not a SELECT"));
+    };
+    let mut steps = shaping_steps(join.query(), sel);
+    steps.extend(join.explain_steps());
+    let measured = if analyze {
+        let started = std::time::Instant::now();
+        let out = join.run(engine, txn, s)?;
+        Some((started, out))
+    } else {
+        None
+    };
+    Ok(oltp_tree(steps, measured))
+}
+
+/// The OLTP path's tree: its first line, with the measured time and rows of a run started
+/// at the given instant, then `steps`, outermost first, each one level deeper.
+fn oltp_tree(steps: Vec<String>, measured: Option<(std::time::Instant, Output)>) -> String {
+    let mut text =
+        String::from("-> ReefDB: OLTP path (row at a time, on the statement's snapshot)");
+    if let Some((started, out)) = measured {
+        let rows = match out {
+            Output::Rows { rows, .. } => rows.len(),
+            _ => 0,
+        };
+        text.push_str(&format!(
+            " (actual time={:.3} ms, rows={rows})",
+            started.elapsed().as_secs_f64() * 1e3
+        ));
+    }
+    for (depth, step) in steps.iter().enumerate() {
+        text.push('\n');
+        text.push_str(&" ".repeat(4 * (depth + 1)));
+        text.push_str("-> ");
+        text.push_str(step);
+    }
+    text
+}
+
+/// The OLTP executor's steps that shape a SELECT's matched rows, outermost first: limit,
+/// sort, duplicates, HAVING, grouping or aggregation.
+fn shaping_steps(q: &Query, sel: &Select) -> Vec<String> {
     let list = |exprs: &[Expr]| {
         exprs
             .iter()
@@ -2226,49 +2345,7 @@ fn oltp_explain(
         _ if crate::olap::is_aggregated(sel) => steps.push("Aggregate".to_string()),
         _ => {}
     }
-    if sel.from.is_empty() {
-        steps.push("Rows fetched before execution".to_string());
-    } else {
-        let (name, alias) = single_table(&sel.from)?;
-        let def = lookup(engine, name, s.db.as_deref())?;
-        let shown = alias.unwrap_or(&def.name);
-        if let Some(w) = &sel.selection {
-            steps.push(format!("Filter: {w}"));
-        }
-        steps.push(match access(&def, sel.selection.as_ref(), s)?.0 {
-            Access::Points(keys) if keys.len() == 1 => {
-                format!("Single-row lookup on {shown} using PRIMARY")
-            }
-            Access::Points(keys) => {
-                format!("Lookup of {} keys on {shown} using PRIMARY", keys.len())
-            }
-            Access::Range(..) => format!("Range scan on {shown} using PRIMARY"),
-            Access::Index { index, .. } => {
-                format!("Index range scan on {shown} using {}", index.name)
-            }
-            Access::Scan => format!("Table scan on {shown}"),
-        });
-    }
-    let mut text =
-        String::from("-> ReefDB: OLTP path (row at a time, on the statement's snapshot)");
-    if analyze {
-        let started = std::time::Instant::now();
-        let rows = match select_oltp(engine, txn, s, q)? {
-            Output::Rows { rows, .. } => rows.len(),
-            _ => 0,
-        };
-        text.push_str(&format!(
-            " (actual time={:.3} ms, rows={rows})",
-            started.elapsed().as_secs_f64() * 1e3
-        ));
-    }
-    for (depth, step) in steps.iter().enumerate() {
-        text.push('\n');
-        text.push_str(&" ".repeat(4 * (depth + 1)));
-        text.push_str("-> ");
-        text.push_str(step);
-    }
-    Ok(text)
+    steps
 }
 
 /// Why the OLAP path refuses `q` in this session, if it does.
@@ -2294,6 +2371,13 @@ fn select(
     q: &Query,
 ) -> Result<Output, SqlError> {
     if crate::olap::needs_olap(q) {
+        if let Some(join) = join::plan(engine, s, q) {
+            match join.run(engine, txn, s) {
+                // What the join cannot do by key lookups, DataFusion does.
+                Err(e) if e.code == error::ER_NOT_SUPPORTED_YET => {}
+                other => return other,
+            }
+        }
         return olap_select(engine, txn, s, q);
     }
     match select_oltp(engine, txn, s, q) {
@@ -2367,17 +2451,7 @@ fn select_oltp(
         }
     }
     let cols = projection(sel, Some((&def, alias)))?;
-    if group_by.is_empty()
-        && cols
-            .iter()
-            .any(|(p, _)| matches!(p, Proj::Expr(e) if has_nested_aggregate(e)))
-    {
-        // One row even over no input, with the aggregates inside expressions: the OLAP
-        // path computes these.
-        return Err(SqlError::unsupported(
-            "aggregates inside expressions without GROUP BY",
-        ));
-    }
+    refuse_nested_aggregates(group_by, &cols)?;
     let enough = enough_rows(q, sel, &def, &cols, s)?;
     let rows = matching_rows(
         engine,
@@ -2391,17 +2465,48 @@ fn select_oltp(
             wanted: columns_named(q, sel, &def),
         },
     )?;
+    shape_rows(q, (sel, group_by), (&def, alias), cols, rows, s)
+}
+
+/// Where a SELECT without GROUP BY has aggregates inside expressions (one row even over no
+/// input): the OLAP path computes these.
+fn refuse_nested_aggregates(
+    group_by: &[Expr],
+    cols: &[(Proj<'_>, OutColumn)],
+) -> Result<(), SqlError> {
+    if group_by.is_empty()
+        && cols
+            .iter()
+            .any(|(p, _)| matches!(p, Proj::Expr(e) if has_nested_aggregate(e)))
+    {
+        return Err(SqlError::unsupported(
+            "aggregates inside expressions without GROUP BY",
+        ));
+    }
+    Ok(())
+}
+
+/// A SELECT's result from the rows of `def` it matched: grouped or aggregated, projected
+/// onto `cols`, then sorted, deduplicated and limited.
+fn shape_rows(
+    q: &Query,
+    (sel, group_by): (&Select, &[Expr]),
+    (def, alias): (&TableDef, Option<&str>),
+    cols: Vec<(Proj<'_>, OutColumn)>,
+    rows: Vec<KeyedRow>,
+    s: &SessionInfo,
+) -> Result<Output, SqlError> {
     if !group_by.is_empty() {
-        let out = grouped(&cols, group_by, sel.having.as_ref(), &def, alias, &rows, s)?;
+        let out = grouped(&cols, group_by, sel.having.as_ref(), def, alias, &rows, s)?;
         let columns: Vec<OutColumn> = cols.iter().map(|(_, c)| c.clone()).collect();
-        return finish_with_table(q, columns, out, sel.distinct.is_some(), s, &def, alias);
+        return finish_with_table(q, columns, out, sel.distinct.is_some(), s, def, alias);
     }
     if cols
         .iter()
         .any(|(p, _)| matches!(p, Proj::Expr(e) if is_aggregate(e)))
     {
         let (offset, limit) = limit_of(q, s)?;
-        return aggregate(&cols, &def, alias, &rows, s).map(|(c, r)| Output::Rows {
+        return aggregate(&cols, def, alias, &rows, s).map(|(c, r)| Output::Rows {
             columns: c,
             rows: std::iter::once(r).skip(offset).take(limit).collect(),
         });
@@ -2409,7 +2514,7 @@ fn select_oltp(
     let mut out = Vec::with_capacity(rows.len());
     for (_, row) in rows {
         let scope = RowScope {
-            def: &def,
+            def,
             alias,
             row: &row,
             session: s,
@@ -2424,7 +2529,7 @@ fn select_oltp(
         out.push((row, projected));
     }
     let columns: Vec<OutColumn> = cols.iter().map(|(_, c)| c.clone()).collect();
-    finish_with_table(q, columns, out, sel.distinct.is_some(), s, &def, alias)
+    finish_with_table(q, columns, out, sel.distinct.is_some(), s, def, alias)
 }
 
 /// How many matches in which column order a plain SELECT with LIMIT needs (none: all):

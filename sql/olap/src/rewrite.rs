@@ -8,6 +8,9 @@
 //!   `IN`, `CASE x WHEN`, joins, grouping, DISTINCT, PARTITION BY); a group reports one of
 //!   its original values, as MySQL does;
 //! - `LIKE` matches under utf8mb4_general_ci;
+//! - a string compared with a number (in a filter or as a join key) compares as a DOUBLE,
+//!   the string read by its numeric prefix, where DataFusion would cast it to the number's
+//!   type and fail on `'abc'`;
 //! - `/` on exact operands gives a DECIMAL with four more digits of scale, NULL on zero;
 //! - SUM and AVG over integers are exact DECIMALs (AVG with four more digits of scale).
 //!
@@ -20,7 +23,7 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema, Result};
 use datafusion::functions_aggregate::first_last::first_value_udaf;
-use datafusion::logical_expr::expr::{AggregateFunction, InList, Like, WindowFunction};
+use datafusion::logical_expr::expr::{AggregateFunction, Cast, InList, Like, WindowFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
     cast, Aggregate, AggregateUDF, Between, BinaryExpr, Case, Distinct, Expr, ExprFunctionExt,
@@ -31,7 +34,7 @@ use reef_common::collation::Collation;
 
 use crate::any_value::AnyValue;
 use crate::types::field_collation;
-use crate::udf::{Div, InStrings, Like as LikeUdf, Weight};
+use crate::udf::{Div, InStrings, Like as LikeUdf, ToDouble, Weight};
 
 /// The rule (see the module documentation).
 #[derive(Debug)]
@@ -43,6 +46,7 @@ pub struct MysqlSemantics {
     in_ci: Arc<ScalarUDF>,
     in_bin: Arc<ScalarUDF>,
     like: Arc<ScalarUDF>,
+    to_double: Arc<ScalarUDF>,
     div: Arc<ScalarUDF>,
     any_value: Arc<AggregateUDF>,
 }
@@ -57,6 +61,7 @@ impl Default for MysqlSemantics {
             in_ci: Arc::new(InStrings::udf(Collation::Utf8mb4GeneralCi)),
             in_bin: Arc::new(InStrings::udf(Collation::Utf8mb4Bin)),
             like: Arc::new(LikeUdf::udf()),
+            to_double: Arc::new(ToDouble::udf()),
             div: Arc::new(Div::udf()),
             any_value: Arc::new(AnyValue::udaf()),
         }
@@ -205,6 +210,39 @@ impl MysqlSemantics {
         }
     }
 
+    /// The pair `(l, r)` compared as MySQL compares a string with a number, both as DOUBLE,
+    /// where type coercion cast one side from a string to the other's numeric type (which
+    /// fails on a string that is not a whole number); None for other pairs. A string
+    /// constant the cast converts keeps the cast, so key ranges still see a constant.
+    fn strings_as_numbers(
+        &self,
+        (l, ls): (&Expr, &DFSchema),
+        (r, rs): (&Expr, &DFSchema),
+    ) -> Option<(Expr, Expr)> {
+        let cast_string = |e: &Expr, s: &DFSchema| -> Option<Expr> {
+            let Expr::Cast(Cast { expr, field }) = e else {
+                return None;
+            };
+            let converts = match expr.as_ref() {
+                Expr::Literal(v, _) => v.cast_to(field.data_type()).is_ok(),
+                _ => false,
+            };
+            (field.data_type().is_numeric() && string_expr(expr, s) && !converts)
+                .then(|| expr.as_ref().clone())
+        };
+        match (cast_string(l, ls), cast_string(r, rs)) {
+            (Some(text), None) => Some((
+                self.to_double.call(vec![text]),
+                cast(r.clone(), DataType::Float64),
+            )),
+            (None, Some(text)) => Some((
+                cast(l.clone(), DataType::Float64),
+                self.to_double.call(vec![text]),
+            )),
+            _ => None,
+        }
+    }
+
     fn to_decimal(e: Expr, schema: &DFSchema) -> Expr {
         match type_of(&e, schema) {
             Some(t) if is_integer(&t) => cast(e, DataType::Decimal128(20, 0)),
@@ -328,6 +366,21 @@ impl MysqlSemantics {
                         .collect(),
                     else_expr,
                 }))
+            }
+            Expr::BinaryExpr(BinaryExpr { left, op, right })
+                if matches!(
+                    op,
+                    Eq | NotEq | Lt | LtEq | Gt | GtEq | IsDistinctFrom | IsNotDistinctFrom
+                ) =>
+            {
+                match self.strings_as_numbers((&left, schema), (&right, schema)) {
+                    Some((l, r)) => Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+                        Box::new(l),
+                        op,
+                        Box::new(r),
+                    ))),
+                    None => Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right })),
+                }
             }
             Expr::AggregateFunction(af) => self.aggregate(af, schema)?,
             Expr::WindowFunction(w) => {
@@ -527,6 +580,8 @@ impl MysqlSemantics {
                     .map(|(l, r)| {
                         if string_expr(&l, &ls) && string_expr(&r, &rs) {
                             self.weigh_pair(l, &ls, r, &rs, For::Equality)
+                        } else if let Some(pair) = self.strings_as_numbers((&l, &ls), (&r, &rs)) {
+                            pair
                         } else {
                             (l, r)
                         }

@@ -312,6 +312,46 @@ impl ScalarUDFImpl for Like {
     }
 }
 
+/// `reef_to_double(s)`: a string as MySQL reads it where it is compared with a number: its
+/// numeric prefix as a DOUBLE (`'12abc'` is 12, `'abc'` is 0), where DataFusion's cast
+/// fails on anything but a whole number.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ToDouble {
+    signature: Signature,
+}
+
+impl ToDouble {
+    /// The function.
+    pub fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(ToDouble {
+            signature: Signature::string(1, Volatility::Immutable),
+        })
+    }
+}
+
+impl ScalarUDFImpl for ToDouble {
+    fn name(&self) -> &str {
+        "reef_to_double"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let a = arrays(&args.args, args.number_rows)?;
+        let out: arrow_array::Float64Array = strings(&a[0])?
+            .into_iter()
+            .map(|t| t.map(|t| reef_sql::datum::parse_number_prefix(t.as_bytes())))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
 /// `reef_div(a, b)` over DECIMAL128 operands: MySQL's `/` on exact values. The result has
 /// the dividend's scale plus [`DIV_SCALE_INCREMENT`], rounds half away from zero, and is
 /// NULL when dividing by zero (MySQL's answer in a SELECT).
