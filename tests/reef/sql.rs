@@ -1810,6 +1810,25 @@ print([d[0] for d in a.description], a.fetchall())
         "['n', 'sq'] ((0, 10), (1, 17))",
         "{got}"
     );
+    // Outer rows that give a prefix of the inner key: a range read per prefix (`ref`).
+    let prefix = "SELECT COUNT(*), SUM(l.item) FROM stock s JOIN line l ON l.w = s.sw \
+                  AND l.o = s.sq WHERE s.sw = 1 AND s.si = 40";
+    let explain = r.ok(Some("kj"), &format!("EXPLAIN {prefix}"));
+    let types: Vec<&str> = explain
+        .lines()
+        .map(|l| l.split('\t').nth(4).unwrap_or(""))
+        .collect();
+    assert_eq!(types, ["const", "ref"], "{explain}");
+    // Stock 40 has sq 0: the lines of order 0 are i = 1..9, items 7..63.
+    assert_eq!(r.ok(Some("kj"), prefix).trim_end(), "9\t315");
+    assert_eq!(
+        r.ok(
+            Some("kj"),
+            &prefix.replace("FROM stock s", "FROM (SELECT * FROM stock) s")
+        )
+        .trim_end(),
+        "9\t315"
+    );
     r.stop();
 }
 

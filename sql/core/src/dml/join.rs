@@ -1,10 +1,13 @@
 //! Key-lookup joins on the OLTP path. The planner picks the OLTP executor or DataFusion per
 //! statement (DESIGN.md §7); a SELECT over two tables runs here when one table's rows come
 //! from a few keys, a short key range or a small table, and each of those rows fixes the
-//! other table's whole primary key through equalities, as in TPC-C's Stock-Level (an
-//! order's lines, each naming the stock row of its item). The executor reads the outer
-//! rows, then the inner rows they name as one batch of point reads, then evaluates the rest
-//! of the WHERE clause over each joined row. Grouping, aggregates, ORDER BY, DISTINCT and
+//! other table's whole primary key, or a leading part of it, through equalities: TPC-C's
+//! Stock-Level (an order's lines, each naming the stock row of its item), or an order with
+//! its lines (`ol_w_id = o_w_id AND ol_d_id = o_d_id AND ol_o_id = o_id`). The executor
+//! reads the outer rows, then the inner rows they name (one point read per distinct key, or
+//! one range read per distinct key prefix, at most [`OLAP_SCAN_ROWS`] inner rows in all,
+//! past which the statement goes to the OLAP path), then evaluates the rest of the WHERE
+//! clause over each joined row. Grouping, aggregates, ORDER BY, DISTINCT and
 //! LIMIT are the one-table executor's, over the joined row. Planning such a join in
 //! DataFusion costs milliseconds against the reads' fraction of one; every other join stays
 //! on the OLAP path.
@@ -44,7 +47,8 @@ struct Order {
     outer_filter: Option<Expr>,
     /// The other conjuncts, evaluated over each joined row.
     join_filter: Option<Expr>,
-    /// Per inner primary-key column, the expression over the outer row it equals.
+    /// Per leading inner primary-key column, the expression over the outer row it equals
+    /// (all of the key's columns, or a prefix of them).
     inner_key: Vec<Expr>,
     /// How the outer rows are read.
     access: (Access, Option<usize>),
@@ -98,8 +102,10 @@ pub(super) fn plan(engine: &SqlEngine, s: &SessionInfo, q: &Query) -> Option<Key
     if let Some(w) = &joined_sel.selection {
         conjuncts(w, &mut parts);
     }
-    // Either table may be the outer one; the one with the fewer rows to read wins.
-    let mut best: Option<(u64, Order)> = None;
+    // Either table may be the outer one: one read by a key wins over a scanned one, then
+    // the one with the fewer rows to read, then the one whose rows give the other's whole
+    // key (one row per lookup).
+    let mut best: Option<((bool, u64, bool), Order)> = None;
     for outer in 0..2 {
         let inner = &sides[1 - outer];
         let Some(inner_key) = inner_key(&inner.def, &parts) else {
@@ -111,11 +117,16 @@ pub(super) fn plan(engine: &SqlEngine, s: &SessionInfo, q: &Query) -> Option<Key
         let def = &sides[outer].def;
         let (acc, fixed) = access(def, outer_filter.as_ref(), s).ok()?;
         let rows = estimated_rows(engine, def, &acc)?;
-        if rows >= OLAP_SCAN_ROWS || best.as_ref().is_some_and(|b| b.0 <= rows) {
+        let rank = (
+            matches!(acc, Access::Scan),
+            rows,
+            inner_key.len() < inner.def.pk.len(),
+        );
+        if rows >= OLAP_SCAN_ROWS || best.as_ref().is_some_and(|b| b.0 <= rank) {
             continue;
         }
         best = Some((
-            rows,
+            rank,
             Order {
                 outer,
                 outer_filter,
@@ -250,16 +261,14 @@ fn conjunction(parts: &[&Expr]) -> Option<Expr> {
         })
 }
 
-/// Per primary-key column of `inner`, an expression naming none of its columns that the
-/// column equals by one of `parts`; None unless every key column has one.
+/// For the leading primary-key columns of `inner`, as many as have one, an expression
+/// naming none of its columns that the column equals by one of `parts`; None if the first
+/// key column has none.
 fn inner_key(inner: &TableDef, parts: &[&Expr]) -> Option<Vec<Expr>> {
-    if inner.pk.is_empty() {
-        return None;
-    }
-    inner
+    let key: Vec<Expr> = inner
         .pk
         .iter()
-        .map(|&slot| {
+        .map_while(|&slot| {
             parts.iter().find_map(|p| match p {
                 Expr::BinaryOp {
                     left,
@@ -276,7 +285,8 @@ fn inner_key(inner: &TableDef, parts: &[&Expr]) -> Option<Vec<Expr>> {
                 _ => None,
             })
         })
-        .collect()
+        .collect();
+    (!key.is_empty()).then_some(key)
 }
 
 /// The rows `acc` reads of `def`, by the tablets' estimates (counting stops at
@@ -353,32 +363,47 @@ impl KeyJoin {
         wanted.dedup();
         let decoder = RowDecoder::only(&inner.def, columns_named(&self.query, sel, &inner.def));
         let tablet = engine.tablet_of(&inner.def)?;
-        let found: HashMap<Vec<u8>, Vec<Datum>> =
-            rows_by_key(txn, &tablet, &decoder, wanted, None)?
-                .into_iter()
-                .collect();
+        // The inner rows under each key (whole key: at most one) or key prefix.
+        let mut found: HashMap<Vec<u8>, Vec<Vec<Datum>>> = HashMap::new();
+        if self.order.inner_key.len() == inner.def.pk.len() {
+            for (key, row) in rows_by_key(txn, &tablet, &decoder, wanted, None)? {
+                found.insert(key, vec![row]);
+            }
+        } else {
+            let mut budget = OLAP_SCAN_ROWS as usize;
+            for prefix in wanted {
+                let range = Access::Range(Bound::Included(prefix.clone()), prefix_end(&prefix));
+                let under = candidates(engine, txn, &tablet, &decoder, range, budget + 1)?;
+                if under.len() > budget {
+                    return Err(SqlError::unsupported(
+                        "key-lookup joins reading more than 10,000 inner rows",
+                    ));
+                }
+                budget -= under.len();
+                found.insert(prefix, under.into_iter().map(|(_, row)| row).collect());
+            }
+        }
         let mut rows = Vec::new();
         for (n, ((_, outer_row), key)) in outer_rows.into_iter().zip(keys).enumerate() {
             interrupt_point(txn, n)?;
-            let Some(inner_row) = key.and_then(|k| found.get(&k)) else {
+            let Some(inner_rows) = key.and_then(|k| found.get(&k)) else {
                 continue;
             };
-            let row: Vec<Datum> = if self.order.outer == 0 {
-                outer_row
-                    .into_iter()
-                    .chain(inner_row.iter().cloned())
-                    .collect()
-            } else {
-                inner_row.iter().cloned().chain(outer_row).collect()
-            };
-            let scope = RowScope {
-                def: &self.joined,
-                alias: None,
-                row: &row,
-                session: s,
-            };
-            if matches(self.order.join_filter.as_ref(), &scope)? {
-                rows.push((Vec::new(), row));
+            for inner_row in inner_rows {
+                let row: Vec<Datum> = if self.order.outer == 0 {
+                    outer_row.iter().chain(inner_row).cloned().collect()
+                } else {
+                    inner_row.iter().chain(&outer_row).cloned().collect()
+                };
+                let scope = RowScope {
+                    def: &self.joined,
+                    alias: None,
+                    row: &row,
+                    session: s,
+                };
+                if matches(self.order.join_filter.as_ref(), &scope)? {
+                    rows.push((Vec::new(), row));
+                }
             }
         }
         shape_rows(
@@ -391,8 +416,8 @@ impl KeyJoin {
         )
     }
 
-    /// The inner primary key `outer_row` names; None where a part of it is NULL (which
-    /// equals nothing).
+    /// The inner primary key (or key prefix) `outer_row` names; None where a part of it is
+    /// NULL (which equals nothing).
     fn inner_key_of(
         &self,
         outer: &TableDef,
@@ -420,7 +445,7 @@ impl KeyJoin {
             vals.push(v);
         }
         let refs: Vec<&Datum> = vals.iter().collect();
-        match encode_constants(inner, &inner.pk, &refs)? {
+        match encode_constants(inner, &inner.pk[..refs.len()], &refs)? {
             Some(key) => Ok(Some(key)),
             None => Err(SqlError::unsupported(
                 "key lookups by a value its key column cannot hold",
@@ -429,7 +454,8 @@ impl KeyJoin {
     }
 
     /// `EXPLAIN`'s rows: the outer table as its access reads it, then the inner one looked
-    /// up by its primary key (`eq_ref`), each in its own row as MySQL lists a join.
+    /// up by its primary key (`eq_ref`) or a prefix of it (`ref`), each in its own row as
+    /// MySQL lists a join.
     pub(super) fn explain_rows(&self) -> [(String, &'static str, Option<String>, String); 2] {
         let outer = &self.sides[self.order.outer];
         let inner = &self.sides[1 - self.order.outer];
@@ -453,7 +479,7 @@ impl KeyJoin {
             ),
             (
                 inner.qualifier.clone(),
-                "eq_ref",
+                if self.whole_key() { "eq_ref" } else { "ref" },
                 Some("PRIMARY".to_string()),
                 inner_extra.to_string(),
             ),
@@ -477,9 +503,13 @@ impl KeyJoin {
             .map(|(&slot, e)| format!("{} = {e}", inner.def.columns[slot].name))
             .collect::<Vec<_>>()
             .join(", ");
+        let lookup = if self.whole_key() {
+            "a single-row lookup"
+        } else {
+            "a range scan"
+        };
         steps.push(format!(
-            "Nested loop inner join: for each row of {}, a single-row lookup on {} using \
-             PRIMARY ({key})",
+            "Nested loop inner join: for each row of {}, {lookup} on {} using PRIMARY ({key})",
             outer.qualifier, inner.qualifier
         ));
         if let Some(f) = &self.order.outer_filter {
@@ -487,6 +517,11 @@ impl KeyJoin {
         }
         steps.push(access_step(&self.order.access.0, &outer.qualifier));
         steps
+    }
+
+    /// Whether the outer rows give the inner table's whole primary key.
+    fn whole_key(&self) -> bool {
+        self.order.inner_key.len() == self.sides[1 - self.order.outer].def.pk.len()
     }
 
     /// The query over the joined row.
