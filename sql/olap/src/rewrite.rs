@@ -8,7 +8,7 @@
 //!   `IN`, `CASE x WHEN`, joins, grouping, DISTINCT, PARTITION BY); a group reports one of
 //!   its original values, as MySQL does;
 //! - `LIKE` matches under utf8mb4_general_ci;
-//! - a string compared with a number (in a filter or as a join key) compares as a DOUBLE,
+//! - a string compared with a number (`=`, `<`, ..., IN, BETWEEN, join keys) compares as a DOUBLE,
 //!   the string read by its numeric prefix, where DataFusion would cast it to the number's
 //!   type and fail on `'abc'`;
 //! - `/` on exact operands gives a DECIMAL with four more digits of scale, NULL on zero;
@@ -35,6 +35,21 @@ use reef_common::collation::Collation;
 use crate::any_value::AnyValue;
 use crate::types::field_collation;
 use crate::udf::{Div, InStrings, Like as LikeUdf, ToDouble, Weight};
+
+/// The string under type coercion's cast of it to a number, where that cast would fail on a
+/// string that is not a whole number (a string constant the cast converts keeps it, so key
+/// ranges still see a constant).
+fn cast_string(e: &Expr, s: &DFSchema) -> Option<Expr> {
+    let Expr::Cast(Cast { expr, field }) = e else {
+        return None;
+    };
+    let converts = match expr.as_ref() {
+        Expr::Literal(v, _) => v.cast_to(field.data_type()).is_ok(),
+        _ => false,
+    };
+    (field.data_type().is_numeric() && string_expr(expr, s) && !converts)
+        .then(|| expr.as_ref().clone())
+}
 
 /// The rule (see the module documentation).
 #[derive(Debug)]
@@ -219,17 +234,6 @@ impl MysqlSemantics {
         (l, ls): (&Expr, &DFSchema),
         (r, rs): (&Expr, &DFSchema),
     ) -> Option<(Expr, Expr)> {
-        let cast_string = |e: &Expr, s: &DFSchema| -> Option<Expr> {
-            let Expr::Cast(Cast { expr, field }) = e else {
-                return None;
-            };
-            let converts = match expr.as_ref() {
-                Expr::Literal(v, _) => v.cast_to(field.data_type()).is_ok(),
-                _ => false,
-            };
-            (field.data_type().is_numeric() && string_expr(expr, s) && !converts)
-                .then(|| expr.as_ref().clone())
-        };
         match (cast_string(l, ls), cast_string(r, rs)) {
             (Some(text), None) => Some((
                 self.to_double.call(vec![text]),
@@ -240,6 +244,21 @@ impl MysqlSemantics {
                 self.to_double.call(vec![text]),
             )),
             _ => None,
+        }
+    }
+
+    /// `e` as a DOUBLE the way MySQL reads it beside a string in a comparison: a string
+    /// (or type coercion's cast of one) by its numeric prefix, anything else by a cast.
+    fn as_double(&self, e: Expr, schema: &DFSchema) -> Expr {
+        if let Expr::Cast(Cast { expr, field }) = &e {
+            if field.data_type().is_numeric() && string_expr(expr, schema) {
+                return self.to_double.call(vec![expr.as_ref().clone()]);
+            }
+        }
+        if string_expr(&e, schema) {
+            self.to_double.call(vec![e])
+        } else {
+            cast(e, DataType::Float64)
         }
     }
 
@@ -381,6 +400,40 @@ impl MysqlSemantics {
                     ))),
                     None => Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right })),
                 }
+            }
+            // `x IN (...)` and `x BETWEEN a AND b` where type coercion cast strings to a
+            // number: all of them as DOUBLE, as `strings_as_numbers` does for comparisons.
+            Expr::InList(InList {
+                expr,
+                list,
+                negated,
+            }) if std::iter::once(expr.as_ref())
+                .chain(&list)
+                .any(|e| cast_string(e, schema).is_some()) =>
+            {
+                Transformed::yes(Expr::InList(InList::new(
+                    Box::new(self.as_double(*expr, schema)),
+                    list.into_iter()
+                        .map(|e| self.as_double(e, schema))
+                        .collect(),
+                    negated,
+                )))
+            }
+            Expr::Between(Between {
+                expr,
+                negated,
+                low,
+                high,
+            }) if [&expr, &low, &high]
+                .iter()
+                .any(|e| cast_string(e, schema).is_some()) =>
+            {
+                Transformed::yes(Expr::Between(Between::new(
+                    Box::new(self.as_double(*expr, schema)),
+                    negated,
+                    Box::new(self.as_double(*low, schema)),
+                    Box::new(self.as_double(*high, schema)),
+                )))
             }
             Expr::AggregateFunction(af) => self.aggregate(af, schema)?,
             Expr::WindowFunction(w) => {
