@@ -101,6 +101,7 @@ pub struct OlapEngine {
     short: tokio::runtime::Runtime,
     options: OlapOptions,
     semantics: Arc<MysqlSemantics>,
+    string_arithmetic: Arc<rewrite::StringArithmetic>,
 }
 
 impl std::fmt::Debug for OlapEngine {
@@ -129,6 +130,7 @@ impl OlapEngine {
             short,
             options,
             semantics: Arc::new(MysqlSemantics::default()),
+            string_arithmetic: Arc::new(rewrite::StringArithmetic::default()),
         }))
     }
 
@@ -165,6 +167,8 @@ impl OlapEngine {
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
+            // Ahead of DataFusion's own planners, which the default features add after it.
+            .with_expr_planners(vec![self.string_arithmetic.clone()])
             .with_default_features()
             .with_analyzer_rule(self.semantics.clone())
             .build();

@@ -658,3 +658,65 @@ impl AnalyzerRule for MysqlSemantics {
         "reef_mysql_semantics"
     }
 }
+
+/// Plans `+`, `-`, `*`, `/` and `%` with a string operand as MySQL computes them: in DOUBLE,
+/// the string read by its numeric prefix (`'2.5' + 1` is 3.5, `'x' * 2` is 0), where
+/// DataFusion refuses to plan arithmetic on strings. It runs while the SQL is planned,
+/// before type coercion, which is where DataFusion's refusal comes from.
+#[derive(Debug)]
+pub struct StringArithmetic {
+    to_double: Arc<ScalarUDF>,
+}
+
+impl Default for StringArithmetic {
+    fn default() -> Self {
+        StringArithmetic {
+            to_double: Arc::new(ToDouble::udf()),
+        }
+    }
+}
+
+impl datafusion::logical_expr::planner::ExprPlanner for StringArithmetic {
+    fn plan_binary_op(
+        &self,
+        expr: datafusion::logical_expr::planner::RawBinaryExpr,
+        schema: &DFSchema,
+    ) -> Result<
+        datafusion::logical_expr::planner::PlannerResult<
+            datafusion::logical_expr::planner::RawBinaryExpr,
+        >,
+    > {
+        use datafusion::logical_expr::planner::PlannerResult;
+        use sqlparser::ast::BinaryOperator as Op;
+        let op = match expr.op {
+            Op::Plus => Operator::Plus,
+            Op::Minus => Operator::Minus,
+            Op::Multiply => Operator::Multiply,
+            Op::Divide => Operator::Divide,
+            Op::Modulo => Operator::Modulo,
+            _ => return Ok(PlannerResult::Original(expr)),
+        };
+        let typed = |e: &Expr| e.get_type(schema).ok();
+        let (lt, rt) = (typed(&expr.left), typed(&expr.right));
+        let operand = |t: &Option<DataType>| {
+            t.as_ref()
+                .is_some_and(|t| is_string(t) || t.is_numeric() || *t == DataType::Null)
+        };
+        let stringy = |t: &Option<DataType>| t.as_ref().is_some_and(is_string);
+        if !(stringy(&lt) || stringy(&rt)) || !operand(&lt) || !operand(&rt) {
+            return Ok(PlannerResult::Original(expr));
+        }
+        let double = |e: Expr, t: &Option<DataType>| {
+            if stringy(t) {
+                self.to_double.call(vec![e])
+            } else {
+                cast(e, DataType::Float64)
+            }
+        };
+        Ok(PlannerResult::Planned(Expr::BinaryExpr(BinaryExpr::new(
+            Box::new(double(expr.left, &lt)),
+            op,
+            Box::new(double(expr.right, &rt)),
+        ))))
+    }
+}
