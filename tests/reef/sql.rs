@@ -1712,7 +1712,8 @@ print(cur.fetchall()[0][0])
 /// primary key (TPC-C's Stock-Level) runs on the OLTP path as key lookups: EXPLAIN says so
 /// in MySQL's terms (`eq_ref` on PRIMARY), and the answer is the OLAP path's at the same
 /// snapshot: the transaction's own uncommitted rows in, a row another session commits after
-/// the snapshot out, NULL keys matching nothing, result columns named after their tables.
+/// the snapshot out, NULL keys matching nothing, result columns named as written; outer rows
+/// that give only a prefix of the inner key read a range per prefix (`ref`).
 #[test]
 fn key_lookup_joins_run_on_the_oltp_path_at_the_statements_snapshot() {
     let dir = tempfile::tempdir().unwrap();

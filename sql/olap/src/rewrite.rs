@@ -36,19 +36,37 @@ use crate::any_value::AnyValue;
 use crate::types::field_collation;
 use crate::udf::{Div, InStrings, Like as LikeUdf, ToDouble, Weight};
 
-/// The string under type coercion's cast of it to a number, where that cast would fail on a
-/// string that is not a whole number (a string constant the cast converts keeps it, so key
+/// Whether `e` is type coercion's cast of a string to a number that would fail on a string
+/// that is not a whole number (a string constant the cast converts is left alone, so key
 /// ranges still see a constant).
-fn cast_string(e: &Expr, s: &DFSchema) -> Option<Expr> {
+fn failing_string_cast(e: &Expr, s: &DFSchema) -> bool {
     let Expr::Cast(Cast { expr, field }) = e else {
-        return None;
+        return false;
     };
     let converts = match expr.as_ref() {
         Expr::Literal(v, _) => v.cast_to(field.data_type()).is_ok(),
         _ => false,
     };
-    (field.data_type().is_numeric() && string_expr(expr, s) && !converts)
-        .then(|| expr.as_ref().clone())
+    field.data_type().is_numeric() && string_expr(expr, s) && !converts
+}
+
+/// `e` as a DOUBLE the way MySQL reads it beside a string in a comparison or arithmetic: a
+/// string (or type coercion's cast of one to a number) by its numeric prefix through
+/// `to_double`, anything else by a cast.
+fn as_double(to_double: &ScalarUDF, e: Expr, schema: &DFSchema) -> Expr {
+    let e = match e {
+        Expr::Cast(Cast { expr, field })
+            if field.data_type().is_numeric() && string_expr(&expr, schema) =>
+        {
+            *expr
+        }
+        other => other,
+    };
+    if string_expr(&e, schema) {
+        to_double.call(vec![e])
+    } else {
+        cast(e, DataType::Float64)
+    }
 }
 
 /// The rule (see the module documentation).
@@ -234,32 +252,12 @@ impl MysqlSemantics {
         (l, ls): (&Expr, &DFSchema),
         (r, rs): (&Expr, &DFSchema),
     ) -> Option<(Expr, Expr)> {
-        match (cast_string(l, ls), cast_string(r, rs)) {
-            (Some(text), None) => Some((
-                self.to_double.call(vec![text]),
-                cast(r.clone(), DataType::Float64),
-            )),
-            (None, Some(text)) => Some((
-                cast(l.clone(), DataType::Float64),
-                self.to_double.call(vec![text]),
-            )),
-            _ => None,
-        }
-    }
-
-    /// `e` as a DOUBLE the way MySQL reads it beside a string in a comparison: a string
-    /// (or type coercion's cast of one) by its numeric prefix, anything else by a cast.
-    fn as_double(&self, e: Expr, schema: &DFSchema) -> Expr {
-        if let Expr::Cast(Cast { expr, field }) = &e {
-            if field.data_type().is_numeric() && string_expr(expr, schema) {
-                return self.to_double.call(vec![expr.as_ref().clone()]);
-            }
-        }
-        if string_expr(&e, schema) {
-            self.to_double.call(vec![e])
-        } else {
-            cast(e, DataType::Float64)
-        }
+        (failing_string_cast(l, ls) || failing_string_cast(r, rs)).then(|| {
+            (
+                as_double(&self.to_double, l.clone(), ls),
+                as_double(&self.to_double, r.clone(), rs),
+            )
+        })
     }
 
     fn to_decimal(e: Expr, schema: &DFSchema) -> Expr {
@@ -409,12 +407,12 @@ impl MysqlSemantics {
                 negated,
             }) if std::iter::once(expr.as_ref())
                 .chain(&list)
-                .any(|e| cast_string(e, schema).is_some()) =>
+                .any(|e| failing_string_cast(e, schema)) =>
             {
                 Transformed::yes(Expr::InList(InList::new(
-                    Box::new(self.as_double(*expr, schema)),
+                    Box::new(as_double(&self.to_double, *expr, schema)),
                     list.into_iter()
-                        .map(|e| self.as_double(e, schema))
+                        .map(|e| as_double(&self.to_double, e, schema))
                         .collect(),
                     negated,
                 )))
@@ -426,13 +424,13 @@ impl MysqlSemantics {
                 high,
             }) if [&expr, &low, &high]
                 .iter()
-                .any(|e| cast_string(e, schema).is_some()) =>
+                .any(|e| failing_string_cast(e, schema)) =>
             {
                 Transformed::yes(Expr::Between(Between::new(
-                    Box::new(self.as_double(*expr, schema)),
+                    Box::new(as_double(&self.to_double, *expr, schema)),
                     negated,
-                    Box::new(self.as_double(*low, schema)),
-                    Box::new(self.as_double(*high, schema)),
+                    Box::new(as_double(&self.to_double, *low, schema)),
+                    Box::new(as_double(&self.to_double, *high, schema)),
                 )))
             }
             Expr::AggregateFunction(af) => self.aggregate(af, schema)?,
@@ -706,17 +704,10 @@ impl datafusion::logical_expr::planner::ExprPlanner for StringArithmetic {
         if !(stringy(&lt) || stringy(&rt)) || !operand(&lt) || !operand(&rt) {
             return Ok(PlannerResult::Original(expr));
         }
-        let double = |e: Expr, t: &Option<DataType>| {
-            if stringy(t) {
-                self.to_double.call(vec![e])
-            } else {
-                cast(e, DataType::Float64)
-            }
-        };
         Ok(PlannerResult::Planned(Expr::BinaryExpr(BinaryExpr::new(
-            Box::new(double(expr.left, &lt)),
+            Box::new(as_double(&self.to_double, expr.left, schema)),
             op,
-            Box::new(double(expr.right, &rt)),
+            Box::new(as_double(&self.to_double, expr.right, schema)),
         ))))
     }
 }

@@ -306,17 +306,60 @@ fn estimated_rows(engine: &SqlEngine, def: &TableDef, acc: &Access) -> Option<u6
     })
 }
 
+/// The inner primary key (or key prefix) that `outer_row` gives through `inner_key`; None
+/// where a part of it is NULL (which equals nothing).
+fn inner_key_of(
+    inner_key: &[Expr],
+    outer: &TableDef,
+    inner: &TableDef,
+    outer_row: &[Datum],
+    s: &SessionInfo,
+) -> Result<Option<Vec<u8>>, SqlError> {
+    let scope = RowScope {
+        def: outer,
+        alias: None,
+        row: outer_row,
+        session: s,
+    };
+    let mut vals = Vec::with_capacity(inner_key.len());
+    for (e, &slot) in inner_key.iter().zip(&inner.pk) {
+        let v = eval(e, &scope)?;
+        if v.is_null() {
+            return Ok(None);
+        }
+        if !same_class(&v, &inner.columns[slot].ty) {
+            return Err(SqlError::unsupported(
+                "key lookups by a value of another type than the key column",
+            ));
+        }
+        vals.push(v);
+    }
+    let refs: Vec<&Datum> = vals.iter().collect();
+    match encode_constants(inner, &inner.pk[..refs.len()], &refs)? {
+        Some(key) => Ok(Some(key)),
+        None => Err(SqlError::unsupported(
+            "key lookups by a value its key column cannot hold",
+        )),
+    }
+}
+
 impl KeyJoin {
     /// Runs the join at the transaction's snapshot. Fails with 1235 (and the statement goes
     /// to the OLAP path) where a key value is not of its column's class: MySQL then
     /// compares by conversion, which a key lookup cannot do.
     pub(super) fn run(
-        mut self,
+        self,
         engine: &SqlEngine,
         txn: &mut Transaction,
         s: &SessionInfo,
     ) -> Result<Output, SqlError> {
-        let SetExpr::Select(sel) = self.query.body.as_ref() else {
+        let KeyJoin {
+            query,
+            joined,
+            sides,
+            order,
+        } = self;
+        let SetExpr::Select(sel) = query.body.as_ref() else {
             return Err(SqlError::internal("a planned join that is not a SELECT"));
         };
         let group_by: &[Expr] = match &sel.group_by {
@@ -326,46 +369,49 @@ impl KeyJoin {
         if sel.having.is_some() && group_by.is_empty() {
             return Err(SqlError::unsupported("HAVING without GROUP BY"));
         }
-        let mut cols = projection(sel, Some((&self.joined, None)))?;
+        let mut cols = projection(sel, Some((&joined, None)))?;
         refuse_nested_aggregates(group_by, &cols)?;
         for (p, c) in &mut cols {
             if let Proj::Slot(slot) = p {
-                let side = &self.sides[usize::from(*slot >= self.sides[1].offset)];
+                let side = &sides[usize::from(*slot >= sides[1].offset)];
                 c.table = side.qualifier.clone();
                 c.org_table = side.def.name.clone();
                 c.db = side.def.db.clone();
                 c.primary_key = side.def.pk.contains(&(*slot - side.offset));
             }
         }
-        let access = (
-            std::mem::replace(&mut self.order.access.0, Access::Scan),
-            self.order.access.1,
-        );
-        let outer = &self.sides[self.order.outer];
-        let inner = &self.sides[1 - self.order.outer];
+        let Order {
+            outer: outer_side,
+            outer_filter,
+            join_filter,
+            inner_key,
+            access,
+        } = order;
+        let outer = &sides[outer_side];
+        let inner = &sides[1 - outer_side];
         let outer_rows = matching_rows(
             engine,
             txn,
             (&outer.def, None),
-            (self.order.outer_filter.as_ref(), access),
+            (outer_filter.as_ref(), access),
             s,
             ReadShape {
-                wanted: columns_named(&self.query, sel, &outer.def),
+                wanted: columns_named(&query, sel, &outer.def),
                 ..ReadShape::default()
             },
         )?;
         let keys = outer_rows
             .iter()
-            .map(|(_, row)| self.inner_key_of(&outer.def, &inner.def, row, s))
+            .map(|(_, row)| inner_key_of(&inner_key, &outer.def, &inner.def, row, s))
             .collect::<Result<Vec<_>, _>>()?;
         let mut wanted: Vec<Vec<u8>> = keys.iter().flatten().cloned().collect();
         wanted.sort_unstable();
         wanted.dedup();
-        let decoder = RowDecoder::only(&inner.def, columns_named(&self.query, sel, &inner.def));
+        let decoder = RowDecoder::only(&inner.def, columns_named(&query, sel, &inner.def));
         let tablet = engine.tablet_of(&inner.def)?;
         // The inner rows under each key (whole key: at most one) or key prefix.
         let mut found: HashMap<Vec<u8>, Vec<Vec<Datum>>> = HashMap::new();
-        if self.order.inner_key.len() == inner.def.pk.len() {
+        if inner_key.len() == inner.def.pk.len() {
             for (key, row) in rows_by_key(txn, &tablet, &decoder, wanted, None)? {
                 found.insert(key, vec![row]);
             }
@@ -375,9 +421,9 @@ impl KeyJoin {
                 let range = Access::Range(Bound::Included(prefix.clone()), prefix_end(&prefix));
                 let under = candidates(engine, txn, &tablet, &decoder, range, budget + 1)?;
                 if under.len() > budget {
-                    return Err(SqlError::unsupported(
-                        "key-lookup joins reading more than 10,000 inner rows",
-                    ));
+                    return Err(SqlError::unsupported(format!(
+                        "key-lookup joins reading more than {OLAP_SCAN_ROWS} inner rows"
+                    )));
                 }
                 budget -= under.len();
                 found.insert(prefix, under.into_iter().map(|(_, row)| row).collect());
@@ -390,67 +436,23 @@ impl KeyJoin {
                 continue;
             };
             for inner_row in inner_rows {
-                let row: Vec<Datum> = if self.order.outer == 0 {
+                let row: Vec<Datum> = if outer_side == 0 {
                     outer_row.iter().chain(inner_row).cloned().collect()
                 } else {
                     inner_row.iter().chain(&outer_row).cloned().collect()
                 };
                 let scope = RowScope {
-                    def: &self.joined,
+                    def: &joined,
                     alias: None,
                     row: &row,
                     session: s,
                 };
-                if matches(self.order.join_filter.as_ref(), &scope)? {
+                if matches(join_filter.as_ref(), &scope)? {
                     rows.push((Vec::new(), row));
                 }
             }
         }
-        shape_rows(
-            &self.query,
-            (sel, group_by),
-            (&self.joined, None),
-            cols,
-            rows,
-            s,
-        )
-    }
-
-    /// The inner primary key (or key prefix) `outer_row` names; None where a part of it is
-    /// NULL (which equals nothing).
-    fn inner_key_of(
-        &self,
-        outer: &TableDef,
-        inner: &TableDef,
-        outer_row: &[Datum],
-        s: &SessionInfo,
-    ) -> Result<Option<Vec<u8>>, SqlError> {
-        let scope = RowScope {
-            def: outer,
-            alias: None,
-            row: outer_row,
-            session: s,
-        };
-        let mut vals = Vec::with_capacity(self.order.inner_key.len());
-        for (e, &slot) in self.order.inner_key.iter().zip(&inner.pk) {
-            let v = eval(e, &scope)?;
-            if v.is_null() {
-                return Ok(None);
-            }
-            if !same_class(&v, &inner.columns[slot].ty) {
-                return Err(SqlError::unsupported(
-                    "key lookups by a value of another type than the key column",
-                ));
-            }
-            vals.push(v);
-        }
-        let refs: Vec<&Datum> = vals.iter().collect();
-        match encode_constants(inner, &inner.pk[..refs.len()], &refs)? {
-            Some(key) => Ok(Some(key)),
-            None => Err(SqlError::unsupported(
-                "key lookups by a value its key column cannot hold",
-            )),
-        }
+        shape_rows(&query, (sel, group_by), (&joined, None), cols, rows, s)
     }
 
     /// `EXPLAIN`'s rows: the outer table as its access reads it, then the inner one looked
