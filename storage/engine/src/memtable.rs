@@ -5,7 +5,9 @@
 //! Invariants:
 //! - a chain's versions are ordered oldest to newest, and committed versions' commit versions
 //!   increase along it (row locks serialize writers; the timestamp source is monotonic);
-//! - at most one transaction has uncommitted versions in a chain at a time (the row lock);
+//! - at most one transaction that is not yet logging its commit has uncommitted versions in
+//!   a chain at a time (the row lock); versions of logging transactions (early lock release,
+//!   see [`crate::mvcc`]) may lie below them;
 //! - a frozen MemTable takes no new versions; it is dumped only once every transaction that
 //!   wrote into it has decided, so a dump writes committed versions only.
 
@@ -20,7 +22,7 @@ use reef_common::ids::{LogIndex, StmtSeq, TxnId, Version};
 use xxhash_rust::xxh3::{xxh3_64, Xxh3Builder};
 
 use crate::error::{Result, StorageError};
-use crate::mvcc::{ReadCtx, RowOp, TxnCtx, TxnStatus, TxnWriteGuard};
+use crate::mvcc::{Dependency, ReadCtx, RowOp, TxnCtx, TxnStatus, TxnWriteGuard};
 
 /// Bytes accounted per version beyond its key and value.
 const VERSION_OVERHEAD_BYTES: usize = 64;
@@ -81,6 +83,9 @@ pub struct Latest {
     pub committed: Option<(Version, Option<Arc<[u8]>>)>,
     /// The reader's own newest write of an earlier statement, if any (`Some(None)`: deleted).
     pub own: Option<Option<Arc<[u8]>>>,
+    /// The logging transaction that wrote `committed`, if it has not decided yet: a reader
+    /// that acts on the value depends on it (early lock release, see [`crate::mvcc`]).
+    pub depends: Option<Dependency>,
 }
 
 /// How a chain answers [`MvccRow::latest`]: either known, or look at older sources.
@@ -125,7 +130,9 @@ impl MvccRow {
                 TxnStatus::Committed(v) if v <= ctx.snapshot => {
                     return Step::Done(op_value(&node.op))
                 }
-                TxnStatus::Committing(p) | TxnStatus::Prepared(p) if p <= ctx.snapshot => {
+                TxnStatus::Committing(p) | TxnStatus::Prepared(p) | TxnStatus::Logging(p)
+                    if p <= ctx.snapshot =>
+                {
                     return Step::Wait(txn.clone())
                 }
                 _ => continue,
@@ -169,6 +176,12 @@ impl MvccRow {
                 match txn.status() {
                     TxnStatus::Committed(v) => Some(v),
                     TxnStatus::Aborted => None,
+                    TxnStatus::Logging(v) => {
+                        if node.op != RowOp::Lock {
+                            latest.depends = Some(Dependency(txn.clone()));
+                        }
+                        Some(v)
+                    }
                     _ => {
                         latest.locked_by.get_or_insert(node.txn_id);
                         None
@@ -368,14 +381,16 @@ impl MemTable {
 
     /// Links an uncommitted version of statement `seq` for the guarded transaction. Fails
     /// with [`StorageError::Locked`] if another transaction holds the row here, or (when this
-    /// MemTable has no version of the row) in an older MemTable as `older_lock` reports.
+    /// MemTable has no version of the row) in an older MemTable as `older` reports (its
+    /// lock holder, and the logging transaction the write would depend on). Writing over a
+    /// logging transaction's version makes the writer depend on it.
     pub(crate) fn write(
         self: &Arc<Self>,
         guard: &mut TxnWriteGuard<'_>,
         key: &[u8],
         seq: StmtSeq,
         op: RowOp,
-        older_lock: impl FnOnce() -> Option<TxnId>,
+        older: impl FnOnce() -> (Option<TxnId>, Option<Dependency>),
     ) -> Result<()> {
         assert!(!self.is_frozen(), "write into frozen MemTable {}", self.id);
         let me = guard.txn().id();
@@ -391,6 +406,10 @@ impl MemTable {
                 .expect("uncommitted version keeps its writer");
             match holder.status() {
                 TxnStatus::Aborted | TxnStatus::Committed(_) => continue,
+                TxnStatus::Logging(_) => {
+                    guard.depend_on(holder);
+                    break;
+                }
                 _ => {
                     return Err(StorageError::Locked {
                         holder: node.txn_id,
@@ -399,8 +418,10 @@ impl MemTable {
             }
         }
         if chain.is_empty() {
-            if let Some(holder) = older_lock() {
-                return Err(StorageError::Locked { holder });
+            match older() {
+                (Some(holder), _) => return Err(StorageError::Locked { holder }),
+                (None, Some(Dependency(d))) => guard.depend_on(&d),
+                (None, None) => {}
             }
         }
         self.bytes

@@ -13,9 +13,20 @@
 //!   yet commit at a version `<= s`: the reader waits for the decision (skipping it would
 //!   break snapshot isolation); with `p > s` the commit version will be `> s`, so it is
 //!   skipped;
+//! - a version whose writer is *logging* (its commit version `v` chosen, its commit record on
+//!   its way to the log) is waited for if `v <= s` and skipped otherwise;
 //! - an active writer's version is invisible: when it commits, its commit version is taken
 //!   after it turned committing, hence after the reader took `s` (the timestamp source is
 //!   monotonic), so it is `> s`.
+//!
+//! Early lock release (as OceanBase and InnoDB do it): a 1PC commit gives up its row locks
+//! once its commit version is chosen, before its record is durable, so a hot row's next
+//! writer need not wait out the log's fsync. Such a writer (or a locking read) acts on the
+//! logging transaction's version and *depends* on it ([`TxnCtx::depend_on`]): it appends its
+//! own commit record only after every transaction it depends on has decided
+//! ([`TxnCtx::wait_dependencies`]), and rolls back if one of them failed to commit. So no
+//! record reaches the log before a record whose effects it read, and a failed commit takes
+//! down the writes built on it. Plain (snapshot) reads never see an undecided version.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -47,6 +58,10 @@ pub enum TxnStatus {
     Committing(Version),
     /// 2PC participant prepared: its commit version will be `>=` this prepare version.
     Prepared(Version),
+    /// 1PC commit with its commit version chosen and its record on its way to the log; its
+    /// row locks are released (see the module comment). Becomes `Committed` at this version,
+    /// or `Aborted` if the log fails.
+    Logging(Version),
     /// Committed at this version.
     Committed(Version),
     /// Rolled back; its writes are gone.
@@ -58,6 +73,7 @@ const S_COMMITTING: u8 = 1;
 const S_PREPARED: u8 = 2;
 const S_COMMITTED: u8 = 3;
 const S_ABORTED: u8 = 4;
+const S_LOGGING: u8 = 5;
 
 /// One write of a transaction: the row it changed, in which MemTable.
 struct WriteRef {
@@ -81,6 +97,17 @@ pub struct TxnCtx {
 struct TxnInner {
     writes: Vec<WriteRef>,
     abort_reason: Option<String>,
+    /// Logging transactions whose versions this one read or wrote over (early lock release).
+    depends: Vec<Arc<TxnCtx>>,
+}
+
+/// Why [`TxnCtx::wait_dependencies`] did not clear a transaction to append its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DependencyFailure {
+    /// This transaction changed or read rows after it, and it rolled back.
+    Aborted(TxnId),
+    /// It has not decided within the time allowed.
+    Undecided(TxnId),
 }
 
 impl std::fmt::Debug for TxnCtx {
@@ -102,6 +129,7 @@ impl TxnCtx {
             inner: Mutex::new(TxnInner {
                 writes: Vec::new(),
                 abort_reason: None,
+                depends: Vec::new(),
             }),
             decided: Condvar::new(),
         })
@@ -122,6 +150,7 @@ impl TxnCtx {
             S_COMMITTING => TxnStatus::Committing(v),
             S_PREPARED => TxnStatus::Prepared(v),
             S_COMMITTED => TxnStatus::Committed(v),
+            S_LOGGING => TxnStatus::Logging(v),
             _ => TxnStatus::Aborted,
         }
     }
@@ -168,6 +197,50 @@ impl TxnCtx {
         self.transition(S_PREPARED, prepare)
     }
 
+    /// A committing transaction chose its commit `version` and is about to hand its record
+    /// to the log: its row locks are released from here on (writers may build on its
+    /// versions, depending on it), and transactions waiting for its locks wake up.
+    pub fn set_logging(&self, version: Version) {
+        let inner = self.inner.lock();
+        assert_eq!(
+            self.status.load(Ordering::Acquire),
+            S_COMMITTING,
+            "transaction {} logs without committing",
+            self.id
+        );
+        assert!(
+            version.0 >= self.version.load(Ordering::Acquire),
+            "commit version below prepare version"
+        );
+        self.version.store(version.0, Ordering::Release);
+        self.status.store(S_LOGGING, Ordering::Release);
+        drop(inner);
+        self.decided.notify_all();
+    }
+
+    /// Records that this transaction read or overwrote a version of `other`, a logging
+    /// transaction: its own record may reach the log only after `other` decided.
+    pub fn depend_on(&self, other: &Arc<TxnCtx>) {
+        push_dependency(&mut self.inner.lock().depends, other);
+    }
+
+    /// Waits until every transaction this one depends on has decided; fails if one of them
+    /// rolled back (this transaction built on writes that never happened) or has not
+    /// decided by `deadline`.
+    pub fn wait_dependencies(&self, deadline: Instant) -> Result<(), DependencyFailure> {
+        let depends = self.inner.lock().depends.clone();
+        for d in depends {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match d.wait_decided(left) {
+                Ok(TxnStatus::Committed(_)) => {
+                    self.inner.lock().depends.retain(|x| x.id != d.id);
+                }
+                Ok(_) => return Err(DependencyFailure::Aborted(d.id)),
+                Err(_) => return Err(DependencyFailure::Undecided(d.id)),
+            }
+        }
+        Ok(())
+    }
     fn transition(&self, to: u8, prepare: Version) -> Result<()> {
         let inner = self.inner.lock();
         if self.status.load(Ordering::Acquire) != S_ACTIVE {
@@ -190,7 +263,7 @@ impl TxnCtx {
         let mut inner = self.inner.lock();
         let s = self.status.load(Ordering::Acquire);
         assert!(
-            s == S_COMMITTING || s == S_PREPARED,
+            s == S_COMMITTING || s == S_PREPARED || s == S_LOGGING,
             "commit of transaction {} in status {:?}",
             self.id,
             self.status()
@@ -289,16 +362,33 @@ impl TxnCtx {
 
     /// Blocks until the transaction commits or aborts, or `timeout` passes.
     pub fn wait_decided(&self, timeout: Duration) -> Result<TxnStatus> {
+        self.wait_until(timeout, |st| {
+            matches!(st, TxnStatus::Committed(_) | TxnStatus::Aborted)
+        })
+    }
+
+    /// Blocks until the transaction holds no row locks any more (it is logging, committed
+    /// or aborted), or `timeout` passes: what a lock wait waits for.
+    pub fn wait_released(&self, timeout: Duration) -> Result<TxnStatus> {
+        self.wait_until(timeout, |st| {
+            matches!(
+                st,
+                TxnStatus::Logging(_) | TxnStatus::Committed(_) | TxnStatus::Aborted
+            )
+        })
+    }
+
+    fn wait_until(&self, timeout: Duration, done: impl Fn(TxnStatus) -> bool) -> Result<TxnStatus> {
         let deadline = Instant::now() + timeout;
         let mut inner = self.inner.lock();
         loop {
             let st = self.status();
-            if matches!(st, TxnStatus::Committed(_) | TxnStatus::Aborted) {
+            if done(st) {
                 return Ok(st);
             }
             if self.decided.wait_until(&mut inner, deadline).timed_out() {
                 let st = self.status();
-                if matches!(st, TxnStatus::Committed(_) | TxnStatus::Aborted) {
+                if done(st) {
                     return Ok(st);
                 }
                 return Err(StorageError::DecisionTimeout { txn: self.id });
@@ -334,6 +424,36 @@ impl TxnWriteGuard<'_> {
             row: row.clone(),
             seq,
         });
+    }
+
+    /// Records that the transaction writes over a version of `other`, a logging transaction.
+    pub(crate) fn depend_on(&mut self, other: &Arc<TxnCtx>) {
+        push_dependency(&mut self.inner.depends, other);
+    }
+}
+
+fn push_dependency(depends: &mut Vec<Arc<TxnCtx>>, other: &Arc<TxnCtx>) {
+    if !depends.iter().any(|d| d.id == other.id) {
+        depends.push(other.clone());
+    }
+}
+
+/// A logging transaction whose version a current read returned: the reader depends on it
+/// (see [`TxnCtx::depend_on`]).
+#[derive(Clone)]
+pub struct Dependency(pub Arc<TxnCtx>);
+
+impl PartialEq for Dependency {
+    fn eq(&self, other: &Dependency) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for Dependency {}
+
+impl std::fmt::Debug for Dependency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Dependency({})", self.0.id)
     }
 }
 

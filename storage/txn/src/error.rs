@@ -1,6 +1,7 @@
 //! The transaction layer's errors, with MySQL's messages where MySQL has one.
 
 use reef_common::error::{self, ErrorCode, MysqlError};
+use reef_storage::mvcc::DependencyFailure;
 use reef_storage::StorageError;
 
 /// Everything a transaction can fail with.
@@ -42,6 +43,11 @@ pub enum TxnError {
     /// the replica recovers.
     #[error("commit failed: {0}")]
     CommitFailed(String),
+    /// The transaction changed or read rows right after another transaction released them
+    /// while committing, and that one did not commit (or took too long to): this one was
+    /// rolled back without reaching the log.
+    #[error("{}", dependency_message(.0))]
+    DependencyFailed(DependencyFailure),
     /// `KILL QUERY` (or `KILL CONNECTION`) stopped the statement.
     #[error("Query execution was interrupted")]
     Interrupted,
@@ -62,9 +68,21 @@ impl MysqlError for TxnError {
             TxnError::NotActive(_) => error::ER_LOCK_DEADLOCK,
             TxnError::TooLarge(_) => error::ER_TRANS_CACHE_FULL,
             TxnError::CommitFailed(_) => error::ER_ERROR_ON_WRITE,
+            TxnError::DependencyFailed(_) => error::ER_LOCK_DEADLOCK,
             TxnError::Interrupted => error::ER_QUERY_INTERRUPTED,
             TxnError::Storage(e) => e.code(),
         }
+    }
+}
+
+fn dependency_message(f: &DependencyFailure) -> String {
+    match f {
+        DependencyFailure::Aborted(t) => format!(
+            "Transaction rolled back: it used rows of transaction {t}, which failed to commit; try restarting transaction"
+        ),
+        DependencyFailure::Undecided(t) => format!(
+            "Transaction rolled back: transaction {t}, whose rows it used, did not finish committing in time; try restarting transaction"
+        ),
     }
 }
 

@@ -276,7 +276,7 @@ impl LockTable {
         // Wait in slices, so that a KILL QUERY ends the wait within one.
         let result = loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match target.ctx.wait_decided(left.min(INTERRUPT_CHECK)) {
+            match target.ctx.wait_released(left.min(INTERRUPT_CHECK)) {
                 Ok(_) => break Ok(()),
                 Err(StorageError::DecisionTimeout { .. }) if left > INTERRUPT_CHECK => {
                     if interrupt.is_some_and(|f| f.load(Ordering::Relaxed)) {

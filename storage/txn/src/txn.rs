@@ -475,11 +475,17 @@ impl Transaction {
         if !acquired {
             return Ok(Locked::Skipped);
         }
-        Ok(Locked::Row(current(&tablet.latest(
-            key,
-            Some(self.ctx.id()),
-            seq,
-        )?)))
+        Ok(Locked::Row(current(&self.latest(tablet, key, seq)?)))
+    }
+
+    /// The row's latest state as a current read sees it; a value written by a transaction
+    /// still logging its commit makes this one depend on it (early lock release).
+    fn latest(&mut self, tablet: &Tablet, key: &[u8], seq: StmtSeq) -> Result<Latest> {
+        let l = tablet.latest(key, Some(self.ctx.id()), seq)?;
+        if let Some(d) = &l.depends {
+            self.ctx.depend_on(&d.0);
+        }
+        Ok(l)
     }
 
     /// Writes `row` under `key` (UPDATE's new version, REPLACE), waiting for the row lock.
@@ -504,7 +510,7 @@ impl Transaction {
         describe: impl FnOnce() -> (String, String),
     ) -> Result<()> {
         let seq = self.write(tablet, key, RowOp::Put(row))?;
-        let l = tablet.latest(key, Some(self.ctx.id()), seq)?;
+        let l = self.latest(tablet, key, seq)?;
         if current(&l).is_some() {
             self.undo_to(seq);
             let (key, index) = describe();
@@ -708,6 +714,15 @@ impl Transaction {
             return Err(e);
         }
         let version = self.mgr.ts.next();
+        // Early lock release: the next writer of a hot row need not wait for this record's
+        // fsync. It depends on this transaction instead (see reef_storage::mvcc).
+        self.ctx.set_logging(version);
+        self.release_locks();
+        let deadline = Instant::now() + self.opts.lock_wait_timeout;
+        if let Err(failure) = self.ctx.wait_dependencies(deadline) {
+            self.end("rolled back: a transaction it built on did not commit");
+            return Err(TxnError::DependencyFailed(failure));
+        }
         let record = CommitRecord {
             txn: self.ctx.id(),
             version,
@@ -745,6 +760,12 @@ impl Transaction {
         if self.ended.is_none() {
             self.ended = Some(why.to_string());
         }
+        self.release_locks();
+    }
+
+    /// Leaves the lock table: shared and range locks go, and the transaction no longer
+    /// counts as open (its row locks are its uncommitted versions, released by its status).
+    fn release_locks(&mut self) {
         self.mgr
             .locks
             .deregister(self.ctx.id(), &self.shared, self.ranged);

@@ -372,11 +372,11 @@ impl Tablet {
                     if let Some(row) = m.row(key) {
                         let l = row.latest(Some(me), seq);
                         if l.latest.locked_by.is_some() || l.any {
-                            return l.latest.locked_by;
+                            return (l.latest.locked_by, l.latest.depends);
                         }
                     }
                 }
-                None
+                (None, None)
             })?;
             mem.active.bytes() >= self.opts.memtable_freeze_bytes
         };
@@ -489,6 +489,7 @@ impl Tablet {
             out.own = out.own.or(rl.own);
             if rl.committed.is_some() {
                 out.committed = rl.committed;
+                out.depends = rl.depends;
                 return Ok(out);
             }
         }

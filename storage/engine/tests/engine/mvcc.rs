@@ -270,3 +270,102 @@ fn a_lock_after_an_own_write_does_not_hide_the_write_at_commit() {
     t.dump_frozen().unwrap();
     assert_eq!(get_k(&t, 1, 10), Some(42));
 }
+
+/// Row 1 committed as 1 at version 10, then transaction 2 writing 2 there and committing
+/// with prepare version 20.
+fn committing_over_one(t: &reef_storage::tablet::Tablet) -> Arc<TxnCtx> {
+    commit(t, 1, 10, 1, &[(1, Some(1))]);
+    let a = TxnCtx::new(TxnId(2));
+    t.write(&a, StmtSeq(1), &key(1), RowOp::Put(row(1, 2, "a")))
+        .unwrap();
+    a.set_committing(Version(20)).unwrap();
+    a
+}
+
+/// Early lock release: once a committing transaction has chosen its commit version (logging),
+/// its rows take the next writer, who depends on it; snapshot readers still wait for its
+/// decision, and its rollback fails the writers built on it.
+#[test]
+fn a_logging_transaction_releases_its_rows_to_dependent_writers() {
+    use reef_storage::mvcc::DependencyFailure;
+    use std::time::Instant;
+
+    let (_d, t) = tablet();
+    let a = committing_over_one(&t);
+    let b = TxnCtx::new(TxnId(3));
+    assert!(
+        matches!(
+            t.write(&b, StmtSeq(1), &key(1), RowOp::Put(row(1, 3, "b"))),
+            Err(StorageError::Locked { holder: TxnId(2) })
+        ),
+        "a committing transaction without its commit version still holds its rows"
+    );
+
+    a.set_logging(Version(21));
+    let latest = t.latest(&key(1), Some(TxnId(3)), StmtSeq(1)).unwrap();
+    assert_eq!(latest.locked_by, None);
+    assert_eq!(latest.committed.as_ref().unwrap().0, Version(21));
+    assert_eq!(latest.depends.as_ref().unwrap().0.id(), TxnId(2));
+    t.write(&b, StmtSeq(1), &key(1), RowOp::Put(row(1, 3, "b")))
+        .unwrap();
+    let c = TxnCtx::new(TxnId(4));
+    assert!(
+        matches!(
+            t.write(&c, StmtSeq(1), &key(1), RowOp::Put(row(1, 4, "c"))),
+            Err(StorageError::Locked { holder: TxnId(3) })
+        ),
+        "the dependent writer holds the row as usual"
+    );
+
+    // Readers below the commit version skip it; readers at or above it wait for the log.
+    assert_eq!(get_k(&t, 1, 20), Some(1));
+    let mut at_21 = ReadCtx::at(Version(21));
+    at_21.decision_wait = Duration::from_millis(20);
+    assert!(matches!(
+        t.get(&key(1), &at_21),
+        Err(StorageError::DecisionTimeout { txn: TxnId(2) })
+    ));
+    assert_eq!(
+        b.wait_dependencies(Instant::now() + Duration::from_millis(20)),
+        Err(DependencyFailure::Undecided(TxnId(2)))
+    );
+
+    // The dependency is waited for again; its rollback fails the writer built on it.
+    t.write(&b, StmtSeq(2), &key(1), RowOp::Put(row(1, 5, "b")))
+        .unwrap();
+    a.abort();
+    assert_eq!(
+        b.wait_dependencies(Instant::now() + Duration::from_secs(5)),
+        Err(DependencyFailure::Aborted(TxnId(2)))
+    );
+    b.abort();
+    assert_eq!(get_k(&t, 1, 100), Some(1));
+}
+
+#[test]
+fn a_dependent_writer_commits_after_the_logging_transaction() {
+    use std::time::Instant;
+
+    let (_d, t) = tablet();
+    let a = committing_over_one(&t);
+    a.set_logging(Version(21));
+    let b = TxnCtx::new(TxnId(3));
+    t.write(&b, StmtSeq(1), &key(1), RowOp::Put(row(1, 3, "b")))
+        .unwrap();
+    let waiter = {
+        let b = b.clone();
+        std::thread::spawn(move || b.wait_dependencies(Instant::now() + Duration::from_secs(10)))
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(
+        !waiter.is_finished(),
+        "the dependent waits for the decision"
+    );
+    a.commit(Version(21), LogIndex(2));
+    assert_eq!(waiter.join().unwrap(), Ok(()));
+    b.set_committing(Version(30)).unwrap();
+    b.commit(Version(31), LogIndex(3));
+    assert_eq!(get_k(&t, 1, 25), Some(2));
+    assert_eq!(get_k(&t, 1, 31), Some(3));
+    assert_eq!(a.status(), TxnStatus::Committed(Version(21)));
+}

@@ -111,7 +111,13 @@ fn transfers_keep_the_total_and_survive_a_power_loss() {
                                     break;
                                 }
                                 Ok(false) => break,
-                                Err(TxnError::Deadlock | TxnError::LockWaitTimeout) => {
+                                // A transfer built on one whose commit the disk failed
+                                // is rolled back too, and retried.
+                                Err(
+                                    TxnError::Deadlock
+                                    | TxnError::LockWaitTimeout
+                                    | TxnError::DependencyFailed(_),
+                                ) => {
                                     retries.fetch_add(1, Ordering::Relaxed);
                                 }
                                 // The disk failed: this node acknowledges nothing more.

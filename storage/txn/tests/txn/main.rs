@@ -3,5 +3,6 @@
 
 mod bank;
 mod common;
+mod early_release;
 mod elle;
 mod semantics;
