@@ -199,6 +199,26 @@ again = "SELECT id, CONCAT(?, c) FROM sbtest1 WHERE id >= ? AND k < ? ORDER BY i
 for args in [("a", 1, 25), ("bb", 3, 100), (None, 2, 40), ("c", 9, 100), ("d", 4, 41)]:
     cur.execute(again, args)
     print(cur.fetchall())
+# Its executions hold the metadata lock of the table the current database names.
+other = mysql.connector.connect(host="127.0.0.1", port=int(os.environ["PORT"]), user="root", use_pure=True, autocommit=True)
+oc = other.cursor()
+oc.execute("SET lock_wait_timeout = 1")
+oc.execute("CREATE DATABASE q")
+oc.execute("CREATE TABLE q.sbtest1 (id INT PRIMARY KEY, k INT)")
+oc.execute("INSERT INTO q.sbtest1 VALUES (3, 33)")
+def drop(table):
+    try:
+        oc.execute("DROP TABLE " + table)
+        return "dropped " + table
+    except mysql.connector.Error as e:
+        return "drop %s %d" % (table, e.errno)
+lookup = "SELECT k FROM sbtest1 WHERE id = ?"
+for db in ["p", "q"]:
+    c.database = db
+    c.start_transaction()
+    cur.execute(lookup, (3,))
+    print(db, cur.fetchall(), drop("q.sbtest1" if db == "q" else "p.sbtest1"), drop("p.sbtest1" if db == "q" else "q.nothing"))
+    c.commit()
 "#,
     );
     let lines: Vec<&str> = out.lines().collect();
@@ -211,6 +231,14 @@ for args in [("a", 1, 25), ("bb", 3, 100), (None, 2, 40), ("c", 9, 100), ("d", 4
     assert_eq!(lines[6], "[(2, None), (3, None), (5, None)]");
     assert_eq!(lines[7], "[]");
     assert_eq!(lines[8], "[(4, 'dc4'), (5, 'dagain')]");
+    assert_eq!(
+        lines[9],
+        "p [(30,)] drop p.sbtest1 1205 drop q.nothing 1051"
+    );
+    assert_eq!(
+        lines[10], "q [(33,)] drop q.sbtest1 1205 dropped p.sbtest1",
+        "after USE q the same prepared statement locks q's table, not p's"
+    );
 }
 
 #[test]

@@ -210,6 +210,24 @@ struct Prepared {
     params: Vec<usize>,
     /// Its text, for `SHOW PROCESSLIST`.
     text: String,
+    /// The metadata locks its executions take, once an execution has worked them out.
+    tables: Option<StatementTables>,
+}
+
+/// The tables a prepared statement uses and the metadata lock each needs
+/// (`mdl::statement_tables`), worked out once under a current database: the statement's
+/// table names stay what they are from one execution to the next, only its values change.
+struct StatementTables {
+    db: Option<String>,
+    tables: Vec<(TableKey, MdlMode)>,
+}
+
+/// What the running statement knows of its tables' metadata locks.
+enum RunningTables {
+    /// It is not a prepared statement's execution: work them out.
+    Unprepared,
+    /// A prepared statement's execution, with the list its earlier executions used, if any.
+    Prepared(Option<StatementTables>),
 }
 
 impl Prepared {
@@ -263,6 +281,8 @@ pub struct SqlSession {
     lock_owner: u32,
     /// Metadata locks the open transaction holds until it ends.
     txn_mdl: Vec<(TableKey, MdlMode)>,
+    /// The running statement's tables, when a prepared statement knows them.
+    running_tables: RunningTables,
     /// `LOCK TABLES` in effect: only these tables may be used, until `UNLOCK TABLES`.
     table_locks: Vec<(TableKey, MdlMode)>,
     /// What `SHOW WARNINGS` shows: the last statement's notes, warnings or error.
@@ -362,6 +382,7 @@ impl SqlSession {
             found_rows,
             prepared: HashMap::new(),
             next_prepared: 1,
+            running_tables: RunningTables::Unprepared,
             lock_owner: engine_owner,
             txn_mdl: Vec::new(),
             table_locks: Vec::new(),
@@ -558,6 +579,7 @@ impl SqlSession {
                 stmt,
                 params,
                 text: sql.to_string(),
+                tables: None,
             },
         );
         Ok((id, param_count, columns))
@@ -583,7 +605,13 @@ impl SqlSession {
         self.process.begin(&p.text, self.db.as_deref());
         // Out of the map while it runs (a preparable statement never prepares or closes
         // one), so the session is free to run it.
+        self.running_tables = RunningTables::Prepared(p.tables.take());
         let out = self.run(&p.stmt);
+        if let RunningTables::Prepared(known) =
+            std::mem::replace(&mut self.running_tables, RunningTables::Unprepared)
+        {
+            p.tables = known;
+        }
         self.process.end();
         self.prepared.insert(id, p);
         out
@@ -1237,9 +1265,29 @@ impl SqlSession {
     /// Takes the metadata locks `stmt` needs for the rest of the transaction, or under
     /// `LOCK TABLES` checks that it stays within the locked tables (1100, 1099).
     fn lock_statement_tables(&mut self, stmt: &Statement) -> Result<(), SqlError> {
-        let wanted = crate::mdl::statement_tables(stmt, self.db.as_deref());
+        let wanted = match std::mem::replace(&mut self.running_tables, RunningTables::Unprepared) {
+            RunningTables::Prepared(Some(known)) if known.db == self.db => known,
+            running => {
+                let tables = crate::mdl::statement_tables(stmt, self.db.as_deref());
+                let wanted = StatementTables {
+                    db: self.db.clone(),
+                    tables,
+                };
+                if let RunningTables::Unprepared = running {
+                    return self.lock_tables_of(&wanted.tables);
+                }
+                wanted
+            }
+        };
+        let result = self.lock_tables_of(&wanted.tables);
+        self.running_tables = RunningTables::Prepared(Some(wanted));
+        result
+    }
+
+    /// [`Self::lock_statement_tables`] for the tables `wanted`.
+    fn lock_tables_of(&mut self, wanted: &[(TableKey, MdlMode)]) -> Result<(), SqlError> {
         if !self.table_locks.is_empty() {
-            for ((d, t), mode) in &wanted {
+            for ((d, t), mode) in wanted {
                 let held = self
                     .table_locks
                     .iter()
@@ -1265,16 +1313,16 @@ impl SqlSession {
         }
         let timeout = self.mdl_timeout();
         for (k, m) in wanted {
-            if self.txn_mdl.iter().any(|(hk, hm)| *hk == k && hm.covers(m)) {
+            if self.txn_mdl.iter().any(|(hk, hm)| hk == k && hm.covers(*m)) {
                 continue;
             }
-            if let Err(e) = self.engine.mdl.acquire(self.lock_owner, &k, m, timeout) {
+            if let Err(e) = self.engine.mdl.acquire(self.lock_owner, k, *m, timeout) {
                 if self.txn.is_none() {
                     self.release_txn_locks();
                 }
                 return Err(e);
             }
-            self.txn_mdl.push((k, m));
+            self.txn_mdl.push((k.clone(), *m));
         }
         Ok(())
     }

@@ -116,7 +116,14 @@ pub(super) fn plan(engine: &SqlEngine, s: &SessionInfo, q: &Query) -> Option<Key
         let outer_filter = conjunction(&mine);
         let def = &sides[outer].def;
         let (acc, fixed) = access(def, outer_filter.as_ref(), s).ok()?;
-        let rows = estimated_rows(engine, def, &acc)?;
+        // Counting stops where this order could no longer win: past the rows of a keyed
+        // order found already (Stock-Level's stock side would otherwise walk 10,000 MemTable
+        // keys of the warehouse's stock to lose to twenty orders' lines).
+        let enough = match &best {
+            Some(((false, rows, _), _)) => rows.saturating_add(1).min(OLAP_SCAN_ROWS),
+            _ => OLAP_SCAN_ROWS,
+        };
+        let rows = estimated_rows(engine, def, &acc, enough)?;
         let rank = (
             matches!(acc, Access::Scan),
             rows,
@@ -289,19 +296,19 @@ fn inner_key(inner: &TableDef, parts: &[&Expr]) -> Option<Vec<Expr>> {
     (!key.is_empty()).then_some(key)
 }
 
-/// The rows `acc` reads of `def`, by the tablets' estimates (counting stops at
-/// [`OLAP_SCAN_ROWS`]).
-fn estimated_rows(engine: &SqlEngine, def: &TableDef, acc: &Access) -> Option<u64> {
+/// The rows `acc` reads of `def`, by the tablets' estimates (counting MemTable keys stops
+/// at `enough`, at most [`OLAP_SCAN_ROWS`]).
+fn estimated_rows(engine: &SqlEngine, def: &TableDef, acc: &Access, enough: u64) -> Option<u64> {
     Some(match acc {
         Access::Points(keys) => keys.len() as u64,
         Access::Range(lo, hi) => engine
             .tablet_of(def)
             .ok()?
-            .rows_in(&(lo.clone(), hi.clone()), OLAP_SCAN_ROWS),
+            .rows_in(&(lo.clone(), hi.clone()), enough),
         Access::Index { index, lo, hi } => engine
             .tablet_by_id(index.id, &index.name)
             .ok()?
-            .rows_in(&(lo.clone(), hi.clone()), OLAP_SCAN_ROWS),
+            .rows_in(&(lo.clone(), hi.clone()), enough),
         Access::Scan => engine.tablet_of(def).ok()?.approx_rows(),
     })
 }

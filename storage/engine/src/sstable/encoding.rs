@@ -21,7 +21,15 @@
 
 use std::collections::HashMap;
 
+use xxhash_rust::xxh3::Xxh3Builder;
+
 use reef_common::rowcodec::{get_varint, put_varint};
+
+/// Hash maps of the encoders' dictionaries. They hold at most one microblock's values (and
+/// give up past `DICT_ENTRIES_MAX` distinct ones), so even values crafted to collide cost
+/// little, and a fast unkeyed hash (xxh3) serves where SipHash showed up in profiles of
+/// MemTable dumps.
+type FastMap<K, V> = HashMap<K, V, Xxh3Builder>;
 
 /// Why a column failed to decode.
 pub type DecodeError = String;
@@ -204,7 +212,7 @@ pub fn encode_ints(vals: &[u64], valid: Option<&[bool]>, out: &mut Vec<u8>) {
     let rle_bytes = runs * (width(max) as usize / 7 + 2);
     let mut distinct: Vec<u64> = Vec::new();
     if runs * 2 < n || n > 64 {
-        let mut seen: HashMap<u64, ()> = HashMap::new();
+        let mut seen: FastMap<u64, ()> = FastMap::default();
         for &v in vals {
             if seen.insert(v, ()).is_none() && seen.len() > DICT_ENTRIES_MAX {
                 break;
@@ -253,7 +261,7 @@ pub fn encode_ints(vals: &[u64], valid: Option<&[bool]>, out: &mut Vec<u8>) {
         let w = width(max - min);
         out.push(w);
         pack(distinct.iter().map(|d| d - min), w, out);
-        let index: HashMap<u64, u64> = distinct
+        let index: FastMap<u64, u64> = distinct
             .iter()
             .enumerate()
             .map(|(i, &d)| (d, i as u64))
@@ -372,7 +380,7 @@ pub fn encode_doubles(vals: &[f64], valid: Option<&[bool]>, out: &mut Vec<u8>) {
             out.extend_from_slice(&d.to_le_bytes());
         }
         out.push(iw);
-        let index: HashMap<u64, u64> = distinct
+        let index: FastMap<u64, u64> = distinct
             .iter()
             .enumerate()
             .map(|(i, &d)| (d, i as u64))
@@ -447,7 +455,7 @@ pub fn encode_bytes(offsets: &[usize], data: &[u8], valid: Option<&[bool]>, out:
         };
         prefix_bytes += 2 + val(i).len() - shared;
     }
-    let mut dict: HashMap<&[u8], u64> = HashMap::new();
+    let mut dict: FastMap<&[u8], u64> = FastMap::default();
     let mut order: Vec<&[u8]> = Vec::new();
     for i in 0..n {
         if dict.len() > DICT_ENTRIES_MAX {
