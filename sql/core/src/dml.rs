@@ -2251,14 +2251,7 @@ fn oltp_explain(
             shown,
         ));
     }
-    let measured = if analyze {
-        let started = std::time::Instant::now();
-        let out = select_oltp(engine, txn, s, q)?;
-        Some((started, out))
-    } else {
-        None
-    };
-    Ok(oltp_tree(steps, measured))
+    oltp_tree(steps, analyze, || select_oltp(engine, txn, s, q))
 }
 
 /// The tree of a key-lookup join on the OLTP path (which with `analyze` it runs).
@@ -2274,23 +2267,21 @@ fn join_explain(
     };
     let mut steps = shaping_steps(join.query(), sel);
     steps.extend(join.explain_steps());
-    let measured = if analyze {
-        let started = std::time::Instant::now();
-        let out = join.run(engine, txn, s)?;
-        Some((started, out))
-    } else {
-        None
-    };
-    Ok(oltp_tree(steps, measured))
+    oltp_tree(steps, analyze, || join.run(engine, txn, s))
 }
 
-/// The OLTP path's tree: its first line, with the measured time and rows of a run started
-/// at the given instant, then `steps`, outermost first, each one level deeper.
-fn oltp_tree(steps: Vec<String>, measured: Option<(std::time::Instant, Output)>) -> String {
+/// The OLTP path's tree: its first line (with `analyze`, after `run` ran, the measured time
+/// and rows), then `steps`, outermost first, each one level deeper.
+fn oltp_tree(
+    steps: Vec<String>,
+    analyze: bool,
+    run: impl FnOnce() -> Result<Output, SqlError>,
+) -> Result<String, SqlError> {
     let mut text =
         String::from("-> ReefDB: OLTP path (row at a time, on the statement's snapshot)");
-    if let Some((started, out)) = measured {
-        let rows = match out {
+    if analyze {
+        let started = std::time::Instant::now();
+        let rows = match run()? {
             Output::Rows { rows, .. } => rows.len(),
             _ => 0,
         };
@@ -2305,7 +2296,7 @@ fn oltp_tree(steps: Vec<String>, measured: Option<(std::time::Instant, Output)>)
         text.push_str("-> ");
         text.push_str(step);
     }
-    text
+    Ok(text)
 }
 
 /// The OLTP executor's steps that shape a SELECT's matched rows, outermost first: limit,

@@ -1265,22 +1265,19 @@ impl SqlSession {
     /// Takes the metadata locks `stmt` needs for the rest of the transaction, or under
     /// `LOCK TABLES` checks that it stays within the locked tables (1100, 1099).
     fn lock_statement_tables(&mut self, stmt: &Statement) -> Result<(), SqlError> {
-        let wanted = match std::mem::replace(&mut self.running_tables, RunningTables::Unprepared) {
-            RunningTables::Prepared(Some(known)) if known.db == self.db => known,
-            running => {
-                let tables = crate::mdl::statement_tables(stmt, self.db.as_deref());
-                let wanted = StatementTables {
-                    db: self.db.clone(),
-                    tables,
-                };
-                if let RunningTables::Unprepared = running {
-                    return self.lock_tables_of(&wanted.tables);
-                }
-                wanted
+        let known = match std::mem::replace(&mut self.running_tables, RunningTables::Unprepared) {
+            RunningTables::Unprepared => {
+                let wanted = crate::mdl::statement_tables(stmt, self.db.as_deref());
+                return self.lock_tables_of(&wanted);
             }
+            RunningTables::Prepared(Some(known)) if known.db == self.db => known,
+            RunningTables::Prepared(_) => StatementTables {
+                db: self.db.clone(),
+                tables: crate::mdl::statement_tables(stmt, self.db.as_deref()),
+            },
         };
-        let result = self.lock_tables_of(&wanted.tables);
-        self.running_tables = RunningTables::Prepared(Some(wanted));
+        let result = self.lock_tables_of(&known.tables);
+        self.running_tables = RunningTables::Prepared(Some(known));
         result
     }
 

@@ -69,6 +69,19 @@ fn as_double(to_double: &ScalarUDF, e: Expr, schema: &DFSchema) -> Expr {
     }
 }
 
+/// `x [NOT] BETWEEN a AND b` with `f` applied to each of `x`, `a` and `b`.
+fn between_each(
+    (expr, negated, low, high): (Box<Expr>, bool, Box<Expr>, Box<Expr>),
+    f: impl Fn(Expr) -> Expr,
+) -> Expr {
+    Expr::Between(Between::new(
+        Box::new(f(*expr)),
+        negated,
+        Box::new(f(*low)),
+        Box::new(f(*high)),
+    ))
+}
+
 /// The rule (see the module documentation).
 #[derive(Debug)]
 pub struct MysqlSemantics {
@@ -362,12 +375,9 @@ impl MysqlSemantics {
                 high,
             }) if string_expr(&expr, schema) => {
                 let c = collation_of(&expr, schema);
-                Transformed::yes(Expr::Between(Between::new(
-                    Box::new(self.weight(*expr, c)),
-                    negated,
-                    Box::new(self.weight(*low, c)),
-                    Box::new(self.weight(*high, c)),
-                )))
+                Transformed::yes(between_each((expr, negated, low, high), |e| {
+                    self.weight(e, c)
+                }))
             }
             Expr::Case(Case {
                 expr: Some(operand),
@@ -426,12 +436,9 @@ impl MysqlSemantics {
                 .iter()
                 .any(|e| failing_string_cast(e, schema)) =>
             {
-                Transformed::yes(Expr::Between(Between::new(
-                    Box::new(as_double(&self.to_double, *expr, schema)),
-                    negated,
-                    Box::new(as_double(&self.to_double, *low, schema)),
-                    Box::new(as_double(&self.to_double, *high, schema)),
-                )))
+                Transformed::yes(between_each((expr, negated, low, high), |e| {
+                    as_double(&self.to_double, e, schema)
+                }))
             }
             Expr::AggregateFunction(af) => self.aggregate(af, schema)?,
             Expr::WindowFunction(w) => {

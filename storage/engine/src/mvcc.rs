@@ -229,16 +229,19 @@ impl TxnCtx {
     /// decided by `deadline`.
     pub fn wait_dependencies(&self, deadline: Instant) -> Result<(), DependencyFailure> {
         let depends = self.inner.lock().depends.clone();
-        for d in depends {
+        for d in &depends {
             let left = deadline.saturating_duration_since(Instant::now());
             match d.wait_decided(left) {
-                Ok(TxnStatus::Committed(_)) => {
-                    self.inner.lock().depends.retain(|x| x.id != d.id);
-                }
+                Ok(TxnStatus::Committed(_)) => {}
                 Ok(_) => return Err(DependencyFailure::Aborted(d.id)),
                 Err(_) => return Err(DependencyFailure::Undecided(d.id)),
             }
         }
+        // Those are decided; any recorded since are still to wait for.
+        self.inner
+            .lock()
+            .depends
+            .retain(|x| !depends.iter().any(|d| d.id == x.id));
         Ok(())
     }
     fn transition(&self, to: u8, prepare: Version) -> Result<()> {
