@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::ops::Bound;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_skiplist::SkipMap;
@@ -93,6 +93,21 @@ pub(crate) struct RowLatest {
     pub(crate) latest: Latest,
     /// Whether the chain had any version at all (otherwise older sources decide).
     pub(crate) any: bool,
+}
+
+/// Whether the newest committed version in `chain` (lock-only ones aside) is a delete: the
+/// row is a tombstone here.
+fn ends_deleted(chain: &[VersionNode]) -> bool {
+    chain
+        .iter()
+        .rev()
+        .find(|n| n.commit != Version::ZERO && n.op != RowOp::Lock)
+        .is_some_and(|n| n.op == RowOp::Delete)
+}
+
+/// How a change of a chain changed the MemTable's tombstone count.
+fn tombstone_delta(was: bool, is: bool) -> i64 {
+    i64::from(is) - i64::from(was)
 }
 
 fn op_value(op: &RowOp) -> Visible {
@@ -207,12 +222,14 @@ impl MvccRow {
 
     /// Stamps `txn`'s last change of the row with its commit version and drops what the
     /// commit makes redundant: lock-only versions and the transaction's older writes.
-    pub(crate) fn stamp(&self, txn: TxnId, version: Version) {
+    /// Returns how the row's tombstone state changed (see [`MemTable::tombstones`]).
+    pub(crate) fn stamp(&self, txn: TxnId, version: Version) -> i64 {
         let mut chain = self.chain.lock();
         let own = |n: &VersionNode| n.txn_id == txn && n.commit == Version::ZERO;
         let Some(newest) = chain.iter().rposition(own) else {
-            return;
+            return 0;
         };
+        let was_deleted = ends_deleted(&chain);
         // The transaction's last change of the row; lock-only versions change nothing.
         let keep = chain.iter().rposition(|n| own(n) && n.op != RowOp::Lock);
         if let Some(prev) = chain[..newest]
@@ -239,6 +256,7 @@ impl MvccRow {
             }
             false
         });
+        tombstone_delta(was_deleted, ends_deleted(&chain))
     }
 
     /// Removes `txn`'s uncommitted versions of statements `>= from`.
@@ -277,6 +295,8 @@ pub struct MemTable {
     frozen: AtomicBool,
     /// Transactions with versions here that have not decided yet.
     undecided: Mutex<HashMap<TxnId, Arc<TxnCtx>>>,
+    /// Keys whose newest committed version here is a delete.
+    tombstones: AtomicI64,
     /// Lowest and highest log index of a commit (or replayed write) applied here.
     log_min: AtomicU64,
     log_max: AtomicU64,
@@ -305,6 +325,7 @@ impl MemTable {
             bytes: AtomicUsize::new(0),
             frozen: AtomicBool::new(false),
             undecided: Mutex::new(HashMap::new()),
+            tombstones: AtomicI64::new(0),
             log_min: AtomicU64::new(u64::MAX),
             log_max: AtomicU64::new(0),
             version_max: AtomicU64::new(0),
@@ -324,6 +345,20 @@ impl MemTable {
     /// Rows (keys) held.
     pub fn row_count(&self) -> usize {
         self.rows.len()
+    }
+
+    /// Keys whose newest committed version here is a delete. A range read steps over each
+    /// (and over what it hides in the SSTables) until a major compaction drops both; a
+    /// queue-like table, whose head is read and deleted, piles them up in front of every
+    /// read of the head.
+    pub fn tombstones(&self) -> usize {
+        self.tombstones.load(Ordering::Relaxed).max(0) as usize
+    }
+
+    pub(crate) fn add_tombstones(&self, delta: i64) {
+        if delta != 0 {
+            self.tombstones.fetch_add(delta, Ordering::Relaxed);
+        }
     }
 
     /// Whether the MemTable is frozen (takes no more writes).
@@ -451,6 +486,7 @@ impl MemTable {
         }
         let row = self.row_or_insert(key);
         let mut chain = row.chain.lock();
+        let was_deleted = ends_deleted(&chain);
         if let Some(pos) = chain.iter().position(|n| n.commit == version) {
             chain[pos].op = op;
         } else {
@@ -470,6 +506,7 @@ impl MemTable {
                 },
             );
         }
+        self.add_tombstones(tombstone_delta(was_deleted, ends_deleted(&chain)));
         drop(chain);
         self.note_applied(Some(log_index), version);
     }

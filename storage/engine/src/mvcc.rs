@@ -92,6 +92,8 @@ pub struct TxnCtx {
     /// Serializes status changes with writes: a write checks and registers under it.
     inner: Mutex<TxnInner>,
     decided: Condvar,
+    /// When the descriptor was made (the transaction's first write or lock).
+    started: Instant,
 }
 
 struct TxnInner {
@@ -132,7 +134,13 @@ impl TxnCtx {
                 depends: Vec::new(),
             }),
             decided: Condvar::new(),
+            started: Instant::now(),
         })
+    }
+
+    /// How long ago the descriptor was made.
+    pub fn age(&self) -> Duration {
+        self.started.elapsed()
     }
 
     /// The transaction's id.
@@ -276,7 +284,7 @@ impl TxnCtx {
         self.version.store(version.0, Ordering::Release);
         self.status.store(S_COMMITTED, Ordering::Release);
         for w in &inner.writes {
-            w.row.stamp(self.id, version);
+            w.memtable.add_tombstones(w.row.stamp(self.id, version));
         }
         let mut seen: Vec<&Arc<MemTable>> = Vec::new();
         for w in &inner.writes {

@@ -33,6 +33,9 @@ use crate::sstable::macroblock::{MacroblockMeta, OpenMacroblock};
 use crate::sstable::table::{Level, SSTable, SSTableMeta, SSTableWriter, VersionRow};
 
 const DUMP_BATCH_ROWS: usize = 1024;
+/// A tombstone-triggered freeze waits while a transaction with writes in the active
+/// MemTable is older than this (see [`Tablet::maintain`]).
+const TOMBSTONE_FREEZE_TXN_AGE: Duration = Duration::from_secs(1);
 /// An untouched macroblock smaller than this is merged into its neighbours (by copying its
 /// microblocks) instead of reused by reference, so incremental majors do not fragment the
 /// baseline; a run of untouched microblocks at least this large becomes its own macroblock.
@@ -404,7 +407,8 @@ impl Tablet {
     }
 
     /// One round of upkeep: freeze a full MemTable, dump frozen ones, merge minis when
-    /// there are enough. Returns whether anything was done.
+    /// there are enough, and run a major compaction when tombstones pile up in the active
+    /// MemTable or the deltas outgrow the baseline. Returns whether anything was done.
     pub fn maintain(&self) -> Result<bool> {
         let mut did = false;
         if self.mem.read().active.bytes() >= self.opts.memtable_freeze_bytes {
@@ -423,8 +427,54 @@ impl Tablet {
         if minis >= self.opts.minor_trigger {
             did |= self.minor_compact()?;
         }
+        did |= self.major_when_tombstones_pile_up()?;
         did |= self.major_when_deltas_outgrow_base()?;
         Ok(did)
+    }
+
+    /// Freezes the active MemTable, dumps it and runs a major compaction at the GC horizon
+    /// when the MemTable holds many tombstones (keys whose newest version is a delete):
+    /// at least `tombstone_trigger`, and at least a sixteenth of the baseline's rows, so a
+    /// large tablet is not rewritten for a few deletes. A queue-like table (TPC-C's
+    /// new-order rows, a job queue) is read at its head and deleted there; until a major
+    /// drops them, every read of the head steps over all the deleted keys and the rows they
+    /// hide. This is the adaptive compaction OceanBase runs for such "buffer tables", and
+    /// what RocksDB's deletion-triggered compaction does. It skips a round while a
+    /// transaction that wrote into the MemTable has been open for longer than
+    /// [`TOMBSTONE_FREEZE_TXN_AGE`]: the dump would have to wait for it, and roll it back
+    /// in the end, for a cleanup that can come later.
+    fn major_when_tombstones_pile_up(&self) -> Result<bool> {
+        let horizon = self.gc_horizon();
+        if horizon == Version::ZERO {
+            return Ok(false);
+        }
+        let (tombstones, all_young) = {
+            let mem = self.mem.read();
+            let young = mem
+                .active
+                .undecided()
+                .iter()
+                .all(|t| t.age() < TOMBSTONE_FREEZE_TXN_AGE);
+            (mem.active.tombstones(), young)
+        };
+        let base_rows: u64 = self
+            .table_set()
+            .manifest
+            .tables
+            .iter()
+            .filter(|t| t.level == Level::Major)
+            .flat_map(|t| &t.macroblocks)
+            .map(|m| m.rows)
+            .sum();
+        let trigger = (self.opts.tombstone_trigger as u64).max(base_rows / 16);
+        if (tombstones as u64) < trigger || !all_young {
+            return Ok(false);
+        }
+        tracing::debug!(tablet = %self.id, tombstones, base_rows, "compacting away tombstones");
+        self.freeze();
+        while self.dump_frozen()? {}
+        self.major_compact(horizon)?;
+        Ok(true)
     }
 
     /// Runs a major compaction at the GC horizon when the deltas (mini and minor SSTables)

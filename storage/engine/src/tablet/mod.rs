@@ -71,6 +71,9 @@ pub struct TabletOptions {
     pub row_cache: bool,
     /// Minor compaction merges the mini SSTables once there are this many.
     pub minor_trigger: usize,
+    /// The fewest tombstones in the active MemTable that trigger a freeze, dump and major
+    /// compaction (more on a large baseline, see [`Tablet::maintain`]).
+    pub tombstone_trigger: usize,
     /// The node's column cache for analytical scans (`None`: they decode what they read).
     pub column_cache: Option<Arc<Cache>>,
 }
@@ -88,6 +91,7 @@ impl TabletOptions {
             freeze_txn_wait: Duration::from_millis(FREEZE_TXN_WAIT_MS_MAX),
             row_cache: true,
             minor_trigger: 4,
+            tombstone_trigger: 1024,
             column_cache: None,
         }
     }
@@ -110,6 +114,8 @@ pub(crate) struct TableSet {
 pub struct TabletStats {
     /// Accounted bytes of the active MemTable.
     pub active_bytes: usize,
+    /// Keys whose newest version in the active MemTable is a delete.
+    pub active_tombstones: usize,
     /// Frozen MemTables waiting for their dump.
     pub frozen: usize,
     /// Accounted bytes of frozen MemTables.
@@ -653,10 +659,11 @@ impl Tablet {
 
     /// Sizes and counts.
     pub fn stats(&self) -> TabletStats {
-        let (active_bytes, frozen, frozen_bytes) = {
+        let (active_bytes, active_tombstones, frozen, frozen_bytes) = {
             let mem = self.mem.read();
             (
                 mem.active.bytes(),
+                mem.active.tombstones(),
                 mem.frozen.len(),
                 mem.frozen.iter().map(|m| m.bytes()).sum(),
             )
@@ -672,6 +679,7 @@ impl Tablet {
         }
         TabletStats {
             active_bytes,
+            active_tombstones,
             frozen,
             frozen_bytes,
             tables,

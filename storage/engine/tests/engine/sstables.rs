@@ -832,3 +832,71 @@ fn split_keys_cut_ranges_into_parts_that_read_the_same_rows() {
     parts.extend(read((start, Bound::Unbounded)));
     assert_eq!(parts, whole);
 }
+
+/// A queue-like tablet: its head is deleted key by key. Once the active MemTable holds
+/// enough tombstones, upkeep freezes, dumps and runs a major that drops the deleted keys
+/// and the baseline rows they hid; a reader sees the same rows before and after.
+#[test]
+fn piled_up_tombstones_trigger_a_major_that_drops_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open_with(Arc::new(RealFs), dir.path(), Cache::new(64 << 20), |o| {
+        o.tombstone_trigger = 100;
+    });
+    let base: Writes = (0..1000).map(|i| (i, Some(i))).collect();
+    major_baseline(&t, &base);
+    // A delete and a write again in a later transaction leave no tombstone; a delete of a
+    // key that only the baseline holds leaves one.
+    commit(&t, 2000, 2000, 2000, &[(0, None)]);
+    assert_eq!(t.stats().active_tombstones, 1);
+    commit(&t, 2001, 2001, 2001, &[(0, Some(7))]);
+    assert_eq!(t.stats().active_tombstones, 0);
+    let mut v = 2001;
+    for i in 0..99 {
+        v += 1;
+        commit(&t, v, v, v, &[(i, None)]);
+    }
+    assert_eq!(t.stats().active_tombstones, 99);
+    t.set_gc_horizon(Version(v));
+    assert!(
+        !t.maintain().unwrap(),
+        "99 tombstones are below the trigger"
+    );
+    assert_eq!(t.stats().tables, (0, 0, 1));
+    v += 1;
+    commit(&t, v, v, v, &[(99, None)]);
+    t.set_gc_horizon(Version(v));
+    let before: Vec<Option<i64>> = (0..1000).map(|i| get_k(&t, i, v)).collect();
+    assert!(t.maintain().unwrap());
+    let s = t.stats();
+    assert_eq!((s.tables, s.frozen, s.active_tombstones), ((0, 0, 1), 0, 0));
+    assert_eq!(
+        s.sstable_versions, 900,
+        "deleted keys and what they hid are gone"
+    );
+    let after: Vec<Option<i64>> = (0..1000).map(|i| get_k(&t, i, v)).collect();
+    assert_eq!(after, before);
+    assert_eq!(get_k(&t, 100, v), Some(100));
+    assert_eq!(get_k(&t, 99, v), None);
+}
+
+/// On a large baseline a few tombstones do not rewrite it: the trigger grows with the
+/// baseline (a sixteenth of its rows).
+#[test]
+fn a_large_baseline_is_not_rewritten_for_a_few_tombstones() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open_with(Arc::new(RealFs), dir.path(), Cache::new(64 << 20), |o| {
+        o.tombstone_trigger = 100;
+    });
+    let base: Writes = (0..4000).map(|i| (i, Some(i))).collect();
+    major_baseline(&t, &base);
+    let deletes: Writes = (0..200).map(|i| (i, None)).collect();
+    commit(&t, 5000, 5000, 5000, &deletes);
+    t.set_gc_horizon(Version(5000));
+    assert!(!t.maintain().unwrap());
+    assert_eq!(t.stats().active_tombstones, 200);
+    let deletes: Writes = (200..250).map(|i| (i, None)).collect();
+    commit(&t, 5001, 5001, 5001, &deletes);
+    t.set_gc_horizon(Version(5001));
+    assert!(t.maintain().unwrap(), "250 tombstones reach 4000 / 16");
+    assert_eq!(t.stats().sstable_versions, 3750);
+}
