@@ -149,6 +149,23 @@ impl Datum {
         })
     }
 
+    /// Appends a key that is equal for two values exactly when [`Datum::group_key_into`]'s
+    /// keys are, without its order: strings get their collation's equality key, cheaper
+    /// than a sort key. For DISTINCT, which keeps rows in the order they come.
+    pub fn eq_key_into(&self, out: &mut Vec<u8>) {
+        match self {
+            Datum::Str(s, c) => {
+                out.push(3);
+                let start = out.len();
+                c.eq_key_into(s, out);
+                // The key's length after it, so a row's keys read back one way only.
+                let len = (out.len() - start) as u32;
+                out.extend_from_slice(&len.to_be_bytes());
+            }
+            _ => self.group_key_into(out),
+        }
+    }
+
     /// Appends a key that is equal for two values exactly when MySQL's GROUP BY and DISTINCT
     /// treat them as equal (collation-aware for strings; 1 and 1.0 are equal), and whose byte
     /// order is MySQL's order for values of one type (NULL first), for ORDER BY.

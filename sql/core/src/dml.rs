@@ -1356,7 +1356,9 @@ fn column_of(e: &Expr, def: &TableDef) -> Option<usize> {
 enum Access {
     /// Keys, ascending (one for an equality on the whole primary key).
     Points(Vec<Vec<u8>>),
-    Range(Bound<Vec<u8>>, Bound<Vec<u8>>),
+    /// A key range, and the most keys it can hold when that is known without reading
+    /// (an integer range on the key's last column, as `id BETWEEN ? AND ?` is).
+    Range(Bound<Vec<u8>>, Bound<Vec<u8>>, Option<u64>),
     /// Index entries in a range of the index's key (its columns' encoding, then the
     /// primary key, which ends each entry).
     Index {
@@ -1374,6 +1376,8 @@ struct KeyPlan {
     ranged: bool,
     lo: Bound<Vec<u8>>,
     hi: Bound<Vec<u8>>,
+    /// The most keys the range can hold, when its bounds say (see [`Access::Range`]).
+    most: Option<u64>,
 }
 
 impl KeyPlan {
@@ -1527,7 +1531,7 @@ fn access(
             },
             None,
         ),
-        (None, Some(p)) => (Access::Range(p.lo, p.hi), Some(p.eq)),
+        (None, Some(p)) => (Access::Range(p.lo, p.hi, p.most), Some(p.eq)),
         (None, None) => (Access::Scan, Some(0)),
     })
 }
@@ -1574,7 +1578,11 @@ fn key_plan(
     };
     let (mut lo, mut hi) = (Bound::Included(prefix.clone()), prefix_end(&prefix));
     let mut ranged = false;
+    let mut most = None;
     if let Some(&next) = slots.get(k) {
+        if k + 1 == slots.len() {
+            most = integer_span(&def.columns[next], ge[next].as_ref(), le[next].as_ref());
+        }
         let with = |d: &Datum| -> Result<Option<Vec<u8>>, SqlError> {
             let mut all = vals.clone();
             all.push(d);
@@ -1594,7 +1602,23 @@ fn key_plan(
         ranged,
         lo,
         hi,
+        most,
     }))
+}
+
+/// How many values of the integer column `col` lie between the constants `ge` and `le`
+/// (inclusive; both needed): the most keys a range on a key's last column can hold.
+fn integer_span(col: &ColumnDef, ge: Option<&Datum>, le: Option<&Datum>) -> Option<u64> {
+    if !matches!(col.ty, ColumnType::Int { .. }) {
+        return None;
+    }
+    let int = |d: &Datum| match d.to_stored(&col.ty, &col.name) {
+        Ok(Value::Int(i)) => Some(i128::from(i)),
+        Ok(Value::UInt(u)) => Some(i128::from(u)),
+        _ => None,
+    };
+    let (lo, hi) = (int(ge?)?, int(le?)?);
+    u64::try_from((hi - lo + 1).max(0)).ok()
 }
 
 /// How a predicate compares a column with a constant, for [`primary_key_range`].
@@ -1695,7 +1719,7 @@ fn candidates(
             // The entries and the rows are read at one snapshot, so every entry has its row.
             return rows_by_key(txn, tablet, decoder, keys, Some(&index));
         }
-        Access::Range(lo, hi) => (lo, hi),
+        Access::Range(lo, hi, _) => (lo, hi),
         Access::Scan => full_range(),
     };
     let rows = txn.scan(tablet, range)?;
@@ -1718,7 +1742,7 @@ fn candidate_keys(
         Access::Index { index, lo, hi } => {
             return index_keys(engine, txn, def, &index, (lo, hi), true)
         }
-        Access::Range(lo, hi) => (lo, hi),
+        Access::Range(lo, hi, _) => (lo, hi),
         Access::Scan => full_range(),
     };
     let rows = txn.scan_latest(tablet, range)?;
@@ -1877,8 +1901,10 @@ fn prefers_olap(
         Access::Points(_) => false,
         Access::Scan => tablet.approx_rows() >= OLAP_SCAN_ROWS,
         // The analytical scan reads the same key range, in parallel and vectorized.
-        Access::Range(lo, hi) => {
-            !streams && tablet.rows_in(&(lo.clone(), hi.clone()), OLAP_SCAN_ROWS) >= OLAP_SCAN_ROWS
+        Access::Range(lo, hi, most) => {
+            !streams
+                && most.is_none_or(|m| m >= OLAP_SCAN_ROWS)
+                && tablet.rows_in(&(lo.clone(), hi.clone()), OLAP_SCAN_ROWS) >= OLAP_SCAN_ROWS
         }
         // The analytical scan reads the whole table instead of the index range and a lookup
         // per entry: worth it once the range is large and a sizeable share of the table.
@@ -2638,7 +2664,7 @@ fn matching_rows(
         // Where a next chunk would end; `None` when the whole access is read at once.
         let rest = match &acc {
             _ if stop_at == usize::MAX => None,
-            Access::Range(_, hi) => Some(hi.clone()),
+            Access::Range(_, hi, _) => Some(hi.clone()),
             Access::Scan => Some(Bound::Unbounded),
             Access::Points(_) | Access::Index { .. } => None,
         };
@@ -2683,7 +2709,7 @@ fn matching_rows(
         if out.len() >= stop_at || read < cap {
             break;
         }
-        acc = Access::Range(Bound::Excluded(last), hi);
+        acc = Access::Range(Bound::Excluded(last), hi, None);
         chunk = chunk.saturating_mul(4);
     }
     Ok(out)
@@ -3134,7 +3160,7 @@ fn dedup(rows: &mut Vec<Vec<Datum>>) {
     rows.retain(|r| {
         let mut key = Vec::with_capacity(64);
         for d in r {
-            d.group_key_into(&mut key);
+            d.eq_key_into(&mut key);
         }
         seen.insert(key)
     });
@@ -3366,6 +3392,39 @@ pub(crate) fn backfill(engine: &SqlEngine, def: &TableDef, ix: &IndexDef) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_ranges_know_how_many_keys_they_can_hold() {
+        let col = |ty| ColumnDef {
+            name: "id".into(),
+            ty,
+            nullable: false,
+            default: None,
+            auto_increment: false,
+        };
+        let int = col(ColumnType::Int {
+            bytes: 4,
+            unsigned: false,
+        });
+        let span = |c: &ColumnDef, lo: Datum, hi: Datum| integer_span(c, Some(&lo), Some(&hi));
+        assert_eq!(span(&int, Datum::Int(5), Datum::Int(104)), Some(100));
+        assert_eq!(span(&int, Datum::Int(-3), Datum::Int(3)), Some(7));
+        assert_eq!(span(&int, Datum::Int(9), Datum::Int(3)), Some(0));
+        // A constant past the column's range converts to nothing: no bound.
+        assert_eq!(span(&int, Datum::Int(0), Datum::Int(1 << 40)), None);
+        let unsigned = col(ColumnType::Int {
+            bytes: 8,
+            unsigned: true,
+        });
+        assert_eq!(
+            span(&unsigned, Datum::UInt(0), Datum::UInt(u64::MAX)),
+            None,
+            "more keys than a u64 counts"
+        );
+        assert_eq!(integer_span(&int, Some(&Datum::Int(1)), None), None);
+        let double = col(ColumnType::Double);
+        assert_eq!(span(&double, Datum::Int(1), Datum::Int(2)), None);
+    }
 
     #[test]
     fn integer_averages_round_half_away_from_zero_to_four_places() {

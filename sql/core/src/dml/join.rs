@@ -301,7 +301,7 @@ fn inner_key(inner: &TableDef, parts: &[&Expr]) -> Option<Vec<Expr>> {
 fn estimated_rows(engine: &SqlEngine, def: &TableDef, acc: &Access, enough: u64) -> Option<u64> {
     Some(match acc {
         Access::Points(keys) => keys.len() as u64,
-        Access::Range(lo, hi) => engine
+        Access::Range(lo, hi, _) => engine
             .tablet_of(def)
             .ok()?
             .rows_in(&(lo.clone(), hi.clone()), enough),
@@ -425,7 +425,8 @@ impl KeyJoin {
         } else {
             let mut budget = OLAP_SCAN_ROWS as usize;
             for prefix in wanted {
-                let range = Access::Range(Bound::Included(prefix.clone()), prefix_end(&prefix));
+                let range =
+                    Access::Range(Bound::Included(prefix.clone()), prefix_end(&prefix), None);
                 let under = candidates(engine, txn, &tablet, &decoder, range, budget + 1)?;
                 if under.len() > budget {
                     return Err(SqlError::unsupported(format!(
