@@ -53,33 +53,66 @@ fn unzigzag(v: u64) -> i64 {
 
 /// Encodes a row written under `schema_version`.
 pub fn encode_row(schema_version: u32, values: &[Value]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + values.len() * 6);
-    out.push(FORMAT_V1);
-    put_varint(&mut out, schema_version as u64);
-    put_varint(&mut out, values.len() as u64);
+    let mut w = RowWriter::new(schema_version, values.len(), values.len() * 6);
     for v in values {
         match v {
-            Value::Null => out.push(TAG_NULL),
-            Value::Int(i) => {
-                out.push(TAG_INT);
-                put_varint(&mut out, zigzag(*i));
-            }
-            Value::UInt(u) => {
-                out.push(TAG_UINT);
-                put_varint(&mut out, *u);
-            }
-            Value::Double(d) => {
-                out.push(TAG_DOUBLE);
-                out.extend_from_slice(&d.to_le_bytes());
-            }
-            Value::Bytes(b) => {
-                out.push(TAG_BYTES);
-                put_varint(&mut out, b.len() as u64);
-                out.extend_from_slice(b);
-            }
+            Value::Null => w.null(),
+            Value::Int(i) => w.int(*i),
+            Value::UInt(u) => w.uint(*u),
+            Value::Double(d) => w.double(*d),
+            Value::Bytes(b) => w.bytes(b),
         }
     }
-    out
+    w.finish()
+}
+
+/// Writes a row value by value, for a caller whose values are not [`Value`]s (an SSTable's
+/// columns re-encoding one row): the caller pushes exactly the announced number of columns.
+#[derive(Debug)]
+pub struct RowWriter {
+    out: Vec<u8>,
+}
+
+impl RowWriter {
+    /// A row of `columns` values under `schema_version`, with room for `value_bytes` bytes
+    /// of values.
+    pub fn new(schema_version: u32, columns: usize, value_bytes: usize) -> RowWriter {
+        let mut out = Vec::with_capacity(4 + value_bytes);
+        out.push(FORMAT_V1);
+        put_varint(&mut out, schema_version as u64);
+        put_varint(&mut out, columns as u64);
+        RowWriter { out }
+    }
+
+    pub fn null(&mut self) {
+        self.out.push(TAG_NULL);
+    }
+
+    pub fn int(&mut self, i: i64) {
+        self.out.push(TAG_INT);
+        put_varint(&mut self.out, zigzag(i));
+    }
+
+    pub fn uint(&mut self, u: u64) {
+        self.out.push(TAG_UINT);
+        put_varint(&mut self.out, u);
+    }
+
+    pub fn double(&mut self, d: f64) {
+        self.out.push(TAG_DOUBLE);
+        self.out.extend_from_slice(&d.to_le_bytes());
+    }
+
+    pub fn bytes(&mut self, b: &[u8]) {
+        self.out.push(TAG_BYTES);
+        put_varint(&mut self.out, b.len() as u64);
+        self.out.extend_from_slice(b);
+    }
+
+    /// The encoded row.
+    pub fn finish(self) -> Vec<u8> {
+        self.out
+    }
 }
 
 /// A decoded row header.
