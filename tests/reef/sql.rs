@@ -1790,6 +1790,13 @@ fn key_lookup_joins_run_on_the_oltp_path_at_the_statements_snapshot() {
         tree.contains("Nested loop inner join: for each row of l, a single-row lookup on s"),
         "{tree}"
     );
+    // A filter with an OR part prints it in parentheses, as it reads.
+    let either = join.replace("AND s.sq < 15", "AND (s.sq < 15 OR s.sq > 18)");
+    let tree = r.ok(Some("kj"), &format!("EXPLAIN FORMAT=TREE {either}"));
+    assert!(
+        tree.contains("Filter: (sq < 15 OR sq > 18) AND sw = w"),
+        "{tree}"
+    );
     let got = r.python(&format!(
         r#"
 import os, pymysql

@@ -256,11 +256,18 @@ fn names_columns_of(e: &Expr, def: &TableDef) -> bool {
     )
 }
 
-/// The conjunction of `parts` (None for none).
+/// The conjunction of `parts` (None for none). An OR or XOR part goes in parentheses, so
+/// the expression prints as it reads (`x = 1 AND (y = 1 OR y = 2)`).
 fn conjunction(parts: &[&Expr]) -> Option<Expr> {
     parts
         .iter()
-        .map(|&e| e.clone())
+        .map(|&e| match e {
+            Expr::BinaryOp {
+                op: BinaryOperator::Or | BinaryOperator::Xor,
+                ..
+            } => Expr::Nested(Box::new(e.clone())),
+            _ => e.clone(),
+        })
         .reduce(|a, b| Expr::BinaryOp {
             left: Box::new(a),
             op: BinaryOperator::And,
