@@ -1501,6 +1501,16 @@ fn explain_shows_the_path_and_the_access() {
         out.contains("rows=2)") && out.contains("output_rows=5"),
         "{out}"
     );
+    // A table's primary key among the group columns determines the table's other
+    // columns: they are reported (any row's value), not grouped on.
+    let out = tree(
+        "FORMAT=TREE SELECT a.id, a.s, count(*) FROM t a JOIN (SELECT * FROM t) b \
+         ON a.s = b.s GROUP BY a.id, a.s",
+    );
+    assert!(
+        out.contains("gby=[id@0 as id], aggr=[count(Int64(1)), reef_any_value(a.s)"),
+        "{out}"
+    );
     let (ok, _, err) = r.mysql(Some("ex"), "EXPLAIN FORMAT=JSON SELECT * FROM t");
     assert!(!ok && err.contains("ERROR 1235"), "{err}");
 

@@ -16,7 +16,7 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvide
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{DataFusionError, Result, Statistics};
+use datafusion::common::{Constraint, Constraints, DataFusionError, Result, Statistics};
 use datafusion::datasource::TableType;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
@@ -62,6 +62,8 @@ pub struct ReefTable {
     schema: SchemaRef,
     read: ReadCtx,
     interrupt: Interrupt,
+    /// The primary key, so DataFusion knows what it determines (functional dependencies).
+    constraints: Constraints,
 }
 
 /// The query's `KILL QUERY` flag.
@@ -77,7 +79,13 @@ impl ReefTable {
         interrupt: Interrupt,
     ) -> ReefTable {
         let schema = table_schema(&def);
+        let constraints = Constraints::new_unverified(if def.pk.is_empty() {
+            Vec::new()
+        } else {
+            vec![Constraint::PrimaryKey(def.pk.clone())]
+        });
         ReefTable {
+            constraints,
             def,
             tablet,
             schema,
@@ -95,6 +103,10 @@ impl TableProvider for ReefTable {
 
     fn table_type(&self) -> TableType {
         TableType::Base
+    }
+
+    fn constraints(&self) -> Option<&Constraints> {
+        Some(&self.constraints)
     }
 
     /// Every filter may narrow the scan; none is trusted to be exact, so DataFusion keeps

@@ -36,6 +36,45 @@ use crate::any_value::AnyValue;
 use crate::types::field_collation;
 use crate::udf::{Div, InStrings, Like as LikeUdf, ToDouble, Weight};
 
+/// Which of the GROUP BY expressions `group` are columns that other group columns
+/// determine, by the input's functional dependencies (ReefDB's tables declare their
+/// primary keys, so grouping on one determines the rest of that table's columns, through
+/// inner joins too): every row of a group has the same value of such a column, as in
+/// TPC-H Q10's `GROUP BY c_custkey, c_name, c_address, ...`. Dependencies that may hold
+/// NULL sources (after an outer join) are left alone.
+fn determined_groups(group: &[Expr], schema: &DFSchema) -> Vec<bool> {
+    let index: Vec<Option<usize>> = group
+        .iter()
+        .map(|g| match g {
+            Expr::Column(c) => schema.index_of_column(c).ok(),
+            _ => None,
+        })
+        .collect();
+    let mut determined = vec![false; group.len()];
+    for fd in schema.functional_dependencies().iter() {
+        if fd.nullable || fd.source_indices.is_empty() {
+            continue;
+        }
+        let grouped = |idx: &usize| {
+            index
+                .iter()
+                .zip(&determined)
+                .any(|(i, d)| *i == Some(*idx) && !*d)
+        };
+        if !fd.source_indices.iter().all(grouped) {
+            continue;
+        }
+        for (k, i) in index.iter().enumerate() {
+            if let Some(i) = i {
+                if fd.target_indices.contains(i) && !fd.source_indices.contains(i) {
+                    determined[k] = true;
+                }
+            }
+        }
+    }
+    determined
+}
+
 /// Whether `e` is type coercion's cast of a string to a number that would fail on a string
 /// that is not a whole number (a string constant the cast converts is left alone, so key
 /// ranges still see a constant).
@@ -525,7 +564,9 @@ impl MysqlSemantics {
     }
 
     /// GROUP BY on case-insensitive strings: group on the equality key, report the first
-    /// value.
+    /// value. A group column that other group columns determine (the columns of a table
+    /// whose primary key is grouped on, see [`determined_groups`]) is not grouped on at all:
+    /// every row of a group has the same value, which the group reports.
     fn collate_groups(&self, agg: Aggregate) -> Result<Transformed<LogicalPlan>> {
         let input_schema = agg.input.schema().clone();
         if agg
@@ -535,6 +576,7 @@ impl MysqlSemantics {
         {
             return Ok(Transformed::no(LogicalPlan::Aggregate(agg)));
         }
+        let determined = determined_groups(&agg.group_expr, &input_schema);
         let ci: Vec<bool> = agg
             .group_expr
             .iter()
@@ -543,38 +585,56 @@ impl MysqlSemantics {
                     && collation_of(g, &input_schema) == Collation::Utf8mb4GeneralCi
             })
             .collect();
-        if !ci.iter().any(|&c| c) {
+        if !ci.iter().chain(&determined).any(|&c| c) {
             return Ok(Transformed::no(LogicalPlan::Aggregate(agg)));
         }
         let mut group = Vec::with_capacity(agg.group_expr.len());
         let mut aggr = agg.aggr_expr.clone();
+        // Where each original group column's value comes from: a kept group position, or
+        // the value aggregate `__reef_gv<i>`.
+        let mut kept_at: Vec<Option<usize>> = Vec::with_capacity(agg.group_expr.len());
         for (i, g) in agg.group_expr.iter().enumerate() {
-            if ci[i] {
-                group.push(
-                    self.key(g.clone(), Collation::Utf8mb4GeneralCi, For::Equality)
-                        .alias(format!("__reef_gk{i}")),
-                );
+            if determined[i] || ci[i] {
                 aggr.push(
                     self.any_value
                         .call(vec![g.clone()])
                         .alias(format!("__reef_gv{i}")),
+                );
+                kept_at.push(None);
+            } else {
+                kept_at.push(Some(group.len()));
+            }
+            if determined[i] {
+                continue;
+            }
+            if ci[i] {
+                group.push(
+                    self.key(g.clone(), Collation::Utf8mb4GeneralCi, For::Equality)
+                        .alias(format!("__reef_gk{i}")),
                 );
             } else {
                 group.push(g.clone());
             }
         }
         let original = agg.schema.clone();
+        let n_group = agg.group_expr.len();
+        let n_kept = group.len();
         let rebuilt = Aggregate::try_new(agg.input.clone(), group, aggr)?;
         let new_schema = rebuilt.schema.clone();
-        let n_group = agg.group_expr.len();
         let exprs = (0..original.fields().len())
             .map(|j| {
                 let (q, f) = original.qualified_field(j);
-                let source = if j < n_group && ci[j] {
-                    Expr::Column(Column::from_name(format!("__reef_gv{j}")))
+                let at = if j < n_group {
+                    kept_at[j]
                 } else {
-                    let (nq, nf) = new_schema.qualified_field(j);
-                    Expr::Column(Column::new(nq.cloned(), nf.name()))
+                    Some(n_kept + (j - n_group))
+                };
+                let source = match at {
+                    Some(at) => {
+                        let (nq, nf) = new_schema.qualified_field(at);
+                        Expr::Column(Column::new(nq.cloned(), nf.name()))
+                    }
+                    None => Expr::Column(Column::from_name(format!("__reef_gv{j}"))),
                 };
                 source.alias_qualified(q.cloned(), f.name())
             })
