@@ -1495,6 +1495,18 @@ fn explain_shows_the_path_and_the_access() {
         "{out}"
     );
     assert!(out.contains("-> Range scan on t using PRIMARY"), "{out}");
+    // Ordered by the key with a LIMIT: nothing to sort, and the read stops early.
+    let out = tree("FORMAT=TREE SELECT * FROM t WHERE id > 1 ORDER BY id LIMIT 3");
+    assert!(
+        out.contains("Range scan on t using PRIMARY, in key order, stopping after 3 matching rows")
+            && !out.contains("Sort:"),
+        "{out}"
+    );
+    let out = tree("FORMAT=TREE SELECT * FROM t WHERE id > 1 ORDER BY s LIMIT 3");
+    assert!(
+        out.contains("Sort: s") && !out.contains("stopping after"),
+        "{out}"
+    );
     let out = tree("ANALYZE SELECT a.s, count(*) FROM t a JOIN t b ON a.s = b.s GROUP BY a.s");
     assert!(out.starts_with("-> ReefDB: OLAP path"), "{out}");
     assert!(

@@ -2272,10 +2272,17 @@ fn oltp_explain(
         if let Some(w) = &sel.selection {
             steps.push(format!("Filter: {w}"));
         }
-        steps.push(access_step(
-            &access(&def, sel.selection.as_ref(), s)?.0,
-            shown,
-        ));
+        let (acc, fixed) = access(&def, sel.selection.as_ref(), s)?;
+        let mut step = access_step(&acc, shown);
+        let cols = projection(sel, Some((&def, alias)))?;
+        let enough = enough_rows(q, sel, &def, &cols, s)?;
+        if let Some(n) = key_order_stop(&def, enough.as_ref(), fixed) {
+            // The rows come in the order asked for: nothing is sorted, and the read
+            // stops once it has enough.
+            steps.retain(|st| !st.starts_with("Sort: "));
+            step.push_str(&format!(", in key order, stopping after {n} matching rows"));
+        }
+        steps.push(step);
     }
     oltp_tree(steps, analyze, || select_oltp(engine, txn, s, q))
 }
@@ -2603,6 +2610,20 @@ fn rows_to_change(
     matching_rows(engine, txn, table, (selection, acc), s, read)
 }
 
+/// How many matches a read by a primary-key access that fixes the key's first `pk_fixed`
+/// columns can stop after, when the statement needs only its first matches (`enough`) in
+/// an order the key gives (its next columns, ascending); `None` if it reads them all.
+fn key_order_stop(
+    def: &TableDef,
+    enough: Option<&Enough>,
+    pk_fixed: Option<usize>,
+) -> Option<usize> {
+    match (enough, pk_fixed) {
+        (Some(e), Some(fixed)) if def.pk[fixed..].starts_with(&e.order) => Some(e.rows),
+        _ => None,
+    }
+}
+
 /// When a SELECT needs only its first `rows` matches in the order of the columns `order`
 /// (ascending; empty: any order), as with `ORDER BY o LIMIT 1 FOR UPDATE`.
 struct Enough {
@@ -2637,10 +2658,7 @@ fn matching_rows(
     }: ReadShape<'_>,
 ) -> Result<Vec<KeyedRow>, SqlError> {
     let decoder = RowDecoder::only(def, wanted);
-    let stop_at = match (enough, pk_fixed) {
-        (Some(e), Some(fixed)) if def.pk[fixed..].starts_with(&e.order) => e.rows,
-        _ => usize::MAX,
-    };
+    let stop_at = key_order_stop(def, enough, pk_fixed).unwrap_or(usize::MAX);
     let tablet = &engine.tablet_of(def)?;
     let matching = |row: &Vec<Datum>| {
         matches(
