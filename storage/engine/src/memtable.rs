@@ -352,6 +352,8 @@ impl MemTable {
     /// queue-like table, whose head is read and deleted, piles them up in front of every
     /// read of the head.
     pub fn tombstones(&self) -> usize {
+        // Commits add their changes after releasing the row, so a delete's +1 may land
+        // after the -1 of the write that followed it: the count can dip below zero briefly.
         self.tombstones.load(Ordering::Relaxed).max(0) as usize
     }
 

@@ -660,26 +660,19 @@ impl Block {
         let bytes: usize = self
             .columns
             .iter()
-            .map(|c| match c.as_any().downcast_ref::<BinaryArray>() {
-                Some(a) => a.value_length(i) as usize + 3,
-                None => 10,
+            .map(|c| match cell_at(c.as_ref(), i) {
+                Cell::Bytes(b) => b.len() + 3,
+                _ => 10,
             })
             .sum();
         let mut w = RowWriter::new(schema_version, self.columns.len(), bytes);
         for c in &self.columns {
-            let any = c.as_any();
-            if c.is_null(i) {
-                w.null();
-            } else if let Some(a) = any.downcast_ref::<Int64Array>() {
-                w.int(a.value(i));
-            } else if let Some(a) = any.downcast_ref::<BinaryArray>() {
-                w.bytes(a.value(i));
-            } else if let Some(a) = any.downcast_ref::<UInt64Array>() {
-                w.uint(a.value(i));
-            } else if let Some(a) = any.downcast_ref::<Float64Array>() {
-                w.double(a.value(i));
-            } else {
-                unreachable!("SSTable columns are Int64, UInt64, Float64 or Binary arrays")
+            match cell_at(c.as_ref(), i) {
+                Cell::Null => w.null(),
+                Cell::Int(v) => w.int(v),
+                Cell::UInt(v) => w.uint(v),
+                Cell::Double(v) => w.double(v),
+                Cell::Bytes(b) => w.bytes(b),
             }
         }
         Some(Arc::from(w.finish()))
@@ -743,22 +736,42 @@ fn bytes_array(d: encoding::DecodedBytes) -> std::result::Result<BinaryArray, De
     .map_err(|e| e.to_string())
 }
 
-/// The value at row `i` of a column array.
-pub fn value_at(col: &dyn Array, i: usize) -> Value {
+/// A value of a column array, borrowed from it.
+enum Cell<'a> {
+    Null,
+    Int(i64),
+    UInt(u64),
+    Double(f64),
+    Bytes(&'a [u8]),
+}
+
+/// The value at row `i` of a column array, borrowed.
+fn cell_at(col: &dyn Array, i: usize) -> Cell<'_> {
     if col.is_null(i) {
-        return Value::Null;
+        return Cell::Null;
     }
     let any = col.as_any();
     if let Some(a) = any.downcast_ref::<Int64Array>() {
-        Value::Int(a.value(i))
-    } else if let Some(a) = any.downcast_ref::<UInt64Array>() {
-        Value::UInt(a.value(i))
-    } else if let Some(a) = any.downcast_ref::<Float64Array>() {
-        Value::Double(a.value(i))
+        Cell::Int(a.value(i))
     } else if let Some(a) = any.downcast_ref::<BinaryArray>() {
-        Value::Bytes(a.value(i).to_vec())
+        Cell::Bytes(a.value(i))
+    } else if let Some(a) = any.downcast_ref::<UInt64Array>() {
+        Cell::UInt(a.value(i))
+    } else if let Some(a) = any.downcast_ref::<Float64Array>() {
+        Cell::Double(a.value(i))
     } else {
         unreachable!("SSTable columns are Int64, UInt64, Float64 or Binary arrays")
+    }
+}
+
+/// The value at row `i` of a column array.
+pub fn value_at(col: &dyn Array, i: usize) -> Value {
+    match cell_at(col, i) {
+        Cell::Null => Value::Null,
+        Cell::Int(v) => Value::Int(v),
+        Cell::UInt(v) => Value::UInt(v),
+        Cell::Double(v) => Value::Double(v),
+        Cell::Bytes(b) => Value::Bytes(b.to_vec()),
     }
 }
 

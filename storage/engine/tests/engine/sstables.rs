@@ -833,17 +833,24 @@ fn split_keys_cut_ranges_into_parts_that_read_the_same_rows() {
     assert_eq!(parts, whole);
 }
 
+/// A tablet whose upkeep compacts tombstones from 100 on, with keys `0..rows` (k = id) in
+/// its baseline.
+fn baseline_with_tombstone_trigger_100(dir: &std::path::Path, rows: i64) -> Arc<Tablet> {
+    let t = open_with(Arc::new(RealFs), dir, Cache::new(64 << 20), |o| {
+        o.tombstone_trigger = 100;
+    });
+    let base: Writes = (0..rows).map(|i| (i, Some(i))).collect();
+    major_baseline(&t, &base);
+    t
+}
+
 /// A queue-like tablet: its head is deleted key by key. Once the active MemTable holds
 /// enough tombstones, upkeep freezes, dumps and runs a major that drops the deleted keys
 /// and the baseline rows they hid; a reader sees the same rows before and after.
 #[test]
 fn piled_up_tombstones_trigger_a_major_that_drops_them() {
     let dir = tempfile::tempdir().unwrap();
-    let t = open_with(Arc::new(RealFs), dir.path(), Cache::new(64 << 20), |o| {
-        o.tombstone_trigger = 100;
-    });
-    let base: Writes = (0..1000).map(|i| (i, Some(i))).collect();
-    major_baseline(&t, &base);
+    let t = baseline_with_tombstone_trigger_100(dir.path(), 1000);
     // A delete and a write again in a later transaction leave no tombstone; a delete of a
     // key that only the baseline holds leaves one.
     commit(&t, 2000, 2000, 2000, &[(0, None)]);
@@ -884,11 +891,7 @@ fn piled_up_tombstones_trigger_a_major_that_drops_them() {
 #[test]
 fn a_large_baseline_is_not_rewritten_for_a_few_tombstones() {
     let dir = tempfile::tempdir().unwrap();
-    let t = open_with(Arc::new(RealFs), dir.path(), Cache::new(64 << 20), |o| {
-        o.tombstone_trigger = 100;
-    });
-    let base: Writes = (0..4000).map(|i| (i, Some(i))).collect();
-    major_baseline(&t, &base);
+    let t = baseline_with_tombstone_trigger_100(dir.path(), 4000);
     let deletes: Writes = (0..200).map(|i| (i, None)).collect();
     commit(&t, 5000, 5000, 5000, &deletes);
     t.set_gc_horizon(Version(5000));
