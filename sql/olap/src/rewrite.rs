@@ -594,26 +594,24 @@ impl MysqlSemantics {
         // the value aggregate `__reef_gv<i>`.
         let mut kept_at: Vec<Option<usize>> = Vec::with_capacity(agg.group_expr.len());
         for (i, g) in agg.group_expr.iter().enumerate() {
-            if determined[i] || ci[i] {
-                aggr.push(
-                    self.any_value
-                        .call(vec![g.clone()])
-                        .alias(format!("__reef_gv{i}")),
-                );
-                kept_at.push(None);
-            } else {
+            if !determined[i] && !ci[i] {
                 kept_at.push(Some(group.len()));
-            }
-            if determined[i] {
+                group.push(g.clone());
                 continue;
             }
-            if ci[i] {
+            // Reported through the value aggregate; a case-insensitive string that nothing
+            // else determines is grouped on its equality key.
+            kept_at.push(None);
+            aggr.push(
+                self.any_value
+                    .call(vec![g.clone()])
+                    .alias(format!("__reef_gv{i}")),
+            );
+            if !determined[i] {
                 group.push(
                     self.key(g.clone(), Collation::Utf8mb4GeneralCi, For::Equality)
                         .alias(format!("__reef_gk{i}")),
                 );
-            } else {
-                group.push(g.clone());
             }
         }
         let original = agg.schema.clone();
