@@ -16,6 +16,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
+use arrow_array::ArrayRef;
 use arrow_schema::{DataType, Field, FieldRef, TimeUnit};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::{
@@ -287,22 +288,86 @@ pub struct Bridged {
     name: String,
     template: Expr,
     signature: Signature,
-    /// The template as a substring of its one operand at constant places, computed on
-    /// the Arrow array when the operand is text.
-    substring: Option<Substring>,
+    /// The template as a computation on its one text operand's Arrow array, where it is
+    /// one (a substring at constant places, a byte length).
+    on_array: Option<OnArray>,
 }
 
 impl Bridged {
     fn new(name: String, template: Expr) -> Bridged {
         Bridged {
             name,
-            substring: Substring::of(&template),
+            on_array: OnArray::of(&template),
             template,
             signature: Signature::one_of(
                 vec![TypeSignature::Nullary, TypeSignature::VariadicAny],
                 Volatility::Immutable,
             ),
         }
+    }
+}
+
+/// A template computed on the Arrow array of its one text operand instead of row by row
+/// through the evaluator, with the evaluator's answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum OnArray {
+    /// `SUBSTRING` or `LEFT` at constant places.
+    Substring(Substring),
+    /// `LENGTH` / `OCTET_LENGTH`: bytes of the UTF-8 text.
+    ByteLength,
+}
+
+impl OnArray {
+    fn of(template: &Expr) -> Option<OnArray> {
+        if let Some(sub) = Substring::of(template) {
+            return Some(OnArray::Substring(sub));
+        }
+        let Expr::Function(f) = template else {
+            return None;
+        };
+        let FunctionArguments::List(list) = &f.args else {
+            return None;
+        };
+        let args: Vec<&Expr> = list
+            .args
+            .iter()
+            .map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => Some(x),
+                _ => None,
+            })
+            .collect::<Option<_>>()?;
+        match (function_name(f)?.as_str(), args.as_slice()) {
+            ("length" | "octet_length", [text]) if placeholder_index(text) == Some(0) => {
+                Some(OnArray::ByteLength)
+            }
+            ("left", [text, n]) if placeholder_index(text) == Some(0) => {
+                let len = usize::try_from(literal_integer(n)?).ok()?;
+                Some(OnArray::Substring(Substring {
+                    skip: 0,
+                    len: Some(len),
+                }))
+            }
+            _ => None,
+        }
+    }
+
+    /// The result for a text array, typed as the template's result `ty`; `None` where
+    /// the row evaluator must answer.
+    fn apply(&self, text: &ArrayRef, ty: &DataType) -> Option<ArrayRef> {
+        let text = text.as_string_opt::<i32>()?;
+        Some(match (self, ty) {
+            (OnArray::Substring(sub), DataType::Utf8) => Arc::new(
+                text.iter()
+                    .map(|s| s.map(|s| sub.apply(s)))
+                    .collect::<arrow_array::StringArray>(),
+            ),
+            (OnArray::ByteLength, DataType::Int64) => Arc::new(
+                text.iter()
+                    .map(|s| s.map(|s| s.len() as i64))
+                    .collect::<arrow_array::Int64Array>(),
+            ),
+            _ => return None,
+        })
     }
 }
 
@@ -439,15 +504,9 @@ impl ScalarUDFImpl for Bridged {
             .iter()
             .map(|a| a.to_array(rows))
             .collect::<Result<Vec<_>>>()?;
-        if let (Some(sub), [text], DataType::Utf8) = (
-            &self.substring,
-            arrays.as_slice(),
-            args.return_field.data_type(),
-        ) {
-            if let Some(text) = text.as_string_opt::<i32>() {
-                let out: arrow_array::StringArray =
-                    text.iter().map(|s| s.map(|s| sub.apply(s))).collect();
-                return Ok(ColumnarValue::Array(Arc::new(out)));
+        if let (Some(on_array), [text]) = (&self.on_array, arrays.as_slice()) {
+            if let Some(out) = on_array.apply(text, args.return_field.data_type()) {
+                return Ok(ColumnarValue::Array(out));
             }
         }
         let mut out = Vec::with_capacity(rows);
@@ -716,9 +775,10 @@ mod tests {
             .expect("parses")
     }
 
-    /// The Arrow path of a constant-place SUBSTRING answers as the row evaluator does.
+    /// The Arrow paths of constant-place SUBSTRING and LEFT, and of LENGTH, answer as the
+    /// row evaluator does.
     #[test]
-    fn substrings_at_constant_places_match_the_row_evaluator() {
+    fn computations_on_arrays_match_the_row_evaluator() {
         let template = |sql: &str| {
             let q = query(&format!("SELECT {sql}"));
             match *q.body {
@@ -730,18 +790,37 @@ mod tests {
             }
         };
         let texts = ["", "a", "abcdef", "héllo wörld", "日本語テキスト", "ab  "];
-        for form in [
-            "SUBSTRING(__reef_arg_0 FROM 1 FOR 2)",
-            "SUBSTRING(__reef_arg_0, 3)",
-            "SUBSTRING(__reef_arg_0, 2, 0)",
-            "SUBSTRING(__reef_arg_0 FROM 4 FOR 10)",
-            "SUBSTRING(__reef_arg_0, 7, 1)",
+        let array: ArrayRef = Arc::new(arrow_array::StringArray::from(
+            texts
+                .iter()
+                .map(|t| Some(*t))
+                .chain([None])
+                .collect::<Vec<_>>(),
+        ));
+        for (form, ty) in [
+            ("SUBSTRING(__reef_arg_0 FROM 1 FOR 2)", DataType::Utf8),
+            ("SUBSTRING(__reef_arg_0, 3)", DataType::Utf8),
+            ("SUBSTRING(__reef_arg_0, 2, 0)", DataType::Utf8),
+            ("SUBSTRING(__reef_arg_0 FROM 4 FOR 10)", DataType::Utf8),
+            ("SUBSTRING(__reef_arg_0, 7, 1)", DataType::Utf8),
+            ("LEFT(__reef_arg_0, 2)", DataType::Utf8),
+            ("LEFT(__reef_arg_0, 0)", DataType::Utf8),
+            ("left(__reef_arg_0, 40)", DataType::Utf8),
+            ("LENGTH(__reef_arg_0)", DataType::Int64),
+            ("OCTET_LENGTH(__reef_arg_0)", DataType::Int64),
         ] {
             let t = template(form);
-            let sub = Substring::of(&t).unwrap_or_else(|| panic!("{form} is a plain substring"));
-            for text in texts {
-                let want = eval_shown(&t, &Row(&[Datum::str(text)])).expect("evaluates");
-                assert_eq!(Datum::str(sub.apply(text)), want, "{form} of {text:?}");
+            let on_array = OnArray::of(&t).unwrap_or_else(|| panic!("{form} runs on arrays"));
+            let got = on_array.apply(&array, &ty).expect("a text array");
+            for (r, text) in texts
+                .iter()
+                .map(|t| Datum::str(*t))
+                .chain([Datum::Null])
+                .enumerate()
+            {
+                let want = eval_shown(&t, &Row(std::slice::from_ref(&text))).expect("evaluates");
+                let got = datum_at(got.as_ref(), r).expect("readable");
+                assert_eq!(got, want, "{form} of {text:?}");
             }
         }
         for form in [
@@ -750,8 +829,13 @@ mod tests {
             "SUBSTRING(__reef_arg_0, 1, -1)",
             "SUBSTRING(__reef_arg_0, __reef_arg_1)",
             "SUBSTRING('abc', __reef_arg_0)",
+            "LEFT(__reef_arg_0, -1)",
+            "LEFT(__reef_arg_0, __reef_arg_1)",
+            "LEFT('abc', __reef_arg_0)",
+            "LENGTH('abc')",
+            "CHAR_LENGTH(__reef_arg_0)",
         ] {
-            assert_eq!(Substring::of(&template(form)), None, "{form}");
+            assert_eq!(OnArray::of(&template(form)), None, "{form}");
         }
     }
 

@@ -850,6 +850,10 @@ struct ScanCounts {
     pruned: Count,
     sliced: Count,
     merged: Count,
+    /// Microblocks sliced with MemTable versions laid over them, and the MemTable rows
+    /// emitted beside them.
+    patched: Count,
+    rows_patched: Count,
     /// Key ranges read under hash joins' dynamic filters.
     key_ranges: Count,
     /// Microblock columns the column cache served, and those decoded from disk.
@@ -864,6 +868,8 @@ impl ScanCounts {
             pruned: count("microblocks_pruned"),
             sliced: count("microblocks_sliced"),
             merged: count("rows_merged"),
+            patched: count("microblocks_patched"),
+            rows_patched: count("rows_patched"),
             key_ranges: count("join_key_ranges"),
             columns_cached: count("columns_cached"),
             columns_decoded: count("columns_decoded"),
@@ -885,6 +891,8 @@ impl Drop for Counted {
         self.counts.pruned.add(stats.blocks_pruned as usize);
         self.counts.sliced.add(stats.blocks_sliced as usize);
         self.counts.merged.add(stats.rows_merged as usize);
+        self.counts.patched.add(stats.blocks_patched as usize);
+        self.counts.rows_patched.add(stats.rows_patched as usize);
         self.counts
             .columns_cached
             .add(stats.columns_cached as usize);

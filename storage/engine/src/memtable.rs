@@ -619,7 +619,7 @@ impl RowBatch {
         &self.rows[i]
     }
 
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.keys.clear();
         self.ends.clear();
         self.rows.clear();

@@ -4,17 +4,20 @@
 //!   that has a visible version decides): range scans on the OLTP path.
 //! - [`VersionMerge`] yields, per key, every committed version across sources, newest first,
 //!   one per commit version: compactions.
-//! - [`ArrowScan`] yields Arrow `RecordBatch`es for the OLAP path. Macroblocks that no other
-//!   source overlaps, that hold one version per key, no deletes and nothing newer than the
-//!   snapshot are emitted by slicing their cached column arrays (with min/max pruning per
-//!   microblock); everything else goes through the visible merge.
+//! - [`ArrowScan`] yields Arrow `RecordBatch`es for the OLAP path. Microblocks that no other
+//!   SSTable overlaps, that hold one version per key, no deletes and nothing newer than the
+//!   snapshot are emitted from their cached column arrays (with min/max pruning per
+//!   microblock); where MemTables hold keys of such a microblock's range, the rows they
+//!   changed are filtered out of its arrays and the MemTables' visible rows emitted beside
+//!   them. Everything else goes through the visible merge.
 
 use std::collections::{HashSet, VecDeque};
 use std::ops::Bound;
 use std::sync::Arc;
 
 use arrow_array::builder::{BinaryBuilder, Float64Builder, Int64Builder, UInt64Builder};
-use arrow_array::{new_null_array, ArrayRef, RecordBatch};
+use arrow_array::cast::AsArray;
+use arrow_array::{new_null_array, Array, ArrayRef, BinaryArray, BooleanArray, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use reef_common::ids::Version;
 use reef_common::rowcodec::decode_row_wanted;
@@ -26,7 +29,7 @@ use crate::error::{Result, StorageError};
 use crate::memtable::{MemTable, MvccRow, RowBatch, Visible};
 use crate::mvcc::ReadCtx;
 use crate::schema::RowSchema;
-use crate::sstable::block::{value_at, Block, ColumnStats};
+use crate::sstable::block::{keys_slot, value_at, Block, ColumnStats};
 use crate::sstable::table::{ReadEnv, SSTable, VersionRow};
 
 /// Rows a MemTable cursor reads at a time: the first read takes few, as a LIMIT or a short
@@ -105,6 +108,10 @@ struct MemCursor {
     after: Bound<Vec<u8>>,
     end: Bound<Vec<u8>>,
     exhausted: bool,
+    /// Closed key ranges, ascending and disjoint, whose keys the cursor steps over (an
+    /// Arrow scan answers for them microblock by microblock), and the first not yet passed.
+    holes: Arc<[(Vec<u8>, Vec<u8>)]>,
+    hole: usize,
 }
 
 impl MemCursor {
@@ -117,10 +124,43 @@ impl MemCursor {
             after: range.0.clone(),
             end: range.1.clone(),
             exhausted: false,
+            holes: Arc::from([]),
+            hole: 0,
         }
     }
 
+    /// Positions on a row outside the holes, or past the end.
     fn settle(&mut self) {
+        loop {
+            self.fill();
+            if self.at >= self.batch.len() {
+                return;
+            }
+            let key = self.batch.key(self.at);
+            while self
+                .holes
+                .get(self.hole)
+                .is_some_and(|(_, hi)| hi.as_slice() < key)
+            {
+                self.hole += 1;
+            }
+            let Some((lo, hi)) = self.holes.get(self.hole) else {
+                return;
+            };
+            if key < lo.as_slice() {
+                return;
+            }
+            // Inside a hole: read on from its end.
+            self.after = Bound::Excluded(hi.clone());
+            self.batch.clear();
+            self.at = 0;
+            self.exhausted = false;
+            self.hole += 1;
+        }
+    }
+
+    /// Reads the next rows once those read are used up.
+    fn fill(&mut self) {
         if self.at < self.batch.len() || self.exhausted {
             return;
         }
@@ -379,6 +419,17 @@ impl Sources {
         Ok(min.map(|(i, _)| i))
     }
 
+    /// Leaves the keys of `holes` (closed ranges, ascending and disjoint) out of the
+    /// MemTable cursors.
+    fn without_mem_ranges(mut self, holes: Arc<[(Vec<u8>, Vec<u8>)]>) -> Sources {
+        for c in &mut self.cursors {
+            if let Cursor::Mem(m) = c {
+                m.holes = holes.clone();
+            }
+        }
+        self
+    }
+
     fn min_key(&mut self) -> Result<Option<Vec<u8>>> {
         Ok(self
             .min_cursor()?
@@ -411,34 +462,39 @@ impl VisibleMerge {
     }
 }
 
+impl VisibleMerge {
+    /// The next key any source holds, and what the snapshot sees of it across sources: a
+    /// row, a delete, or nothing (only versions it does not see).
+    fn next_key(&mut self) -> Result<Option<(&[u8], Visible)>> {
+        let Some(min) = self.sources.min_cursor()? else {
+            return Ok(None);
+        };
+        self.key.clear();
+        self.key
+            .extend_from_slice(self.sources.cursors[min].key().expect("settled"));
+        let mut found = Visible::Absent;
+        for c in &mut self.sources.cursors {
+            if c.key() == Some(self.key.as_slice()) {
+                if found == Visible::Absent {
+                    found = c.resolve(&self.ctx)?;
+                }
+                c.advance();
+            }
+        }
+        Ok(Some((&self.key, found)))
+    }
+}
+
 impl Iterator for VisibleMerge {
     type Item = Result<(Vec<u8>, Arc<[u8]>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let min = match self.sources.min_cursor() {
-                Ok(Some(i)) => i,
+            match self.next_key() {
+                Ok(Some((key, Visible::Row(v)))) => return Some(Ok((key.to_vec(), v))),
+                Ok(Some(_)) => {}
                 Ok(None) => return None,
                 Err(e) => return Some(Err(e)),
-            };
-            self.key.clear();
-            self.key
-                .extend_from_slice(self.sources.cursors[min].key().expect("settled"));
-            let key = &self.key;
-            let mut found = Visible::Absent;
-            for c in &mut self.sources.cursors {
-                if c.key() == Some(key.as_slice()) {
-                    if found == Visible::Absent {
-                        match c.resolve(&self.ctx) {
-                            Ok(v) => found = v,
-                            Err(e) => return Some(Err(e)),
-                        }
-                    }
-                    c.advance();
-                }
-            }
-            if let Visible::Row(v) = found {
-                return Some(Ok((self.key.clone(), v)));
             }
         }
     }
@@ -531,6 +587,10 @@ pub struct ScanStats {
     pub blocks_pruned: u64,
     /// Rows that went through the visible merge.
     pub rows_merged: u64,
+    /// Microblocks emitted from their columns with MemTable versions laid over them.
+    pub blocks_patched: u64,
+    /// MemTable rows emitted beside patched microblocks.
+    pub rows_patched: u64,
     /// Columns of microblocks served by the column cache.
     pub columns_cached: u64,
     /// Columns of microblocks decoded from disk (then cached, if there is a column cache).
@@ -619,13 +679,27 @@ fn const_array(kind: PhysicalKind, v: &Value, len: usize) -> ArrayRef {
     }
 }
 
+/// A microblock an Arrow scan emits from its column arrays.
+struct Slice {
+    table: Arc<SSTable>,
+    mb: usize,
+    micro: usize,
+    /// MemTables hold keys of the microblock's range: their versions are laid over its
+    /// rows (see [`ArrowScan::next_sliced`]).
+    patched: bool,
+}
+
 /// A streaming Arrow scan of one tablet at a snapshot.
 pub struct ArrowScan {
     schema: Arc<RowSchema>,
     out_schema: SchemaRef,
     req: ArrowScanRequest,
     env: ReadEnv,
-    fast: VecDeque<(Arc<SSTable>, usize, usize)>,
+    ctx: ReadCtx,
+    mems: Vec<Arc<MemTable>>,
+    fast: VecDeque<Slice>,
+    /// The MemTable rows of a patched microblock, emitted after its own rows.
+    pending: Option<RecordBatch>,
     merge: VisibleMerge,
     stats: ScanStats,
 }
@@ -638,6 +712,13 @@ impl std::fmt::Debug for ArrowScan {
 
 impl ArrowScan {
     /// Plans the scan over `mems` and `tables` (both newest first).
+    ///
+    /// A microblock inside the key range that holds one version per key, no deletes and
+    /// nothing newer than the snapshot, and that no other SSTable overlaps, is emitted
+    /// from its column arrays. If MemTables hold keys of its range, their visible versions
+    /// are laid over it: its rows whose keys the MemTables changed are filtered out and the
+    /// MemTable rows emitted beside them, and the merge steps over that range. Everything
+    /// else goes through the visible merge.
     pub(crate) fn new(
         schema: Arc<RowSchema>,
         mems: &[Arc<MemTable>],
@@ -653,6 +734,7 @@ impl ArrowScan {
         }
         let mut skip = vec![HashSet::new(); tables.len()];
         let mut fast = VecDeque::new();
+        let mut holes = Vec::new();
         // Only the macroblocks and microblocks the key range meets are looked at (found by
         // binary search), so a scan of one key, as a join reads its probe side, costs no
         // walk over the whole table.
@@ -682,24 +764,40 @@ impl ArrowScan {
                         .iter()
                         .enumerate()
                         .any(|(o, other)| o != t && table_overlaps(other, lo, hi));
-                    let overlaps_mem = mems
+                    if overlaps_table {
+                        continue;
+                    }
+                    let patched = mems
                         .iter()
                         .any(|mem| mem.count_keys(Bound::Included(lo), Bound::Included(hi), 1) > 0);
-                    if !overlaps_table && !overlaps_mem {
-                        skip[t].insert((i, j));
-                        fast.push_back((table.clone(), i, j));
+                    if patched {
+                        holes.push((lo.to_vec(), hi.to_vec()));
                     }
+                    skip[t].insert((i, j));
+                    fast.push_back(Slice {
+                        table: table.clone(),
+                        mb: i,
+                        micro: j,
+                        patched,
+                    });
                 }
             }
         }
-        let sources = Sources::new(mems, tables, &env, &req.keys, skip)?;
+        // Microblocks of one SSTable are disjoint, and those of different SSTables here
+        // do not overlap either.
+        holes.sort_unstable();
+        let sources =
+            Sources::new(mems, tables, &env, &req.keys, skip)?.without_mem_ranges(Arc::from(holes));
         let out_schema = arrow_schema(&schema, &req.projection);
         Ok(ArrowScan {
             schema,
             out_schema,
             req,
             env,
+            ctx: ctx.clone(),
+            mems: mems.to_vec(),
             fast,
+            pending: None,
             merge: VisibleMerge::new(sources, ctx),
             stats: ScanStats::default(),
         })
@@ -715,71 +813,162 @@ impl ArrowScan {
         self.stats
     }
 
-    fn next_fast(&mut self) -> Result<Option<RecordBatch>> {
-        while let Some((table, mb, micro)) = self.fast.pop_front() {
-            let open = &table.blocks[mb];
-            if !may_match(
-                &open.micros[micro].stats,
-                open.micros[micro].rows,
-                &self.req.ranges,
-            ) {
-                self.stats.blocks_pruned += 1;
-                continue;
-            }
-            // A cached block serves as it is; otherwise the projected columns come from
-            // the column cache, and those it lacks are decoded (alone) and cached.
-            let stored = open.kinds.len();
-            let (n, decoded) = match self.env.cached_block(open, micro) {
-                Some(block) => (
-                    block.rows(),
-                    self.req
-                        .projection
-                        .iter()
-                        .filter_map(|&s| block.columns.get(s).cloned())
-                        .collect::<Vec<_>>(),
-                ),
-                None => self.stored_columns(&table, mb, micro)?,
-            };
-            let mut decoded = decoded.into_iter();
-            let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.req.projection.len());
-            for &s in &self.req.projection {
-                cols.push(if s < stored {
-                    decoded.next().ok_or_else(|| {
-                        StorageError::Invalid(format!("microblock lacks stored column {s}"))
-                    })?
-                } else {
-                    const_array(self.schema.kinds[s], &self.schema.defaults[s], n)
-                });
-            }
-            self.stats.blocks_sliced += 1;
-            let batch = RecordBatch::try_new(self.out_schema.clone(), cols)
-                .map_err(|e| StorageError::Invalid(format!("building a batch: {e}")))?;
+    /// The next batch cut from a microblock's columns (with a patched microblock's
+    /// MemTable rows as the batch after it).
+    fn next_sliced(&mut self) -> Result<Option<RecordBatch>> {
+        if let Some(batch) = self.pending.take() {
             return Ok(Some(batch));
+        }
+        while let Some(slice) = self.fast.pop_front() {
+            let open = &slice.table.blocks[slice.mb];
+            let meta = &open.micros[slice.micro];
+            let matches = may_match(&meta.stats, meta.rows, &self.req.ranges);
+            if !slice.patched {
+                if !matches {
+                    self.stats.blocks_pruned += 1;
+                    continue;
+                }
+                let (batch, _) = self.columns(&slice, false)?;
+                self.stats.blocks_sliced += 1;
+                return Ok(Some(batch));
+            }
+            // The MemTables' view of the range: rows that replace or add to the
+            // microblock's, and keys they delete.
+            let range = (
+                Bound::Included(meta.first_key.clone()),
+                Bound::Included(meta.last_key.clone()),
+            );
+            let sources = Sources::new(&self.mems, &[], &self.env, &range, Vec::new())?;
+            let mut merge = VisibleMerge::new(sources, self.ctx.clone());
+            let mut changed: Vec<Vec<u8>> = Vec::new();
+            let mut rows = ArrowRows::new(&self.schema, &self.req.projection)?;
+            while let Some((key, seen)) = merge.next_key()? {
+                match seen {
+                    Visible::Row(row) => {
+                        rows.push(&row)?;
+                        changed.push(key.to_vec());
+                    }
+                    Visible::Deleted => changed.push(key.to_vec()),
+                    Visible::Absent => {}
+                }
+            }
+            self.stats.blocks_patched += 1;
+            self.stats.rows_patched += rows.len() as u64;
+            let delta = (rows.len() > 0)
+                .then(|| rows.finish(&self.out_schema))
+                .transpose()?;
+            if !matches {
+                // None of the microblock's own rows can match; the MemTable's may.
+                self.stats.blocks_pruned += 1;
+                match delta {
+                    Some(d) => return Ok(Some(d)),
+                    None => continue,
+                }
+            }
+            let (own, keys) = self.columns(&slice, true)?;
+            let keys =
+                keys.ok_or_else(|| StorageError::Invalid("microblock keys missing".into()))?;
+            let mut keep = vec![true; keys.len()];
+            let mut from = 0;
+            for key in &changed {
+                let at = from + partition_point_of(&keys, from, key);
+                if at < keys.len() && keys.value(at) == key.as_slice() {
+                    keep[at] = false;
+                }
+                from = at;
+            }
+            let own = if keep.iter().all(|&k| k) {
+                own
+            } else {
+                arrow_select::filter::filter_record_batch(&own, &BooleanArray::from(keep))
+                    .map_err(|e| StorageError::Invalid(format!("filtering a batch: {e}")))?
+            };
+            self.pending = delta;
+            return Ok(Some(own));
         }
         Ok(None)
     }
 
-    /// The projected stored columns of microblock `micro` of macroblock `mb`, in
-    /// projection order, with its row count: from the column cache where it holds them,
-    /// the rest decoded from the microblock (only those) and put in the cache.
-    fn stored_columns(
+    /// The batch of the projection from a microblock of `n` rows that stores `stored`
+    /// slots, given its projected stored columns in projection order; slots added after
+    /// the microblock was written read as their defaults.
+    fn batch(&self, n: usize, stored: usize, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
+        let mut columns = columns.into_iter();
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.req.projection.len());
+        for &s in &self.req.projection {
+            cols.push(if s < stored {
+                columns.next().ok_or_else(|| {
+                    StorageError::Invalid(format!("microblock lacks stored column {s}"))
+                })?
+            } else {
+                const_array(self.schema.kinds[s], &self.schema.defaults[s], n)
+            });
+        }
+        RecordBatch::try_new(self.out_schema.clone(), cols)
+            .map_err(|e| StorageError::Invalid(format!("building a batch: {e}")))
+    }
+
+    /// A microblock's rows as a batch of the projection, and its keys if asked for: from a
+    /// cached block as it is, or from the column cache, decoding (and caching) what it
+    /// lacks.
+    fn columns(
         &mut self,
-        table: &SSTable,
-        mb: usize,
-        micro: usize,
-    ) -> Result<(usize, Vec<ArrayRef>)> {
-        let open = &table.blocks[mb];
+        slice: &Slice,
+        with_keys: bool,
+    ) -> Result<(RecordBatch, Option<BinaryArray>)> {
+        let open = &slice.table.blocks[slice.mb];
         let stored = open.kinds.len();
-        let wanted: Vec<usize> = self
+        if let Some(block) = self.env.cached_block(open, slice.micro) {
+            let cols = self
+                .req
+                .projection
+                .iter()
+                .filter_map(|&s| block.columns.get(s).cloned())
+                .collect();
+            let batch = self.batch(block.rows(), stored, cols)?;
+            return Ok((batch, with_keys.then(|| block.keys.clone())));
+        }
+        let mut wanted: Vec<usize> = self
             .req
             .projection
             .iter()
             .copied()
             .filter(|&s| s < stored)
             .collect();
+        if with_keys {
+            wanted.push(keys_slot(&open.kinds));
+        }
+        let (n, mut cols) = self.stored_columns(&slice.table, slice.mb, slice.micro, &wanted)?;
+        let keys =
+            if with_keys {
+                let keys = cols
+                    .pop()
+                    .ok_or_else(|| StorageError::Invalid("microblock keys missing".into()))?;
+                Some(keys.as_binary_opt::<i32>().cloned().ok_or_else(|| {
+                    StorageError::Invalid("microblock keys are not binary".into())
+                })?)
+            } else {
+                None
+            };
+        Ok((self.batch(n, stored, cols)?, keys))
+    }
+
+    /// The stored columns `wanted` (slots, the keys' pseudo-slot among them) of
+    /// microblock `micro` of macroblock `mb`, in that order, with its row count: from the
+    /// column cache where it holds them, the rest decoded from the microblock (only those)
+    /// and put in the cache.
+    fn stored_columns(
+        &mut self,
+        table: &SSTable,
+        mb: usize,
+        micro: usize,
+        wanted: &[usize],
+    ) -> Result<(usize, Vec<ArrayRef>)> {
+        let open = &table.blocks[mb];
+        let slots = keys_slot(&open.kinds) + 1;
         let Some(cache) = self.env.columns.clone() else {
             self.stats.columns_decoded += wanted.len() as u64;
-            return open.read_micro_slots(micro, &wanted);
+            return open.read_micro_slots(micro, wanted);
         };
         // One entry per microblock holds every column scans have decoded from it, so a
         // scan looks the microblock up once, not once per column.
@@ -789,7 +978,7 @@ impl ArrowScan {
             micro: micro as u32,
         };
         let cached = match cache.get(&key) {
-            Some(CacheValue::Columns(c)) if c.len() == stored => Some(c),
+            Some(CacheValue::Columns(c)) if c.len() == slots => Some(c),
             _ => None,
         };
         let have = |slot: usize| cached.as_ref().and_then(|c| c[slot].clone());
@@ -814,7 +1003,7 @@ impl ArrowScan {
         }
         let mut all: Vec<Option<ArrayRef>> = match &cached {
             Some(c) => c.to_vec(),
-            None => vec![None; stored],
+            None => vec![None; slots],
         };
         for (&slot, array) in missing.iter().zip(read) {
             all[slot] = Some(array);
@@ -836,6 +1025,20 @@ impl ArrowScan {
         }
         rows.finish(&self.out_schema).map(Some)
     }
+}
+
+/// How many of `keys[from..]` sort before `key`.
+fn partition_point_of(keys: &BinaryArray, from: usize, key: &[u8]) -> usize {
+    let (mut lo, mut hi) = (from, keys.len());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if keys.value(mid) < key {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo - from
 }
 
 /// Encoded rows turned into an Arrow batch of projected columns (a slot may be projected
@@ -911,7 +1114,7 @@ impl Iterator for ArrowScan {
     type Item = Result<RecordBatch>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match self.next_fast() {
+        match self.next_sliced() {
             Ok(Some(b)) => return Some(Ok(b)),
             Ok(None) => {}
             Err(e) => return Some(Err(e)),

@@ -547,6 +547,12 @@ impl BlockBuilder {
     }
 }
 
+/// The pseudo-slot [`Block::decode_slots`] reads the primary keys from: the one after the
+/// stored columns.
+pub fn keys_slot(kinds: &[PhysicalKind]) -> usize {
+    kinds.len()
+}
+
 /// A decoded microblock.
 #[derive(Debug, Clone)]
 pub struct Block {
@@ -567,10 +573,10 @@ fn nulls(valid: Option<Vec<bool>>) -> Option<NullBuffer> {
 }
 
 impl Block {
-    /// Decodes an unframed microblock whose columns have `kinds`.
     /// The columns at `slots` of an encoded microblock, in that order, with its row
-    /// count; the other columns (and the keys and versions) are stepped over undecoded.
-    /// A scan that projects a few columns of a wide table pays for those alone.
+    /// count; the other columns (and the versions) are stepped over undecoded. A scan that
+    /// projects a few columns of a wide table pays for those alone. Slot `kinds.len()`
+    /// ([`keys_slot`]) stands for the primary keys, returned as a `BinaryArray`.
     pub fn decode_slots(
         raw: &MicroBytes,
         kinds: &[PhysicalKind],
@@ -580,6 +586,11 @@ impl Block {
         let columns = slots
             .iter()
             .map(|&s| {
+                if s == keys_slot(kinds) {
+                    let keys =
+                        bytes_array(encoding::decode_bytes(&raw.column(spans[0].clone())?, n)?)?;
+                    return Ok(Arc::new(keys) as ArrayRef);
+                }
                 let kind = *kinds.get(s).ok_or_else(|| format!("no slot {s}"))?;
                 decode_column(kind, &raw.column(spans[3 + s].clone())?, n)
             })
@@ -825,7 +836,10 @@ mod tests {
         assert_eq!(&some[1], &full.columns[1]);
         assert_eq!(&some[2], &full.columns[1]);
         assert_eq!(&some[3], &full.columns[0]);
-        assert!(Block::decode_slots(&plain, &kinds, &[4]).is_err());
+        // The slot after the stored ones reads the keys.
+        let (_, keys) = Block::decode_slots(&plain, &kinds, &[keys_slot(&kinds)]).unwrap();
+        assert_eq!(keys[0].as_ref(), &full.keys as &dyn Array);
+        assert!(Block::decode_slots(&plain, &kinds, &[5]).is_err());
         let cut = MicroBytes {
             bytes: Cow::Borrowed(&raw[..raw.len() - 3]),
             per_column: false,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arrow_array::{Array, Int64Array};
 use reef_common::ids::{LogIndex, Version};
+use reef_common::rowcodec::decode_row;
 use reef_common::value::Value;
 use reef_storage::cache::Cache;
 use reef_storage::fs::{FaultFs, RealFs};
@@ -116,10 +117,27 @@ fn arrow_scan_slices_a_clean_baseline_and_merges_the_rest() {
     }
     assert_eq!(rows, n as usize - 1);
     assert_eq!(total, (0..n).sum::<i64>() - 5 - 6 + -5);
+    // The microblock holding keys 5 and 6 is sliced with the MemTable's update laid over
+    // it; nothing needs the row merge.
     let st = scan.stats();
     assert!(st.blocks_sliced > 0, "{st:?}");
+    assert_eq!(
+        (st.blocks_patched, st.rows_patched, st.rows_merged),
+        (1, 1, 0),
+        "{st:?}"
+    );
+    // A change in another SSTable (dumped, not yet compacted) sends the microblocks it
+    // overlaps through the row merge.
+    t.freeze();
+    t.dump_frozen().unwrap();
+    let mut scan = t
+        .scan_arrow(ArrowScanRequest::all(vec![1]), ReadCtx::at(Version(90_001)))
+        .unwrap();
+    let rows: usize = (&mut scan).map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(rows, n as usize - 1);
+    let st = scan.stats();
     assert!(
-        st.rows_merged > 0 && st.rows_merged < n as u64 / 2,
+        st.rows_merged > 0 && st.rows_merged < n as u64 / 2 && st.blocks_patched == 0,
         "{st:?}"
     );
     // Pruning by min/max skips microblocks outside a range on k.
@@ -136,6 +154,169 @@ fn arrow_scan_slices_a_clean_baseline_and_merges_the_rest() {
     let kept: usize = (&mut scan).map(|b| b.unwrap().num_rows()).sum();
     assert!(kept >= 100 && kept < n as usize / 2, "kept {kept}");
     assert!(scan.stats().blocks_pruned > 0);
+}
+
+/// (id, k) of every row an Arrow scan of `range` returns at `ctx`, sorted.
+fn arrow_rows(
+    t: &Tablet,
+    range: KeyRange,
+    ctx: ReadCtx,
+    ranges: Vec<ColumnRange>,
+) -> Vec<(i64, i64)> {
+    let req = ArrowScanRequest {
+        keys: range,
+        ranges,
+        batch_rows: 1000,
+        ..ArrowScanRequest::all(vec![0, 1])
+    };
+    let mut out = Vec::new();
+    for b in t.scan_arrow(req, ctx).unwrap() {
+        let b = b.unwrap();
+        let ids = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        let ks = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+        out.extend(
+            ids.values()
+                .iter()
+                .copied()
+                .zip(ks.values().iter().copied()),
+        );
+    }
+    out.sort_unstable();
+    out
+}
+
+/// (id, k) of every row the row merge (the OLTP range scan) returns, in key order.
+fn merged_rows(t: &Tablet, range: KeyRange, ctx: ReadCtx) -> Vec<(i64, i64)> {
+    t.scan(range, ctx)
+        .unwrap()
+        .map(|r| {
+            let row = r.unwrap().1;
+            match &decode_row(&row, &schema().kinds, &schema().defaults).unwrap()[0] {
+                Value::Int(id) => (*id, k_of(&row)),
+                v => panic!("id is {v:?}"),
+            }
+        })
+        .collect()
+}
+
+/// Arrow scans lay MemTable changes (two MemTables: updates, deletes, inserts inside and
+/// between microblocks, a delete undone, writes the snapshot does not see, an open
+/// transaction's) over a baseline's microblocks, and return exactly what the row merge
+/// returns, over the whole table and over key ranges, from the column cache and from the
+/// block cache, with min/max pruning.
+#[test]
+fn arrow_scans_lay_memtable_changes_over_microblocks_as_the_merge_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open_with(Arc::new(RealFs), dir.path(), Cache::new(64 << 20), |o| {
+        o.column_cache = Some(Cache::new(64 << 20));
+    });
+    let n = 20_000i64;
+    // Even ids in the baseline, so odd ids insert inside microblocks' ranges.
+    let writes: Vec<(i64, Option<i64>)> = (0..n).map(|i| (2 * i, Some(i))).collect();
+    major_baseline(&t, &writes);
+    let mut seed = 7u64;
+    let mut pick = |below: i64| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        ((seed >> 33) % below as u64) as i64
+    };
+    let mut v = 100_000u64;
+    let batch = |v: &mut u64, writes: Vec<(i64, Option<i64>)>| {
+        *v += 1;
+        commit(&t, *v, *v, *v, &writes);
+    };
+    for _ in 0..40 {
+        let w: Vec<(i64, Option<i64>)> = (0..25)
+            .map(|j| match j % 5 {
+                0 => (2 * pick(n), None),
+                1 => (2 * pick(n) + 1, Some(-pick(1000))),
+                2 => (-1 - pick(50), Some(7)),
+                3 => (2 * n + pick(100), Some(8)),
+                _ => (2 * pick(n), Some(1_000_000 + pick(1000))),
+            })
+            .collect();
+        let mut w = w;
+        w.sort_unstable();
+        w.dedup_by_key(|(id, _)| *id);
+        batch(&mut v, w);
+    }
+    let frozen_at = Version(v);
+    assert!(t.freeze());
+    // In the newer MemTable: keys of the frozen one changed again, a delete undone.
+    for _ in 0..20 {
+        let mut w: Vec<(i64, Option<i64>)> = (0..20)
+            .map(|j| match j % 4 {
+                0 => (2 * pick(n), Some(-2)),
+                1 => (2 * pick(n) + 1, None),
+                2 => (2 * pick(n), None),
+                _ => (2 * n + pick(100), Some(9)),
+            })
+            .collect();
+        w.sort_unstable();
+        w.dedup_by_key(|(id, _)| *id);
+        batch(&mut v, w);
+    }
+    let last = Version(v);
+    // An open transaction's write, and a commit after the snapshots read below.
+    let open_txn = reef_storage::mvcc::TxnCtx::new(reef_common::ids::TxnId(999_999));
+    t.write(
+        &open_txn,
+        reef_common::ids::StmtSeq(1),
+        &key(4),
+        reef_storage::mvcc::RowOp::Delete,
+    )
+    .unwrap();
+    batch(&mut v, vec![(6, Some(66)), (7, Some(77))]);
+
+    let ranges: Vec<KeyRange> = vec![
+        full_range(),
+        (Bound::Included(key(1_001)), Bound::Excluded(key(30_000))),
+        (Bound::Excluded(key(-10)), Bound::Included(key(12_345))),
+        (Bound::Included(key(39_990)), Bound::Unbounded),
+    ];
+    for pass in 0..2 {
+        for snapshot in [Version(90_000), frozen_at, last] {
+            for range in &ranges {
+                let ctx = ReadCtx::at(snapshot);
+                let want = merged_rows(&t, range.clone(), ctx.clone());
+                let got = arrow_rows(&t, range.clone(), ctx, Vec::new());
+                assert_eq!(
+                    got, want,
+                    "pass {pass}, snapshot {snapshot:?}, range {range:?}"
+                );
+            }
+        }
+        // Pruning on k keeps every matching row, the MemTables' among them.
+        let ctx = ReadCtx::at(last);
+        let pruned = arrow_rows(
+            &t,
+            full_range(),
+            ctx.clone(),
+            vec![ColumnRange {
+                slot: 1,
+                min: Some(Value::Int(n - 50)),
+                max: None,
+            }],
+        );
+        let want: Vec<(i64, i64)> = merged_rows(&t, full_range(), ctx)
+            .into_iter()
+            .filter(|&(_, k)| k >= n - 50)
+            .collect();
+        let got: Vec<(i64, i64)> = pruned.into_iter().filter(|&(_, k)| k >= n - 50).collect();
+        assert_eq!(got, want, "pass {pass}");
+        assert!(
+            want.iter().any(|&(_, k)| k >= 1_000_000),
+            "MemTable rows pass the pruning"
+        );
+    }
+    let req = ArrowScanRequest::all(vec![1]);
+    let mut scan = t.scan_arrow(req, ReadCtx::at(last)).unwrap();
+    for b in &mut scan {
+        b.unwrap();
+    }
+    let st = scan.stats();
+    assert!(st.blocks_patched > 0 && st.rows_patched > 0, "{st:?}");
+    // Only keys outside the baseline's microblocks (below, above, between) are merged.
+    assert!(st.rows_merged < 2_000, "{st:?}");
 }
 
 /// The column cache serves a second scan's columns without decoding, gives the same
