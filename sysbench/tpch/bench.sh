@@ -39,6 +39,17 @@ if ! python3 -c "import pymysql, datafusion, duckdb_extension_tpch; import duckd
     python3 -m pip install -q --disable-pip-version-check pymysql datafusion \
         duckdb==1.5.5 duckdb-extension-tpch==1.5.5
 fi
+# The timed runs read results through mysqlclient (the MariaDB C library) rather than
+# PyMySQL, whose decoding in Python would dominate queries that return many rows.
+if ! python3 -c "import MySQLdb" 2>/dev/null; then
+    echo "== installing mysqlclient (Debian's libmariadb-dev to build it)"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    if ! pkg-config --exists libmariadb 2>/dev/null; then
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libmariadb-dev pkg-config gcc >/dev/null
+    fi
+    python3 -m pip install -q --disable-pip-version-check mysqlclient
+fi
 
 echo "== building ReefDB (release profile, no LTO)"
 cargo build --release --locked --workspace --bins -q

@@ -20,7 +20,11 @@ Answers match when they have the same rows in the same order, numbers equal to 1
 relative or 0.01 absolute, and text equal after trailing blanks (CHAR padding) are removed.
 Types may differ: DuckDB's averages are doubles, MySQL's are DECIMAL.
 
-Nothing here links ReefDB: it measures what any MySQL client sees.
+Nothing here links ReefDB: it measures what any MySQL client sees. `run` times through
+mysqlclient (PyPI `mysqlclient`, on the MariaDB C library) when it is installed, PyMySQL
+otherwise (`--client` chooses): PyMySQL decodes each row in Python, which for a query
+returning many rows (Q16: 18,314) costs as much as the server's work, while DataFusion and
+DuckDB hand their results over in process.
 """
 
 import argparse
@@ -120,18 +124,26 @@ def reference(args):
     return duckdb.connect(path, read_only=True)
 
 
-def connect(args, database=None):
-    import pymysql
-
-    return pymysql.connect(
+def connect(args, database=None, client="pymysql"):
+    params = dict(
         host=args.host,
         port=args.port,
         user=args.user,
         password=args.password,
         database=database,
-        autocommit=True,
         local_infile=False,
     )
+    if client == "mysqlclient":
+        try:
+            import MySQLdb
+        except ImportError:
+            fail("--client mysqlclient needs PyPI mysqlclient (and Debian's libmariadb-dev to build it)")
+        db = MySQLdb.connect(**params)
+        db.autocommit(True)
+        return db
+    import pymysql
+
+    return pymysql.connect(autocommit=True, **params)
 
 
 class Progress:
@@ -299,7 +311,7 @@ def engine(args):
         for table in SCHEMA:
             ctx.register_parquet(table, os.path.join(directory, f"{table}.parquet"))
         return lambda sql: ctx.sql(sql).collect()
-    db = connect(args, args.database)
+    db = connect(args, args.database, client_of(args))
     if args.timeout:
         with db.cursor() as cur:
             # ReefDB and MySQL read max_execution_time, MariaDB max_statement_time.
@@ -320,8 +332,22 @@ def engine(args):
     return on_server
 
 
+def client_of(args):
+    """The client `run` times with: --client, or mysqlclient where it is installed."""
+    if args.client:
+        return args.client
+    try:
+        import MySQLdb  # noqa: F401
+
+        return "mysqlclient"
+    except ImportError:
+        return "pymysql"
+
+
 def run(args):
     execute = engine(args)
+    if args.engine == "mysql":
+        print(f"client: {client_of(args)}", flush=True)
     results = {}
     for n in selected(args):
         sql = query_text(n)
@@ -344,6 +370,7 @@ def run(args):
         with open(args.json, "w") as f:
             json.dump(
                 {"label": args.label or args.engine, "sf": args.sf, "repeat": args.repeat,
+                 "client": client_of(args) if args.engine == "mysql" else "in process",
                  "seconds": {f"q{n:02}": t for n, t in results.items()}},
                 f,
                 indent=1,
@@ -406,6 +433,11 @@ def main():
     parser.add_argument("--batch", type=int, default=500, help="rows per INSERT")
     parser.add_argument("--queries", help="comma-separated query numbers (default all 22)")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per query")
+    parser.add_argument(
+        "--client",
+        choices=["mysqlclient", "pymysql"],
+        help="run: the MySQL client library timed (default mysqlclient if installed)",
+    )
     parser.add_argument("--json", help="write the run's medians here")
     args = parser.parse_args()
     {"load": load, "check": check, "run": run, "report": report}[args.command](args)

@@ -642,10 +642,18 @@ impl ScanPartition {
     ) -> SendableRecordBatchStream {
         let part = Arc::clone(self);
         let batches = std::iter::once_with(move || part.batches(counts, batch_rows)).flatten();
-        Box::pin(RecordBatchStreamAdapter::new(
-            self.schema.clone(),
-            futures::stream::iter(batches),
-        ))
+        // The scan computes each batch inside `poll_next` and is always ready, so the task
+        // driving it would never give its worker back: a task DataFusion spawned meanwhile
+        // (another partition's) waits in the worker's LIFO slot, which the other workers
+        // cannot steal from, and the query runs on one thread. Yielding after every few
+        // batches puts this task back in the queue, where an idle worker takes one of them.
+        let batches = futures::stream::unfold((batches, 0usize), |(mut it, n)| async move {
+            if n > 0 && n % YIELD_EVERY_BATCHES == 0 {
+                tokio::task::yield_now().await;
+            }
+            it.next().map(|b| (b, (it, n + 1)))
+        });
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), batches))
     }
 
     fn batches(
@@ -785,6 +793,9 @@ impl ScanPartition {
             .collect()
     }
 }
+
+/// Batches a scan partition hands DataFusion between two yields to the runtime.
+const YIELD_EVERY_BATCHES: usize = 2;
 
 /// Rows per batch the scan hands DataFusion. The scan's fast path yields one batch per
 /// microblock (about fifty rows on TPC-H's lineitem), and every operator above pays per

@@ -679,15 +679,24 @@ fn const_array(kind: PhysicalKind, v: &Value, len: usize) -> ArrayRef {
     }
 }
 
-/// A microblock an Arrow scan emits from its column arrays.
-struct Slice {
-    table: Arc<SSTable>,
-    mb: usize,
-    micro: usize,
-    /// MemTables hold keys of the microblock's range: their versions are laid over its
-    /// rows (see [`ArrowScan::next_sliced`]).
-    patched: bool,
+/// What an Arrow scan emits from column arrays rather than through the row merge.
+enum Slice {
+    /// One microblock. `patched`: MemTables hold keys of its range, and their versions are
+    /// laid over its rows (see [`ArrowScan::patch`]).
+    Micro {
+        table: Arc<SSTable>,
+        mb: usize,
+        micro: usize,
+        patched: bool,
+    },
+    /// Every microblock of a macroblock, none patched, read from one column-cache entry
+    /// that holds each column of the whole macroblock as one array (see
+    /// [`ArrowScan::macroblock`]).
+    Macro { table: Arc<SSTable>, mb: usize },
 }
+
+/// The column-cache entry of a whole macroblock uses this microblock index.
+const WHOLE_MACROBLOCK: u32 = u32::MAX;
 
 /// A streaming Arrow scan of one tablet at a snapshot.
 pub struct ArrowScan {
@@ -698,8 +707,9 @@ pub struct ArrowScan {
     ctx: ReadCtx,
     mems: Vec<Arc<MemTable>>,
     fast: VecDeque<Slice>,
-    /// The MemTable rows of a patched microblock, emitted after its own rows.
-    pending: Option<RecordBatch>,
+    /// Batches cut and not yet returned: a macroblock's, or a patched microblock's MemTable
+    /// rows after its own.
+    pending: VecDeque<RecordBatch>,
     merge: VisibleMerge,
     stats: ScanStats,
 }
@@ -752,6 +762,7 @@ impl ArrowScan {
                     continue;
                 }
                 let first_micro = mb.micros.partition_point(|m| m.last_key.as_slice() < start);
+                let mut slices = Vec::new();
                 for (j, micro) in mb.micros.iter().enumerate().skip(first_micro) {
                     if !before_end(&micro.first_key, &req.keys.1) {
                         break;
@@ -774,12 +785,27 @@ impl ArrowScan {
                         holes.push((lo.to_vec(), hi.to_vec()));
                     }
                     skip[t].insert((i, j));
-                    fast.push_back(Slice {
+                    slices.push(Slice::Micro {
                         table: table.clone(),
                         mb: i,
                         micro: j,
                         patched,
                     });
+                }
+                // A macroblock sliced whole, with a column cache to keep it in, is read as
+                // one array per column: its batches are slices of those, not copies.
+                let whole = env.columns.is_some()
+                    && slices.len() == mb.micros.len()
+                    && slices
+                        .iter()
+                        .all(|s| matches!(s, Slice::Micro { patched: false, .. }));
+                if whole {
+                    fast.push_back(Slice::Macro {
+                        table: table.clone(),
+                        mb: i,
+                    });
+                } else {
+                    fast.extend(slices);
                 }
             }
         }
@@ -797,7 +823,7 @@ impl ArrowScan {
             ctx: ctx.clone(),
             mems: mems.to_vec(),
             fast,
-            pending: None,
+            pending: VecDeque::new(),
             merge: VisibleMerge::new(sources, ctx),
             stats: ScanStats::default(),
         })
@@ -813,59 +839,168 @@ impl ArrowScan {
         self.stats
     }
 
-    /// The next batch cut from a microblock's columns (with a patched microblock's
-    /// MemTable rows as the batch after it).
+    /// The next batch cut from column arrays: a microblock's, a macroblock's, or a patched
+    /// microblock's (then its MemTable rows).
     fn next_sliced(&mut self) -> Result<Option<RecordBatch>> {
-        if let Some(batch) = self.pending.take() {
-            return Ok(Some(batch));
-        }
-        while let Some(slice) = self.fast.pop_front() {
-            let open = &slice.table.blocks[slice.mb];
-            let meta = &open.micros[slice.micro];
-            let matches = may_match(&meta.stats, meta.rows, &self.req.ranges);
-            if !slice.patched {
-                if !matches {
-                    self.stats.blocks_pruned += 1;
-                    continue;
-                }
-                let (batch, _) = self.columns(&slice, false)?;
-                self.stats.blocks_sliced += 1;
+        loop {
+            if let Some(batch) = self.pending.pop_front() {
                 return Ok(Some(batch));
             }
-            // The MemTables' view of the range: rows that replace or add to the
-            // microblock's, and keys they delete.
-            let range = (
-                Bound::Included(meta.first_key.clone()),
-                Bound::Included(meta.last_key.clone()),
-            );
-            let sources = Sources::new(&self.mems, &[], &self.env, &range, Vec::new())?;
-            let mut merge = VisibleMerge::new(sources, self.ctx.clone());
-            let mut changed: Vec<Vec<u8>> = Vec::new();
-            let mut rows = ArrowRows::new(&self.schema, &self.req.projection)?;
-            while let Some((key, seen)) = merge.next_key()? {
-                match seen {
-                    Visible::Row(row) => {
-                        rows.push(&row)?;
-                        changed.push(key.to_vec());
+            let Some(slice) = self.fast.pop_front() else {
+                return Ok(None);
+            };
+            match slice {
+                Slice::Macro { table, mb } => self.macroblock(&table, mb)?,
+                Slice::Micro {
+                    table,
+                    mb,
+                    micro,
+                    patched,
+                } => {
+                    let meta = &table.blocks[mb].micros[micro];
+                    let matches = may_match(&meta.stats, meta.rows, &self.req.ranges);
+                    if patched {
+                        self.patch(&table, mb, micro, matches)?;
+                    } else if matches {
+                        let (batch, _) = self.columns(&table, mb, micro, false)?;
+                        self.stats.blocks_sliced += 1;
+                        self.pending.push_back(batch);
+                    } else {
+                        self.stats.blocks_pruned += 1;
                     }
-                    Visible::Deleted => changed.push(key.to_vec()),
-                    Visible::Absent => {}
                 }
             }
-            self.stats.blocks_patched += 1;
-            self.stats.rows_patched += rows.len() as u64;
-            let delta = (rows.len() > 0)
-                .then(|| rows.finish(&self.out_schema))
-                .transpose()?;
-            if !matches {
-                // None of the microblock's own rows can match; the MemTable's may.
+        }
+    }
+
+    /// Queues the batches of macroblock `mb`: slices of its whole-macroblock arrays over
+    /// the runs of microblocks that min/max pruning leaves, each at most `batch_rows` rows.
+    fn macroblock(&mut self, table: &SSTable, mb: usize) -> Result<()> {
+        let open = &table.blocks[mb];
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        let mut rows = 0;
+        for m in &open.micros {
+            let n = m.rows as usize;
+            if may_match(&m.stats, m.rows, &self.req.ranges) {
+                self.stats.blocks_sliced += 1;
+                match runs.last_mut() {
+                    Some((at, len)) if *at + *len == rows => *len += n,
+                    _ => runs.push((rows, n)),
+                }
+            } else {
                 self.stats.blocks_pruned += 1;
-                match delta {
-                    Some(d) => return Ok(Some(d)),
-                    None => continue,
+            }
+            rows += n;
+        }
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let whole = self.macroblock_batch(table, mb, rows)?;
+        let step = self.req.batch_rows.max(1);
+        for (at, len) in runs {
+            let mut from = at;
+            while from < at + len {
+                let n = step.min(at + len - from);
+                self.pending.push_back(whole.slice(from, n));
+                from += n;
+            }
+        }
+        Ok(())
+    }
+
+    /// The projection over every row of macroblock `mb` (`rows` rows, as its index says),
+    /// from its whole-macroblock column-cache entry; columns the entry lacks are decoded
+    /// microblock by microblock, joined, and added to it.
+    fn macroblock_batch(&mut self, table: &SSTable, mb: usize, rows: usize) -> Result<RecordBatch> {
+        let open = &table.blocks[mb];
+        let stored = open.kinds.len();
+        let slots = keys_slot(&open.kinds) + 1;
+        let wanted = self.stored_projection(stored);
+        let micros = open.micros.len() as u64;
+        let cache = self.env.columns.clone().ok_or_else(|| {
+            StorageError::Invalid("a whole macroblock is read only with a column cache".into())
+        })?;
+        let key = CacheKey::Columns {
+            tablet: self.env.tablet,
+            macroblock: open.meta.id,
+            micro: WHOLE_MACROBLOCK,
+        };
+        let mut all: Vec<Option<ArrayRef>> = match cache.get(&key) {
+            Some(CacheValue::Columns(c)) if c.len() == slots => c.to_vec(),
+            _ => vec![None; slots],
+        };
+        let missing: Vec<usize> = wanted
+            .iter()
+            .copied()
+            .filter(|&s| all[s].is_none())
+            .collect();
+        self.stats.columns_cached += (wanted.len() - missing.len()) as u64 * micros;
+        if !missing.is_empty() {
+            let mut parts: Vec<Vec<ArrayRef>> =
+                vec![Vec::with_capacity(open.micros.len()); missing.len()];
+            for i in 0..open.micros.len() {
+                let (_, read) = open.read_micro_slots(i, &missing)?;
+                if read.len() != missing.len() {
+                    return Err(StorageError::Invalid(
+                        "microblock lacks a stored column".into(),
+                    ));
+                }
+                for (part, array) in parts.iter_mut().zip(read) {
+                    part.push(array);
                 }
             }
-            let (own, keys) = self.columns(&slice, true)?;
+            for (&slot, part) in missing.iter().zip(&parts) {
+                let arrays: Vec<&dyn Array> = part.iter().map(|a| a.as_ref()).collect();
+                let joined = arrow_select::concat::concat(&arrays)
+                    .map_err(|e| StorageError::Invalid(format!("joining microblocks: {e}")))?;
+                if joined.len() != rows {
+                    return Err(StorageError::Invalid(format!(
+                        "macroblock {} has {} rows, its index says {rows}",
+                        open.meta.id,
+                        joined.len()
+                    )));
+                }
+                all[slot] = Some(joined);
+            }
+            self.stats.columns_decoded += missing.len() as u64 * micros;
+            cache.insert(key, CacheValue::Columns(Arc::from(all.clone())));
+        }
+        let columns = wanted.iter().filter_map(|&s| all[s].clone()).collect();
+        self.batch(rows, stored, columns)
+    }
+
+    /// Queues patched microblock `micro` of macroblock `mb`: its rows less those the
+    /// MemTables replace or delete (unless min/max pruning rules its rows out: `matches`),
+    /// then the MemTables' visible rows of its key range.
+    fn patch(&mut self, table: &SSTable, mb: usize, micro: usize, matches: bool) -> Result<()> {
+        let meta = &table.blocks[mb].micros[micro];
+        // The MemTables' view of the range: rows that replace or add to the microblock's,
+        // and keys they delete.
+        let range = (
+            Bound::Included(meta.first_key.clone()),
+            Bound::Included(meta.last_key.clone()),
+        );
+        let sources = Sources::new(&self.mems, &[], &self.env, &range, Vec::new())?;
+        let mut merge = VisibleMerge::new(sources, self.ctx.clone());
+        let mut changed: Vec<Vec<u8>> = Vec::new();
+        let mut rows = ArrowRows::new(&self.schema, &self.req.projection)?;
+        while let Some((key, seen)) = merge.next_key()? {
+            match seen {
+                Visible::Row(row) => {
+                    rows.push(&row)?;
+                    changed.push(key.to_vec());
+                }
+                Visible::Deleted => changed.push(key.to_vec()),
+                Visible::Absent => {}
+            }
+        }
+        self.stats.blocks_patched += 1;
+        self.stats.rows_patched += rows.len() as u64;
+        let delta = (rows.len() > 0)
+            .then(|| rows.finish(&self.out_schema))
+            .transpose()?;
+        if matches {
+            let (own, keys) = self.columns(table, mb, micro, true)?;
             let keys =
                 keys.ok_or_else(|| StorageError::Invalid("microblock keys missing".into()))?;
             let mut keep = vec![true; keys.len()];
@@ -883,10 +1018,23 @@ impl ArrowScan {
                 arrow_select::filter::filter_record_batch(&own, &BooleanArray::from(keep))
                     .map_err(|e| StorageError::Invalid(format!("filtering a batch: {e}")))?
             };
-            self.pending = delta;
-            return Ok(Some(own));
+            self.pending.push_back(own);
+        } else {
+            // None of the microblock's own rows can match; the MemTables' may.
+            self.stats.blocks_pruned += 1;
         }
-        Ok(None)
+        self.pending.extend(delta);
+        Ok(())
+    }
+
+    /// The projected slots a microblock or macroblock storing `stored` slots holds.
+    fn stored_projection(&self, stored: usize) -> Vec<usize> {
+        self.req
+            .projection
+            .iter()
+            .copied()
+            .filter(|&s| s < stored)
+            .collect()
     }
 
     /// The batch of the projection from a microblock of `n` rows that stores `stored`
@@ -913,12 +1061,14 @@ impl ArrowScan {
     /// lacks.
     fn columns(
         &mut self,
-        slice: &Slice,
+        table: &SSTable,
+        mb: usize,
+        micro: usize,
         with_keys: bool,
     ) -> Result<(RecordBatch, Option<BinaryArray>)> {
-        let open = &slice.table.blocks[slice.mb];
+        let open = &table.blocks[mb];
         let stored = open.kinds.len();
-        if let Some(block) = self.env.cached_block(open, slice.micro) {
+        if let Some(block) = self.env.cached_block(open, micro) {
             let cols = self
                 .req
                 .projection
@@ -928,17 +1078,11 @@ impl ArrowScan {
             let batch = self.batch(block.rows(), stored, cols)?;
             return Ok((batch, with_keys.then(|| block.keys.clone())));
         }
-        let mut wanted: Vec<usize> = self
-            .req
-            .projection
-            .iter()
-            .copied()
-            .filter(|&s| s < stored)
-            .collect();
+        let mut wanted = self.stored_projection(stored);
         if with_keys {
             wanted.push(keys_slot(&open.kinds));
         }
-        let (n, mut cols) = self.stored_columns(&slice.table, slice.mb, slice.micro, &wanted)?;
+        let (n, mut cols) = self.stored_columns(table, mb, micro, &wanted)?;
         let keys =
             if with_keys {
                 let keys = cols

@@ -321,7 +321,8 @@ fn arrow_scans_lay_memtable_changes_over_microblocks_as_the_merge_reads_them() {
 
 /// The column cache serves a second scan's columns without decoding, gives the same
 /// batches, keeps within its budget, and a scan of another column decodes only that one;
-/// a microblock's cached columns are found with one lookup.
+/// a clean macroblock's columns are held whole, found with one lookup, and cut into
+/// batches of `batch_rows` rather than one per microblock.
 #[test]
 fn arrow_scans_read_decoded_columns_from_the_column_cache() {
     let dir = tempfile::tempdir().unwrap();
@@ -365,18 +366,42 @@ fn arrow_scans_read_decoded_columns_from_the_column_cache() {
         (cold.blocks_sliced, cold.blocks_sliced)
     );
     let st = columns.stats();
-    assert!(st.column_hits >= 2 * cold.blocks_sliced, "{st:?}");
+    let macroblocks = t.stats().macroblocks as u64;
+    assert!(macroblocks > 0 && macroblocks < cold.blocks_sliced);
+    assert!(st.column_hits >= 2 * macroblocks, "{st:?}");
     assert!(st.bytes > 0 && st.bytes <= st.capacity_bytes, "{st:?}");
-    // Both columns now cached, found with one lookup per microblock.
+    // Both columns now cached, found with one lookup per macroblock.
     let (_, again) = scan_k(vec![0, 1]);
     assert_eq!(
         (again.columns_cached, again.columns_decoded),
         (2 * cold.blocks_sliced, 0)
     );
-    assert_eq!(
-        columns.stats().column_hits - st.column_hits,
-        cold.blocks_sliced
+    assert_eq!(columns.stats().column_hits - st.column_hits, macroblocks);
+    // Batches are slices of the whole macroblock's arrays, 8,192 rows but the last of each
+    // macroblock, not one per microblock.
+    let scan = t
+        .scan_arrow(ArrowScanRequest::all(vec![1]), ReadCtx::at(Version(90_000)))
+        .unwrap();
+    let sizes: Vec<usize> = scan.map(|b| b.unwrap().num_rows()).collect();
+    assert_eq!(sizes.iter().sum::<usize>(), n as usize);
+    assert!(
+        sizes.len() as u64 <= macroblocks + n as u64 / 8192,
+        "{sizes:?}"
     );
+    assert!(sizes.iter().all(|&r| r <= 8192), "{sizes:?}");
+    // Min/max pruning still skips microblocks inside a whole macroblock.
+    let req = ArrowScanRequest {
+        ranges: vec![ColumnRange {
+            slot: 1,
+            min: Some(Value::Int(3 * (n - 100))),
+            max: None,
+        }],
+        ..ArrowScanRequest::all(vec![1])
+    };
+    let mut scan = t.scan_arrow(req, ReadCtx::at(Version(90_000))).unwrap();
+    let kept: usize = (&mut scan).map(|b| b.unwrap().num_rows()).sum();
+    assert!(kept >= 100 && kept < n as usize / 2, "kept {kept}");
+    assert!(scan.stats().blocks_pruned > 0);
 }
 
 #[test]
