@@ -46,6 +46,7 @@ use crate::sstable::block::Compression;
 use crate::sstable::macroblock;
 use crate::sstable::table::{lookup_hash, ReadEnv, SSTable};
 use arrow_array::RecordBatch;
+use reef_common::value::Value;
 
 /// MemTable keys [`Tablet::estimated_rows_in`] counts at most per MemTable.
 pub const MEM_KEYS_COUNTED: u64 = 1_000;
@@ -599,26 +600,33 @@ impl Tablet {
 
     /// The row versions of the SSTable microblocks `range` meets, from their index.
     fn sstable_rows_in(&self, range: &KeyRange) -> u64 {
-        let mut rows = 0u64;
         let set = self.table_set();
-        for block in set.tables.iter().flat_map(|t| &t.blocks) {
-            let m = &block.meta;
-            if !crate::scan::before_end(&m.first_key, &range.1)
-                || !after_start(&m.last_key, &range.0)
-            {
-                continue;
+        micros_meeting(&set, range)
+            .map(|micro| u64::from(micro.rows))
+            .sum()
+    }
+
+    /// The smallest and largest value of each integer slot in `slots` across the SSTable
+    /// microblocks `range` meets, from their index (`None` for other kinds, or with no
+    /// non-NULL value). MemTable rows are not looked at: an estimate for planning only.
+    pub fn sstable_int_ranges(&self, range: &KeyRange, slots: &[usize]) -> Vec<Option<(i64, i64)>> {
+        let mut out: Vec<Option<(i64, i64)>> = vec![None; slots.len()];
+        let set = self.table_set();
+        for micro in micros_meeting(&set, range) {
+            for (i, &slot) in slots.iter().enumerate() {
+                let Some(st) = micro.stats.get(slot) else {
+                    continue;
+                };
+                if let (Some(Value::Int(lo)), Some(Value::Int(hi))) = (&st.min, &st.max) {
+                    let (lo, hi) = match out[i] {
+                        Some((a, b)) => (a.min(*lo), b.max(*hi)),
+                        None => (*lo, *hi),
+                    };
+                    out[i] = Some((lo, hi));
+                }
             }
-            rows += block
-                .micros
-                .iter()
-                .filter(|micro| {
-                    crate::scan::before_end(&micro.first_key, &range.1)
-                        && after_start(&micro.last_key, &range.0)
-                })
-                .map(|micro| u64::from(micro.rows))
-                .sum::<u64>();
         }
-        rows
+        out
     }
 
     /// Keys that cut `range` into at most `parts` sub-ranges of about equal SSTable rows,
@@ -713,6 +721,25 @@ impl Tablet {
 
 /// Bounds of the whole key space.
 /// Whether `key` comes after the start of a range.
+/// The index entries of the SSTable microblocks of `set` that `range` meets.
+fn micros_meeting<'a>(
+    set: &'a TableSet,
+    range: &'a KeyRange,
+) -> impl Iterator<Item = &'a crate::sstable::macroblock::MicroIndex> + 'a {
+    let meets = |first: &[u8], last: &[u8]| {
+        crate::scan::before_end(first, &range.1) && after_start(last, &range.0)
+    };
+    set.tables
+        .iter()
+        .flat_map(|t| &t.blocks)
+        .filter(move |b| meets(&b.meta.first_key, &b.meta.last_key))
+        .flat_map(move |b| {
+            b.micros
+                .iter()
+                .filter(move |m| meets(&m.first_key, &m.last_key))
+        })
+}
+
 fn after_start(key: &[u8], start: &std::ops::Bound<Vec<u8>>) -> bool {
     match start {
         std::ops::Bound::Unbounded => true,

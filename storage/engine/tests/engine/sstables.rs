@@ -404,6 +404,34 @@ fn arrow_scans_read_decoded_columns_from_the_column_cache() {
     assert!(scan.stats().blocks_pruned > 0);
 }
 
+/// The integer ranges planning reads come from the SSTables' microblock statistics: the
+/// whole table's, a key range's (the microblocks it meets), nothing for a text column.
+#[test]
+fn sstable_integer_ranges_come_from_microblock_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open(Arc::new(RealFs), dir.path(), Cache::new(64 << 20));
+    assert_eq!(
+        t.sstable_int_ranges(&full_range(), &[0, 1]),
+        vec![None, None]
+    );
+    let n = 20_000i64;
+    let writes: Vec<(i64, Option<i64>)> = (0..n).map(|i| (i, Some(3 * i - 7))).collect();
+    major_baseline(&t, &writes);
+    assert_eq!(
+        t.sstable_int_ranges(&full_range(), &[1, 0, 2]),
+        vec![Some((-7, 3 * (n - 1) - 7)), Some((0, n - 1)), None]
+    );
+    let part = (Bound::Included(key(10_000)), Bound::Excluded(key(10_010)));
+    let [Some((lo, hi))] = t.sstable_int_ranges(&part, &[0])[..] else {
+        panic!("a range of ids");
+    };
+    // Whole microblocks around the range: at most a few thousand ids either side.
+    assert!(
+        lo <= 10_000 && hi >= 10_009 && hi - lo < 5_000,
+        "{lo}..{hi}"
+    );
+}
+
 #[test]
 fn minor_and_major_compactions_keep_every_snapshot_at_or_above_the_horizon() {
     let dir = tempfile::tempdir().unwrap();
