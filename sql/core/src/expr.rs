@@ -851,9 +851,13 @@ fn function(f: &sqlparser::ast::Function, scope: &dyn Scope) -> Result<Datum, Sq
         }
         "length" | "octet_length" => {
             want(1)?;
-            vals[0]
-                .to_text()
-                .map_or(Datum::Null, |s| Datum::Int(s.len() as i64))
+            match &vals[0] {
+                // Bytes as stored: a binary string need not be UTF-8.
+                Datum::Str(s, _) | Datum::Bytes(s) => Datum::Int(s.len() as i64),
+                v => v
+                    .to_text()
+                    .map_or(Datum::Null, |s| Datum::Int(s.len() as i64)),
+            }
         }
         "char_length" | "character_length" => {
             want(1)?;
