@@ -16,7 +16,9 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvide
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{Constraint, Constraints, DataFusionError, Result, Statistics};
+use datafusion::common::{
+    Constraint, Constraints, DataFusionError, Result, ScalarValue, Statistics,
+};
 use datafusion::datasource::TableType;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
@@ -597,19 +599,24 @@ impl ExecutionPlan for ReefScanExec {
             Some(i) => self.parts.get(i).into_iter().collect(),
             None => self.parts.iter().collect(),
         };
+        let days = reef_common::value::PackedDays::new();
         for (i, column) in stats.column_statistics.iter_mut().enumerate() {
-            if self.shape.schema.field(i).data_type() != &arrow_schema::DataType::Int64 {
-                continue;
-            }
+            // Stored integers as the column shows them: BIGINT-like ones as they are, DATEs
+            // (packed, in date order) as day counts.
+            let shown = |v: i64| match self.shape.schema.field(i).data_type() {
+                arrow_schema::DataType::Int64 => Some(ScalarValue::Int64(Some(v))),
+                arrow_schema::DataType::Date32 => i32::try_from(days.days(v))
+                    .ok()
+                    .map(|d| ScalarValue::Date32(Some(d))),
+                _ => None,
+            };
             let range = parts
                 .iter()
                 .filter_map(|p| p.int_ranges().get(i).copied().flatten())
                 .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)));
-            if let Some((lo, hi)) = range {
-                column.min_value =
-                    Precision::Inexact(datafusion::common::ScalarValue::Int64(Some(lo)));
-                column.max_value =
-                    Precision::Inexact(datafusion::common::ScalarValue::Int64(Some(hi)));
+            if let Some((Some(lo), Some(hi))) = range.map(|(lo, hi)| (shown(lo), shown(hi))) {
+                column.min_value = Precision::Inexact(lo);
+                column.max_value = Precision::Inexact(hi);
             }
         }
         Ok(Arc::new(stats))
