@@ -29,7 +29,8 @@ use crate::error::{Result, StorageError};
 use crate::memtable::{MemTable, MvccRow, RowBatch, Visible};
 use crate::mvcc::ReadCtx;
 use crate::schema::RowSchema;
-use crate::sstable::block::{keys_slot, value_at, Block, ColumnStats};
+use crate::sstable::block::{keys_lower_bound, keys_slot, value_at, Block, ColumnStats};
+use crate::sstable::macroblock::OpenMacroblock;
 use crate::sstable::table::{ReadEnv, SSTable, VersionRow};
 
 /// Rows a MemTable cursor reads at a time: the first read takes few, as a LIMIT or a short
@@ -460,9 +461,7 @@ impl VisibleMerge {
             key: Vec::new(),
         }
     }
-}
 
-impl VisibleMerge {
     /// The next key any source holds, and what the snapshot sees of it across sources: a
     /// row, a delete, or nothing (only versions it does not see).
     fn next_key(&mut self) -> Result<Option<(&[u8], Visible)>> {
@@ -914,58 +913,35 @@ impl ArrowScan {
     fn macroblock_batch(&mut self, table: &SSTable, mb: usize, rows: usize) -> Result<RecordBatch> {
         let open = &table.blocks[mb];
         let stored = open.kinds.len();
-        let slots = keys_slot(&open.kinds) + 1;
         let wanted = self.stored_projection(stored);
-        let micros = open.micros.len() as u64;
-        let cache = self.env.columns.clone().ok_or_else(|| {
-            StorageError::Invalid("a whole macroblock is read only with a column cache".into())
-        })?;
-        let key = CacheKey::Columns {
-            tablet: self.env.tablet,
-            macroblock: open.meta.id,
-            micro: WHOLE_MACROBLOCK,
-        };
-        let mut all: Vec<Option<ArrayRef>> = match cache.get(&key) {
-            Some(CacheValue::Columns(c)) if c.len() == slots => c.to_vec(),
-            _ => vec![None; slots],
-        };
-        let missing: Vec<usize> = wanted
-            .iter()
-            .copied()
-            .filter(|&s| all[s].is_none())
-            .collect();
-        self.stats.columns_cached += (wanted.len() - missing.len()) as u64 * micros;
-        if !missing.is_empty() {
-            let mut parts: Vec<Vec<ArrayRef>> =
-                vec![Vec::with_capacity(open.micros.len()); missing.len()];
-            for i in 0..open.micros.len() {
-                let (_, read) = open.read_micro_slots(i, &missing)?;
-                if read.len() != missing.len() {
-                    return Err(StorageError::Invalid(
-                        "microblock lacks a stored column".into(),
-                    ));
+        let micros = open.micros.len();
+        let columns =
+            self.through_column_cache(open, WHOLE_MACROBLOCK, &wanted, micros as u64, |missing| {
+                let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::with_capacity(micros); missing.len()];
+                for i in 0..micros {
+                    let (_, read) = open.read_micro_slots(i, missing)?;
+                    for (part, array) in parts.iter_mut().zip(read) {
+                        part.push(array);
+                    }
                 }
-                for (part, array) in parts.iter_mut().zip(read) {
-                    part.push(array);
-                }
-            }
-            for (&slot, part) in missing.iter().zip(&parts) {
-                let arrays: Vec<&dyn Array> = part.iter().map(|a| a.as_ref()).collect();
-                let joined = arrow_select::concat::concat(&arrays)
-                    .map_err(|e| StorageError::Invalid(format!("joining microblocks: {e}")))?;
-                if joined.len() != rows {
-                    return Err(StorageError::Invalid(format!(
-                        "macroblock {} has {} rows, its index says {rows}",
-                        open.meta.id,
-                        joined.len()
-                    )));
-                }
-                all[slot] = Some(joined);
-            }
-            self.stats.columns_decoded += missing.len() as u64 * micros;
-            cache.insert(key, CacheValue::Columns(Arc::from(all.clone())));
-        }
-        let columns = wanted.iter().filter_map(|&s| all[s].clone()).collect();
+                parts
+                    .iter()
+                    .map(|part| {
+                        let arrays: Vec<&dyn Array> = part.iter().map(|a| a.as_ref()).collect();
+                        let joined = arrow_select::concat::concat(&arrays).map_err(|e| {
+                            StorageError::Invalid(format!("joining microblocks: {e}"))
+                        })?;
+                        if joined.len() != rows {
+                            return Err(StorageError::Invalid(format!(
+                                "macroblock {} has {} rows, its index says {rows}",
+                                open.meta.id,
+                                joined.len()
+                            )));
+                        }
+                        Ok(joined)
+                    })
+                    .collect()
+            })?;
         self.batch(rows, stored, columns)
     }
 
@@ -1006,7 +982,7 @@ impl ArrowScan {
             let mut keep = vec![true; keys.len()];
             let mut from = 0;
             for key in &changed {
-                let at = from + partition_point_of(&keys, from, key);
+                let at = keys_lower_bound(&keys, from, key);
                 if at < keys.len() && keys.value(at) == key.as_slice() {
                     keep[at] = false;
                 }
@@ -1109,52 +1085,70 @@ impl ArrowScan {
         wanted: &[usize],
     ) -> Result<(usize, Vec<ArrayRef>)> {
         let open = &table.blocks[mb];
-        let slots = keys_slot(&open.kinds) + 1;
-        let Some(cache) = self.env.columns.clone() else {
+        if self.env.columns.is_none() {
             self.stats.columns_decoded += wanted.len() as u64;
             return open.read_micro_slots(micro, wanted);
-        };
+        }
         // One entry per microblock holds every column scans have decoded from it, so a
         // scan looks the microblock up once, not once per column.
+        let columns = self.through_column_cache(open, micro as u32, wanted, 1, |missing| {
+            Ok(open.read_micro_slots(micro, missing)?.1)
+        })?;
+        Ok((open.micros[micro].rows as usize, columns))
+    }
+
+    /// The columns `wanted` (slots, the keys' pseudo-slot among them) of the column-cache
+    /// entry of microblock `micro` of `open` (or of all of it, [`WHOLE_MACROBLOCK`]), in that
+    /// order: those the entry lacks are read by `read` (given the slots, returning their
+    /// arrays in that order) and added to it. Counted as `weight` microblocks' columns.
+    fn through_column_cache(
+        &mut self,
+        open: &OpenMacroblock,
+        micro: u32,
+        wanted: &[usize],
+        weight: u64,
+        read: impl FnOnce(&[usize]) -> Result<Vec<ArrayRef>>,
+    ) -> Result<Vec<ArrayRef>> {
+        let cache = self.env.columns.clone().ok_or_else(|| {
+            StorageError::Invalid("a scan reads cached columns only with a column cache".into())
+        })?;
+        let slots = keys_slot(&open.kinds) + 1;
         let key = CacheKey::Columns {
             tablet: self.env.tablet,
             macroblock: open.meta.id,
-            micro: micro as u32,
+            micro,
         };
-        let cached = match cache.get(&key) {
-            Some(CacheValue::Columns(c)) if c.len() == slots => Some(c),
-            _ => None,
+        let mut all: Vec<Option<ArrayRef>> = match cache.get(&key) {
+            Some(CacheValue::Columns(c)) if c.len() == slots => c.to_vec(),
+            _ => vec![None; slots],
         };
-        let have = |slot: usize| cached.as_ref().and_then(|c| c[slot].clone());
         let missing: Vec<usize> = wanted
             .iter()
             .copied()
-            .filter(|&s| have(s).is_none())
+            .filter(|&s| all.get(s).is_some_and(Option::is_none))
             .collect();
-        self.stats.columns_cached += (wanted.len() - missing.len()) as u64;
-        if missing.is_empty() {
-            return Ok((
-                open.micros[micro].rows as usize,
-                wanted.iter().filter_map(|&s| have(s)).collect(),
-            ));
+        self.stats.columns_cached += (wanted.len() - missing.len()) as u64 * weight;
+        if !missing.is_empty() {
+            let arrays = read(&missing)?;
+            if arrays.len() != missing.len() {
+                return Err(StorageError::Invalid(
+                    "microblock lacks a stored column".into(),
+                ));
+            }
+            self.stats.columns_decoded += missing.len() as u64 * weight;
+            for (&slot, array) in missing.iter().zip(arrays) {
+                all[slot] = Some(array);
+            }
+            cache.insert(key, CacheValue::Columns(Arc::from(all.clone())));
         }
-        let (n, read) = open.read_micro_slots(micro, &missing)?;
-        self.stats.columns_decoded += read.len() as u64;
-        if read.len() != missing.len() {
-            return Err(StorageError::Invalid(
-                "microblock lacks a stored column".into(),
-            ));
-        }
-        let mut all: Vec<Option<ArrayRef>> = match &cached {
-            Some(c) => c.to_vec(),
-            None => vec![None; slots],
-        };
-        for (&slot, array) in missing.iter().zip(read) {
-            all[slot] = Some(array);
-        }
-        let out = wanted.iter().filter_map(|&s| all[s].clone()).collect();
-        cache.insert(key, CacheValue::Columns(Arc::from(all)));
-        Ok((n, out))
+        wanted
+            .iter()
+            .map(|&s| {
+                all.get(s).cloned().flatten().ok_or_else(|| {
+                    StorageError::Invalid(format!("microblock lacks stored column {s}"))
+                })
+            })
+            .collect()
     }
 
     fn next_merged(&mut self) -> Result<Option<RecordBatch>> {
@@ -1169,20 +1163,6 @@ impl ArrowScan {
         }
         rows.finish(&self.out_schema).map(Some)
     }
-}
-
-/// How many of `keys[from..]` sort before `key`.
-fn partition_point_of(keys: &BinaryArray, from: usize, key: &[u8]) -> usize {
-    let (mut lo, mut hi) = (from, keys.len());
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        if keys.value(mid) < key {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    lo - from
 }
 
 /// Encoded rows turned into an Arrow batch of projected columns (a slot may be projected

@@ -553,6 +553,20 @@ pub fn keys_slot(kinds: &[PhysicalKind]) -> usize {
     kinds.len()
 }
 
+/// Index of the first of `keys[from..]` (ascending) that is `>= key`.
+pub fn keys_lower_bound(keys: &BinaryArray, from: usize, key: &[u8]) -> usize {
+    let (mut lo, mut hi) = (from, keys.len());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if keys.value(mid) < key {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
 /// A decoded microblock.
 #[derive(Debug, Clone)]
 pub struct Block {
@@ -649,16 +663,7 @@ impl Block {
 
     /// Index of the first row with key `>= key`.
     pub fn lower_bound(&self, key: &[u8]) -> usize {
-        let (mut lo, mut hi) = (0, self.rows());
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if self.keys.value(mid) < key {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo
+        keys_lower_bound(&self.keys, 0, key)
     }
 
     /// Row `i` re-encoded in the row format (for the OLTP path); `None` for a delete.
