@@ -570,10 +570,11 @@ impl ExecutionPlan for ReefScanExec {
     /// The estimated rows of one part or of all, so DataFusion's join selection builds
     /// hash tables on the smaller side and collects a small one whole instead of
     /// repartitioning both sides (without statistics it keeps the order the query names
-    /// the tables in). Rows, and the range of each BIGINT-like column (from the SSTables'
-    /// microblock statistics), from which DataFusion estimates how many rows a join on it
-    /// yields (rows × rows / the larger range), so a join's estimate is not unknown and a
-    /// semi join builds on its smaller side (TPC-H Q18's IN subquery). No byte sizes
+    /// the tables in). Rows, and the range of each BIGINT-like and DATE column (from the
+    /// SSTables' microblock statistics), from which DataFusion estimates how many rows a
+    /// join on it yields (rows × rows / the larger range) and a range filter on it keeps, so
+    /// a join's estimate is not unknown and a semi join builds on its smaller side (TPC-H
+    /// Q18's IN subquery). No byte sizes
     /// (every scan's estimate is then compared in rows), and all Inexact.
     fn statistics_from_inputs(
         &self,
@@ -641,8 +642,9 @@ struct ScanPartition {
     /// The rows this part reads by the tablet's estimate, worked out when the optimizer
     /// first asks.
     rows: OnceLock<u64>,
-    /// The smallest and largest value of each projected integer column in the part's
-    /// SSTables, worked out when the optimizer first asks.
+    /// The smallest and largest stored integer of each projected column (BIGINT-like
+    /// and packed DATE ones) in the part's SSTables, worked out when the optimizer first
+    /// asks.
     int_ranges: OnceLock<Vec<Option<(i64, i64)>>>,
 }
 
@@ -655,7 +657,7 @@ struct JoinFilters {
 }
 
 impl ScanPartition {
-    /// The smallest and largest value of each projected integer column, by the index of
+    /// The smallest and largest stored integer of each projected column, by the index of
     /// the SSTable microblocks the part meets ([`Tablet::sstable_int_ranges`]).
     fn int_ranges(&self) -> &[Option<(i64, i64)>] {
         self.int_ranges
