@@ -248,6 +248,26 @@ pub enum Value {
     },
 }
 
+/// Appends an integer's decimal text as a length-encoded string, with no allocation (a
+/// result of many rows puts one per integer column per row).
+fn put_integer_text(out: &mut Vec<u8>, negative: bool, mut magnitude: u64) {
+    let mut digits = [0u8; 21];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (magnitude % 10) as u8;
+        magnitude /= 10;
+        if magnitude == 0 {
+            break;
+        }
+    }
+    if negative {
+        at -= 1;
+        digits[at] = b'-';
+    }
+    put_lenenc_bytes(out, &digits[at..]);
+}
+
 /// Formats a double as MySQL prints one: shortest round-trip digits, exponent form for very
 /// large or small magnitudes.
 pub fn format_double(d: f64) -> String {
@@ -357,6 +377,8 @@ impl Value {
     pub fn put_text(&self, col: &Column, out: &mut Vec<u8>) {
         match self {
             Value::Bytes(b) => put_lenenc_bytes(out, b),
+            Value::Int(i) => put_integer_text(out, *i < 0, i.unsigned_abs()),
+            Value::UInt(u) => put_integer_text(out, false, *u),
             _ => match self.text(col) {
                 Some(b) => put_lenenc_bytes(out, &b),
                 None => out.push(0xFB),
@@ -571,6 +593,33 @@ pub(crate) fn encode_eof(out: &mut Vec<u8>, warnings: u16, status: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_put_as_text_read_as_their_decimal_form() {
+        let col = Column::computed("n", ColumnType::LongLong);
+        let cases = [
+            Value::Int(0),
+            Value::Int(7),
+            Value::Int(-1),
+            Value::Int(-40),
+            Value::Int(i64::MIN),
+            Value::Int(i64::MAX),
+            Value::UInt(10),
+            Value::UInt(u64::MAX),
+        ];
+        for v in cases {
+            let want = match &v {
+                Value::Int(i) => i.to_string(),
+                Value::UInt(u) => u.to_string(),
+                _ => unreachable!(),
+            };
+            let mut out = Vec::new();
+            v.put_text(&col, &mut out);
+            assert_eq!(out[0] as usize, want.len(), "{want}");
+            assert_eq!(&out[1..], want.as_bytes());
+            assert_eq!(v.text(&col).as_deref(), Some(want.as_bytes()));
+        }
+    }
 
     #[test]
     fn binary_params_decode_with_sign_and_width() {

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
+use arrow_array::types::ArrowPrimitiveType;
 use arrow_array::types::{
     Date32Type, Decimal128Type, Decimal256Type, Float32Type, Float64Type, Int16Type, Int32Type,
     Int64Type, Int8Type, TimestampMicrosecondType, TimestampMillisecondType,
@@ -325,6 +326,41 @@ fn decimal_datum(text: String) -> Result<Datum, SqlError> {
         .map_err(|e| SqlError::internal(format!("DECIMAL result {text}: {e:?}")))
 }
 
+/// A Date32 value (days since 1970-01-01) as a MySQL DATE.
+fn date_datum(days: i32) -> Datum {
+    let (y, m, d) = civil_from_days(days as i64);
+    Datum::Date(DateTime {
+        year: y.clamp(0, 9999) as u16,
+        month: m,
+        day: d,
+        ..DateTime::default()
+    })
+}
+
+/// The values of a result array as MySQL values, the types results mostly have converted
+/// with one look at the array's type (the rest value by value through [`datum_at`]).
+fn datums_of(a: &dyn Array) -> Result<Vec<Datum>, SqlError> {
+    fn each<T: ArrowPrimitiveType>(a: &dyn Array, f: impl Fn(T::Native) -> Datum) -> Vec<Datum> {
+        let a = a.as_primitive::<T>();
+        a.iter().map(|v| v.map_or(Datum::Null, &f)).collect()
+    }
+    fn text<'a>(values: impl Iterator<Item = Option<&'a str>>) -> Vec<Datum> {
+        values.map(|v| v.map_or(Datum::Null, Datum::str)).collect()
+    }
+    Ok(match a.data_type() {
+        DataType::Int64 => each::<Int64Type>(a, Datum::Int),
+        DataType::Int32 => each::<Int32Type>(a, |v| Datum::Int(v as i64)),
+        DataType::UInt64 => each::<UInt64Type>(a, Datum::UInt),
+        DataType::Float64 => each::<Float64Type>(a, Datum::Double),
+        DataType::Date32 => each::<Date32Type>(a, date_datum),
+        DataType::Utf8 => text(a.as_string::<i32>().iter()),
+        DataType::Utf8View => text(a.as_string_view().iter()),
+        _ => (0..a.len())
+            .map(|r| datum_at(a, r))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
 /// Value `row` of a result array as a MySQL value.
 pub fn datum_at(a: &dyn Array, row: usize) -> Result<Datum, SqlError> {
     if a.is_null(row) {
@@ -355,15 +391,7 @@ pub fn datum_at(a: &dyn Array, row: usize) -> Result<Datum, SqlError> {
         DataType::Binary => Datum::Bytes(a.as_binary::<i32>().value(row).to_vec()),
         DataType::LargeBinary => Datum::Bytes(a.as_binary::<i64>().value(row).to_vec()),
         DataType::BinaryView => Datum::Bytes(a.as_binary_view().value(row).to_vec()),
-        DataType::Date32 => {
-            let (y, m, d) = civil_from_days(a.as_primitive::<Date32Type>().value(row) as i64);
-            Datum::Date(DateTime {
-                year: y.clamp(0, 9999) as u16,
-                month: m,
-                day: d,
-                ..DateTime::default()
-            })
-        }
+        DataType::Date32 => date_datum(a.as_primitive::<Date32Type>().value(row)),
         DataType::Timestamp(unit, _) => {
             let us = match unit {
                 TimeUnit::Second => a.as_primitive::<TimestampSecondType>().value(row) * 1_000_000,
@@ -467,12 +495,17 @@ pub fn array_of(ty: &DataType, vals: &[Datum]) -> Result<ArrayRef, SqlError> {
 pub fn rows_of(batches: &[RecordBatch]) -> Result<Vec<Vec<Datum>>, SqlError> {
     let mut rows = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
     for b in batches {
-        for r in 0..b.num_rows() {
+        let mut columns = b
+            .columns()
+            .iter()
+            .map(|c| datums_of(c.as_ref()).map(Vec::into_iter))
+            .collect::<Result<Vec<_>, _>>()?;
+        for _ in 0..b.num_rows() {
             rows.push(
-                b.columns()
-                    .iter()
-                    .map(|c| datum_at(c.as_ref(), r))
-                    .collect::<Result<Vec<_>, _>>()?,
+                columns
+                    .iter_mut()
+                    .map(|c| c.next().unwrap_or(Datum::Null))
+                    .collect(),
             );
         }
     }
