@@ -16,6 +16,7 @@
 mod alter;
 pub mod catalog;
 pub mod datum;
+pub mod dialect;
 mod dml;
 pub mod expr;
 mod functions;

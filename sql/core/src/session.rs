@@ -7,6 +7,7 @@ use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
+use crate::dialect::ReefDialect;
 use parking_lot::Mutex;
 use reef_common::charset::ClientCharset;
 use reef_common::error;
@@ -19,7 +20,6 @@ use sqlparser::ast::{
     Set, SetExpr, ShowStatementFilter, Statement, TransactionAccessMode, TransactionIsolationLevel,
     TransactionMode, Use, Value as SqlValue, ValueWithSpan,
 };
-use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 
 use crate::catalog::{index_schema, Catalog, IndexDef, IndexState, TableDef};
@@ -329,7 +329,7 @@ fn isolation_name(i: Isolation) -> &'static str {
 /// read as `FOR SHARE` and `%`.
 pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
     let rewritten = crate::names::mysql_spellings(sql);
-    let mut stmts = Parser::parse_sql(&MySqlDialect {}, rewritten.as_deref().unwrap_or(sql))
+    let mut stmts = Parser::parse_sql(&ReefDialect::default(), rewritten.as_deref().unwrap_or(sql))
         .map_err(|e| {
             SqlError::new(
                 error::ER_PARSE_ERROR,

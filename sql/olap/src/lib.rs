@@ -34,12 +34,12 @@ use datafusion::physical_plan::display::DisplayableExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use reef_common::error;
 use reef_sql::catalog::TableDef;
+use reef_sql::dialect::ReefDialect;
 use reef_sql::{OutColumn, Output, QueryEngine, QueryRequest, SqlError};
 use sqlparser::ast::{
     visit_expressions, visit_relations, Expr, FunctionArguments, ObjectName, Query, SelectItem,
     SetExpr, Statement, Value as SqlValue,
 };
-use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
@@ -609,7 +609,7 @@ fn check_functions(q: &Query) -> Result<(), SqlError> {
 /// ones), so identifiers match the lower-cased column names whatever their spelling.
 fn lower_identifiers(q: &Query) -> Result<Query, SqlError> {
     let text = q.to_string();
-    let dialect = MySqlDialect {};
+    let dialect = ReefDialect::default();
     let mut tokens = Tokenizer::new(&dialect, &text)
         .tokenize_with_location()
         .map_err(|e| SqlError::internal(format!("re-tokenizing a query: {e}")))?;
