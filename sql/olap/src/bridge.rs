@@ -32,7 +32,7 @@ use sqlparser::ast::{
     Value as SqlValue,
 };
 
-use crate::types::{array_of, datum_at};
+use crate::types::{array_of, datums_of};
 
 /// How a bridged function's result is typed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -509,13 +509,16 @@ impl ScalarUDFImpl for Bridged {
                 return Ok(ColumnarValue::Array(out));
             }
         }
+        let mut operands = arrays
+            .iter()
+            .map(|a| datums_of(a.as_ref()).map(Vec::into_iter))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(external)?;
         let mut out = Vec::with_capacity(rows);
         let mut vals = Vec::with_capacity(arrays.len());
-        for r in 0..rows {
+        for _ in 0..rows {
             vals.clear();
-            for a in &arrays {
-                vals.push(datum_at(a.as_ref(), r).map_err(external)?);
-            }
+            vals.extend(operands.iter_mut().map(|o| o.next().unwrap_or(Datum::Null)));
             out.push(eval_shown(&self.template, &Row(&vals)).map_err(external)?);
         }
         Ok(ColumnarValue::Array(
@@ -764,11 +767,12 @@ fn result_type(template: &Expr, args: &[DataType], fsps: &[u8]) -> Result<DataTy
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sqlparser::dialect::MySqlDialect;
+    use crate::types::datum_at;
+    use reef_sql::dialect::ReefDialect;
     use sqlparser::parser::Parser;
 
     fn query(sql: &str) -> Query {
-        *Parser::new(&MySqlDialect {})
+        *Parser::new(&ReefDialect::default())
             .try_with_sql(sql)
             .expect("tokenizes")
             .parse_query()

@@ -339,7 +339,7 @@ fn date_datum(days: i32) -> Datum {
 
 /// The values of a result array as MySQL values, the types results mostly have converted
 /// with one look at the array's type (the rest value by value through [`datum_at`]).
-fn datums_of(a: &dyn Array) -> Result<Vec<Datum>, SqlError> {
+pub(crate) fn datums_of(a: &dyn Array) -> Result<Vec<Datum>, SqlError> {
     fn each<T: ArrowPrimitiveType>(a: &dyn Array, f: impl Fn(T::Native) -> Datum) -> Vec<Datum> {
         let a = a.as_primitive::<T>();
         a.iter().map(|v| v.map_or(Datum::Null, &f)).collect()
