@@ -576,6 +576,52 @@ mod tests {
     }
 
     #[test]
+    fn columns_convert_as_their_values_do_one_by_one() {
+        use arrow_array::{Int32Array, StringViewArray};
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![Some(-3), None, Some(i64::MAX)])),
+            Arc::new(Int32Array::from(vec![None, Some(7), Some(-8)])),
+            Arc::new(UInt64Array::from(vec![Some(u64::MAX), Some(0), None])),
+            Arc::new(Float64Array::from(vec![Some(0.5), None, Some(-1e300)])),
+            Arc::new(Date32Array::from(vec![Some(0), Some(-719_528), None])),
+            Arc::new(StringArray::from(vec![Some("a"), None, Some("ü")])),
+            Arc::new(StringViewArray::from(vec![
+                None,
+                Some("a string longer than twelve bytes"),
+                Some(""),
+            ])),
+            Arc::new(BinaryArray::from(vec![Some(&b"\xff"[..]), None, Some(b"")])),
+        ];
+        for a in &arrays {
+            let one_by_one: Vec<Datum> = (0..a.len())
+                .map(|r| datum_at(a.as_ref(), r).unwrap())
+                .collect();
+            assert_eq!(
+                datums_of(a.as_ref()).unwrap(),
+                one_by_one,
+                "{}",
+                a.data_type()
+            );
+        }
+        let batch = RecordBatch::try_from_iter(
+            arrays
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (format!("c{i}"), a.clone())),
+        )
+        .unwrap();
+        let rows = rows_of(&[batch.slice(1, 2), batch.slice(0, 1)]).unwrap();
+        assert_eq!(rows.len(), 3);
+        for (row, r) in rows.iter().zip([1, 2, 0]) {
+            let want: Vec<Datum> = arrays
+                .iter()
+                .map(|a| datum_at(a.as_ref(), r).unwrap())
+                .collect();
+            assert_eq!(row, &want, "row {r}");
+        }
+    }
+
+    #[test]
     fn scaled_integer_decimals_keep_their_values_and_nulls() {
         let a: ArrayRef = Arc::new(Int64Array::from(vec![Some(1250), None, Some(-301)]));
         let ty = ColumnType::Decimal {
