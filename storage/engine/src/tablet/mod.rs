@@ -719,8 +719,6 @@ impl Tablet {
     }
 }
 
-/// Bounds of the whole key space.
-/// Whether `key` comes after the start of a range.
 /// The index entries of the SSTable microblocks of `set` that `range` meets.
 fn micros_meeting<'a>(
     set: &'a TableSet,
@@ -740,6 +738,7 @@ fn micros_meeting<'a>(
         })
 }
 
+/// Whether `key` comes after the start of a range.
 fn after_start(key: &[u8], start: &std::ops::Bound<Vec<u8>>) -> bool {
     match start {
         std::ops::Bound::Unbounded => true,
